@@ -1,0 +1,40 @@
+"""symbackprop: backpropagation derived symbolically, written up, and compiled to NumPy.
+
+Public API (imported lazily, so that ``symbackprop --help`` does not load SymPy)::
+
+    arch = symbackprop.parse_arch("784-128:relu-10:softmax", loss="cross_entropy")
+    d = symbackprop.derive(arch)           # Derivation: BP1-BP4 per layer, with their steps
+    report = symbackprop.verify(arch)      # the proof against direct differentiation
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+_API = {
+    "Architecture": "spec",
+    "parse_arch": "spec",
+    "load_arch": "spec",
+    "resolve_arch": "spec",
+    "derive": "engine",
+    "verify": "verify",
+    "VerifyReport": "verify",
+    "Derivation": "model",
+    "SymbackpropError": "errors",
+    "SpecError": "errors",
+    "DerivationError": "errors",
+    "VerificationError": "errors",
+    "ACTIVATIONS": "registry",
+    "LOSSES": "registry",
+}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name):
+    if name in _API:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_API[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'symbackprop' has no attribute {name!r}")

@@ -1,0 +1,472 @@
+"""The derivation engine: backpropagation by the chain rule in index notation.
+
+The network is written entry by entry with symbolic sizes (a layout decides where units and
+examples sit):
+
+    Z_ji = Σ_t W_jt A^[l-1]_ti + b_j,    A_ji = g(Z_ji),    J = (1/m) Σ_i Σ_c ℓ(A^[L]_ci, Y_ci)
+
+and every gradient is obtained the same way: the chain rule through the one quantity that
+depends on the target, SymPy's ``diff`` of the forward definition (Kronecker deltas), the sums
+over the deltas, and the recognition of the result as a matrix expression. The four
+backpropagation equations and every output-layer simplification come out of this algebra;
+none is written here. The size of a layer never enters it, so a 1024-wide layer costs what a
+3-wide one does.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import sympy as sp
+from sympy.matrices.expressions.matexpr import MatrixElement
+
+from . import naming as N
+from .errors import DerivationError
+from .matrices import elements, vectorise
+from .model import Derivation, Equation, Layer, Step
+from .registry import ACTIVATIONS, LOSSES, a as a_var, c_idx, j_idx, n as n_var, y as y_var
+from .registry import z as z_var, zvec
+from .spec import Architecture
+
+GENERIC_G = sp.Function("g")
+
+
+# --- layouts: where units and examples sit -------------------------------------------------
+
+@dataclass(frozen=True)
+class Layout:
+    """Columns are examples (Ng's notation): Z^[l] is n_l × m, W^[l] is n_l × n_{l-1}."""
+
+    name: str = "ng"
+
+    def shape(self, units, m):
+        return (units, m)
+
+    def pos(self, unit, example):
+        return (unit, example)
+
+    def weight_shape(self, n_out, n_in):
+        return (n_out, n_in)
+
+    def weight_pos(self, out, inp):
+        return (out, inp)
+
+    def bias_shape(self, n_out):
+        return (n_out, 1)
+
+    def bias_pos(self, out):
+        return (out, sp.Integer(0))
+
+    def forward_z(self, W, A_prev, b, n_prev, unit, example):
+        """Z_{unit,example} = Σ_t W_{unit,t} A_{t,example} + b_unit."""
+        t = N.t
+        return sp.Sum(W[self.weight_pos(unit, t)] * A_prev[self.pos(t, example)],
+                      (t, 0, n_prev - 1)) + b[self.bias_pos(unit)]
+
+
+@dataclass(frozen=True)
+class RowLayout(Layout):
+    """Rows are examples: Z_l = A_{l-1} W_l + b_l, W_l is n_{l-1} × n_l."""
+
+    name: str = "rowvec"
+
+    def shape(self, units, m):
+        return (m, units)
+
+    def pos(self, unit, example):
+        return (example, unit)
+
+    def weight_shape(self, n_out, n_in):
+        return (n_in, n_out)
+
+    def weight_pos(self, out, inp):
+        return (inp, out)
+
+    def bias_shape(self, n_out):
+        return (1, n_out)
+
+    def bias_pos(self, out):
+        return (sp.Integer(0), out)
+
+
+LAYOUTS = {"ng": Layout(), "rowvec": RowLayout()}
+
+
+# --- sums over Kronecker deltas ------------------------------------------------------------
+
+def _first_branch(expr):
+    """With symbolic bounds, SymPy guards delta sums by ``Piecewise((e, q <= n-1), (0, True))``;
+    the indices are in range by construction, so the first branch is the value."""
+    return expr.replace(lambda e: isinstance(e, sp.Piecewise) and e.args[-1].expr == 0
+                        and e.args[-1].cond == sp.true and _is_range_guard(e.args[0].cond),
+                        lambda e: e.args[0].expr)
+
+
+def _is_range_guard(cond) -> bool:
+    """A bound on integer indices (q <= n - 1), not a condition on values (Z_ri > 0)."""
+    parts = cond.args if isinstance(cond, sp.And) else (cond,)
+    return all(isinstance(part, sp.core.relational.Relational)
+               and not elements(part) and all(x.is_integer for x in part.free_symbols)
+               for part in parts)
+
+
+def _deltas_out_of_piecewise(expr):
+    """Piecewise((δ·x, c), (0, True)) -> δ·Piecewise((x, c), (0, True)), so deltas can be summed."""
+    def pull(pw):
+        shared = None
+        for branch in pw.args:
+            if branch.expr == 0:
+                continue
+            ds = {f for f in sp.Mul.make_args(branch.expr) if isinstance(f, sp.KroneckerDelta)}
+            shared = ds if shared is None else shared & ds
+        if not shared:
+            return pw
+        factor = sp.Mul(*sorted(shared, key=sp.default_sort_key))
+        return factor * sp.Piecewise(*[(b.expr / factor if b.expr != 0 else b.expr, b.cond)
+                                       for b in pw.args])
+    return expr.replace(lambda e: isinstance(e, sp.Piecewise), pull)
+
+
+def _pull_sum_constants(expr):
+    """Σ c·f -> c·Σ f for every sum in expr (c free of the summed indices)."""
+    return expr.replace(lambda e: isinstance(e, sp.Sum),
+                        lambda e: _make_sum(e.function, list(e.limits)))
+
+
+def _make_sum(term, limits):
+    """Σ over ``limits`` of ``term``, with the factors free of the summed indices in front."""
+    if not limits:
+        return term
+    outside, inside = term.as_independent(*[v for v, _, _ in limits], as_Add=False)
+    return outside * sp.Sum(inside, *limits)
+
+
+def sum_over(expr, limits):
+    """Σ over ``limits`` ([(index, size), ...]) of ``expr``, summing out Kronecker deltas.
+
+    Terms are summed one at a time; an index with a delta is summed by SymPy (the delta picks
+    one value), an index without one stays a symbolic sum.
+    """
+    total = sp.Integer(0)
+    for term in _delta_terms(expr):
+        remaining = []
+        for var, size in limits:
+            if not term.has(var):
+                term = term * size
+            elif (picked := _pick_delta(term, var)) is not None:
+                term = picked
+            elif any(var in d.free_symbols for d in term.atoms(sp.KroneckerDelta)):
+                term = _first_branch(sp.Sum(term, (var, 0, size - 1)).doit())
+            else:
+                remaining.append((var, 0, size - 1))
+        total += _make_sum(term, remaining)
+    return total
+
+
+def _pick_delta(term, var):
+    """Σ_var δ(var, x) f(var) = f(x), for a delta that is a factor of the term (else None).
+
+    x is in the range of var by construction: both index the same dimension.
+    """
+    for factor in sp.Mul.make_args(term):
+        if isinstance(factor, sp.KroneckerDelta) and var in factor.args[:2]:
+            other = factor.args[1] if factor.args[0] == var else factor.args[0]
+            if other == var:
+                continue
+            rest = sp.Mul(*[f for f in sp.Mul.make_args(term) if f is not factor])
+            return rest.xreplace({var: other})
+    return None
+
+
+def _delta_terms(expr) -> list:
+    """The terms of expr, distributing products only over the sums that hold a delta."""
+    if expr.is_Add:
+        return [t for arg in expr.args for t in _delta_terms(arg)]
+    if expr.is_Mul:
+        for pos, factor in enumerate(expr.args):
+            if factor.is_Add and factor.has(sp.KroneckerDelta):
+                rest = sp.Mul(*expr.args[:pos], *expr.args[pos + 1:])
+                return [t for arg in factor.args for t in _delta_terms(rest * arg)]
+    return [expr]
+
+
+def _sum_inner(expr):
+    """Sum out the deltas of the inner sums that ``diff`` leaves (∂/∂W of Σ_t W_jt A_ti)."""
+    return expr.replace(
+        lambda e: isinstance(e, sp.Sum) and e.has(sp.KroneckerDelta),
+        lambda e: sum_over(e.function, [(v, hi - lo + 1) for v, lo, hi in e.limits]))
+
+
+# --- the engine ----------------------------------------------------------------------------
+
+class _Network:
+    """Symbols of one network in one layout; derives each layer's equations."""
+
+    def __init__(self, arch: Architecture, layout: Layout):
+        self.arch, self.layout = arch, layout
+        self.m = N.m
+        self.loss = LOSSES[arch.loss]
+
+    # symbols -------------------------------------------------------------------------------
+    def symbols(self, label):
+        lay, m = self.layout, self.m
+        prev = N.previous(label)
+        n_l, n_prev = N.units(label), N.units(prev)
+        act_shape = lay.shape(n_l, m)
+        return dict(
+            units=n_l, prev_units=n_prev,
+            W=N.matrix("W", label, *lay.weight_shape(n_l, n_prev)),
+            b=N.matrix("b", label, *lay.bias_shape(n_l)),
+            Z=N.matrix("Z", label, *act_shape), A=N.matrix("A", label, *act_shape),
+            A_prev=N.matrix("A", prev, *lay.shape(n_prev, m)),
+            dZ=N.matrix("dZ", label, *act_shape), dA=N.matrix("dA", label, *act_shape),
+            dW=N.matrix("dW", label, *lay.weight_shape(n_l, n_prev)),
+            db=N.matrix("db", label, *lay.bias_shape(n_l)),
+            dA_prev=N.matrix("dA", prev, *lay.shape(n_prev, m)),
+        )
+
+    def at(self, M, unit, example):
+        return M[self.layout.pos(unit, example)]
+
+    # forward definitions -------------------------------------------------------------------
+    def z_entry(self, sym, unit, example):
+        return self.layout.forward_z(sym["W"], sym["A_prev"], sym["b"], sym["prev_units"],
+                                     unit, example)
+
+    def a_entry(self, sym, activation, unit, example):
+        Z = sym["Z"]
+        if activation is None:
+            return GENERIC_G(self.at(Z, unit, example))
+        if activation.elementwise:
+            return activation.expr.xreplace({z_var: self.at(Z, unit, example)})
+        # A vector activation is written over a column z_0 .. z_{n-1} of Z.
+        expr = activation.expr.xreplace({N.t: sp.Dummy()})
+        return expr.replace(lambda e: isinstance(e, sp.Indexed) and e.base == zvec,
+                            lambda e: self.at(Z, e.indices[0], example)) \
+            .xreplace({c_idx: unit, n_var: sym["units"], j_idx: N.t})
+
+    def loss_entry(self, A_out, Y, n_out, example):
+        term = self.loss.term.xreplace({a_var: self.at(A_out, N.c, example),
+                                        y_var: self.at(Y, N.c, example), n_var: n_out})
+        return sp.Sum(term, (N.c, 0, n_out - 1))
+
+    # the chain rule --------------------------------------------------------------------------
+    def chain(self, target, V, dV, units_V, definition, rewrite=None):
+        """∂J/∂target through V, whose entries are ``definition(j, i)``.
+
+        Returns (steps, ∂J/∂target as an index expression). ``rewrite`` may restate the local
+        derivative (g' in terms of the output); it returns (new expression, rule) or None.
+        """
+        j, i, m = N.j, N.i, self.m
+        V_ji, dV_ji = self.at(V, j, i), self.at(dV, j, i)
+        limits = ((j, 0, units_V - 1), (i, 0, m - 1))
+        lhs = sp.Derivative(N.J, target)
+        local_lhs = sp.Derivative(V_ji, target, evaluate=False)
+        steps = [
+            Step(lhs, sp.Sum(sp.Derivative(N.J, V_ji) * local_lhs, *limits), "chain"),
+            Step(lhs, sp.Sum(dV_ji / m * local_lhs, *limits), "adjoint"),
+        ]
+        local = _deltas_out_of_piecewise(_sum_inner(sp.diff(definition(j, i), target)))
+        steps.append(Step(local_lhs, local, "local"))
+        if rewrite is not None:
+            restated = rewrite(local, j, i)
+            if restated is not None:
+                local, rule = restated
+                steps.append(Step(local_lhs, local, rule))
+        steps.append(Step(lhs, sp.Sum(dV_ji / m * local, *limits), "local"))
+        result = sum_over(dV_ji / m * local, [(j, units_V), (i, m)])
+        steps.append(Step(lhs, result, "kronecker"))
+        return steps, result
+
+    def per_example(self, name, label, lhs_matrix, unit, example, steps, grad, shape):
+        """dX = m ∂J/∂X, entry (unit, example): the error of one example."""
+        entry = sp.Add(*[self.m * t for t in sp.Add.make_args(grad)])
+        lhs = self.at(lhs_matrix, unit, example)
+        steps = [*steps, Step(lhs, entry, "scale")]
+        return steps, entry
+
+    def finish(self, name, label, lhs_matrix, rows, cols, entry, steps):
+        rhs = vectorise(entry, rows, cols, lhs_matrix.shape)
+        steps = [*steps, Step(lhs_matrix, rhs, "vectorise")]
+        return Equation(name, label, lhs_matrix, rhs, lhs_matrix[rows, cols], entry, tuple(steps))
+
+    # local derivative of the activation in terms of its output ------------------------------
+    def output_rewrite(self, sym, activation):
+        if activation is None:
+            return None
+        A, Z = sym["A"], sym["Z"]
+        if activation.elementwise:
+            h = activation.derivative_of_output
+            if h is None:
+                return None
+            gp = activation.derivative
+
+            def rewrite(local, j, i):
+                Z_ji, A_ji = self.at(Z, j, i), self.at(A, j, i)
+                factors = sp.Mul.make_args(local)
+                deltas = [f for f in factors if isinstance(f, sp.KroneckerDelta)]
+                coeff = sp.Mul(*[f for f in factors if not isinstance(f, sp.KroneckerDelta)])
+                if coeff.xreplace({Z_ji: z_var}) != gp:
+                    return None
+                return h.xreplace({a_var: A_ji}) * sp.Mul(*deltas), "output"
+            return rewrite
+
+        # A ratio activation (softmax): num(z_c) / den. Where num(Z_xi) stands, A_xi · den does.
+        num = activation.expr.as_numer_denom()[0]
+
+        def rewrite(local, j, i):
+            den_i = self.a_entry(sym, activation, j, i).as_numer_denom()[1]
+            S = sp.Dummy("S")
+            num_func = num.func
+            out = local.xreplace({den_i: S}).replace(
+                lambda e: e.func == num_func and isinstance(e.args[0], MatrixElement)
+                and e.args[0].parent == Z,
+                lambda e: self.at(A, *_unit_example(self.layout, e.args[0])) * S)
+            out = sp.expand(sp.cancel(out))
+            if out.has(S) or out.has(Z):
+                return None
+            return out, "output"
+        return rewrite
+
+    # one layer -------------------------------------------------------------------------------
+    def layer(self, label, activation, is_output, generic=False) -> Layer:
+        sym = self.symbols(label)
+        lay, m = self.layout, self.m
+        r, s, k = N.r, N.s, N.k
+        W, b, Z, A, A_prev = (sym[x] for x in ("W", "b", "Z", "A", "A_prev"))
+        dZ, dA, dW, db, dA_prev = (sym[x] for x in ("dZ", "dA", "dW", "db", "dA_prev"))
+        n_l, n_prev = sym["units"], sym["prev_units"]
+        rows_rk = lay.pos(r, k)
+
+        forward = (
+            self.finish("forward", label, Z, *rows_rk, self.z_entry(sym, r, k), []),
+            self.finish("forward", label, A, *rows_rk, self.a_entry(sym, activation, r, k), []),
+        )
+        backward: dict[str, Equation] = {}
+        rewrite = self.output_rewrite(sym, activation)
+        a_def = lambda j, i: self.a_entry(sym, activation, j, i)  # noqa: E731
+        z_def = lambda j, i: self.z_entry(sym, j, i)  # noqa: E731
+
+        # dZ: through A (BP4); on the output layer with dA from the loss, then simplified.
+        steps, grad = self.chain(self.at(Z, r, k), A, dA, n_l, a_def, rewrite)
+        steps, entry = self.per_example("BP4", label, dZ, r, k, steps, grad, Z.shape)
+        if is_output:
+            backward["loss"] = self.loss_equation(label, sym)
+            backward["BP4"] = self.finish("BP4", label, dZ, *rows_rk, entry, steps)
+            steps, entry = self.output_error(sym, entry, backward["loss"])
+            backward["output"] = self.finish("output", label, dZ, *rows_rk, entry, steps)
+        else:
+            backward["BP4"] = self.finish("BP4", label, dZ, *rows_rk, entry, steps)
+
+        # BP1: dW = ∂J/∂W through Z.
+        steps, grad = self.chain(W[lay.weight_pos(r, s)], Z, dZ, n_l, z_def)
+        backward["BP1"] = self.finish("BP1", label, dW, *lay.weight_pos(r, s), grad, steps)
+        # BP2: db = ∂J/∂b through Z.
+        steps, grad = self.chain(b[lay.bias_pos(r)], Z, dZ, n_l, z_def)
+        backward["BP2"] = self.finish("BP2", label, db, *lay.bias_pos(r), grad, steps)
+        # BP3: dA^[l-1] = m ∂J/∂A^[l-1] through Z.
+        steps, grad = self.chain(self.at(A_prev, s, k), Z, dZ, n_l, z_def)
+        steps, entry = self.per_example("BP3", label, dA_prev, s, k, steps, grad, A_prev.shape)
+        backward["BP3"] = self.finish("BP3", label, dA_prev, *lay.pos(s, k), entry, steps)
+
+        return Layer(label, n_l, activation, W, b, Z, A, A_prev, dZ, dA, dW, db, dA_prev,
+                     forward, backward, is_output)
+
+    def loss_equation(self, label, sym):
+        """dA^[L] = m ∂J/∂A^[L], from the cost."""
+        A, dA, n_l, m = sym["A"], sym["dA"], sym["units"], self.m
+        r, k, i = N.r, N.k, N.i
+        target = self.at(A, r, k)
+        lhs = sp.Derivative(N.J, target)
+        steps = [Step(lhs, sp.Sum(sp.Derivative(N.L[i], target), (i, 0, m - 1)) / m, "linearity")]
+        inner = _sum_inner(sp.diff(self.loss_entry(A, self.Y, n_l, i), target))
+        steps.append(Step(lhs, sp.Sum(inner, (i, 0, m - 1)) / m, "local"))
+        grad = sum_over(inner / m, [(i, m)])
+        steps.append(Step(lhs, grad, "kronecker"))
+        steps, entry = self.per_example("loss", label, dA, r, k, steps, grad, A.shape)
+        return self.finish("loss", label, dA, *self.layout.pos(r, k), entry, steps)
+
+    def output_error(self, sym, entry, loss_eq):
+        """dZ^[L]: substitute dA^[L] from the loss, simplify, use the targets' constraint."""
+        dA, Y = sym["dA"], self.Y
+        lhs = self.at(sym["dZ"], N.r, N.k)
+        dA_entry = loss_eq.entry_rhs  # in A[r,k], Y[r,k]
+        r, k = N.r, N.k
+
+        def dA_at(e):
+            unit, example = _unit_example(self.layout, e)
+            return dA_entry.xreplace({N.r: unit, N.k: example}) if (unit, example) != (r, k) \
+                else dA_entry
+        out = entry.replace(lambda e: isinstance(e, MatrixElement) and e.parent == dA, dA_at)
+        out = _pull_sum_constants(out)
+        steps = [Step(lhs, out, "substitute")]
+        simpler = _simplest(out)
+        if simpler != out:
+            out = simpler
+            steps.append(Step(lhs, out, "simplify"))
+        if self.loss.targets_sum_to_one:
+            sums = [e for e in out.atoms(sp.Sum) if _is_target_sum(e, Y, self.layout)]
+            if sums:
+                out = _simplest(_pull_sum_constants(out.xreplace({e: 1 for e in sums})))
+                steps.append(Step(lhs, out, "targets"))
+        return steps, out
+
+    def derive(self) -> Derivation:
+        arch = self.arch
+        L_label = arch.depth
+        self.Y = sp.MatrixSymbol("Y", *self.layout.shape(N.units(L_label), self.m))
+        layers = tuple(
+            self.layer(label, ACTIVATIONS[act], label == L_label)
+            for label, act in enumerate(arch.activations, start=1))
+        general = self.layer("l", None, False, generic=True)
+        A_out = layers[-1].A
+        i = N.i
+        loss_i = self.loss_entry(A_out, self.Y, N.units(L_label), i)
+        cost = sp.Sum(loss_i, (i, 0, self.m - 1)) / self.m
+        X = N.matrix("A", 0, *self.layout.shape(N.units(0), self.m))
+        return Derivation(arch, self.layout.name, self.m, X, self.Y, cost, loss_i, i, layers,
+                          general)
+
+
+def _unit_example(layout, elem):
+    """(unit, example) of a matrix entry in this layout."""
+    first, second = elem.indices
+    return (first, second) if layout.name == "ng" else (second, first)
+
+
+def _is_target_sum(s: sp.Sum, Y, layout) -> bool:
+    return (isinstance(s.function, MatrixElement) and s.function.parent == Y
+            and len(s.limits) == 1)
+
+
+def _simplest(expr):
+    """The shortest of expr, cancel(expr) and factor(expr), taken entry by entry.
+
+    Matrix entries and sums are held as opaque symbols, so that the rational-function
+    simplifiers see a scalar expression.
+    """
+    opaque = {e: sp.Dummy() for e in sorted(expr.atoms(sp.Sum) | elements(expr),
+                                            key=sp.default_sort_key)}
+    scalar = expr.xreplace({e: d for e, d in opaque.items() if isinstance(e, sp.Sum)})
+    scalar = scalar.xreplace({e: d for e, d in opaque.items() if isinstance(e, MatrixElement)})
+    back = {d: e for e, d in opaque.items()}
+    candidates = [scalar]
+    for simplifier in (sp.cancel, sp.factor):
+        try:
+            candidates.append(simplifier(scalar))
+        except (sp.PolynomialError, NotImplementedError, TypeError):
+            pass
+    best = min(candidates, key=lambda e: (sp.count_ops(e), candidates.index(e)))
+    return _pull_sum_constants(best.xreplace(back))
+
+
+def derive(arch: Architecture, notation: str = "ng") -> Derivation:
+    """Backpropagation for ``arch``, derived by the chain rule. ``notation``: ng or rowvec."""
+    if notation not in LAYOUTS:
+        raise DerivationError(f"unknown notation {notation!r} (known: {', '.join(LAYOUTS)})")
+    return _derive_cached(arch, notation)
+
+
+@lru_cache(maxsize=32)
+def _derive_cached(arch, notation):
+    return _Network(arch, LAYOUTS[notation]).derive()

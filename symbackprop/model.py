@@ -1,0 +1,119 @@
+"""The derivation as plain data: the one input of every printer and generator.
+
+A ``Derivation`` holds the network's symbols, its cost, and for every layer the forward
+definitions and the backward equations, each with the chain-rule steps that produced it.
+All mathematics in it is SymPy; nothing in it is text but the rule keys of the steps.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+# What each step of a derivation does: a rule key -> the sentence a document prints for it.
+RULES = {
+    "chain": "multivariable chain rule: sum over everything the quantity depends on",
+    "adjoint": "definition of the error: dX = ∂L/∂X per example, so ∂J/∂X = dX/m",
+    "linearity": "J = (1/m) Σᵢ L⁽ⁱ⁾, and differentiation is linear",
+    "local": "differentiate the forward definition",
+    "kronecker": "sum over the Kronecker deltas: only the matching index survives",
+    "scale": "multiply by m: the per-example error",
+    "output": "write g' in terms of the layer's output",
+    "substitute": "substitute the output error",
+    "simplify": "simplify",
+    "targets": "the targets of each example sum to 1",
+    "vectorise": "write the sum over entries as a matrix expression",
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One line of a derivation: ``lhs = rhs`` by ``rule`` (a key of RULES)."""
+
+    lhs: sp.Basic
+    rhs: sp.Basic
+    rule: str
+
+    def __repr__(self) -> str:
+        return f"{self.lhs} = {self.rhs}    [{self.rule}]"
+
+
+@dataclass(frozen=True)
+class Equation:
+    """``lhs = rhs`` as matrices, with the entry formula it came from and its steps."""
+
+    name: str  # BP1 .. BP4, "loss" (dA of the output layer), "output" (dZ of the output layer)
+    layer: int | str
+    lhs: sp.MatrixSymbol
+    rhs: sp.MatrixExpr
+    entry_lhs: sp.Expr
+    entry_rhs: sp.Expr
+    steps: tuple[Step, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"{self.name}: {self.lhs} = {self.rhs}"
+
+
+@dataclass(frozen=True)
+class Layer:
+    """Layer l: its symbols, forward definitions and backward equations."""
+
+    index: int | str
+    units: sp.Symbol  # n_l
+    activation: object | None  # registry Activation, or None for a generic g
+    W: sp.MatrixSymbol
+    b: sp.MatrixSymbol
+    Z: sp.MatrixSymbol
+    A: sp.MatrixSymbol
+    A_prev: sp.MatrixSymbol
+    dZ: sp.MatrixSymbol
+    dA: sp.MatrixSymbol
+    dW: sp.MatrixSymbol
+    db: sp.MatrixSymbol
+    dA_prev: sp.MatrixSymbol
+    forward: tuple[Equation, ...]  # Z = W A_prev + b 1ᵀ, A = g(Z)
+    backward: dict[str, Equation] = field(default_factory=dict)  # keyed by Equation.name
+    is_output: bool = False
+
+    def __repr__(self) -> str:
+        name = self.activation.name if self.activation is not None else "g"
+        return f"Layer({self.index}: {self.units} units, {name})"
+
+    def equation(self, name: str) -> Equation:
+        return self.backward[name]
+
+    @property
+    def dZ_equation(self) -> Equation:
+        """dZ of this layer: BP4 for a hidden layer, the simplified output error otherwise."""
+        return self.backward["output" if self.is_output else "BP4"]
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """Backpropagation for one architecture, derived in index notation with symbolic sizes."""
+
+    arch: object  # spec.Architecture
+    notation: str  # "ng" (columns are examples) or "rowvec" (rows are examples)
+    m: sp.Symbol
+    X: sp.MatrixSymbol  # A[0]
+    Y: sp.MatrixSymbol
+    cost: sp.Expr  # J in index form
+    loss_entry: sp.Expr  # L of example i in index form
+    example_index: sp.Symbol
+    layers: tuple[Layer, ...]
+    general: Layer  # a hidden layer l with an unspecified activation g: BP1 .. BP4 in general
+
+    def __repr__(self) -> str:
+        return f"Derivation({self.arch.spec()}, loss={self.arch.loss}, notation={self.notation})"
+
+    @property
+    def output(self) -> Layer:
+        return self.layers[-1]
+
+    def layer(self, index: int) -> Layer:
+        return self.layers[index - 1]
+
+    def equations(self):
+        """Every backward equation, output layer first, as backpropagation runs."""
+        for layer in reversed(self.layers):
+            yield from layer.backward.values()

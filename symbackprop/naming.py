@@ -1,0 +1,50 @@
+"""Every name symbackprop gives a quantity, in one place.
+
+A matrix is called ``KIND[LABEL]``: ``W[2]``, ``dZ[l]``, ``A[l-1]``; the targets are ``Y``.
+Printers read the kind and the label back from the name: LaTeX ``W^{[2]}``, code ``W2``.
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+KINDS = ("W", "b", "Z", "A", "dW", "db", "dZ", "dA")
+
+# Index symbols: r, s, k name the entry being differentiated (unit of layer l, unit of layer
+# l-1, example); j, t, i are summed over (unit of layer l, unit of layer l-1, example); c runs
+# over the output units in the loss.
+r, s, k, j, t, i, c = sp.symbols("r s k j t i c", integer=True)
+m = sp.Symbol("m", integer=True, positive=True)
+J = sp.Symbol("J")
+L = sp.IndexedBase("L")  # L[i]: the loss of example i
+
+
+def previous(label):
+    """The label of the layer before ``label``: 2 -> 1, "l" -> "l-1"."""
+    return label - 1 if isinstance(label, int) else f"{label}-1"
+
+
+def units(label) -> sp.Symbol:
+    """n_l, the number of units of layer ``label``."""
+    text = str(label)
+    return sp.Symbol(f"n_{text}" if len(text) == 1 else f"n_{{{text}}}", integer=True,
+                     positive=True)
+
+
+def matrix(kind: str, label, rows, cols) -> sp.MatrixSymbol:
+    return sp.MatrixSymbol(f"{kind}[{label}]", rows, cols)
+
+
+def split(name: str) -> tuple[str, str | None]:
+    """``"dZ[2]"`` -> ``("dZ", "2")``; ``"Y"`` -> ``("Y", None)``."""
+    if name.endswith("]") and "[" in name:
+        kind, label = name[:-1].split("[", 1)
+        return kind, label
+    return name, None
+
+
+def code_name(name: str) -> str:
+    """The identifier generated code uses: ``W[2]`` -> ``W2``, ``A[l-1]`` -> ``A_prev``."""
+    kind, label = split(name)
+    if label is None:
+        return kind
+    return kind + label.replace("-1", "_prev") if not label.isdigit() else kind + label

@@ -1,0 +1,1 @@
+"""Printers of derivations: plain text here; LaTeX and Markdown beside it."""
