@@ -123,24 +123,26 @@ def _contract(s: sp.Sum, rows, cols, shape):
     """Σ over shared indices of one or two entries -> a matrix product (SymPy's converter)."""
     free = [x for x in (rows, cols) if isinstance(x, sp.Symbol)]
     summand = s.function
-    if len(free) == 1 and shape[1] == 1:
-        # Σ_i X_ri: append a ones vector so that it is a matrix product, X 1.
+    if len(free) == 1 and 1 in shape:
+        # Σ_i X_ri: a ones vector makes it a matrix product, X 1 (or 1ᵀ X for a row).
         (var, lo, hi), = s.limits
-        ones = sp.MatrixSymbol("_ones", hi - lo + 1, 1)
-        summand = summand * ones[var, 0]
-        s = sp.Sum(summand, *s.limits)
-        M = _convert(s, free)
-        return M.xreplace({ones: sp.OneMatrix(hi - lo + 1, 1)})
+        size = hi - lo + 1
+        column = shape[1] == 1
+        ones = sp.MatrixSymbol("_ones", *((size, 1) if column else (1, size)))
+        s = sp.Sum(summand * (ones[var, 0] if column else ones[0, var]), *s.limits)
+        return _convert(s, free, column).xreplace({ones: sp.OneMatrix(*ones.shape)})
     return _convert(s, free)
 
 
-def _convert(s, free):
+def _convert(s, free, free_is_row=True):
+    """SymPy's converter; ``free_is_row``: the free index of a vector result is its row."""
     try:
         M = convert_array_to_matrix(convert_indexed_to_array(s, first_indices=free))
     except Exception as exc:  # SymPy raises several kinds here
         raise DerivationError(f"cannot write {s} as a matrix product: {exc!r}") from None
     if isinstance(M, MatrixElement):  # (dZ*1)[r, 0] -> dZ*1; (1ᵀ dZᵀ)[0, r] -> dZ*1
-        M = M.parent if M.indices[0] in free else sp.transpose(M.parent)
+        free_at_row = M.indices[0] in free
+        M = M.parent if free_at_row == free_is_row else sp.transpose(M.parent)
     if not isinstance(M, sp.MatrixExpr):
         raise DerivationError(f"cannot write {s} as a matrix product: got {M}")
     return M
