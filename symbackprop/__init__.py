@@ -27,7 +27,22 @@ _API = {
     "LOSSES": "registry",
 }
 
-__all__ = sorted(_API)
+__all__ = [
+    "ACTIVATIONS",
+    "LOSSES",
+    "Architecture",
+    "Derivation",
+    "DerivationError",
+    "SpecError",
+    "SymbackpropError",
+    "VerificationError",
+    "VerifyReport",
+    "derive",
+    "load_arch",
+    "parse_arch",
+    "resolve_arch",
+    "verify",
+]
 
 
 def __getattr__(name):

@@ -24,8 +24,11 @@ from . import naming as N
 from .errors import DerivationError
 from .matrices import elements, vectorise
 from .model import Derivation, Equation, Layer, Step
-from .registry import ACTIVATIONS, LOSSES, a as a_var, c_idx, j_idx, n as n_var, y as y_var
-from .registry import z as z_var, zvec
+from .registry import ACTIVATIONS, LOSSES, c_idx, j_idx, zvec
+from .registry import a as a_var
+from .registry import n as n_var
+from .registry import y as y_var
+from .registry import z as z_var
 from .spec import Architecture
 
 GENERIC_G = sp.Function("g")
@@ -44,6 +47,10 @@ class Layout:
 
     def pos(self, unit, example):
         return (unit, example)
+
+    def unit_example(self, entry):
+        """(unit, example) of a matrix entry: the inverse of ``pos``."""
+        return tuple(entry.indices)
 
     def weight_shape(self, n_out, n_in):
         return (n_out, n_in)
@@ -75,6 +82,9 @@ class RowLayout(Layout):
 
     def pos(self, unit, example):
         return (example, unit)
+
+    def unit_example(self, entry):
+        return tuple(reversed(entry.indices))
 
     def weight_shape(self, n_out, n_in):
         return (n_in, n_out)
@@ -213,17 +223,17 @@ class _Network:
         prev = N.previous(label)
         n_l, n_prev = N.units(label), N.units(prev)
         act_shape = lay.shape(n_l, m)
-        return dict(
-            units=n_l, prev_units=n_prev,
-            W=N.matrix("W", label, *lay.weight_shape(n_l, n_prev)),
-            b=N.matrix("b", label, *lay.bias_shape(n_l)),
-            Z=N.matrix("Z", label, *act_shape), A=N.matrix("A", label, *act_shape),
-            A_prev=N.matrix("A", prev, *lay.shape(n_prev, m)),
-            dZ=N.matrix("dZ", label, *act_shape), dA=N.matrix("dA", label, *act_shape),
-            dW=N.matrix("dW", label, *lay.weight_shape(n_l, n_prev)),
-            db=N.matrix("db", label, *lay.bias_shape(n_l)),
-            dA_prev=N.matrix("dA", prev, *lay.shape(n_prev, m)),
-        )
+        return {
+            "units": n_l, "prev_units": n_prev,
+            "W": N.matrix("W", label, *lay.weight_shape(n_l, n_prev)),
+            "b": N.matrix("b", label, *lay.bias_shape(n_l)),
+            "Z": N.matrix("Z", label, *act_shape), "A": N.matrix("A", label, *act_shape),
+            "A_prev": N.matrix("A", prev, *lay.shape(n_prev, m)),
+            "dZ": N.matrix("dZ", label, *act_shape), "dA": N.matrix("dA", label, *act_shape),
+            "dW": N.matrix("dW", label, *lay.weight_shape(n_l, n_prev)),
+            "db": N.matrix("db", label, *lay.bias_shape(n_l)),
+            "dA_prev": N.matrix("dA", prev, *lay.shape(n_prev, m)),
+        }
 
     def at(self, M, unit, example):
         return M[self.layout.pos(unit, example)]
@@ -278,7 +288,7 @@ class _Network:
         steps.append(Step(lhs, result, "kronecker"))
         return steps, result
 
-    def per_example(self, name, label, lhs_matrix, unit, example, steps, grad, shape):
+    def per_example(self, lhs_matrix, unit, example, steps, grad):
         """dX = m ∂J/∂X, entry (unit, example): the error of one example."""
         entry = sp.Add(*[self.m * t for t in sp.Add.make_args(grad)])
         lhs = self.at(lhs_matrix, unit, example)
@@ -321,7 +331,7 @@ class _Network:
             out = local.xreplace({den_i: S}).replace(
                 lambda e: e.func == num_func and isinstance(e.args[0], MatrixElement)
                 and e.args[0].parent == Z,
-                lambda e: self.at(A, *_unit_example(self.layout, e.args[0])) * S)
+                lambda e: self.at(A, *self.layout.unit_example(e.args[0])) * S)
             out = sp.expand(sp.cancel(out))
             if out.has(S) or out.has(Z):
                 return None
@@ -329,13 +339,13 @@ class _Network:
         return rewrite
 
     # one layer -------------------------------------------------------------------------------
-    def layer(self, label, activation, is_output, generic=False) -> Layer:
+    def layer(self, label, activation, is_output) -> Layer:
         sym = self.symbols(label)
-        lay, m = self.layout, self.m
+        lay = self.layout
         r, s, k = N.r, N.s, N.k
         W, b, Z, A, A_prev = (sym[x] for x in ("W", "b", "Z", "A", "A_prev"))
         dZ, dA, dW, db, dA_prev = (sym[x] for x in ("dZ", "dA", "dW", "db", "dA_prev"))
-        n_l, n_prev = sym["units"], sym["prev_units"]
+        n_l = sym["units"]
         rows_rk = lay.pos(r, k)
 
         forward = (
@@ -344,17 +354,18 @@ class _Network:
         )
         backward: dict[str, Equation] = {}
         rewrite = self.output_rewrite(sym, activation)
-        a_def = lambda j, i: self.a_entry(sym, activation, j, i)  # noqa: E731
-        z_def = lambda j, i: self.z_entry(sym, j, i)  # noqa: E731
+        a_def = lambda j, i: self.a_entry(sym, activation, j, i)
+        z_def = lambda j, i: self.z_entry(sym, j, i)
 
         # dZ: through A (BP4); on the output layer with dA from the loss, then simplified.
         steps, grad = self.chain(self.at(Z, r, k), A, dA, n_l, a_def, rewrite)
-        steps, entry = self.per_example("BP4", label, dZ, r, k, steps, grad, Z.shape)
+        steps, entry = self.per_example(dZ, r, k, steps, grad)
         if is_output:
             backward["loss"] = self.loss_equation(label, sym)
             backward["BP4"] = self.finish("BP4", label, dZ, *rows_rk, entry, steps)
-            steps, entry = self.output_error(sym, entry, backward["loss"])
-            backward["output"] = self.finish("output", label, dZ, *rows_rk, entry, steps)
+            more, entry = self.output_error(sym, entry, backward["loss"])
+            backward["output"] = self.finish("output", label, dZ, *rows_rk, entry,
+                                             [*steps, *more])
         else:
             backward["BP4"] = self.finish("BP4", label, dZ, *rows_rk, entry, steps)
 
@@ -366,7 +377,7 @@ class _Network:
         backward["BP2"] = self.finish("BP2", label, db, *lay.bias_pos(r), grad, steps)
         # BP3: dA^[l-1] = m ∂J/∂A^[l-1] through Z.
         steps, grad = self.chain(self.at(A_prev, s, k), Z, dZ, n_l, z_def)
-        steps, entry = self.per_example("BP3", label, dA_prev, s, k, steps, grad, A_prev.shape)
+        steps, entry = self.per_example(dA_prev, s, k, steps, grad)
         backward["BP3"] = self.finish("BP3", label, dA_prev, *lay.pos(s, k), entry, steps)
 
         return Layer(label, n_l, activation, W, b, Z, A, A_prev, dZ, dA, dW, db, dA_prev,
@@ -383,7 +394,7 @@ class _Network:
         steps.append(Step(lhs, sp.Sum(inner, (i, 0, m - 1)) / m, "local"))
         grad = sum_over(inner / m, [(i, m)])
         steps.append(Step(lhs, grad, "kronecker"))
-        steps, entry = self.per_example("loss", label, dA, r, k, steps, grad, A.shape)
+        steps, entry = self.per_example(dA, r, k, steps, grad)
         return self.finish("loss", label, dA, *self.layout.pos(r, k), entry, steps)
 
     def output_error(self, sym, entry, loss_eq):
@@ -391,12 +402,10 @@ class _Network:
         dA, Y = sym["dA"], self.Y
         lhs = self.at(sym["dZ"], N.r, N.k)
         dA_entry = loss_eq.entry_rhs  # in A[r,k], Y[r,k]
-        r, k = N.r, N.k
 
         def dA_at(e):
-            unit, example = _unit_example(self.layout, e)
-            return dA_entry.xreplace({N.r: unit, N.k: example}) if (unit, example) != (r, k) \
-                else dA_entry
+            unit, example = self.layout.unit_example(e)
+            return dA_entry.xreplace({N.r: unit, N.k: example})
         out = entry.replace(lambda e: isinstance(e, MatrixElement) and e.parent == dA, dA_at)
         out = _pull_sum_constants(out)
         steps = [Step(lhs, out, "substitute")]
@@ -405,7 +414,7 @@ class _Network:
             out = simpler
             steps.append(Step(lhs, out, "simplify"))
         if self.loss.targets_sum_to_one:
-            sums = [e for e in out.atoms(sp.Sum) if _is_target_sum(e, Y, self.layout)]
+            sums = [e for e in out.atoms(sp.Sum) if _is_target_sum(e, Y)]
             if sums:
                 out = _simplest(_pull_sum_constants(out.xreplace({e: 1 for e in sums})))
                 steps.append(Step(lhs, out, "targets"))
@@ -418,7 +427,7 @@ class _Network:
         layers = tuple(
             self.layer(label, ACTIVATIONS[act], label == L_label)
             for label, act in enumerate(arch.activations, start=1))
-        general = self.layer("l", None, False, generic=True)
+        general = self.layer("l", None, False)
         A_out = layers[-1].A
         i = N.i
         loss_i = self.loss_entry(A_out, self.Y, N.units(L_label), i)
@@ -428,13 +437,7 @@ class _Network:
                           general)
 
 
-def _unit_example(layout, elem):
-    """(unit, example) of a matrix entry in this layout."""
-    first, second = elem.indices
-    return (first, second) if layout.name == "ng" else (second, first)
-
-
-def _is_target_sum(s: sp.Sum, Y, layout) -> bool:
+def _is_target_sum(s: sp.Sum, Y) -> bool:
     return (isinstance(s.function, MatrixElement) and s.function.parent == Y
             and len(s.limits) == 1)
 

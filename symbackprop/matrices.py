@@ -138,7 +138,7 @@ def _convert(s, free, free_is_row=True):
     """SymPy's converter; ``free_is_row``: the free index of a vector result is its row."""
     try:
         M = convert_array_to_matrix(convert_indexed_to_array(s, first_indices=free))
-    except Exception as exc:  # SymPy raises several kinds here
+    except (ValueError, TypeError, AssertionError, IndexError, NotImplementedError) as exc:
         raise DerivationError(f"cannot write {s} as a matrix product: {exc!r}") from None
     if isinstance(M, MatrixElement):  # (dZ*1)[r, 0] -> dZ*1; (1ᵀ dZᵀ)[0, r] -> dZ*1
         free_at_row = M.indices[0] in free

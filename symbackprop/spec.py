@@ -121,7 +121,7 @@ def arch_from_mapping(data, source: str = "spec", loss: str | None = None) -> Ar
     unknown = set(data) - {"arch", "sizes", "activations", "loss"}
     if unknown:
         raise SpecError(
-            f"{source}: unknown key {sorted(unknown)[0]!r} (known: activations, arch, loss, sizes)")
+            f"{source}: unknown key {min(unknown)!r} (known: activations, arch, loss, sizes)")
     chosen = loss if loss is not None else data.get("loss", DEFAULT_LOSS)
     if not isinstance(chosen, str):
         raise SpecError(f"{source}: 'loss' must be a string such as 'half_sse'")

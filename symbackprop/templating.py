@@ -6,7 +6,7 @@ LaTeX templates use delimiters that do not fight TeX braces: ``((( var )))``,
 """
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import jinja2
@@ -20,11 +20,11 @@ def templates_dir() -> Path:
     raise FileNotFoundError("symbackprop's templates folder is missing from this installation")
 
 
-_COMMON = dict(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-               keep_trailing_newline=True, autoescape=False)
+_COMMON = {"undefined": jinja2.StrictUndefined, "trim_blocks": True, "lstrip_blocks": True,
+           "keep_trailing_newline": True, "autoescape": False}
 
 
-@lru_cache(maxsize=None)
+@cache
 def environment(kind: str = "code") -> jinja2.Environment:
     """``code`` (Python, Markdown, text) or ``latex`` (TeX-friendly delimiters)."""
     loader = jinja2.FileSystemLoader(str(templates_dir()))

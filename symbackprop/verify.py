@@ -27,8 +27,11 @@ import sympy as sp
 
 from .engine import derive
 from .errors import VerificationError
-from .registry import ACTIVATIONS, LOSSES, a as a_var, c_idx, n as n_var, y as y_var, z as z_var
-from .registry import zvec
+from .registry import ACTIVATIONS, LOSSES, c_idx, zvec
+from .registry import a as a_var
+from .registry import n as n_var
+from .registry import y as y_var
+from .registry import z as z_var
 from .spec import Architecture
 
 DIGITS = 50

@@ -90,23 +90,20 @@ def equation_text(eq) -> str:
 
 def derivation_text(d) -> str:
     """The forward pass and the backward equations of every layer, output layer first."""
-    arch = d.arch
-    acts = ", ".join(arch.activations)
-    where = "columns are examples" if d.notation == "ng" else "rows are examples"
-    lines = [f"Network {arch.spec()} ({acts}), loss {arch.loss}; m examples, {where}.", "",
-             "Forward pass:"]
+    from ..templating import render
+
+    forward, backward = [], []
     for layer in d.layers:
         z_eq, a_eq = layer.forward
-        lines.append(f"  {equation_text(z_eq)}")
-        lines.append(f"  {text(a_eq.lhs)} = {layer.activation.name}({text(layer.Z)})"
-                     f"    = {text(a_eq.rhs)}")
-    lines += ["", "Backpropagation, output layer first:"]
+        forward.append(equation_text(z_eq))
+        forward.append(f"{text(a_eq.lhs)} = {layer.activation.name}({text(layer.Z)})"
+                       f"    = {text(a_eq.rhs)}")
     for layer in reversed(d.layers):
         names = ["loss", "output"] if layer.is_output else ["BP4"]
         names += ["BP1", "BP2"] + (["BP3"] if layer.index != 1 else [])
         for name in names:
-            eq = layer.backward[name]
-            tag = {"loss": "", "output": "BP4", "BP4": "BP4"}.get(name, name)
-            lines.append(f"  {equation_text(eq):<56} {tag}".rstrip())
-    lines.append("")
-    return "\n".join(lines)
+            tag = {"loss": "", "output": "BP4"}.get(name, name)
+            backward.append(f"{equation_text(layer.backward[name]):<56} {tag}".rstrip())
+    layout = "columns are examples" if d.notation == "ng" else "rows are examples"
+    return render("derive.txt.j2", spec=d.arch.spec(), activations=", ".join(d.arch.activations),
+                  loss=d.arch.loss, layout=layout, forward=forward, backward=backward)
