@@ -118,6 +118,7 @@ class CachedStep:
     lhs: sp.Basic
     rhs: sp.Expr
     rule: str
+    simplified: sp.Expr | None = None  # the output layer's error once dA is substituted
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,7 @@ class Explanation:
     entry: tuple[sp.Expr, sp.Expr]  # the BP equation's entry for θ over m examples
     agrees: bool | None  # path sum == backpropagation, expanded (None: not checked)
     counts: Counts
+    targets_sum_to_one: bool  # the output error's simplification uses Σ_c Y_c = 1
 
     @property
     def all_shown(self) -> bool:
@@ -277,8 +279,9 @@ def explain(derivation, parameter: Parameter) -> Explanation:
     entry = _bp_entry(d, parameter)
     counts = Counts(multiplications_by_paths(d), multiplications_by_backprop(d),
                     count * _path_multiplications(L - l, parameter.kind == "b"))
+    targets = any(step.rule == "targets" for step in d.output.backward["output"].steps)
     return Explanation(d, parameter, theta, tuple(edges), tuple(indices), count, paths,
-                       path_sum, closed_form, gradient, cached, entry, agrees, counts)
+                       path_sum, closed_form, gradient, cached, entry, agrees, counts, targets)
 
 
 def _paths(edges, indices, theta):
@@ -299,7 +302,9 @@ def _backpropagation(ex: _Example, parameter: Parameter, theta):
     for k in range(L, l - 1, -1):
         if k < L:
             steps.append(CachedStep(*ex.equation(k + 1, "BP3", s=unit[k]), "BP3"))
-        steps.append(CachedStep(*ex.equation(k, "BP4", r=unit[k]), "BP4"))
+        lhs, rhs = ex.equation(k, "BP4", r=unit[k])
+        simplified = ex.equation(k, "output", r=unit[k])[1] if k == L else None
+        steps.append(CachedStep(lhs, rhs, "BP4", simplified if simplified != rhs else None))
     name = "BP1" if parameter.kind == "W" else "BP2"
     at = dict(r=sp.Integer(p)) if parameter.col is None else dict(r=sp.Integer(p),
                                                                   s=sp.Integer(parameter.col))
