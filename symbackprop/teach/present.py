@@ -67,6 +67,9 @@ class TextFormat(_Format):
         super().__init__(digits)
         self.printer = TeachTextPrinter({"digits": digits})
 
+    def text(self, words: str) -> str:
+        return words
+
     def value(self, value) -> str:
         if isinstance(value, sp.MatrixBase):
             return "\n".join(self.printer.matrix_rows(value))
@@ -94,6 +97,10 @@ class LatexFormat(_Format):
     name = "latex"
     relations = {"=": "=", "≈": r"\approx", "←": r"\leftarrow"}
 
+    def text(self, words: str) -> str:
+        """Prose for TeX: its special characters escaped."""
+        return "".join(_TEX_SPECIAL.get(ch, ch) for ch in words)
+
     def __init__(self, digits):
         super().__init__(digits)
         self.printer = TeachLatexPrinter({"digits": digits})
@@ -109,6 +116,14 @@ class LatexFormat(_Format):
 
 class MarkdownFormat(LatexFormat):
     name = "markdown"
+
+    def text(self, words: str) -> str:
+        return words
+
+
+_TEX_SPECIAL = {"_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$", "{": r"\{",
+                "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                "\\": r"\textbackslash{}"}
 
 
 def formatter(name: str, digits: int = PRINTED_DIGITS) -> _Format:
@@ -163,13 +178,20 @@ def example_document(worked, fmt: str = "text", digits: int = PRINTED_DIGITS) ->
         or is_approximate(worked.cost)
     name, kind = _template("example", fmt)
     return render(
-        name, kind, spec=arch.spec(), activations=", ".join(arch.activations), loss=arch.loss,
-        loss_description=LOSSES[arch.loss].description, m=worked.m, sizes=_sizes(f, arch), lr=lr_text,
-        alpha=f.math(ALPHA), source=worked.parameters.source,
+        name, kind, spec=f.text(arch.spec()), activations=f.text(", ".join(arch.activations)),
+        loss=f.text(arch.loss), loss_description=f.text(LOSSES[arch.loss].description),
+        m=worked.m, sizes=_sizes(f, arch), lr=lr_text,
+        alpha=f.math(ALPHA), source=f.text(worked.parameters.source),
         drawn=worked.parameters.source.startswith("--init"),
         digits=digits, approximate=approximate, given=given, inputs=inputs, forward=forward,
         loss_i=loss_i, losses=losses if worked.m > 1 else [], cost=cost, backward=backward,
         contributions=contributions, updated=updated)
+
+
+def _signed(f, term) -> dict:
+    """A term of a sum as its sign and its magnitude, for sums written one term a line."""
+    negative = term.could_extract_minus_sign()
+    return dict(sign="-" if negative else "+", magnitude=f.math(-term if negative else term))
 
 
 def _sizes(f, arch) -> str:
@@ -181,7 +203,7 @@ def _sizes(f, arch) -> str:
 _EDGE_NOTES = {
     "parameter": "the parameter enters one pre-activation",
     "activation": "the activation's derivative",
-    "weight": "a pre-activation of the next layer depends on this activation through a weight",
+    "weight": "the next layer's pre-activation, through a weight",
     "loss": "the loss's derivative",
 }
 
@@ -196,7 +218,8 @@ def explain_document(explanation, fmt: str = "text") -> str:
     indices = [dict(index=f.math(index), last=size - 1) for index, size in e.path_indices]
     paths = [dict(nodes=[f.math(node) for node in path.nodes],
                   factors=[f.math(x) for x in path.factors],
-                  product=f.math(path.product)) for path in e.paths]
+                  product=f.math(path.product), **_signed(f, path.product))
+             for path in e.paths]
     gradient_lhs = sp.Derivative(sp.Symbol("L"), e.theta, evaluate=False)
     path_sum = f.equation(gradient_lhs, [("=", f.math(e.path_sum))]) \
         if e.path_sum is not None else None
@@ -209,8 +232,9 @@ def explain_document(explanation, fmt: str = "text") -> str:
     name, kind = _template("explain", fmt)
     counts = e.counts
     return render(
-        name, kind, spec=arch.spec(), activations=", ".join(arch.activations), loss=arch.loss,
-        loss_description=LOSSES[arch.loss].description, parameter=str(e.parameter),
+        name, kind, spec=f.text(arch.spec()), activations=f.text(", ".join(arch.activations)),
+        loss=f.text(arch.loss), loss_description=f.text(LOSSES[arch.loss].description),
+        parameter=f.text(str(e.parameter)),
         theta=f.math(e.theta), layer=e.parameter.layer, depth=arch.depth,
         layers=(f"the neurons of layer {arch.depth}" if e.parameter.layer == arch.depth else
                 f"the neurons of layers {e.parameter.layer}..{arch.depth}"),
