@@ -7,14 +7,14 @@ from fractions import Fraction as F
 import numpy as np
 import pytest
 import sympy as sp
+from teach_helpers import matrix, scalar
 
 from symbackprop.cli import main
 from symbackprop.engine import derive
 from symbackprop.spec import parse_arch
-from symbackprop.teach.inputs import draw_parameters, parse_samples, INIT_CHOICES
+from symbackprop.teach.inputs import INIT_CHOICES, draw_parameters, parse_samples
 from symbackprop.teach.numbers import decimal_text, parse_number, settle
 from symbackprop.teach.worked import work_example
-from teach_helpers import matrix, scalar
 
 
 def run(capsys, *argv):
@@ -83,7 +83,7 @@ def _weights_file(tmp_path, data=None):
         "W1": [[str(x) for x in row] for row in W1], "b1": [str(x) for x in B1],
         "W2": [[str(x) for x in row] for row in W2], "b2": [str(x) for x in B2]}
     text = json.dumps(data)
-    for x in (*sum(W1, []), *B1, *sum(W2, []), *B2):  # numbers, not strings, in the file
+    for x in (*W1[0], *W1[1], *B1, *W2[0], *W2[1], *B2):  # numbers, not strings, in the file
         text = text.replace(f'"{x}"', str(float(x)) if x.denominator != 1 else str(x))
     path = tmp_path / "weights.json"
     path.write_text(text)
@@ -175,7 +175,7 @@ def test_per_sample_contributions_sum_to_m_times_dW(sigmoid_step):
 
 def _numpy_step(W, b, X, Y, lr):
     """Forward and backward for a sigmoid net with half_sse, in float64, written here."""
-    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    sig = lambda z: 1 / (1 + np.exp(-z))
     As, Zs = [X], []
     for Wl, bl in zip(W, b):
         Zs.append(Wl @ As[-1] + bl)
@@ -194,7 +194,7 @@ def _numpy_step(W, b, X, Y, lr):
 
 def test_sigmoid_step_matches_an_independent_numpy_backprop(sigmoid_step):
     w = sigmoid_step
-    to_np = lambda M: np.array(M.tolist(), dtype=float)  # noqa: E731
+    to_np = lambda M: np.array(M.tolist(), dtype=float)
     W = [to_np(M) for M in w.parameters.weights]
     b = [to_np(M) for M in w.parameters.biases]
     As, cost, grads = _numpy_step(W, b, to_np(w.samples.X), to_np(w.samples.Y), 0.1)

@@ -11,8 +11,13 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 from symbackprop.cli import main
 from symbackprop.engine import derive
 from symbackprop.spec import parse_arch
-from symbackprop.teach.paths import (Parameter, explain, multiplications_by_backprop,
-                                     multiplications_by_paths, parse_parameter)
+from symbackprop.teach.paths import (
+    Parameter,
+    explain,
+    multiplications_by_backprop,
+    multiplications_by_paths,
+    parse_parameter,
+)
 
 
 def every_parameter(sizes):
@@ -61,9 +66,12 @@ def values_of(e, W, b, x, y, Zs, As):
             kind, label = elem.parent.name.rstrip("]").split("[") if "[" in elem.parent.name \
                 else (elem.parent.name, None)
             row, col = int(elem.indices[0]), int(elem.indices[1])
-            table = {"W": lambda l: W[l - 1][row, col], "b": lambda l: b[l - 1][row],
-                     "Z": lambda l: Zs[l - 1][row], "A": lambda l: As[l][row]}
-            values[elem] = y[row] if kind == "Y" else table[kind](int(label))
+            if kind == "Y":
+                values[elem] = y[row]
+                continue
+            l = int(label)
+            values[elem] = {"W": lambda: W[l - 1][row, col], "b": lambda: b[l - 1][row],  # noqa: B023
+                            "Z": lambda: Zs[l - 1][row], "A": lambda: As[l][row]}[kind]()  # noqa: B023
     del d
     return values
 

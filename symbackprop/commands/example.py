@@ -40,8 +40,13 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..engine import derive
     from ..io import write_output
-    from ..teach.inputs import (InputError, draw_parameters, load_parameters, load_samples,
-                                parse_samples)
+    from ..teach.inputs import (
+        InputError,
+        draw_parameters,
+        load_parameters,
+        load_samples,
+        parse_samples,
+    )
     from ..teach.numbers import NumberError, parse_number
     from ..teach.present import example_document
     from ..teach.worked import work_example

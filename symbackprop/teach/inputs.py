@@ -78,8 +78,9 @@ def parameters_from_mapping(data, sizes, source: str) -> Parameters:
                 any(not isinstance(row, list) or len(row) != cols for row in value):
             raise InputError(f"{source}: {key!r} must be a list of {rows} rows of {cols} "
                              f"numbers, {shape}; got {json.dumps(value, default=str)}")
-        weights.append(sp.ImmutableMatrix(rows, cols, lambda i, j: _number(
-            value[i][j], f"{source}: {key}[{i}][{j}]")))
+        weights.append(sp.ImmutableMatrix(
+            [[_number(value[i][j], f"{source}: {key}[{i}][{j}]") for j in range(cols)]
+             for i in range(rows)]))
         key = f"b{label}"
         if key not in data:
             raise InputError(f"{source}: missing key {key!r}: a list of {rows} numbers "
@@ -90,8 +91,8 @@ def parameters_from_mapping(data, sizes, source: str) -> Parameters:
         if not isinstance(value, list) or len(value) != rows:
             raise InputError(f"{source}: {key!r} must be a list of {rows} numbers "
                              f"(n_{label} = {rows}); got {json.dumps(value, default=str)}")
-        biases.append(sp.ImmutableMatrix(rows, 1, lambda i, j: _number(
-            value[i], f"{source}: {key}[{i}]")))
+        biases.append(sp.ImmutableMatrix(
+            [[_number(value[i], f"{source}: {key}[{i}]")] for i in range(rows)]))
     return Parameters(tuple(weights), tuple(biases), source)
 
 

@@ -35,7 +35,7 @@ def parse_number(text: str, where: str) -> sp.Rational:
 
 def exact(value) -> sp.Rational:
     """An int, Fraction or SymPy rational as a SymPy Rational (bool and float are refused)."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         raise TypeError(f"not an exact number: {value!r}")
     if isinstance(value, Fraction):
         return sp.Rational(value.numerator, value.denominator)
@@ -96,6 +96,5 @@ def decimal_text(value, digits: int = PRINTED_DIGITS) -> tuple[str, bool]:
     if number == 0:
         return "0", False
     text = mpmath.nstr(number, digits)
-    if text.endswith(".0"):
-        text = text[:-2]
+    text = text.removesuffix(".0")
     return text, False

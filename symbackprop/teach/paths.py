@@ -23,7 +23,8 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 from .. import naming as N
 from ..engine import sum_over
 from ..errors import SymbackpropError
-from ..registry import a as a_var, z as z_var
+from ..registry import a as a_var
+from ..registry import z as z_var
 
 #: Show every path up to this many; beyond it, the first SHOWN_PATHS and the closed form.
 PATH_LIMIT = 20
@@ -306,8 +307,8 @@ def _backpropagation(ex: _Example, parameter: Parameter, theta):
         simplified = ex.equation(k, "output", r=unit[k])[1] if k == L else None
         steps.append(CachedStep(lhs, rhs, "BP4", simplified if simplified != rhs else None))
     name = "BP1" if parameter.kind == "W" else "BP2"
-    at = dict(r=sp.Integer(p)) if parameter.col is None else dict(r=sp.Integer(p),
-                                                                  s=sp.Integer(parameter.col))
+    at = {"r": sp.Integer(p)} if parameter.col is None else {"r": sp.Integer(p),
+                                                                  "s": sp.Integer(parameter.col)}
     _, rhs = ex.equation(l, name, **at)
     rhs = rhs.doit()
     steps.append(CachedStep(sp.Derivative(LOSS, theta, evaluate=False), rhs, name))

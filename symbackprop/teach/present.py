@@ -8,6 +8,7 @@ steps; for text it also comes laid out in rows, since a matrix of numbers spans 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import sympy as sp
 
@@ -61,7 +62,7 @@ class _Format:
 
 class TextFormat(_Format):
     name = "text"
-    relations = {"=": "=", "≈": "≈", "←": "←"}
+    relations: ClassVar[dict] = {"=": "=", "≈": "≈", "←": "←"}
 
     def __init__(self, digits):
         super().__init__(digits)
@@ -95,7 +96,7 @@ class TextFormat(_Format):
 
 class LatexFormat(_Format):
     name = "latex"
-    relations = {"=": "=", "≈": r"\approx", "←": r"\leftarrow"}
+    relations: ClassVar[dict] = {"=": "=", "≈": r"\approx", "←": r"\leftarrow"}
 
     def text(self, words: str) -> str:
         """Prose for TeX: its special characters escaped."""
@@ -169,8 +170,8 @@ def example_document(worked, fmt: str = "text", digits: int = PRINTED_DIGITS) ->
         rows = [f.equation(f.sample(part.gradient, k), [f.value_step(value)])
                 for k, value in enumerate(part.per_sample)]
         mean = f.equation(part.gradient, [f.value_step(part.mean)])
-        contributions.append(dict(gradient=f.math(part.gradient), dZ=f.math(layer.dZ),
-                                  A_prev=f.math(layer.A_prev), samples=rows, mean=mean))
+        contributions.append({"gradient": f.math(part.gradient), "dZ": f.math(layer.dZ),
+                                  "A_prev": f.math(layer.A_prev), "samples": rows, "mean": mean})
     updated = [show(v, formula=v.formula, relation="←") for v in worked.updated]
     lr_text = decimal_text(worked.learning_rate)[0]
     every = [*worked.forward, *worked.backward, *worked.updated]
@@ -191,7 +192,7 @@ def example_document(worked, fmt: str = "text", digits: int = PRINTED_DIGITS) ->
 def _signed(f, term) -> dict:
     """A term of a sum as its sign and its magnitude, for sums written one term a line."""
     negative = term.could_extract_minus_sign()
-    return dict(sign="-" if negative else "+", magnitude=f.math(-term if negative else term))
+    return {"sign": "-" if negative else "+", "magnitude": f.math(-term if negative else term)}
 
 
 def _sizes(f, arch) -> str:
@@ -215,7 +216,7 @@ def explain_document(explanation, fmt: str = "text") -> str:
     arch = d.arch
     edges = [f.equation(edge.lhs, [("=", f.math(edge.derivative))], _EDGE_NOTES[edge.kind])
              for edge in e.edges]
-    indices = [dict(index=f.math(index), last=size - 1) for index, size in e.path_indices]
+    indices = [{"index": f.math(index), "last": size - 1} for index, size in e.path_indices]
     paths = [dict(nodes=[f.math(node) for node in path.nodes],
                   factors=[f.math(x) for x in path.factors],
                   product=f.math(path.product), **_signed(f, path.product))

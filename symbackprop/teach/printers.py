@@ -11,6 +11,8 @@ printer makes the same choices (W^{[2]}, ⊙, ᵀ), so these node methods can de
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixElement
 from sympy.printing.latex import LatexPrinter
@@ -37,16 +39,16 @@ def _is_indicator(expr) -> bool:
 class TeachTextPrinter(TextPrinter):
     """Plain text: ``W[2][0,1]``, ``∂L/∂W[2][0,1]``, ``[Z[1][0] > 0]``, ``α``."""
 
-    _default_settings = {**TextPrinter._default_settings, "digits": PRINTED_DIGITS}
+    _default_settings: ClassVar[dict] = {**TextPrinter._default_settings, "digits": PRINTED_DIGITS}
 
     def _print_MatrixElement(self, expr):
-        rows, cols = expr.parent.shape
+        _rows, cols = expr.parent.shape
         indices = [expr.indices[0]] if cols == 1 else list(expr.indices)
         inside = ",".join(self._print(i) for i in indices)
         return f"{self._print(expr.parent)}[{inside}]"
 
     def _print_Derivative(self, expr):
-        (var, count), = expr.variable_count
+        (var, _count), = expr.variable_count
         return f"∂{self._print(expr.expr)}/∂{self._print(var)}"
 
     def _print_Piecewise(self, expr):
@@ -103,7 +105,7 @@ class TeachTextPrinter(TextPrinter):
 class TeachLatexPrinter(LatexPrinter):
     """LaTeX: ``W^{[2]}_{0,1}``, ``dZ^{[2]} A^{[1]\\top}``, ``\\odot``, ``\\mathbf{1}``."""
 
-    _default_settings = {**LatexPrinter._default_settings, "digits": PRINTED_DIGITS}
+    _default_settings: ClassVar[dict] = {**LatexPrinter._default_settings, "digits": PRINTED_DIGITS}
 
     def __init__(self, settings=None):
         super().__init__(settings)
@@ -121,7 +123,7 @@ class TeachLatexPrinter(LatexPrinter):
         return self._name(expr.name)
 
     def _print_MatrixElement(self, expr):
-        rows, cols = expr.parent.shape
+        _rows, cols = expr.parent.shape
         indices = [expr.indices[0]] if cols == 1 else list(expr.indices)
         inside = ",".join(self._print(i) for i in indices)
         return f"{self._print(expr.parent)}_{{{inside}}}"
@@ -214,7 +216,7 @@ class TeachLatexPrinter(LatexPrinter):
         return super()._needs_mul_brackets(expr, first=first, last=last)
 
     def _print_Derivative(self, expr):
-        (var, count), = expr.variable_count
+        (var, _count), = expr.variable_count
         return rf"\frac{{\partial {self._print(expr.expr)}}}{{\partial {self._print(var)}}}"
 
     def _print_Piecewise(self, expr):
@@ -230,7 +232,7 @@ class TeachLatexPrinter(LatexPrinter):
 
     # numbers -----------------------------------------------------------------------------
     def number(self, value) -> str:
-        text, exact = decimal_text(value, self._settings["digits"])
+        text, _exact = decimal_text(value, self._settings["digits"])
         if "/" in text:
             p, q = text.lstrip("-").split("/")
             return ("-" if text.startswith("-") else "") + rf"\tfrac{{{p}}}{{{q}}}"
