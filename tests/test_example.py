@@ -337,6 +337,14 @@ def test_bad_inputs_and_targets_are_refused(capsys, x, y, expected):
     assert expected in err
 
 
+def test_cross_entropy_targets_must_sum_to_one(capsys):
+    err = _error(capsys, "example", "2-3:softmax", "--loss", "cross_entropy", "--init", "1",
+                 "--x", "1, 2; 3, 4", "--y", "0, 1, 0; 0.5, 0, 0")
+    assert "needs each sample's targets to sum to 1" in err and "sample 2 sums to 1/2" in err
+    assert main(["example", "2-3:softmax", "--loss", "cross_entropy", "--init", "1",
+                 "--x", "1, 2; 3, 4", "--y", "0, 1, 0; 0.5, 0, 0.5"]) == 0
+
+
 def test_other_bad_example_arguments(tmp_path, capsys):
     assert "missing --y" in _error(capsys, *HAND, "--init", "1", "--x", "1, 2")
     data = tmp_path / "d.csv"

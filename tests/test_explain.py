@@ -221,3 +221,14 @@ def test_param_is_required(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["explain", "2-3-1"])
     assert exit_info.value.code == 2
+
+
+def test_beyond_the_check_limit_the_output_says_the_sum_was_not_expanded(capsys):
+    d = derive(parse_arch("2-3-30-20-1"))
+    e = explain(d, parse_parameter("b1[0]", d.arch.sizes))
+    assert e.path_count == 30 * 20 == 600
+    assert e.agrees is None and e.gradient is None and len(e.paths) == 5
+    assert main(["explain", "2-3-30-20-1", "--param", "b1[0]"]) == 0
+    out = capsys.readouterr().out
+    assert "Too many paths to expand the sum here" in out and "expands to 0" not in out
+    assert "... and 595 more paths." in out

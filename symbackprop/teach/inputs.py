@@ -161,6 +161,19 @@ def samples_from_rows(x_rows, y_rows, option_y="--y") -> Samples:
     return Samples(X, Y)
 
 
+def check_targets(samples: Samples, loss) -> None:
+    """A loss whose derivation assumes each column of Y sums to 1 gets such targets."""
+    if not loss.targets_sum_to_one:
+        return
+    for k in range(samples.m):
+        total = sum(samples.Y[:, k])
+        if total != 1:
+            raise InputError(
+                f"loss {loss.name} needs each sample's targets to sum to 1 (its output error "
+                f"A - Y is derived with that), but sample {k + 1} sums to {total}; "
+                "give one-hot rows such as \"0, 1, 0\" or probabilities")
+
+
 def parse_samples(x_text: str, y_text: str, n_in: int, n_out: int) -> Samples:
     x_rows = parse_rows(x_text, n_in, "--x", f"the input layer (n_0 = {n_in})")
     y_rows = parse_rows(y_text, n_out, "--y", f"the output layer (n_L = {n_out})")

@@ -29,8 +29,9 @@ from ..registry import z as z_var
 #: Show every path up to this many; beyond it, the first SHOWN_PATHS and the closed form.
 PATH_LIMIT = 20
 SHOWN_PATHS = 5
-#: Expand and compare path sum and backpropagation symbolically up to this many paths.
-CHECK_LIMIT = 4096
+#: Expand and compare path sum and backpropagation symbolically up to this many paths
+#: (512 paths take about 3 s).
+CHECK_LIMIT = 512
 
 LOSS = sp.Symbol("L")
 
@@ -142,7 +143,7 @@ class Explanation:
     paths: tuple[Path, ...]  # all of them, or the first SHOWN_PATHS
     path_sum: sp.Expr | None  # the explicit sum, when every path is shown
     closed_form: sp.Expr  # Σ over the path indices of the product along a path
-    gradient: sp.Expr  # ∂L/∂θ by backpropagation with every cached value substituted
+    gradient: sp.Expr | None  # ∂L/∂θ by backprop, cached values substituted (few paths only)
     cached: tuple[CachedStep, ...]  # backpropagation, output layer first
     entry: tuple[sp.Expr, sp.Expr]  # the BP equation's entry for θ over m examples
     agrees: bool | None  # path sum == backpropagation, expanded (None: not checked)
@@ -271,7 +272,7 @@ def explain(derivation, parameter: Parameter) -> Explanation:
     closed_form = sp.Sum(body, *[(index, 0, size - 1) for index, size in indices]) \
         if indices else body
 
-    cached, gradient = _backpropagation(ex, parameter, theta)
+    cached, gradient = _backpropagation(ex, parameter, theta, substitute=count <= CHECK_LIMIT)
     agrees = None
     if count <= CHECK_LIMIT:
         explicit = path_sum if path_sum is not None else sp.Add(
@@ -294,8 +295,9 @@ def _paths(edges, indices, theta):
         yield Path(tuple(nodes), tuple(edge.derivative.xreplace(at) for edge in edges))
 
 
-def _backpropagation(ex: _Example, parameter: Parameter, theta):
-    """The cached steps, output layer first, and ∂L/∂θ with every cached value substituted."""
+def _backpropagation(ex: _Example, parameter: Parameter, theta, substitute=True):
+    """The cached steps, output layer first, and ∂L/∂θ with every cached value substituted
+    (None when ``substitute`` is false: for many paths the substituted tree is as large)."""
     L, l, p = ex.d.arch.depth, parameter.layer, parameter.row
     steps = []
     unit = {k: (sp.Integer(p) if k == l else _unit(k)) for k in range(l, L + 1)}
@@ -312,7 +314,7 @@ def _backpropagation(ex: _Example, parameter: Parameter, theta):
     _, rhs = ex.equation(l, name, **at)
     rhs = rhs.doit()
     steps.append(CachedStep(sp.Derivative(LOSS, theta, evaluate=False), rhs, name))
-    return tuple(steps), _substitute_cached(ex, rhs)
+    return tuple(steps), (_substitute_cached(ex, rhs) if substitute else None)
 
 
 def _substitute_cached(ex: _Example, expr):

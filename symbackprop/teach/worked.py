@@ -85,7 +85,11 @@ class _Evaluator:
 
     def evaluate(self, expr, **extra):
         rules = {**self.known, **extra.get("rules", {})}
-        result = sp.sympify(expr).xreplace(rules).doit()
+        concrete = sp.sympify(expr).xreplace(rules)
+        # Ones as explicit matrices too, so that doit multiplies numbers, never symbolic sums.
+        concrete = concrete.replace(lambda e: isinstance(e, sp.OneMatrix),
+                                    lambda e: sp.ImmutableMatrix.ones(*e.shape))
+        result = concrete.doit()
         if isinstance(result, sp.MatrixExpr) and not isinstance(result, sp.MatrixBase):
             result = result.as_explicit()
         if isinstance(result, sp.MatrixBase):
