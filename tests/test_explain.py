@@ -32,10 +32,12 @@ def every_parameter(sizes):
 
 ACT = {"sigmoid": lambda z: 1 / (1 + np.exp(-z)), "tanh": np.tanh,
        "relu": lambda z: np.where(z > 0, z, 0.0), "identity": lambda z: z,
-       "softmax": lambda z: np.exp(z) / np.exp(z).sum()}
+       "softmax": lambda z: np.exp(z) / np.exp(z).sum(),
+       "leaky_relu": lambda z: np.where(z > 0, z, 0.01 * z), "softplus": lambda z: np.log1p(np.exp(z))}
 LOSS = {"half_sse": lambda a, y: 0.5 * np.sum((a - y) ** 2),
         "mse": lambda a, y: np.sum((a - y) ** 2) / len(a),
-        "cross_entropy": lambda a, y: -np.sum(y * np.log(a))}
+        "cross_entropy": lambda a, y: -np.sum(y * np.log(a)),
+        "bce": lambda a, y: -np.sum(y * np.log(a) + (1 - y) * np.log(1 - a))}
 
 
 def forward(W, b, x, acts):
@@ -78,7 +80,8 @@ def values_of(e, W, b, x, y, Zs, As):
 
 @pytest.mark.parametrize("spec,loss", [("2-3-2-1", "half_sse"),
                                        ("2-3:tanh-3:softmax", "cross_entropy"),
-                                       ("2-3:relu-2:identity", "mse")])
+                                       ("2-3:relu-2:identity", "mse"),
+                                       ("2-2:leaky_relu-2:softplus-1:sigmoid", "bce")])
 def test_path_sum_equals_backprop_exactly_and_central_differences(spec, loss):
     arch = parse_arch(spec, loss)
     d = derive(arch)
@@ -86,8 +89,8 @@ def test_path_sum_equals_backprop_exactly_and_central_differences(spec, loss):
     W = [rng.normal(0, 0.8, (arch.sizes[l], arch.sizes[l - 1])) for l in range(1, len(arch.sizes))]
     b = [rng.normal(0, 0.5, arch.sizes[l]) for l in range(1, len(arch.sizes))]
     x = rng.normal(0, 1, arch.sizes[0])
-    y = rng.dirichlet(np.ones(arch.sizes[-1])) if loss == "cross_entropy" \
-        else rng.normal(0, 1, arch.sizes[-1])
+    y = {"cross_entropy": rng.dirichlet(np.ones(arch.sizes[-1])),
+         "bce": rng.uniform(0, 1, arch.sizes[-1])}.get(loss, rng.normal(0, 1, arch.sizes[-1]))
     Zs, As = forward(W, b, x, arch.activations)
     checked = 0
     for p in every_parameter(arch.sizes):
