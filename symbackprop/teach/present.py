@@ -112,7 +112,7 @@ class LatexFormat(_Format):
         return self.printer.number(value)
 
     def sample(self, symbol, k) -> str:
-        return self.printer._name(symbol.name, f"({k})")
+        return self.printer.of_sample(symbol, k)
 
 
 class MarkdownFormat(LatexFormat):

@@ -122,6 +122,10 @@ class TeachLatexPrinter(LatexPrinter):
     def _print_MatrixSymbol(self, expr):
         return self._name(expr.name)
 
+    def of_sample(self, matrix, i) -> str:
+        """``dW^{[2](i)}``: the part of a gradient that sample i contributes."""
+        return self._name(matrix.name, f"({i})")
+
     def _print_MatrixElement(self, expr):
         _rows, cols = expr.parent.shape
         indices = [expr.indices[0]] if cols == 1 else list(expr.indices)
