@@ -1,0 +1,33 @@
+"""``symbackprop explain``: one gradient by the chain rule, path by path, then by backprop."""
+from __future__ import annotations
+
+from .common import add_arch_args, add_output_args, arch_from_args
+
+FORMATS = ("text", "latex", "markdown")
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser(
+        "explain", help="explain one parameter's gradient path by path",
+        description="The computation graph from one weight or bias to the loss: every path, the "
+                    "local derivative on each edge, their products and sum, and how "
+                    "backpropagation computes the same sum by caching dZ of later layers.")
+    add_arch_args(parser)
+    parser.add_argument("--param", required=True, metavar="PARAM",
+                        help="W<l>[row,col] (e.g. W2[0,1]) or b<l>[row] (e.g. b1[2])")
+    parser.add_argument("--format", choices=FORMATS, default="text")
+    add_output_args(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from ..engine import derive
+    from ..io import write_output
+    from ..teach.paths import explain, parse_parameter
+    from ..teach.present import explain_document
+
+    arch = arch_from_args(args)
+    parameter = parse_parameter(args.param, arch.sizes)
+    write_output(explain_document(explain(derive(arch), parameter), args.format),
+                 args.output, args.force)
+    return 0

@@ -1,0 +1,249 @@
+"""Explanations and worked examples as text, Markdown or LaTeX.
+
+Python decides what is shown and prints every piece of mathematics through a printer; the
+templates ``explain.<fmt>.j2`` and ``example.<fmt>.j2`` only lay the pieces out with their prose.
+An equation reaches a template as its left-hand side and a chain of (relation, right-hand side)
+steps; for text it also comes laid out in rows, since a matrix of numbers spans several lines.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import sympy as sp
+
+from .. import naming as N
+from ..registry import LOSSES
+from ..templating import render
+from .numbers import PRINTED_DIGITS, decimal_text, is_approximate
+from .printers import TeachLatexPrinter, TeachTextPrinter
+from .worked import ALPHA
+
+FORMATS = ("text", "latex", "markdown")
+_TEMPLATE = {"text": ("text.j2", "code"), "markdown": ("md.j2", "code"),
+             "latex": ("tex.j2", "latex")}
+#: A text equation stays on one line up to this width.
+TEXT_WIDTH = 96
+
+
+@dataclass
+class Equation:
+    lhs: str
+    steps: list  # [(relation, math), ...]
+    tag: str = ""
+    rows: list = field(default_factory=list)  # text layout
+
+
+class _Format:
+    """How one output format prints mathematics; ``relations`` maps = ≈ ← to its symbols."""
+
+    relations: dict
+
+    def __init__(self, digits):
+        self.digits = digits
+
+    def math(self, expr) -> str:
+        return self.printer.doprint(expr)
+
+    def equation(self, lhs, steps, tag="") -> Equation:
+        lhs_text = lhs if isinstance(lhs, str) else self.math(lhs)
+        steps = [(self.relations[rel], text) for rel, text in steps]
+        return Equation(lhs_text, steps, tag, self.layout(lhs_text, steps))
+
+    def layout(self, lhs, steps) -> list:
+        return []
+
+    def value_step(self, value) -> tuple[str, str]:
+        """("=" or "≈", the value printed): ≈ when an entry is rounded."""
+        entries = list(value) if isinstance(value, sp.MatrixBase) else [value]
+        approximate = any(is_approximate(x) for x in entries)
+        return ("≈" if approximate else "="), self.value(value)
+
+
+class TextFormat(_Format):
+    name = "text"
+    relations: ClassVar[dict] = {"=": "=", "≈": "≈", "←": "←"}
+
+    def __init__(self, digits):
+        super().__init__(digits)
+        self.printer = TeachTextPrinter({"digits": digits})
+
+    def text(self, words: str) -> str:
+        return words
+
+    def value(self, value) -> str:
+        if isinstance(value, sp.MatrixBase):
+            return "\n".join(self.printer.matrix_rows(value))
+        return self.printer.number(value)
+
+    def sample(self, symbol, k) -> str:
+        return f"{self.math(symbol)} for i = {k}"
+
+    def layout(self, lhs, steps) -> list:
+        """``lhs = a = b`` on one line if it fits, else one step a line, aligned on the ``=``."""
+        if all("\n" not in text for _, text in steps):
+            line = " ".join([lhs] + [f"{rel} {text}" for rel, text in steps])
+            if len(line) <= TEXT_WIDTH:
+                return [line]
+        rows, pad = [], " " * (len(lhs) + 1)
+        for pos, (rel, text) in enumerate(steps):
+            lines = text.split("\n")
+            head = lhs + " " if pos == 0 else pad
+            rows.append(f"{head}{rel} {lines[0]}")
+            rows += [pad + " " * (len(rel) + 1) + line for line in lines[1:]]
+        return rows
+
+
+class LatexFormat(_Format):
+    name = "latex"
+    relations: ClassVar[dict] = {"=": "=", "≈": r"\approx", "←": r"\leftarrow"}
+
+    def text(self, words: str) -> str:
+        """Prose for TeX: its special characters escaped."""
+        return "".join(_TEX_SPECIAL.get(ch, ch) for ch in words)
+
+    def __init__(self, digits):
+        super().__init__(digits)
+        self.printer = TeachLatexPrinter({"digits": digits})
+
+    def value(self, value) -> str:
+        if isinstance(value, sp.MatrixBase):
+            return self.printer.number_matrix(value)
+        return self.printer.number(value)
+
+    def sample(self, symbol, k) -> str:
+        return self.printer.of_sample(symbol, k)
+
+
+class MarkdownFormat(LatexFormat):
+    name = "markdown"
+
+    def text(self, words: str) -> str:
+        return words
+
+
+_TEX_SPECIAL = {"_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$", "{": r"\{",
+                "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                "\\": r"\textbackslash{}"}
+
+
+def formatter(name: str, digits: int = PRINTED_DIGITS) -> _Format:
+    return {"text": TextFormat, "latex": LatexFormat, "markdown": MarkdownFormat}[name](digits)
+
+
+def _template(command: str, fmt: str):
+    suffix, kind = _TEMPLATE[fmt]
+    return f"{command}.{suffix}", kind
+
+
+# --- the worked example --------------------------------------------------------------------
+
+def example_document(worked, fmt: str = "text", digits: int = PRINTED_DIGITS) -> str:
+    f = formatter(fmt, digits)
+    d = worked.derivation
+    arch = d.arch
+
+    def show(item, lhs=None, formula=None, tag="", relation="="):
+        steps = []
+        if formula is not None:
+            steps.append((relation, f.math(formula)))
+        steps.append(f.value_step(item.value))
+        return f.equation(lhs if lhs is not None else item.symbol, steps, tag)
+
+    given = [show(v) for v in worked.given if v.symbol not in (d.X, d.Y)]
+    X = sp.MatrixSymbol("X", *d.X.shape)
+    inputs = [f.equation(d.X, [("=", f.math(X)), f.value_step(worked.samples.X)]),
+              f.equation(d.Y, [f.value_step(worked.samples.Y)])]
+    forward = []
+    for layer, (z, a) in zip(d.layers, zip(worked.forward[::2], worked.forward[1::2])):
+        forward.append(show(z, formula=z.formula))
+        forward.append(show(a, formula=sp.Function(layer.activation.name)(layer.Z)))
+    i = d.example_index
+    loss_i = f.equation(N.L[i], [("=", f.math(d.loss_entry))])
+    losses = [f.equation(N.L[k], [f.value_step(value)]) for k, value in enumerate(worked.losses)]
+    cost_formula = sp.Sum(N.L[i], (i, 0, d.m - 1)) / d.m
+    cost = f.equation(N.J, [("=", f.math(cost_formula)), f.value_step(worked.cost)])
+    backward = [show(v, formula=v.formula, tag=v.rule) for v in worked.backward]
+    contributions = []
+    for part in worked.contributions:
+        layer = d.layer(part.layer)
+        rows = [f.equation(f.sample(part.gradient, k), [f.value_step(value)])
+                for k, value in enumerate(part.per_sample)]
+        mean = f.equation(part.gradient, [f.value_step(part.mean)])
+        contributions.append({"gradient": f.math(part.gradient), "dZ": f.math(layer.dZ),
+                                  "A_prev": f.math(layer.A_prev), "samples": rows, "mean": mean})
+    updated = [show(v, formula=v.formula, relation="←") for v in worked.updated]
+    lr_text = decimal_text(worked.learning_rate)[0]
+    every = [*worked.forward, *worked.backward, *worked.updated]
+    approximate = any(is_approximate(x) for v in every for x in v.value) \
+        or is_approximate(worked.cost)
+    name, kind = _template("example", fmt)
+    return render(
+        name, kind, spec=f.text(arch.spec()), activations=f.text(", ".join(arch.activations)),
+        loss=f.text(arch.loss), loss_description=f.text(LOSSES[arch.loss].description),
+        m=worked.m, sizes=_sizes(f, arch), lr=lr_text,
+        alpha=f.math(ALPHA), source=f.text(worked.parameters.source),
+        drawn=worked.parameters.source.startswith("--init"),
+        digits=digits, approximate=approximate, given=given, inputs=inputs, forward=forward,
+        loss_i=loss_i, losses=losses if worked.m > 1 else [], cost=cost, backward=backward,
+        contributions=contributions, updated=updated)
+
+
+def _signed(f, term) -> dict:
+    """A term of a sum as its sign and its magnitude, for sums written one term a line."""
+    negative = term.could_extract_minus_sign()
+    return {"sign": "-" if negative else "+", "magnitude": f.math(-term if negative else term)}
+
+
+def _sizes(f, arch) -> str:
+    return ", ".join(f"{f.math(N.units(label))} = {size}" for label, size in enumerate(arch.sizes))
+
+
+# --- the explanation -----------------------------------------------------------------------
+
+_EDGE_NOTES = {
+    "parameter": "the parameter enters one pre-activation",
+    "activation": "the activation's derivative",
+    "weight": "the next layer's pre-activation, through a weight",
+    "loss": "the loss's derivative",
+}
+
+
+def explain_document(explanation, fmt: str = "text") -> str:
+    f = formatter(fmt)
+    e = explanation
+    d = e.derivation
+    arch = d.arch
+    edges = [f.equation(edge.lhs, [("=", f.math(edge.derivative))], _EDGE_NOTES[edge.kind])
+             for edge in e.edges]
+    indices = [{"index": f.math(index), "last": size - 1} for index, size in e.path_indices]
+    paths = [dict(nodes=[f.math(node) for node in path.nodes],
+                  factors=[f.math(x) for x in path.factors],
+                  product=f.math(path.product), **_signed(f, path.product))
+             for path in e.paths]
+    gradient_lhs = sp.Derivative(sp.Symbol("L"), e.theta, evaluate=False)
+    path_sum = f.equation(gradient_lhs, [("=", f.math(e.path_sum))]) \
+        if e.path_sum is not None else None
+    closed_form = f.equation(gradient_lhs, [("=", f.math(e.closed_form))])
+    cached = [f.equation(step.lhs, [("=", f.math(x)) for x in (step.rhs, step.simplified)
+                                    if x is not None], step.rule) for step in e.cached]
+    entry = f.equation(e.entry[0], [("=", f.math(e.entry[1]))],
+                       "BP1" if e.parameter.kind == "W" else "BP2")
+    layer = d.layer(e.parameter.layer)
+    name, kind = _template("explain", fmt)
+    counts = e.counts
+    return render(
+        name, kind, spec=f.text(arch.spec()), activations=f.text(", ".join(arch.activations)),
+        loss=f.text(arch.loss), loss_description=f.text(LOSSES[arch.loss].description),
+        parameter=f.text(str(e.parameter)),
+        theta=f.math(e.theta), layer=e.parameter.layer, depth=arch.depth,
+        layers=(f"the neurons of layer {arch.depth}" if e.parameter.layer == arch.depth else
+                f"the neurons of layers {e.parameter.layer}..{arch.depth}"),
+        is_bias=e.parameter.kind == "b", activation=layer.activation.name,
+        edges=edges, indices=indices, path_count=e.path_count, paths=paths,
+        all_shown=e.all_shown, path_sum=path_sum, closed_form=closed_form, cached=cached,
+        entry=entry, agrees=e.agrees, factors_per_path=len(e.edges),
+        by_paths=counts.by_paths, by_backprop=counts.by_backprop,
+        for_parameter=counts.for_parameter_by_paths,
+        ratio=f"{counts.by_paths / counts.by_backprop:.1f}",
+        m=f.math(d.m), dZ_output=f.math(d.output.dZ), targets=e.targets_sum_to_one)
