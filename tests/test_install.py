@@ -57,3 +57,20 @@ def test_templates_are_installed_as_package_data(installed):
     shipped = sorted(p.name for p in (ROOT / "templates").glob("*.j2"))
     installed_files = sorted(p.name for p in __import__("pathlib").Path(templates).glob("*.j2"))
     assert installed_files == shipped
+
+
+def test_every_subpackage_is_packaged():
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+                 ["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts)
+             for p in (ROOT / "symbackprop").rglob("__init__.py")}
+    assert found <= listed, f"add to pyproject packages: {sorted(found - listed)}"
+
+
+def test_teaching_commands_run_from_the_installed_wheel(installed):
+    base, bin_dir = installed
+    result = run(bin_dir, base, bin_dir / "symbackprop", "explain", "2-3-1", "--param", "b1[0]")
+    assert result.returncode == 0, result.stderr
+    assert "b[1][0]" in result.stdout
