@@ -131,6 +131,13 @@ def _contract(s: sp.Sum, rows, cols, shape):
         s = sp.Sum(summand, *s.limits)
         M = _convert(s, free)
         return M.xreplace({ones: sp.OneMatrix(hi - lo + 1, 1)})
+    if len(free) == 1 and shape[0] == 1:
+        # Σ_i X_ir (rows are examples): prepend a ones row so that it is a matrix product, 1ᵀ X.
+        (var, lo, hi), = s.limits
+        ones = sp.MatrixSymbol("_ones", 1, hi - lo + 1)
+        M = _convert(sp.Sum(ones[0, var] * summand, *s.limits), free)
+        M = M if tuple(M.shape) == tuple(shape) else sp.transpose(M)
+        return M.xreplace({ones: sp.OneMatrix(1, hi - lo + 1)})
     return _convert(s, free)
 
 
