@@ -217,7 +217,10 @@ def _context(d, printer, text, with_steps, with_diagram, standalone) -> dict:
                 "below": act if col.layer else f.math(d.X),
                 "x": col.x, "top": col.top, "bottom": col.bottom, "role": text(role),
                 "size": f.math(sp.Eq(N.units(col.layer), col.size, evaluate=False)),
-                "activation": act, "count": col.size, "layer": col.layer,
+                "activation": act, "count": f"{col.size} unit" + ("s" if col.size != 1 else ""),
+                "layer": col.layer,
+                "activation_text": "" if col.layer == 0
+                else f", {arch.activations[col.layer - 1]}",
                 "neurons": [{"ref": f"({n.name})", "at": f"({col.x},{n.y})", "name": n.name}
                             for n in col.neurons],
                 "dots": [] if col.dots_y is None else [f"({col.x},{col.dots_y})"],
@@ -243,6 +246,7 @@ def _context(d, printer, text, with_steps, with_diagram, standalone) -> dict:
         "packages": list(PACKAGES),
         "spec": text(arch.spec()),
         "loss_name": text(arch.loss),
+        "loss_id": arch.loss,
         "loss_description": text(loss.description),
         "loss_latex": loss.latex,
         "notation": d.notation,
@@ -293,3 +297,14 @@ def markdown_document(d, steps=True, diagram=True) -> str:
 
     ctx = _context(d, _printer(d), lambda prose: prose, steps, diagram, False)
     return render("derivation.md.j2", kind="code", **ctx)
+
+
+def latex_summary(d) -> str:
+    """One ``$$ \\begin{aligned} ... $$`` display (what Jupyter renders from ``_repr_latex_``):
+    the equations specialised to the network, output layer first."""
+    f = _Formatter(d, _printer(d), tex_text)
+    rows = [r for block in specialised(d) for r in block.rows]
+    lines = f.rows(rows)
+    from ..templating import render
+
+    return render("derivation_summary.tex.j2", kind="latex", rows=lines)

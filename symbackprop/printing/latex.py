@@ -281,7 +281,7 @@ class DerivationLatexPrinter(LatexPrinter):
         fn = expr.expr
         (var, count), = expr.variable_count
         if count == 1 and isinstance(fn, sp.core.function.AppliedUndef) and fn.args == (var,):
-            return rf"{self._print(fn.func)}'\!\left({self._print(var)}\right)"
+            return rf"{self._print(fn.func)}'({self._print(var)})"
         return rf"\frac{{\partial {self._print(fn)}}}{{\partial {self._print(var)}}}"
 
     def _print_Sum(self, expr):
@@ -304,9 +304,9 @@ class DerivationLatexPrinter(LatexPrinter):
         name = self._settings["function_names"].get(expr.func.__name__)
         if name is not None:
             args = ", ".join(self._print(a) for a in expr.args)
-            return rf"{name}\!\left({args}\right)"
+            return rf"{name}({args})"
         if isinstance(expr, sp.core.function.AppliedUndef) and len(expr.args) == 1:
-            return rf"{self._print(expr.func)}\!\left({self._print(expr.args[0])}\right)"
+            return rf"{self._print(expr.func)}({self._print(expr.args[0])})"
         return super()._print_Function(expr, exp)
 
     def _print_Mul(self, expr):
