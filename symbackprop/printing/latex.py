@@ -119,7 +119,8 @@ class DerivationLatexPrinter(LatexPrinter):
             (i,) = expr.indices
             return rf"C_{{{self._print(i)}}}" if self.rowvec else \
                 rf"\mathcal{{L}}^{{({self._print(i)})}}"
-        return super()._print_Indexed(expr)
+        indices = ",".join(self._print(x) for x in expr.indices)
+        return rf"{self._print(expr.base.label)}_{{{indices}}}"
 
     def _print_Component(self, expr):
         vector, index = expr.args
