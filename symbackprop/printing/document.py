@@ -122,7 +122,10 @@ def sections(d, with_steps: bool = True) -> Sections:
         forward += [Row(z_eq.lhs, z_eq.rhs), Row(layer.A, activation_of(layer))]
     used = sorted({layer.activation.name for layer in d.layers},
                   key=list(ACTIVATIONS).index)
-    activations = tuple(definition(ACTIVATIONS[name]) for name in used)
+    # tanh(z) = tanh(z) says nothing: a SymPy function of z is its own definition.
+    activations = tuple(definition(ACTIVATIONS[name]) for name in used
+                        if not (isinstance(ACTIVATIONS[name].expr, sp.Function)
+                                and ACTIVATIONS[name].expr.args == (z_var,)))
     i = d.example_index
     cost = (Row(N.J, sp.Sum(N.L[i], (i, 0, d.m - 1)) / d.m), Row(N.L[i], d.loss_entry))
     steps = tuple(Block(name, steps_rows(g.backward[name]), name=name) for name in BP_NAMES) \
@@ -238,7 +241,8 @@ def _context(d, printer, text, with_steps, with_diagram, standalone) -> dict:
         "edges": [{"a": f"({a})", "b": f"({b})"} for a, b in picture.edges()],
     }
 
-    parts = ["network", "dimensions"] + (["diagram"] if with_diagram else []) \
+    parts = ["network"] + (["activations"] if s.activations else []) + ["cost", "dimensions"] \
+        + (["diagram"] if with_diagram else []) \
         + (["steps"] if with_steps else []) + ["results", "specialised", "update"]
     return {
         "parts": parts,
