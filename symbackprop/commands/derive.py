@@ -44,6 +44,6 @@ def run(args) -> int:
     else:
         from ..printing.text import derivation_text
 
-        out = derivation_text(d)
+        out = derivation_text(d, steps=args.steps)
     write_output(out, args.output, args.force)
     return 0

@@ -240,11 +240,7 @@ class DerivationLatexPrinter(LatexPrinter):
         return rf"{self.parenthesize(coeff, 50)} {text}"
 
     def _factor_key(self, f):
-        """The incoming error first (A - Y, dA, W^T dZ), then the local derivative."""
-        bound = [self._bindings[s] for s in f.free_symbols if s in self._bindings]
-        errorish = any(not isinstance(b, sp.MatrixSymbol) or N.split(b.name)[0] in _ERRORS
-                       or b.name == "Y" for b in bound)
-        return (0 if errorish else 1, sp.default_sort_key(f))
+        return incoming_first(self._bindings, f)
 
     def _entrywise_factor(self, f) -> str:
         if isinstance(f, sp.Pow) and f.exp.is_negative:
@@ -376,6 +372,15 @@ class DerivationLatexPrinter(LatexPrinter):
 
     def equation(self, lhs, rhs) -> tuple[str, str]:
         return self._print(lhs), self._print(rhs)
+
+
+def incoming_first(bindings, f):
+    """Sort key of the factors of an entrywise product: the incoming error first (A - Y, dA,
+    W^T dZ), then the local derivative, as textbooks write dZ = dA ⊙ g'(Z)."""
+    bound = [bindings[s] for s in f.free_symbols if s in bindings]
+    errorish = any(not isinstance(b, sp.MatrixSymbol) or N.split(b.name)[0] in _ERRORS
+                   or b.name == "Y" for b in bound)
+    return (0 if errorish else 1, sp.default_sort_key(f))
 
 
 def _is_plain_power(e) -> bool:
