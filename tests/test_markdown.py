@@ -24,7 +24,7 @@ def test_math_is_delimited_for_mathjax(spec, loss, notation):
     text = md(spec, loss, notation)
     # Display math: "$$" alone on a line, in pairs, with no LaTeX-only environments inside.
     assert text.count("\n$$\n") % 2 == 0
-    displays = re.findall(r"\n\$\$\n(.*?)\n\$\$\n", text, flags=re.S)
+    displays = re.findall(r"\n\$\$\n(.*?)\n\$\$\n", text, flags=re.DOTALL)
     assert displays
     for block in displays:
         assert r"\intertext" not in block and r"\label" not in block

@@ -7,6 +7,7 @@ reference, which is built here from the activations' and losses' textbook defini
 """
 from __future__ import annotations
 
+import itertools
 import zlib
 
 import numpy as np
@@ -60,7 +61,7 @@ class Net:
         self.arch, self.rowvec = arch, notation == "rowvec"
         sizes = arch.sizes
         self.W, self.b = [], []
-        for n_in, n_out in zip(sizes, sizes[1:]):
+        for n_in, n_out in itertools.pairwise(sizes):
             shape = (n_in, n_out) if self.rowvec else (n_out, n_in)
             self.W.append(rng.normal(0, 0.8, shape))
             self.b.append(rng.normal(0, 0.5, (1, n_out) if self.rowvec else (n_out, 1)))

@@ -14,7 +14,8 @@ import sympy as sp
 from .. import naming as N
 from ..matrices import Elementwise
 from ..model import RULES
-from ..registry import ACTIVATIONS, LOSSES, z as z_var, zvec, c_idx
+from ..registry import ACTIVATIONS, LOSSES, c_idx
+from ..registry import z as z_var
 from . import diagram as D
 from .latex import Component, DerivationLatexPrinter
 

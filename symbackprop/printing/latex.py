@@ -10,6 +10,8 @@ prints with its indices as subscripts (``dZ^{[l]}_{ri}``).
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixElement
 from sympy.printing.latex import LatexPrinter
@@ -40,7 +42,7 @@ class Component(sp.Expr):
 class DerivationLatexPrinter(LatexPrinter):
     """LaTeX of derivation expressions. ``notation``: "ng" or "rowvec"."""
 
-    _default_settings = {
+    _default_settings: ClassVar[dict] = {
         **LatexPrinter._default_settings,
         "notation": "ng",
         "mul_symbol": None,
@@ -91,7 +93,7 @@ class DerivationLatexPrinter(LatexPrinter):
 
     def _print_MatrixElement(self, expr):
         if not isinstance(expr.parent, sp.MatrixSymbol):
-            return self.parenthesize(expr.parent, 2000) + "_{%s}" % self._indices(expr)
+            return f"{self.parenthesize(expr.parent, 2000)}_{{{self._indices(expr)}}}"
         return self._name(expr.parent.name, sub=self._indices(expr))
 
     def _indices(self, expr) -> str:
@@ -422,9 +424,8 @@ def _is_reciprocal(f) -> bool:
 
 def _scalar_factor_key(f):
     """Errors first (dZ_ri), then deltas, then local derivatives and entries."""
-    if isinstance(f, MatrixElement) and N.split(f.parent.name)[0] in _ERRORS:
-        rank = 0
-    elif isinstance(f, sp.Derivative) and f.expr == N.J:
+    if (isinstance(f, MatrixElement) and N.split(f.parent.name)[0] in _ERRORS) or \
+            (isinstance(f, sp.Derivative) and f.expr == N.J):
         rank = 0
     elif isinstance(f, sp.Add) and any(isinstance(e, MatrixElement) and e.parent.name == "Y"
                                        for e in sp.preorder_traversal(f)):

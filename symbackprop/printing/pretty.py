@@ -6,14 +6,15 @@ which apply entry by entry. Scalar factors such as 1/m stay in front, as fractio
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 import sympy as sp
+from sympy.matrices.expressions.matexpr import MatrixElement
 from sympy.printing.pretty.pretty import PrettyPrinter
 from sympy.printing.pretty.stringpict import prettyForm
 
 from .. import naming as N
 from ..matrices import Elementwise
-from sympy.matrices.expressions.matexpr import MatrixElement
-
 from .latex import _scalar_factor_key, incoming_first
 
 
@@ -27,7 +28,7 @@ def _join(*parts) -> prettyForm:
 class DerivationPrettyPrinter(PrettyPrinter):
     """Unicode pretty printing of derivation expressions."""
 
-    _default_settings = {**PrettyPrinter._default_settings, "use_unicode": True,
+    _default_settings: ClassVar[dict] = {**PrettyPrinter._default_settings, "use_unicode": True,
                          "wrap_line": False, "function_names": {}, "notation": "ng"}
 
     def __init__(self, settings=None):

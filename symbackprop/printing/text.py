@@ -41,8 +41,9 @@ def derivation_text(d, steps: bool = True) -> str:
     arch, s, nt = d.arch, sections(d, steps), d.notation
     where = "columns are examples" if d.notation == "ng" else "rows are examples"
     loss = LOSSES[arch.loss]
-    lines = [f"Backpropagation for the {arch.spec()} network "
-             f"({', '.join(arch.activations)}), loss {arch.loss}: {loss.description}.",
+    title = (f"Backpropagation for the {arch.spec()} network "
+             f"({', '.join(arch.activations)}), loss {arch.loss}: {loss.description}.")
+    lines = [title,
              f"m examples; {where}.", "", "Forward pass:"]
     lines += _rows(s.forward, notation=nt)
     if s.activations:
