@@ -56,7 +56,7 @@ def test_matrix_symbol_in_row_notation():
 def test_transpose():
     assert latex(A1.T) == r"A^{[1]\top}"
     assert latex(W2.T, "rowvec") == r"W_{2}^{\top}"
-    assert latex(sp.Transpose(W2 * A1)) == r"\left(W^{[2]} A^{[1]}\right)^{\top}"
+    assert latex(sp.Transpose(W2 * A1)) == r"\left(W^{[2]} \, A^{[1]}\right)^{\top}"
 
 
 def test_ones():
@@ -66,8 +66,8 @@ def test_ones():
 
 
 def test_matmul_puts_one_over_m_in_front():
-    assert latex(sp.MatMul(1 / m, sp.MatMul(dZ2, A1.T))) == r"\frac{1}{m} dZ^{[2]} A^{[1]\top}"
-    assert latex(W2.T * dZ2) == r"W^{[2]\top} dZ^{[2]}"
+    assert latex(sp.MatMul(1 / m, sp.MatMul(dZ2, A1.T))) == r"\frac{1}{m} \, dZ^{[2]} \, A^{[1]\top}"
+    assert latex(W2.T * dZ2) == r"W^{[2]\top} \, dZ^{[2]}"
 
 
 def test_hadamard_product_of_an_elementwise_map():
@@ -79,7 +79,7 @@ def test_hadamard_product_of_an_elementwise_map():
 def test_elementwise_binding_a_product_is_parenthesised_and_first():
     a, da = sp.Symbol("A[1]"), sp.Symbol("dA[1]")
     e = Elementwise(sp.Lambda((a, da), a * (1 - a) * da), A1, W2.T * dZ2)
-    assert latex(e) == (r"\left(W^{[2]\top} dZ^{[2]}\right) \odot A^{[1]} \odot "
+    assert latex(e) == (r"\left(W^{[2]\top} \, dZ^{[2]}\right) \odot A^{[1]} \odot "
                         r"\left(1 - A^{[1]}\right)")
 
 
@@ -117,12 +117,12 @@ def test_sum_over_examples_with_one_over_m_in_front():
 def test_sum_orders_a_matrix_product():
     t = N.t
     assert latex(sp.Sum(A1[t, k] * W2[r, t], (t, 0, n1 - 1))) == \
-        r"\sum_{t} W_{rt}^{[2]} A_{tk}^{[1]}"
+        r"\sum_{t} W_{rt}^{[2]} \, A_{tk}^{[1]}"
 
 
 def test_indicator_is_an_iverson_bracket():
     z = sp.Symbol("z")
-    assert latex(sp.Piecewise((1, z > 0), (0, True))) == r"\left[z > 0\right]"
+    assert latex(sp.Piecewise((1, z > 0), (0, True))) == "[z > 0]"
 
 
 def test_loss_of_one_example():
@@ -136,9 +136,9 @@ def test_specialised_equations_of_2_3_1():
     text = doc("2-3-1", "half_sse")
     assert (r"dZ^{[2]} &= \left(A^{[2]} - Y\right) \odot A^{[2]} \odot "
             r"\left(1 - A^{[2]}\right)") in text
-    assert (r"dZ^{[1]} &= \left(W^{[2]\top} dZ^{[2]}\right) \odot A^{[1]} \odot "
+    assert (r"dZ^{[1]} &= \left(W^{[2]\top} \, dZ^{[2]}\right) \odot A^{[1]} \odot "
             r"\left(1 - A^{[1]}\right)") in text
-    assert r"W^{[l]} &\leftarrow W^{[l]} - \alpha dW^{[l]}" in text
+    assert r"W^{[l]} &\leftarrow W^{[l]} - \alpha \, dW^{[l]}" in text
 
 
 def test_specialised_hidden_error_is_bp4_with_bp3_substituted():
@@ -196,10 +196,10 @@ def test_narrow_layers_are_drawn_in_full():
 def test_rowvec_uses_delta_notation_throughout():
     text = doc("2-3-1", "half_sse", notation="rowvec")
     assert "[2]" not in text and "dZ" not in text
-    assert r"Z_{1} &= A_{0} W_{1} + \mathbf{1}_{m} b_{1}" in text
-    assert r"\delta^{A}_{l-1} &= \delta_{l} W_{l}^{\top}" in text
-    assert r"\frac{\partial C}{\partial W_{l}} &= \frac{1}{m} A_{l-1}^{\top} \delta_{l}" in text
-    assert r"\delta_{1} &= \left(\delta_{2} W_{2}^{\top}\right) \odot A_{1} \odot \left(1 - A_{1}\right)" in text
+    assert r"Z_{1} &= A_{0} \, W_{1} + \mathbf{1}_{m} \, b_{1}" in text
+    assert r"\delta^{A}_{l-1} &= \delta_{l} \, W_{l}^{\top}" in text
+    assert r"\frac{\partial C}{\partial W_{l}} &= \frac{1}{m} \, A_{l-1}^{\top} \, \delta_{l}" in text
+    assert r"\delta_{1} &= \left(\delta_{2} \, W_{2}^{\top}\right) \odot A_{1} \odot \left(1 - A_{1}\right)" in text
     assert r"W_{1}$ \\ $2 \times 3" in text  # the diagram labels W_l as n_{l-1} x n_l
 
 

@@ -39,7 +39,7 @@ def test_math_is_delimited_for_mathjax(spec, loss, notation):
 def test_same_equations_as_latex():
     d = derive(parse_arch("2-3-1"))
     text, tex = markdown_document(d), latex_document(d)
-    eq = r"\left(W^{[2]\top} dZ^{[2]}\right) \odot A^{[1]} \odot \left(1 - A^{[1]}\right)"
+    eq = r"\left(W^{[2]\top} \, dZ^{[2]}\right) \odot A^{[1]} \odot \left(1 - A^{[1]}\right)"
     assert f"dZ^{{[1]}} &= {eq}" in text and f"dZ^{{[1]}} &= {eq}" in tex
     for name in ("BP1", "BP2", "BP3", "BP4"):
         assert rf"\text{{({name})}}" in text
@@ -75,7 +75,7 @@ def test_steps_keep_unicode_sentences_and_no_steps_drops_them():
     assert "*Definition of the error: dX = ∂L/∂X per example, so ∂J/∂X = dX/m:*" in text
     short = md("2-3-1", "half_sse", steps=False, diagram=False)
     assert "chain rule:" not in short and "mermaid" not in short
-    assert r"dW^{[l]} &= \frac{1}{m} dZ^{[l]} A^{[l-1]\top}" in short
+    assert r"dW^{[l]} &= \frac{1}{m} \, dZ^{[l]} \, A^{[l-1]\top}" in short
 
 
 def test_jupyter_reprs():

@@ -156,7 +156,11 @@ class DerivationLatexPrinter(LatexPrinter):
             if isinstance(f, (sp.MatAdd, Elementwise)) and len(mats) > 1:
                 text = rf"\left({text}\right)"
             parts.append(text)
-        return " ".join(p for p in parts if p)
+        # A thin space between factors: Ng's two-letter names (dZ, dW) must not run together.
+        factors = [p for p in parts[1:] if p] if scalars else parts
+        text = r" \, ".join(factors)
+        front = parts[0] if scalars else ""
+        return rf"{front} \, {text}" if front and front != "-" else f"{front}{text}"
 
     def _scalar_factor(self, c) -> str:
         """A scalar in front of a product: 1/m prints as a fraction, -1 as a sign."""
@@ -273,7 +277,7 @@ class DerivationLatexPrinter(LatexPrinter):
         # An indicator, 1 where the condition holds (relu'): an Iverson bracket.
         if len(expr.args) == 2 and expr.args[1].cond == sp.true and expr.args[1].expr == 0 \
                 and expr.args[0].expr == 1:
-            return rf"\left[{self._print(expr.args[0].cond)}\right]"
+            return rf"[{self._print(expr.args[0].cond)}]"
         return super()._print_Piecewise(expr)
 
     def _print_Derivative(self, expr):
@@ -365,7 +369,7 @@ class DerivationLatexPrinter(LatexPrinter):
             if isinstance(f, sp.Add) and len(factors) > 1:
                 text = rf"\left({text}\right)"
             parts.append(text)
-        return " ".join(parts)
+        return r" \, ".join(parts)
 
     # --- helpers for documents ----------------------------------------------------------------
     def shape(self, shape) -> str:
