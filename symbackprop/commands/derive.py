@@ -13,7 +13,8 @@ def add_parser(sub) -> None:
         description="Derive the backpropagation equations by the chain rule and write them up "
                     "as text, a LaTeX document or fragment, or Markdown.")
     add_arch_args(parser)
-    parser.add_argument("--format", choices=FORMATS, default="text")
+    parser.add_argument("--format", choices=FORMATS, default="text",
+                        help="text (default: pretty-printed for a terminal), latex, markdown")
     parser.add_argument("--notation", choices=NOTATIONS, default="ng",
                         help="ng: columns are examples, dZ^[l] (default); rowvec: rows are "
                              "examples, Z_l = A_{l-1} W_l + b_l, errors delta_l")
