@@ -29,7 +29,8 @@ PACKAGES = ("amsmath", "amssymb", "tikz")
 @dataclass(frozen=True)
 class Row:
     """One line of a display: ``lhs = rhs`` (lhs None: continues the line above), with the
-    rule that justifies it (a key of RULES) where it is a step of a derivation."""
+    rule that justifies it (a key of RULES) where it is a step of a derivation, or the name
+    of the BP equation it is."""
 
     lhs: sp.Basic | None
     rhs: sp.Basic
@@ -78,7 +79,7 @@ def definition(act) -> Row:
     g = sp.Function(act.name)
     if act.elementwise:
         return Row(g(z_var), act.expr)
-    return Row(Component(g(sp.Symbol("z")), c_idx), act.expr.xreplace({}))
+    return Row(Component(g(sp.Symbol("z")), c_idx), act.expr)
 
 
 def specialised(d) -> tuple[Block, ...]:
@@ -194,13 +195,9 @@ def _concrete(shape, d):
     return tuple(sp.sympify(x).xreplace(sizes) for x in shape)
 
 
-def _context(d, printer, text, with_steps, with_diagram, standalone) -> dict:
-    f = _Formatter(d, printer, text)
-    s = sections(d, with_steps)
-    g, out = d.general, d.output
-    arch, loss = d.arch, LOSSES[d.arch.loss]
-    acts = {name: ACTIVATIONS[name].latex for name in ACTIVATIONS}
-
+def _table(d, f, acts) -> list[list[str]]:
+    """The dimensions table: one row per layer, concrete shapes (n_l × m, or m × n_l)."""
+    arch = d.arch
     none = r"\cdot"  # the input layer has no activation, weights or biases
     table = [[f.math(sp.Integer(0)), f.math(sp.Integer(arch.sizes[0])), none,
               f.shape(_concrete(d.X.shape, d)), none, none]]
@@ -208,71 +205,77 @@ def _context(d, printer, text, with_steps, with_diagram, standalone) -> dict:
         table.append([f.math(sp.Integer(layer.index)), f.math(sp.Integer(size)),
                       acts[layer.activation.name], f.shape(_concrete(layer.A.shape, d)),
                       f.shape(_concrete(layer.W.shape, d)), f.shape(_concrete(layer.b.shape, d))])
+    return table
 
-    picture = D.layout(arch.sizes) if with_diagram else None
-    columns, gaps = [], []
-    if picture is not None:
-        for col in picture.columns:
-            role = "input" if col.layer == 0 else "output" if col.layer == arch.depth else "hidden"
-            act = "" if col.layer == 0 else acts[arch.activations[col.layer - 1]]
-            columns.append({
-                "label_at": f"({col.x},{round(picture.top + 0.95, 3)})",
-                "below_at": f"({col.x},{round(picture.bottom - 0.6, 3)})",
-                "below": act if col.layer else f.math(d.X),
-                "x": col.x, "top": col.top, "bottom": col.bottom, "role": text(role),
-                "size": f.math(sp.Eq(N.units(col.layer), col.size, evaluate=False)),
-                "activation": act, "count": f"{col.size} unit" + ("s" if col.size != 1 else ""),
-                "layer": col.layer,
-                "activation_text": "" if col.layer == 0
-                else f", {arch.activations[col.layer - 1]}",
-                "neurons": [{"ref": f"({n.name})", "at": f"({col.x},{n.y})", "name": n.name}
-                            for n in col.neurons],
-                "dots": [] if col.dots_y is None else [f"({col.x},{col.dots_y})"],
-            })
-        for x, left, right in picture.gaps():
-            layer = d.layer(right.layer)
-            gaps.append({"at": f"({round(x, 3)},{round(picture.bottom - 1.5, 3)})",
-                         "weight": f.math(layer.W), "weight_text": weight_text(layer.W, d.notation),
-                         "shape": f.shape(_concrete(layer.W.shape, d)),
-                         "left": left.layer, "right": right.layer,
-                         "text_shape": "×".join(str(x) for x in _concrete(layer.W.shape, d))})
-    diagram = None if picture is None else {
-        "columns": columns, "gaps": gaps, "top": round(picture.top + 0.45, 3),
-        "label_y": round(picture.top + 1.15, 3), "bottom": round(picture.bottom - 1.0, 3),
-        "edges": [{"a": f"({a})", "b": f"({b})"} for a, b in picture.edges()],
-    }
+
+def _diagram(d, f, text, acts) -> dict:
+    """Where each neuron, label and edge of the diagram goes (TikZ coordinates in cm), and the
+    labels in the document's notation; Markdown's Mermaid figure uses the plain-text labels."""
+    arch = d.arch
+    picture = D.layout(arch.sizes)
+    label_y, below_y = round(picture.top + 0.95, 3), round(picture.bottom - 0.6, 3)
+    columns = []
+    for col in picture.columns:
+        role = "input" if col.layer == 0 else "output" if col.layer == arch.depth else "hidden"
+        act_name = arch.activations[col.layer - 1] if col.layer else None
+        columns.append({
+            "layer": col.layer, "role": text(role),
+            "size": f.math(sp.Eq(N.units(col.layer), col.size, evaluate=False)),
+            "below": acts[act_name] if act_name else f.math(d.X),
+            "label_at": f"({col.x},{label_y})", "below_at": f"({col.x},{below_y})",
+            "neurons": [{"ref": f"({n.name})", "at": f"({col.x},{n.y})"} for n in col.neurons],
+            "dots": [] if col.dots_y is None else [f"({col.x},{col.dots_y})"],
+            "count": f"{col.size} unit" + ("s" if col.size != 1 else ""),
+            "activation_text": f", {act_name}" if act_name else "",
+        })
+    gaps = []
+    for x, left, right in picture.gaps():
+        W = d.layer(right.layer).W
+        shape = _concrete(W.shape, d)
+        gaps.append({"at": f"({round(x, 3)},{round(picture.bottom - 1.5, 3)})",
+                     "weight": f.math(W), "shape": f.shape(shape),
+                     "weight_text": weight_text(W, d.notation),
+                     "text_shape": "×".join(str(n) for n in shape),
+                     "left": left.layer, "right": right.layer})
+    edges = [{"a": f"({a})", "b": f"({b})"} for a, b in picture.edges()]
+    return {"columns": columns, "gaps": gaps, "edges": edges}
+
+
+def _context(d, printer, text, with_steps, with_diagram) -> dict:
+    f = _Formatter(d, printer, text)
+    s = sections(d, with_steps)
+    g, out = d.general, d.output
+    arch, loss = d.arch, LOSSES[d.arch.loss]
+    acts = {name: ACTIVATIONS[name].latex for name in ACTIVATIONS}
 
     parts = ["network"] + (["activations"] if s.activations else []) + ["cost", "dimensions"] \
         + (["diagram"] if with_diagram else []) \
         + (["steps"] if with_steps else []) + ["results", "specialised", "update"]
     return {
         "parts": parts,
-        "standalone": standalone,
         "packages": list(PACKAGES),
         "spec": text(arch.spec()),
         "loss_name": text(arch.loss),
         "loss_id": arch.loss,
         "loss_description": text(loss.description),
         "loss_latex": loss.latex,
-        "notation": d.notation,
         "notation_template": f"notation_{d.notation}",
         "L": arch.depth,
         "forward": f.rows(s.forward),
         "activations": f.rows(s.activations),
         "cost": f.rows(s.cost),
         "names": {k: f.math(getattr(g, k)) for k in
-                  ("W", "b", "Z", "A", "A_prev", "dZ", "dA", "dW", "db", "dA_prev")},
-        "output_names": {k: f.math(getattr(out, k)) for k in ("A", "Z", "dZ", "dA")},
+                  ("W", "b", "Z", "A", "dZ", "dA", "dW", "db")},
         "Y": f.math(d.Y), "X": f.math(d.X), "m": f.math(d.m), "alpha": f.math(ALPHA),
         "J": f.math(N.J), "example": f.math(d.example_index),
-        "n_l": f.math(g.units), "n_prev": f.math(N.units(N.previous(g.index))),
+        "n_l": f.math(g.units),
         "shapes": {k: f.shape(getattr(g, k).shape) for k in ("W", "b", "Z")},
-        "table": table,
-        "diagram": diagram,
+        "table": _table(d, f, acts),
+        "diagram": _diagram(d, f, text, acts) if with_diagram else None,
         "steps": [{"name": b.name, "rows": f.rows(b.rows)} for b in s.steps],
         "results": f.rows(s.results),
         "output_rows": f.rows(output_rows(out, with_steps)),
-        "specialised": [{"layer": b.title, "kind": b.name, "rows": f.rows(b.rows)}
+        "specialised": [{"layer": b.title, "rows": f.rows(b.rows)}
                         for b in s.specialised],
         "update": f.rows(s.update),
     }
@@ -292,7 +295,7 @@ def _printer(d) -> DerivationLatexPrinter:
 def latex_document(d, standalone=False, steps=True, diagram=True) -> str:
     from ..templating import render
 
-    ctx = _context(d, _printer(d), tex_text, steps, diagram, standalone)
+    ctx = _context(d, _printer(d), tex_text, steps, diagram)
     name = "derivation_standalone.tex.j2" if standalone else "derivation_fragment.tex.j2"
     return render(name, kind="latex", **ctx)
 
@@ -300,7 +303,7 @@ def latex_document(d, standalone=False, steps=True, diagram=True) -> str:
 def markdown_document(d, steps=True, diagram=True) -> str:
     from ..templating import render
 
-    ctx = _context(d, _printer(d), lambda prose: prose, steps, diagram, False)
+    ctx = _context(d, _printer(d), lambda prose: prose, steps, diagram)
     return render("derivation.md.j2", kind="code", **ctx)
 
 
