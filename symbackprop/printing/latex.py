@@ -61,15 +61,10 @@ class DerivationLatexPrinter(LatexPrinter):
     def cost_name(self) -> str:
         return "C" if self.rowvec else "J"
 
-    def _label(self, label) -> str:
-        return self._print(sp.sympify(label)) if label.isdigit() else label
-
     def _name(self, name: str, sub: str = "", sup: str = "") -> str:
         """A matrix name with an entry subscript ``sub`` and an extra superscript ``sup``."""
         kind, label = N.split(name)
-        if kind == "Y":
-            base, layer_sub, layer_sup = ("Y", "", "")
-        elif label is None:
+        if label is None:  # Y, and names without a layer
             base, layer_sub, layer_sup = (kind, "", "")
         elif self.rowvec:
             if NUCLEI.get(kind, (None, kind))[1] is None:  # a gradient: ∂C/∂W_l
@@ -375,9 +370,6 @@ class DerivationLatexPrinter(LatexPrinter):
     def shape(self, shape) -> str:
         rows, cols = shape
         return rf"{self._print(rows)} \times {self._print(cols)}"
-
-    def equation(self, lhs, rhs) -> tuple[str, str]:
-        return self._print(lhs), self._print(rhs)
 
 
 def incoming_first(bindings, f):
