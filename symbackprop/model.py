@@ -106,6 +106,18 @@ class Derivation:
     def __repr__(self) -> str:
         return f"Derivation({self.arch.spec()}, loss={self.arch.loss}, notation={self.notation})"
 
+    def _repr_latex_(self) -> str:
+        """Jupyter: the BP equations of every layer, specialised, as one LaTeX display."""
+        from .printing.document import latex_summary
+
+        return latex_summary(self)
+
+    def _repr_markdown_(self) -> str:
+        """Jupyter: the whole derivation as Markdown with MathJax math."""
+        from .printing.document import markdown_document
+
+        return markdown_document(self)
+
     @property
     def output(self) -> Layer:
         return self.layers[-1]

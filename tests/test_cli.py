@@ -25,17 +25,18 @@ def test_derive_text_prints_the_four_equations(cli):
     result = cli("derive", "2-3-1")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "dZ[2] = A[2] ⊙ (1 - A[2]) ⊙ (A[2] - Y)" in out
-    assert "dW[2] = (1/m) dZ[2] A[1]ᵀ" in out
-    assert "db[1] = (1/m) dZ[1] 1" in out
-    assert "dA[1] = W[2]ᵀ dZ[2]" in out
+    lines = [line.strip() for line in out.splitlines()]
+    assert "dZ[2] = (A[2] - Y) ⊙ A[2] ⊙ (1 - A[2])" in lines
+    assert "dZ[1] = (W[2]ᵀ dZ[2]) ⊙ A[1] ⊙ (1 - A[1])" in lines  # BP3 put into BP4
+    assert "dW[2] = ─ dZ[2] A[1]ᵀ" in lines and "db[1] = ─ dZ[1] 1" in lines  # (1/m) above
+    assert "dA[l-1] = W[l]ᵀ dZ[l]" in lines and "dZ[l] = dA[l] ⊙ g'(Z[l])" in lines
 
 
 def test_derive_reads_a_spec_file(cli, tmp_path):
     (tmp_path / "net.toml").write_text('arch = "4-3:relu-2:softmax"\nloss = "cross_entropy"\n')
     result = cli("derive", tmp_path / "net.toml")
     assert result.returncode == 0, result.stderr
-    assert "dZ[2] = A[2] - Y" in result.stdout
+    assert "dZ[2] = A[2] - Y" in [line.strip() for line in result.stdout.splitlines()]
 
 
 def test_verify_command_proves_and_exits_zero(cli):

@@ -1,109 +1,78 @@
-"""Readable plain text for terminals: ``dW[2] = (1/m) dZ[2] A[1]ᵀ``.
+"""The derivation for a terminal: every equation drawn by SymPy's pretty printer.
 
-A ``StrPrinter`` subclass with one method per node the derivation uses: matrix products,
-transposes, ones, and ``Elementwise`` maps, whose products print as ⊙.
+Same order as the documents: the network and its cost, the dimensions, BP1-BP4 derived for a
+general layer (each step under the sentence of its rule), the four equations, this network's
+equations output layer first, and the gradient-descent update.
 """
 from __future__ import annotations
 
 import sympy as sp
-from sympy.printing.str import StrPrinter
 
-from ..matrices import Elementwise
+from ..model import RULES
+from ..registry import ACTIVATIONS, LOSSES
+from .document import output_rows, sections
+from .pretty import equation
 
-
-class TextPrinter(StrPrinter):
-    """Matrices by name, products by juxtaposition, ⊙ for entrywise products."""
-
-    def __init__(self, settings=None):
-        super().__init__(settings)
-        self._bindings: dict = {}
-
-    def _print_MatrixSymbol(self, expr):
-        return expr.name
-
-    def _print_Transpose(self, expr):
-        arg = self._print(expr.arg)
-        return f"{arg}ᵀ" if isinstance(expr.arg, sp.MatrixSymbol) else f"({arg})ᵀ"
-
-    def _print_OneMatrix(self, expr):
-        rows, cols = expr.shape
-        if cols == 1:
-            return "1"
-        if rows == 1:
-            return "1ᵀ"
-        return "1 1ᵀ"
-
-    def _print_MatMul(self, expr):
-        scalars = [f for f in expr.args if not getattr(f, "is_Matrix", False)]
-        mats = [f for f in expr.args if getattr(f, "is_Matrix", False)]
-        parts = [f"({self._print(sp.Mul(*scalars))})"] if scalars else []
-        parts += [self.parenthesize(f, 1000) if isinstance(f, (sp.MatAdd, Elementwise))
-                  and len(mats) > 1 else self._print(f) for f in mats]
-        return " ".join(parts)
-
-    def _print_MatAdd(self, expr):
-        return " + ".join(self._print(a) for a in expr.args).replace("+ -", "- ")
-
-    def _print_Elementwise(self, expr):
-        outer = self._bindings
-        self._bindings = {**outer, **expr.bindings()}
-        try:
-            return self._entrywise(expr.scalar())
-        finally:
-            self._bindings = outer
-
-    def _print_Symbol(self, expr):
-        if expr in self._bindings:
-            bound = self._bindings[expr]
-            text = self._print(bound)
-            return f"({text})" if not isinstance(bound, sp.MatrixSymbol) else text
-        return super()._print_Symbol(expr)
-
-    def _entrywise(self, body):
-        """A scalar body in placeholders: products of matrices print as ⊙, scalars in front."""
-        if isinstance(body, sp.Mul):
-            coeff = [f for f in body.args if not (f.free_symbols & set(self._bindings))]
-            mats = [f for f in body.args if f.free_symbols & set(self._bindings)]
-            if mats:
-                parts = [self._entrywise(f) if not isinstance(f, sp.Add)
-                         else f"({self._entrywise(f)})" for f in mats]
-                text = " ⊙ ".join(parts)
-                if coeff:
-                    c = sp.Mul(*coeff)
-                    if c == -1:
-                        return f"-{text}"
-                    return f"({self._print(c)}) {text}"
-                return text
-        if isinstance(body, sp.Add):
-            terms = [self._entrywise(t) for t in body.as_ordered_terms()]
-            return " + ".join(terms).replace("+ -", "- ")
-        return self._print(body)
+_NAMES = {name: name for name in ACTIVATIONS}  # activations print by their registry names
 
 
-def text(expr) -> str:
-    return TextPrinter().doprint(expr)
+def _eq(row, lhs=None, relation="=", notation="ng") -> str:
+    return equation(row.lhs if lhs is None else lhs, row.rhs, relation, _NAMES, notation)
 
 
-def equation_text(eq) -> str:
-    return f"{text(eq.lhs)} = {text(eq.rhs)}"
+def _rows(rows, indent="  ", notation="ng") -> list[str]:
+    """Each row as a picture; a continuation row repeats its left side, as prose would."""
+    out, lhs = [], None
+    for row in rows:
+        lhs = row.lhs if row.lhs is not None else lhs
+        if row.rule in RULES:
+            out.append(f"{indent}({RULES[row.rule]})")
+        out += [indent + line for line in _eq(row, lhs, notation=notation).splitlines()]
+    return out
 
 
-def derivation_text(d) -> str:
-    """The forward pass and the backward equations of every layer, output layer first."""
-    from ..templating import render
+def _shape(shape, sizes) -> str:
+    return " × ".join(str(sp.sympify(x).xreplace(sizes)) for x in shape)
 
-    forward, backward = [], []
+
+def derivation_text(d, steps: bool = True) -> str:
+    from .. import naming as N
+
+    arch, s, nt = d.arch, sections(d, steps), d.notation
+    where = "columns are examples" if d.notation == "ng" else "rows are examples"
+    loss = LOSSES[arch.loss]
+    title = (f"Backpropagation for the {arch.spec()} network "
+             f"({', '.join(arch.activations)}), loss {arch.loss}: {loss.description}.")
+    lines = [title,
+             f"m examples; {where}.", "", "Forward pass:"]
+    lines += _rows(s.forward, notation=nt)
+    if s.activations:
+        lines += ["", "Activations:"] + _rows(s.activations, notation=nt)
+    lines += ["", "Cost:"] + _rows(s.cost, notation=nt)
+
+    sizes = {N.units(label): n for label, n in enumerate(arch.sizes)}
+    lines += ["", "Dimensions:"]
+    header = ("layer", "units", "activation", "A, Z", "W", "b")
+    table = [header, ("0", str(arch.sizes[0]), "input", _shape(d.X.shape, sizes), "", "")]
     for layer in d.layers:
-        z_eq, a_eq = layer.forward
-        forward.append(equation_text(z_eq))
-        forward.append(f"{text(a_eq.lhs)} = {layer.activation.name}({text(layer.Z)})"
-                       f"    = {text(a_eq.rhs)}")
-    for layer in reversed(d.layers):
-        names = ["loss", "output"] if layer.is_output else ["BP4"]
-        names += ["BP1", "BP2"] + (["BP3"] if layer.index != 1 else [])
-        for name in names:
-            tag = {"loss": "", "output": "BP4"}.get(name, name)
-            backward.append(f"{equation_text(layer.backward[name]):<56} {tag}".rstrip())
-    layout = "columns are examples" if d.notation == "ng" else "rows are examples"
-    return render("derive.txt.j2", spec=d.arch.spec(), activations=", ".join(d.arch.activations),
-                  loss=d.arch.loss, layout=layout, forward=forward, backward=backward)
+        table.append((str(layer.index), str(arch.sizes[layer.index]), layer.activation.name,
+                      _shape(layer.A.shape, sizes), _shape(layer.W.shape, sizes),
+                      _shape(layer.b.shape, sizes)))
+    widths = [max(len(row[c]) for row in table) for c in range(len(header))]
+    for row in table:
+        lines.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+    for block in s.steps:
+        lines += ["", f"{block.name}, by the chain rule:"] + _rows(block.rows, "    ", notation=nt)
+    lines += ["", "The four equations, for every layer l from L down to 1:"]
+    for row in s.results:
+        lines += [f"  {row.rule}:"] + _rows([type(row)(row.lhs, row.rhs)], "    ", notation=nt)
+    lines += ["", "The output layer's error:"] + _rows(output_rows(d.output, steps), notation=nt)
+    lines += ["", "This network, output layer first:"]
+    for block in s.specialised:
+        lines += [f"  layer {block.title}:"] + _rows(block.rows, "    ", notation=nt)
+    lines += ["", "Gradient descent with learning rate α, every layer:"]
+    for row in s.update:
+        lines += ["  " + line for line in _eq(row, relation="←", notation=nt).splitlines()]
+    lines.append("")
+    return "\n".join(lines)

@@ -19,7 +19,7 @@ from sympy.printing.latex import LatexPrinter
 
 from ..matrices import Elementwise
 from ..naming import split
-from ..printing.text import TextPrinter
+from ..printing.linear import TextPrinter
 from ..registry import ACTIVATIONS
 from .numbers import PRINTED_DIGITS, decimal_text
 

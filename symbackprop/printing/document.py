@@ -1,0 +1,318 @@
+"""A derivation written up as a document: LaTeX for papers, Markdown for blogs and notebooks.
+
+Three stages: ``sections(d)`` picks what the document says, as SymPy expressions (the network,
+the cost, the dimensions, the chain-rule steps of BP1-BP4, the equations specialised to the
+architecture); ``_context`` prints every expression with the format's printer; the template
+``derivation.tex.j2`` / ``derivation.md.j2`` only places the printed pieces.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from .. import naming as N
+from ..matrices import Elementwise
+from ..model import RULES
+from ..registry import ACTIVATIONS, LOSSES, c_idx
+from ..registry import z as z_var
+from . import diagram as D
+from .latex import Component, DerivationLatexPrinter
+
+BP_NAMES = ("BP1", "BP2", "BP3", "BP4")
+ALPHA = sp.Symbol("alpha")
+PACKAGES = ("amsmath", "amssymb", "tikz")
+
+
+# --- what the document says ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Row:
+    """One line of a display: ``lhs = rhs`` (lhs None: continues the line above), with the
+    rule that justifies it (a key of RULES) where it is a step of a derivation, or the name
+    of the BP equation it is."""
+
+    lhs: sp.Basic | None
+    rhs: sp.Basic
+    rule: str | None = None
+
+
+@dataclass(frozen=True)
+class Block:
+    """Rows under a heading: one BP equation's derivation, or one layer's equations."""
+
+    title: str
+    rows: tuple[Row, ...]
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Sections:
+    forward: tuple[Row, ...]
+    activations: tuple[Row, ...]  # the definition of each activation the network uses
+    cost: tuple[Row, ...]
+    steps: tuple[Block, ...]  # BP1..BP4 derived for a general layer l
+    results: tuple[Row, ...]  # BP1..BP4, vectorised
+    specialised: tuple[Block, ...] = field(default=())
+    update: tuple[Row, ...] = ()
+
+
+def steps_rows(eq) -> tuple[Row, ...]:
+    """The kept steps of an equation; a step with the same left side as the one before it
+    continues that line (``= ...``)."""
+    rows, previous = [], None
+    for step in eq.steps:
+        rows.append(Row(None if step.lhs == previous else step.lhs, step.rhs, step.rule))
+        previous = step.lhs
+    return tuple(rows)
+
+
+def activation_of(layer) -> sp.MatrixExpr:
+    """A = g(Z) with g named: the activation as an undefined function of the whole Z."""
+    g = sp.Function(layer.activation.name)
+    var = sp.Symbol(layer.Z.name)
+    return Elementwise(sp.Lambda(var, g(var)), layer.Z)
+
+
+def definition(act) -> Row:
+    """g(z) = ... in the scalar variable z; softmax componentwise, softmax(z)_c = ..."""
+    g = sp.Function(act.name)
+    if act.elementwise:
+        return Row(g(z_var), act.expr)
+    return Row(Component(g(sp.Symbol("z")), c_idx), act.expr)
+
+
+def specialised(d) -> tuple[Block, ...]:
+    """The equations of each layer of this architecture, output layer first.
+
+    The output error is the engine's simplified dZ^[L]; a hidden layer's dZ^[l] is its BP4 with
+    the next layer's BP3 substituted for dA^[l] (a SymPy substitution, not text).
+    """
+    blocks = []
+    later = None
+    for layer in reversed(d.layers):
+        if layer.is_output:
+            dZ = layer.backward["output"].rhs
+        else:
+            dZ = layer.backward["BP4"].rhs.xreplace({layer.dA: later.backward["BP3"].rhs})
+        rows = (Row(layer.dZ, dZ), Row(layer.dW, layer.backward["BP1"].rhs),
+                Row(layer.db, layer.backward["BP2"].rhs))
+        blocks.append(Block(f"{layer.index}", rows, name="output" if layer.is_output
+                            else "hidden"))
+        later = layer
+    return tuple(blocks)
+
+
+def output_rows(layer, with_steps: bool) -> tuple[Row, ...]:
+    """dA^[L] from the loss, then dZ^[L]: BP4 with it substituted, simplified."""
+    loss, bp4, out = (layer.backward[k] for k in ("loss", "BP4", "output"))
+    rows = list(steps_rows(loss)) if with_steps else [Row(loss.lhs, loss.rhs)]
+    rows += [Row(out.lhs, bp4.rhs), Row(None, bp4.rhs.xreplace({layer.dA: loss.rhs}),
+                                        "substitute")]
+    # The engine's simplifications of the output error (algebra, targets summing to 1).
+    rules = [step.rule for step in out.steps if step.rule in ("simplify", "targets")]
+    if rules:
+        rows.append(Row(None, out.rhs, rules[-1]))
+    return tuple(rows)
+
+
+def sections(d, with_steps: bool = True) -> Sections:
+    g = d.general
+    forward = []
+    for layer in d.layers:
+        z_eq = layer.forward[0]
+        forward += [Row(z_eq.lhs, z_eq.rhs), Row(layer.A, activation_of(layer))]
+    used = sorted({layer.activation.name for layer in d.layers},
+                  key=list(ACTIVATIONS).index)
+    # tanh(z) = tanh(z) says nothing: a SymPy function of z is its own definition.
+    activations = tuple(definition(ACTIVATIONS[name]) for name in used
+                        if not (isinstance(ACTIVATIONS[name].expr, sp.Function)
+                                and ACTIVATIONS[name].expr.args == (z_var,)))
+    i = d.example_index
+    cost = (Row(N.J, sp.Sum(N.L[i], (i, 0, d.m - 1)) / d.m), Row(N.L[i], d.loss_entry))
+    steps = tuple(Block(name, steps_rows(g.backward[name]), name=name) for name in BP_NAMES) \
+        if with_steps else ()
+    results = tuple(Row(g.backward[name].lhs, g.backward[name].rhs, name) for name in BP_NAMES)
+    update = (Row(g.W, sp.MatAdd(g.W, sp.MatMul(-ALPHA, g.dW))),
+              Row(g.b, sp.MatAdd(g.b, sp.MatMul(-ALPHA, g.db))))
+    return Sections(tuple(forward), activations, cost, steps, results, specialised(d), update)
+
+
+# --- printing --------------------------------------------------------------------------------
+
+_TEX_TEXT = str.maketrans({
+    "∂": r"\ensuremath{\partial}", "Σ": r"\ensuremath{\Sigma}", "ᵢ": r"\ensuremath{_i}",
+    "⁽": r"\ensuremath{^{(}}", "ⁱ": r"\ensuremath{^{i}}", "⁾": r"\ensuremath{^{)}}",
+    "_": r"\_", "&": r"\&", "%": r"\%", "#": r"\#", "$": r"\$",
+})
+
+
+def tex_text(prose: str) -> str:
+    """Prose (a rule's sentence, a loss's description) as LaTeX text: symbols as math."""
+    return prose.translate(_TEX_TEXT)
+
+
+def _capital(sentence: str) -> str:
+    return sentence[:1].upper() + sentence[1:]
+
+
+class _Formatter:
+    """Prints the sections with one printer; ``text`` turns prose into the format's text."""
+
+    def __init__(self, d, printer, text):
+        self.d, self.P, self.text = d, printer, text
+
+    def math(self, expr) -> str:
+        return self.P.doprint(expr)
+
+    def row(self, row: Row, full_lhs) -> dict:
+        note = self.text(_capital(RULES[row.rule])) if row.rule in RULES else ""
+        return {"lhs": "" if row.lhs is None else self.math(row.lhs),
+                "lhs_full": self.math(full_lhs), "rhs": self.math(row.rhs),
+                "notes": [note] if note else [], "tag": row.rule if row.rule in BP_NAMES else "",
+                "label": f"eq:{row.rule}" if row.rule in BP_NAMES else "", "end": r" \\"}
+
+    def rows(self, rows) -> list[dict]:
+        """Rows of one display; a row without a left side repeats the one above in lhs_full."""
+        out, lhs = [], None
+        for r in rows:
+            lhs = r.lhs if r.lhs is not None else lhs
+            out.append(self.row(r, lhs))
+        if out:
+            out[-1]["end"] = ""
+        return out
+
+    def shape(self, shape) -> str:
+        return self.P.shape(shape)
+
+
+def _sizes_of(d) -> dict:
+    return {N.units(label): size for label, size in enumerate(d.arch.sizes)}
+
+
+def _concrete(shape, d):
+    sizes = _sizes_of(d)
+    return tuple(sp.sympify(x).xreplace(sizes) for x in shape)
+
+
+def _table(d, f, acts) -> list[list[str]]:
+    """The dimensions table: one row per layer, concrete shapes (n_l × m, or m × n_l)."""
+    arch = d.arch
+    none = r"\cdot"  # the input layer has no activation, weights or biases
+    table = [[f.math(sp.Integer(0)), f.math(sp.Integer(arch.sizes[0])), none,
+              f.shape(_concrete(d.X.shape, d)), none, none]]
+    for layer, size in zip(d.layers, arch.sizes[1:]):
+        table.append([f.math(sp.Integer(layer.index)), f.math(sp.Integer(size)),
+                      acts[layer.activation.name], f.shape(_concrete(layer.A.shape, d)),
+                      f.shape(_concrete(layer.W.shape, d)), f.shape(_concrete(layer.b.shape, d))])
+    return table
+
+
+def _diagram(d, f, text, acts) -> dict:
+    """Where each neuron, label and edge of the diagram goes (TikZ coordinates in cm), and the
+    labels in the document's notation; Markdown's Mermaid figure uses the plain-text labels."""
+    arch = d.arch
+    picture = D.layout(arch.sizes)
+    label_y, below_y = round(picture.top + 0.95, 3), round(picture.bottom - 0.6, 3)
+    columns = []
+    for col in picture.columns:
+        role = "input" if col.layer == 0 else "output" if col.layer == arch.depth else "hidden"
+        act_name = arch.activations[col.layer - 1] if col.layer else None
+        columns.append({
+            "layer": col.layer, "role": text(role),
+            "size": f.math(sp.Eq(N.units(col.layer), col.size, evaluate=False)),
+            "below": acts[act_name] if act_name else f.math(d.X),
+            "label_at": f"({col.x},{label_y})", "below_at": f"({col.x},{below_y})",
+            "neurons": [{"ref": f"({n.name})", "at": f"({col.x},{n.y})"} for n in col.neurons],
+            "dots": [] if col.dots_y is None else [f"({col.x},{col.dots_y})"],
+            "count": f"{col.size} unit" + ("s" if col.size != 1 else ""),
+            "activation_text": f", {act_name}" if act_name else "",
+        })
+    gaps = []
+    for x, left, right in picture.gaps():
+        W = d.layer(right.layer).W
+        shape = _concrete(W.shape, d)
+        gaps.append({"at": f"({round(x, 3)},{round(picture.bottom - 1.5, 3)})",
+                     "weight": f.math(W), "shape": f.shape(shape),
+                     "weight_text": weight_text(W, d.notation),
+                     "text_shape": "×".join(str(n) for n in shape),
+                     "left": left.layer, "right": right.layer})
+    edges = [{"a": f"({a})", "b": f"({b})"} for a, b in picture.edges()]
+    return {"columns": columns, "gaps": gaps, "edges": edges}
+
+
+def _context(d, printer, text, with_steps, with_diagram) -> dict:
+    f = _Formatter(d, printer, text)
+    s = sections(d, with_steps)
+    g, out = d.general, d.output
+    arch, loss = d.arch, LOSSES[d.arch.loss]
+    acts = {name: ACTIVATIONS[name].latex for name in ACTIVATIONS}
+
+    parts = ["network"] + (["activations"] if s.activations else []) + ["cost", "dimensions"] \
+        + (["diagram"] if with_diagram else []) \
+        + (["steps"] if with_steps else []) + ["results", "specialised", "update"]
+    return {
+        "parts": parts,
+        "packages": list(PACKAGES),
+        "spec": text(arch.spec()),
+        "loss_name": text(arch.loss),
+        "loss_id": arch.loss,
+        "loss_description": text(loss.description),
+        "loss_latex": loss.latex,
+        "notation_template": f"notation_{d.notation}",
+        "L": arch.depth,
+        "forward": f.rows(s.forward),
+        "activations": f.rows(s.activations),
+        "cost": f.rows(s.cost),
+        "names": {k: f.math(getattr(g, k)) for k in
+                  ("W", "b", "Z", "A", "dZ", "dA", "dW", "db")},
+        "Y": f.math(d.Y), "X": f.math(d.X), "m": f.math(d.m), "alpha": f.math(ALPHA),
+        "J": f.math(N.J), "example": f.math(d.example_index),
+        "n_l": f.math(g.units),
+        "shapes": {k: f.shape(getattr(g, k).shape) for k in ("W", "b", "Z")},
+        "table": _table(d, f, acts),
+        "diagram": _diagram(d, f, text, acts) if with_diagram else None,
+        "steps": [{"name": b.name, "rows": f.rows(b.rows)} for b in s.steps],
+        "results": f.rows(s.results),
+        "output_rows": f.rows(output_rows(out, with_steps)),
+        "specialised": [{"layer": b.title, "rows": f.rows(b.rows)}
+                        for b in s.specialised],
+        "update": f.rows(s.update),
+    }
+
+
+def weight_text(W, notation) -> str:
+    """A weight matrix's name in plain text (Markdown diagram labels): W[1], or W_1."""
+    kind, label = N.split(W.name)
+    return f"{kind}_{label}" if notation == "rowvec" else W.name
+
+
+def _printer(d) -> DerivationLatexPrinter:
+    names = {name: act.latex for name, act in ACTIVATIONS.items()}
+    return DerivationLatexPrinter({"notation": d.notation, "function_names": names})
+
+
+def latex_document(d, standalone=False, steps=True, diagram=True) -> str:
+    from ..templating import render
+
+    ctx = _context(d, _printer(d), tex_text, steps, diagram)
+    name = "derivation_standalone.tex.j2" if standalone else "derivation_fragment.tex.j2"
+    return render(name, kind="latex", **ctx)
+
+
+def markdown_document(d, steps=True, diagram=True) -> str:
+    from ..templating import render
+
+    ctx = _context(d, _printer(d), lambda prose: prose, steps, diagram)
+    return render("derivation.md.j2", kind="code", **ctx)
+
+
+def latex_summary(d) -> str:
+    """One ``$$ \\begin{aligned} ... $$`` display (what Jupyter renders from ``_repr_latex_``):
+    the equations specialised to the network, output layer first."""
+    f = _Formatter(d, _printer(d), tex_text)
+    rows = [r for block in specialised(d) for r in block.rows]
+    lines = f.rows(rows)
+    from ..templating import render
+
+    return render("derivation_summary.tex.j2", kind="latex", rows=lines)

@@ -1,0 +1,441 @@
+"""LaTeX for derivations: a ``LatexPrinter`` with one method per node the derivation uses.
+
+Names come from ``naming``: ``W[2]`` prints as ``W^{[2]}`` in Ng's notation (columns are
+examples) and as ``W_{2}`` in the row-vector notation, where the per-example errors are
+``\\delta_{l}`` (``dZ[l]``) and the gradients ``\\partial C / \\partial W_{l}``.
+
+Inside an ``Elementwise`` map every placeholder stands for a whole matrix, so products print as
+``\\odot``, quotients as ``\\oslash`` and powers as ``^{\\odot 2}``; outside one, a matrix entry
+prints with its indices as subscripts (``dZ^{[l]}_{ri}``).
+"""
+from __future__ import annotations
+
+from typing import ClassVar
+
+import sympy as sp
+from sympy.matrices.expressions.matexpr import MatrixElement
+from sympy.printing.latex import LatexPrinter
+
+from .. import naming as N
+from ..matrices import Elementwise
+
+# How each kind of matrix is written: (nucleus in Ng's notation, nucleus in the row notation).
+# In the row notation a gradient is a fraction; the layer label goes in its denominator.
+NUCLEI = {
+    "W": ("W", "W"), "b": ("b", "b"), "Z": ("Z", "Z"), "A": ("A", "A"),
+    "dZ": ("dZ", r"\delta"), "dA": ("dA", r"\delta^{A}"),
+    "dW": ("dW", None), "db": ("db", None),
+}
+GRADIENT_OF = {"dW": "W", "db": "b"}  # row notation: dW_l is ∂C/∂W_l
+
+# Factors of a product print in this order: numbers and sizes, errors, deltas, the rest.
+_ERRORS = {"dZ", "dA", "dW", "db"}
+
+
+class Component(sp.Expr):
+    """Entry ``index`` of a vector-valued expression: ``softmax(z)_c``."""
+
+    def __new__(cls, vector, index):
+        return sp.Expr.__new__(cls, sp.sympify(vector), sp.sympify(index))
+
+
+class DerivationLatexPrinter(LatexPrinter):
+    """LaTeX of derivation expressions. ``notation``: "ng" or "rowvec"."""
+
+    _default_settings: ClassVar[dict] = {
+        **LatexPrinter._default_settings,
+        "notation": "ng",
+        "mul_symbol": None,
+        "function_names": {},  # undefined function name -> LaTeX operator (activations)
+    }
+
+    def __init__(self, settings=None):
+        super().__init__(settings)
+        self._bindings: dict = {}  # placeholder -> matrix, inside an Elementwise
+
+    # --- names ------------------------------------------------------------------------------
+    @property
+    def rowvec(self) -> bool:
+        return self._settings["notation"] == "rowvec"
+
+    def cost_name(self) -> str:
+        return "C" if self.rowvec else "J"
+
+    def _name(self, name: str, sub: str = "", sup: str = "") -> str:
+        """A matrix name with an entry subscript ``sub`` and an extra superscript ``sup``."""
+        kind, label = N.split(name)
+        if label is None:  # Y, and names without a layer
+            base, layer_sub, layer_sup = (kind, "", "")
+        elif self.rowvec:
+            if NUCLEI.get(kind, (None, kind))[1] is None:  # a gradient: ∂C/∂W_l
+                of = self._name(N.matrix(GRADIENT_OF[kind], label, 1, 1).name, sub)
+                inner = rf"\frac{{\partial {self.cost_name()}}}{{\partial {of}}}"
+                return rf"\left({inner}\right)^{{{sup}}}" if sup else inner
+            base, layer_sub, layer_sup = NUCLEI.get(kind, (kind, kind))[1], label, ""
+        else:
+            base, layer_sub, layer_sup = NUCLEI.get(kind, (kind, kind))[0], "", f"[{label}]"
+        subs = ",".join(x for x in (layer_sub, sub) if x)
+        sups = "".join(x for x in (layer_sup, sup) if x)
+        out = base
+        if subs:
+            out += f"_{{{subs}}}"
+        if sups:
+            out += f"^{{{sups}}}"
+        return out
+
+    def _print_MatrixSymbol(self, expr):
+        return self._name(expr.name)
+
+    def _print_MatrixElement(self, expr):
+        if not isinstance(expr.parent, sp.MatrixSymbol):
+            return f"{self.parenthesize(expr.parent, 2000)}_{{{self._indices(expr)}}}"
+        return self._name(expr.parent.name, sub=self._indices(expr))
+
+    def _indices(self, expr) -> str:
+        # A vector's fixed index 0 is dropped: b^{[l]}_{r}, not b^{[l]}_{r0}.
+        rows, cols = expr.parent.shape
+        idx = list(expr.indices)
+        if cols == 1 and idx[1] == 0:
+            idx = idx[:1]
+        elif rows == 1 and idx[0] == 0:
+            idx = idx[1:]
+        return "".join(self._print(i) for i in idx)
+
+    def _print_Symbol(self, expr, style="plain"):
+        if expr in self._bindings:
+            bound = self._bindings[expr]
+            text = self._print(bound)
+            simple = isinstance(bound, (sp.MatrixSymbol, sp.OneMatrix))
+            return text if simple else rf"\left({text}\right)"
+        if expr == N.J:
+            return self.cost_name()
+        return super()._print_Symbol(expr, style=style)
+
+    def _print_Indexed(self, expr):
+        if expr.base == N.L:  # the loss of example i
+            (i,) = expr.indices
+            return rf"C_{{{self._print(i)}}}" if self.rowvec else \
+                rf"\mathcal{{L}}^{{({self._print(i)})}}"
+        indices = ",".join(self._print(x) for x in expr.indices)
+        return rf"{self._print(expr.base.label)}_{{{indices}}}"
+
+    def _print_Component(self, expr):
+        vector, index = expr.args
+        return rf"{self._print(vector)}_{{{self._print(index)}}}"
+
+    # --- matrix nodes -----------------------------------------------------------------------
+    def _print_Transpose(self, expr):
+        arg = expr.arg
+        if isinstance(arg, sp.MatrixSymbol):
+            return self._name(arg.name, sup=r"\top")
+        if isinstance(arg, sp.OneMatrix):
+            return self._print_OneMatrix(sp.OneMatrix(*reversed(arg.shape)))
+        return rf"\left({self._print(arg)}\right)^{{\top}}"
+
+    def _print_OneMatrix(self, expr):
+        rows, cols = expr.shape
+        if cols == 1:
+            return rf"\mathbf{{1}}_{{{self._print(rows)}}}"
+        if rows == 1:
+            return rf"\mathbf{{1}}_{{{self._print(cols)}}}^{{\top}}"
+        return (rf"\mathbf{{1}}_{{{self._print(rows)}}}"
+                rf"\mathbf{{1}}_{{{self._print(cols)}}}^{{\top}}")
+
+    def _print_MatMul(self, expr):
+        factors = _flatten_matmul(expr)
+        scalars = [f for f in factors if not getattr(f, "is_Matrix", False)]
+        mats = [f for f in factors if getattr(f, "is_Matrix", False)]
+        parts = [self._scalar_factor(sp.Mul(*scalars))] if scalars else []
+        for f in mats:
+            text = self._print(f)
+            if isinstance(f, (sp.MatAdd, Elementwise)) and len(mats) > 1:
+                text = rf"\left({text}\right)"
+            parts.append(text)
+        # A thin space between factors: Ng's two-letter names (dZ, dW) must not run together.
+        factors = [p for p in parts[1:] if p] if scalars else parts
+        text = r" \, ".join(factors)
+        front = parts[0] if scalars else ""
+        return rf"{front} \, {text}" if front and front != "-" else f"{front}{text}"
+
+    def _scalar_factor(self, c) -> str:
+        """A scalar in front of a product: 1/m prints as a fraction, -1 as a sign."""
+        if c == 1:
+            return ""
+        if c.could_extract_minus_sign():
+            return "-" + self._scalar_factor(-c)
+        num, den = c.as_numer_denom()
+        if den != 1:
+            return rf"\frac{{{self._print(num)}}}{{{self._print(den)}}}"
+        return self.parenthesize(c, 50)
+
+    def _print_MatAdd(self, expr):
+        terms = list(expr.args)
+        out = self._print(terms[0])
+        for t in terms[1:]:
+            text = self._print(t)
+            out += f" - {text[1:].lstrip()}" if text.startswith("-") else f" + {text}"
+        return out
+
+    def _print_Elementwise(self, expr):
+        outer = self._bindings
+        self._bindings = {**outer, **expr.bindings()}
+        try:
+            return self._entrywise(expr.scalar())
+        finally:
+            self._bindings = outer
+
+    # --- the body of an elementwise map: matrices combine entry by entry -----------------------
+    def _is_matrix_valued(self, e) -> bool:
+        return bool(e.free_symbols & set(self._bindings))
+
+    def _entrywise(self, body) -> str:
+        if isinstance(body, sp.Add):
+            terms = sorted(body.args, key=self._term_key)
+            out = self._entrywise_term(terms[0])
+            for t in terms[1:]:
+                text = self._entrywise_term(t)
+                out += f" - {text[1:].lstrip()}" if text.startswith("-") else f" + {text}"
+            return out
+        return self._entrywise_term(body)
+
+    def _term_key(self, term):
+        # Positive terms first (1 - A, A - Y), then by SymPy's order.
+        return (term.could_extract_minus_sign(), sp.default_sort_key(term))
+
+    def _entrywise_term(self, term) -> str:
+        if not self._is_matrix_valued(term):
+            return self._print(term)
+        if isinstance(term, (sp.Mul, sp.Pow)) and not _is_plain_power(term):
+            coeff, rest = term.as_independent(*self._bindings, as_Add=False)
+            factors = sp.Mul.make_args(rest)
+            nums = [f for f in factors if not (isinstance(f, sp.Pow) and f.exp.is_negative)]
+            dens = [1 / f for f in factors if isinstance(f, sp.Pow) and f.exp.is_negative]
+            nums.sort(key=self._factor_key)
+            parts = [self._entrywise_factor(f) for f in nums] or ["1"]
+            text = r" \odot ".join(parts)
+            if dens:  # an entrywise quotient prints as a fraction
+                num = r" \odot ".join(self._entrywise_factor(f) for f in nums) \
+                    if len(nums) > 1 else self._fraction_part(nums[0]) if nums else "1"
+                den = r" \odot ".join(self._entrywise_factor(f) for f in dens) \
+                    if len(dens) > 1 else self._fraction_part(dens[0])
+                text = rf"\frac{{{num}}}{{{den}}}"
+            return self._with_coefficient(coeff, text)
+        return self._entrywise_factor(term)
+
+    def _fraction_part(self, f) -> str:
+        """One side of an entrywise fraction: the fraction bar groups, so no parentheses."""
+        if isinstance(f, sp.Symbol) and f in self._bindings:
+            return self._print(self._bindings[f])
+        return self._entrywise(f)
+
+    def _with_coefficient(self, coeff, text) -> str:
+        if coeff == 1:
+            return text
+        if coeff == -1:
+            return f"-{text}"
+        num, den = coeff.as_numer_denom()
+        if num.could_extract_minus_sign():
+            return "-" + self._with_coefficient(-coeff, text)
+        if den != 1:
+            return rf"\frac{{{self._print(num)}}}{{{self._print(den)}}} {text}"
+        return rf"{self.parenthesize(coeff, 50)} {text}"
+
+    def _factor_key(self, f):
+        return incoming_first(self._bindings, f)
+
+    def _entrywise_factor(self, f) -> str:
+        if isinstance(f, sp.Pow) and f.exp.is_negative:
+            return self._entrywise_term(sp.Mul(1, f, evaluate=False)) if f.exp != -1 \
+                else rf"\frac{{1}}{{{self._entrywise(f.base)}}}"
+        if isinstance(f, sp.Add):
+            return rf"\left({self._entrywise(f)}\right)"
+        if isinstance(f, sp.Pow) and f.exp.is_Integer and f.exp > 1:
+            return rf"{self._entrywise_factor_base(f.base)}^{{\odot {f.exp}}}"
+        if isinstance(f, sp.Mul):
+            return self._entrywise_term(f)
+        return self._print(f)
+
+    def _entrywise_factor_base(self, b) -> str:
+        text = self._entrywise_factor(b)
+        if isinstance(b, sp.Symbol) and isinstance(self._bindings.get(b), sp.MatrixSymbol):
+            return rf"\left({text}\right)"
+        return text
+
+    # --- scalar nodes -----------------------------------------------------------------------
+    def _print_KroneckerDelta(self, expr, exp=None):
+        a, b = (self._print(x) for x in expr.args[:2])
+        # In the row notation δ names the errors: the delta is an Iverson bracket there.
+        text = rf"[{a} = {b}]" if self.rowvec else rf"\delta_{{{a}{b}}}"
+        return text if exp is None else rf"{text}^{{{exp}}}"
+
+    def _print_Piecewise(self, expr):
+        # An indicator, 1 where the condition holds (relu'): an Iverson bracket.
+        if len(expr.args) == 2 and expr.args[1].cond == sp.true and expr.args[1].expr == 0 \
+                and expr.args[0].expr == 1:
+            return rf"[{self._print(expr.args[0].cond)}]"
+        return super()._print_Piecewise(expr)
+
+    def _print_Derivative(self, expr):
+        fn = expr.expr
+        (var, count), = expr.variable_count
+        if count == 1 and isinstance(fn, sp.core.function.AppliedUndef) and fn.args == (var,):
+            return rf"{self._print(fn.func)}'({self._print(var)})"
+        return rf"\frac{{\partial {self._print(fn)}}}{{\partial {self._print(var)}}}"
+
+    def _print_Sum(self, expr):
+        indices = ",".join(self._print(v) for v, _, _ in expr.limits)
+        body = expr.function
+        chained = _as_matrix_product(body, [v for v, _, _ in expr.limits])
+        text = self._product(chained) if chained else self._print_sum_body(body)
+        return rf"\sum_{{{indices}}} {text}"
+
+    def _print_sum_body(self, body) -> str:
+        return self.parenthesize(body, 40) if isinstance(body, sp.Add) else self._print(body)
+
+    def _print_Pow(self, expr, exp=None):
+        if self._bindings and self._is_matrix_valued(expr):
+            return self._entrywise_term(expr)
+        return super()._print_Pow(expr)
+
+    def _print_Function(self, expr, exp=None):
+        # An activation by its registry name prints as its operator: \sigma(Z), \tanh(Z).
+        name = self._settings["function_names"].get(expr.func.__name__)
+        if name is not None:
+            args = ", ".join(self._print(a) for a in expr.args)
+            return rf"{name}({args})"
+        if isinstance(expr, sp.core.function.AppliedUndef) and len(expr.args) == 1:
+            return rf"{self._print(expr.func)}({self._print(expr.args[0])})"
+        return super()._print_Function(expr, exp)
+
+    def _print_Mul(self, expr):
+        # 1/m and other scalar fractions in front: (1/m) Σ_i ..., not Σ_i ... / m.
+        if self._bindings and self._is_matrix_valued(expr):
+            return self._entrywise_term(expr)
+        coeff, rest = expr.as_independent(*_entry_atoms(expr), as_Add=False)
+        if rest == 1:
+            return super()._print_Mul(expr)
+        if coeff == 1:
+            return self._quotient(sp.Mul.make_args(expr))
+        front = self._with_coefficient(coeff, "").strip()
+        body = self._product(sorted(sp.Mul.make_args(rest), key=_scalar_factor_key))
+        if isinstance(rest, sp.Add):
+            body = rf"\left({body}\right)"
+        elif isinstance(rest, sp.Mul):
+            body = self._quotient(sp.Mul.make_args(rest))
+        if front == "-":
+            return f"-{body}"
+        return f"{front} {body}"
+
+    def _quotient(self, factors) -> str:
+        """Errors and deltas in front, the rest as one fraction: δ_ik dA_ji e^{-Z}/(1+e^{-Z})²."""
+        factors = sorted(factors, key=_scalar_factor_key)
+        den = [1 / f for f in factors if _is_reciprocal(f)]
+        if not den:
+            return self._product(factors)
+        up = [f for f in factors if not _is_reciprocal(f)]
+        front = [f for f in up if _scalar_factor_key(f)[0] < 2 and not isinstance(f, sp.Add)]
+        num = [f for f in up if f not in front]
+        frac = rf"\frac{{{self._product(num)}}}{{{self._product(den)}}}"
+        return " ".join([self._product(front), frac]) if front else frac
+
+    def _print_Add(self, expr, order=None):
+        # Sums first (Σ_t W_rt A_tk + b_r), positive terms before negative ones.
+        terms = sorted(self._as_ordered_terms(expr, order=order),
+                       key=lambda t: (not isinstance(t, sp.Sum) and not t.has(sp.Sum)))
+        out = ""
+        for pos, term in enumerate(terms):
+            text = self._print(term)
+            if isinstance(term, sp.Add):
+                text = rf"\left({text}\right)"
+            if pos == 0:
+                out = text
+            elif text.startswith("-"):
+                out += f" - {text[1:].lstrip()}"
+            else:
+                out += f" + {text}"
+        return out
+
+    def _product(self, factors) -> str:
+        if not factors:
+            return "1"
+        parts = []
+        for f in factors:
+            text = self._print(f)
+            if isinstance(f, sp.Add) and len(factors) > 1:
+                text = rf"\left({text}\right)"
+            parts.append(text)
+        return r" \, ".join(parts)
+
+    # --- helpers for documents ----------------------------------------------------------------
+    def shape(self, shape) -> str:
+        rows, cols = shape
+        return rf"{self._print(rows)} \times {self._print(cols)}"
+
+
+def incoming_first(bindings, f):
+    """Sort key of the factors of an entrywise product: the incoming error first (A - Y, dA,
+    W^T dZ), then the local derivative, as textbooks write dZ = dA ⊙ g'(Z)."""
+    bound = [bindings[s] for s in f.free_symbols if s in bindings]
+    errorish = any(not isinstance(b, sp.MatrixSymbol) or N.split(b.name)[0] in _ERRORS
+                   or b.name == "Y" for b in bound)
+    return (0 if errorish else 1, sp.default_sort_key(f))
+
+
+def _is_plain_power(e) -> bool:
+    return isinstance(e, sp.Pow) and not e.exp.is_negative
+
+
+def _flatten_matmul(expr):
+    out = []
+    for a in expr.args:
+        if isinstance(a, sp.MatMul):
+            out.extend(_flatten_matmul(a))
+        else:
+            out.append(a)
+    return out
+
+
+def _entry_atoms(expr):
+    """What makes a product more than a scalar coefficient: entries, sums, derivatives."""
+    return [e for e in sp.preorder_traversal(expr)
+            if isinstance(e, (MatrixElement, sp.Sum, sp.Derivative, sp.KroneckerDelta,
+                              sp.Indexed, sp.Piecewise))]
+
+
+def _as_matrix_product(body, summed):
+    """Σ_t W_rt A_tk: the two entries in the order of the matrix product they form, or None."""
+    factors = sp.Mul.make_args(body)
+    if len(factors) != 2 or not all(isinstance(f, MatrixElement) for f in factors):
+        return None
+    f, g = factors
+    for a, b in ((f, g), (g, f)):
+        if a.indices[1] == b.indices[0] and a.indices[1] in summed:
+            return [a, b]
+    return None
+
+
+def _is_reciprocal(f) -> bool:
+    return isinstance(f, sp.Pow) and f.exp.is_negative
+
+
+def _scalar_factor_key(f):
+    """Errors first (dZ_ri), then deltas, then local derivatives and entries."""
+    if (isinstance(f, MatrixElement) and N.split(f.parent.name)[0] in _ERRORS) or \
+            (isinstance(f, sp.Derivative) and f.expr == N.J):
+        rank = 0
+    elif isinstance(f, sp.Add) and any(isinstance(e, MatrixElement) and e.parent.name == "Y"
+                                       for e in sp.preorder_traversal(f)):
+        rank = 0  # the output error, A - Y
+    elif isinstance(f, sp.KroneckerDelta):
+        rank = 1
+    elif not f.free_symbols or all(not isinstance(e, MatrixElement)
+                                   for e in sp.preorder_traversal(f)):
+        rank = 2 if not isinstance(f, sp.Derivative) else 3
+    else:
+        rank = 3
+    return (rank, isinstance(f, sp.Add), sp.default_sort_key(f))
+
+
+def latex(expr, notation: str = "ng") -> str:
+    """LaTeX of one derivation expression (as ``sympy.latex`` for the derivation's nodes)."""
+    return DerivationLatexPrinter({"notation": notation}).doprint(expr)

@@ -1,0 +1,302 @@
+"""The LaTeX printer node by node (exact strings), and the documents: content, compilation."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sympy as sp
+
+from symbackprop import naming as N
+from symbackprop.engine import derive
+from symbackprop.matrices import Elementwise
+from symbackprop.printing.document import latex_document, specialised
+from symbackprop.printing.latex import latex
+from symbackprop.spec import parse_arch
+
+ROOT = Path(__file__).resolve().parent.parent
+m, n1, n2 = N.m, N.units(1), N.units(2)
+W2 = N.matrix("W", 2, n2, n1)
+A1 = N.matrix("A", 1, n1, N.m)
+A2 = N.matrix("A", 2, n2, N.m)
+dZ2 = N.matrix("dZ", 2, n2, N.m)
+Wl = N.matrix("W", "l", N.units("l"), N.units("l-1"))
+Y = sp.MatrixSymbol("Y", n2, N.m)
+r, s, i, k = N.r, N.s, N.i, N.k
+
+# The networks the issue names, in both notations.
+NETWORKS = [("2-3-1", "half_sse"), ("3-1:relu-2:relu", "mse"),
+            ("64-32:relu-10:softmax", "cross_entropy"),
+            ("3-4:tanh-4:tanh-4:tanh-2:sigmoid", "bce")]
+CASES = [(spec, loss, notation) for spec, loss in NETWORKS for notation in ("ng", "rowvec")]
+
+
+def doc(spec, loss, notation="ng", **kw):
+    return latex_document(derive(parse_arch(spec, loss), notation), **kw)
+
+
+# --- the printer, one node at a time ------------------------------------------------------
+
+def test_matrix_symbol_has_its_layer_as_superscript():
+    assert latex(W2) == "W^{[2]}"
+    assert latex(N.matrix("A", "l-1", 2, 2)) == "A^{[l-1]}"
+    assert latex(dZ2) == "dZ^{[2]}"
+    assert latex(Y) == "Y"
+
+
+def test_matrix_symbol_in_row_notation():
+    assert latex(W2, "rowvec") == "W_{2}"
+    assert latex(dZ2, "rowvec") == r"\delta_{2}"
+    assert latex(N.matrix("dA", 1, 2, 2), "rowvec") == r"\delta^{A}_{1}"
+    assert latex(N.matrix("dW", 2, 2, 2), "rowvec") == r"\frac{\partial C}{\partial W_{2}}"
+
+
+def test_transpose():
+    assert latex(A1.T) == r"A^{[1]\top}"
+    assert latex(W2.T, "rowvec") == r"W_{2}^{\top}"
+    assert latex(sp.Transpose(W2 * A1)) == r"\left(W^{[2]} \, A^{[1]}\right)^{\top}"
+
+
+def test_ones():
+    assert latex(sp.OneMatrix(m, 1)) == r"\mathbf{1}_{m}"
+    assert latex(sp.OneMatrix(1, m)) == r"\mathbf{1}_{m}^{\top}"
+    assert latex(sp.OneMatrix(n2, n2)) == r"\mathbf{1}_{n_{2}}\mathbf{1}_{n_{2}}^{\top}"
+
+
+def test_matmul_puts_one_over_m_in_front():
+    assert latex(sp.MatMul(1 / m, sp.MatMul(dZ2, A1.T))) == r"\frac{1}{m} \, dZ^{[2]} \, A^{[1]\top}"
+    assert latex(W2.T * dZ2) == r"W^{[2]\top} \, dZ^{[2]}"
+
+
+def test_hadamard_product_of_an_elementwise_map():
+    a, dz = sp.Symbol("A[2]"), sp.Symbol("dZ[2]")
+    e = Elementwise(sp.Lambda((a, dz), a * (1 - a) * dz), A2, dZ2)
+    assert latex(e) == r"dZ^{[2]} \odot A^{[2]} \odot \left(1 - A^{[2]}\right)"
+
+
+def test_elementwise_binding_a_product_is_parenthesised_and_first():
+    a, da = sp.Symbol("A[1]"), sp.Symbol("dA[1]")
+    e = Elementwise(sp.Lambda((a, da), a * (1 - a) * da), A1, W2.T * dZ2)
+    assert latex(e) == (r"\left(W^{[2]\top} \, dZ^{[2]}\right) \odot A^{[1]} \odot "
+                        r"\left(1 - A^{[1]}\right)")
+
+
+def test_elementwise_quotient_and_power():
+    a, y = sp.Symbol("A[2]"), sp.Symbol("Y")
+    assert latex(Elementwise(sp.Lambda((a, y), -y / a), A2, Y)) == r"-\frac{Y}{A^{[2]}}"
+    assert latex(Elementwise(sp.Lambda((a,), 1 - a**2), A2)) == \
+        r"1 - \left(A^{[2]}\right)^{\odot 2}"
+
+
+def test_matrix_element_subscripts():
+    assert latex(dZ2[r, i]) == "dZ_{ri}^{[2]}"
+    assert latex(N.matrix("b", 2, n2, 1)[r, 0]) == "b_{r}^{[2]}"
+    assert latex(dZ2[i, r], "rowvec") == r"\delta_{2,ir}"
+
+
+def test_kronecker_delta():
+    assert latex(sp.KroneckerDelta(i, k)) == r"\delta_{ik}"
+    assert latex(sp.KroneckerDelta(i, k), "rowvec") == "[i = k]"
+
+
+def test_derivative_is_partial():
+    assert latex(sp.Derivative(N.J, Wl[r, s])) == r"\frac{\partial J}{\partial W_{rs}^{[l]}}"
+    assert latex(sp.Derivative(N.J, Wl[s, r]), "rowvec") == \
+        r"\frac{\partial C}{\partial W_{l,sr}}"
+    g, x = sp.Function("g"), sp.Symbol("x")
+    assert latex(sp.Derivative(g(x), x)) == "g'(x)"
+
+
+def test_sum_over_examples_with_one_over_m_in_front():
+    dZl = N.matrix("dZ", "l", N.units("l"), m)
+    assert latex(sp.Sum(dZl[r, i], (i, 0, m - 1)) / m) == r"\frac{1}{m} \sum_{i} dZ_{ri}^{[l]}"
+
+
+def test_sum_orders_a_matrix_product():
+    t = N.t
+    assert latex(sp.Sum(A1[t, k] * W2[r, t], (t, 0, n1 - 1))) == \
+        r"\sum_{t} W_{rt}^{[2]} \, A_{tk}^{[1]}"
+
+
+def test_indicator_is_an_iverson_bracket():
+    z = sp.Symbol("z")
+    assert latex(sp.Piecewise((1, z > 0), (0, True))) == "[z > 0]"
+
+
+def test_loss_of_one_example():
+    assert latex(N.L[i]) == r"\mathcal{L}^{(i)}"
+    assert latex(N.L[i], "rowvec") == "C_{i}"
+
+
+# --- the document -------------------------------------------------------------------------
+
+def test_specialised_equations_of_2_3_1():
+    text = doc("2-3-1", "half_sse")
+    assert (r"dZ^{[2]} &= \left(A^{[2]} - Y\right) \odot A^{[2]} \odot "
+            r"\left(1 - A^{[2]}\right)") in text
+    assert (r"dZ^{[1]} &= \left(W^{[2]\top} \, dZ^{[2]}\right) \odot A^{[1]} \odot "
+            r"\left(1 - A^{[1]}\right)") in text
+    assert r"W^{[l]} &\leftarrow W^{[l]} - \alpha \, dW^{[l]}" in text
+
+
+def test_specialised_hidden_error_is_bp4_with_bp3_substituted():
+    d = derive(parse_arch("2-3-1"))
+    blocks = specialised(d)
+    assert [b.title for b in blocks] == ["2", "1"]  # output layer first
+    dZ1 = blocks[1].rows[0].rhs
+    assert not dZ1.has(d.layer(1).dA) and dZ1.has(d.layer(2).W) and dZ1.has(d.layer(2).dZ)
+
+
+def test_document_order_and_labels():
+    text = doc("2-3-1", "half_sse", standalone=True)
+    heads = ["The network", "Dimensions", "Diagram", "BP1--BP4 by the chain rule",
+             "The four equations", "This network, layer by layer", "Gradient descent"]
+    positions = [text.index(rf"\subsection*{{{h}}}") for h in heads]
+    assert positions == sorted(positions)
+    labels = [text.index(rf"\label{{eq:BP{n}}}") for n in range(1, 5)]
+    assert labels == sorted(labels)
+    assert r"A^{[1]} &= \sigma(Z^{[1]})" in text
+    assert "half the sum of squared errors" in text
+
+
+def test_real_activation_and_loss_names():
+    text = doc("64-32:relu-10:softmax", "cross_entropy")
+    assert r"A^{[1]} &= \operatorname{ReLU}(Z^{[1]})" in text
+    assert r"A^{[2]} &= \operatorname{softmax}(Z^{[2]})" in text
+    assert r"\operatorname{softmax}(z)_{c} &= \frac{e^{z_{c}}}{\sum_{j} e^{z_{j}}}" in text
+    assert r"dZ^{[2]} &= A^{[2]} - Y" in text
+    assert "cross\\_entropy" in text
+
+
+def test_dimensions_table_has_concrete_shapes():
+    text = doc("64-32:relu-10:softmax", "cross_entropy")
+    assert r"$1$ & $32$ & $\operatorname{ReLU}$ & $32 \times m$ & $32 \times 64$ & $32 \times 1$ \\" in text
+    rows = doc("64-32:relu-10:softmax", "cross_entropy", notation="rowvec")
+    assert r"$1$ & $32$ & $\operatorname{ReLU}$ & $m \times 32$ & $64 \times 32$ & $1 \times 32$ \\" in rows
+
+
+def test_wide_layers_are_elided_with_their_size():
+    text = doc("784-128:relu-10:softmax", "cross_entropy")
+    assert r"n_{0} = 784" in text and r"n_{1} = 128" in text and r"n_{2} = 10" in text
+    assert text.count(r"\vdots") == 3
+    # 5 neurons drawn for each elided layer, 5 and 5 and 5: 25 + 25 edges.
+    assert text.count(r"\node[neuron]") == 15
+    assert text.count(r"\draw[edge]") == 50
+    assert r"W^{[1]}$ \\ $128 \times 784" in text
+
+
+def test_narrow_layers_are_drawn_in_full():
+    text = doc("3-4:tanh-4:tanh-4:tanh-2:sigmoid", "bce")
+    assert r"\vdots" not in text
+    assert text.count(r"\node[neuron]") == 3 + 4 + 4 + 4 + 2
+
+
+def test_rowvec_uses_delta_notation_throughout():
+    text = doc("2-3-1", "half_sse", notation="rowvec")
+    assert "[2]" not in text and "dZ" not in text
+    assert r"Z_{1} &= A_{0} \, W_{1} + \mathbf{1}_{m} \, b_{1}" in text
+    assert r"\delta^{A}_{l-1} &= \delta_{l} \, W_{l}^{\top}" in text
+    assert r"\frac{\partial C}{\partial W_{l}} &= \frac{1}{m} \, A_{l-1}^{\top} \, \delta_{l}" in text
+    assert r"\delta_{1} &= \left(\delta_{2} \, W_{2}^{\top}\right) \odot A_{1} \odot \left(1 - A_{1}\right)" in text
+    assert r"W_{1}$ \\ $2 \times 3" in text  # the diagram labels W_l as n_{l-1} x n_l
+
+
+def test_steps_name_their_rules_and_no_steps_drops_them():
+    text = doc("2-3-1", "half_sse")
+    assert r"\intertext{\small Sum over the Kronecker deltas: only the matching index survives}" in text
+    assert r"\intertext{\small Definition of the error: dX = \ensuremath{\partial}L/" in text
+    short = doc("2-3-1", "half_sse", steps=False)
+    assert "Multivariable chain rule" not in short and "BP1--BP4 by the chain rule" not in short
+    assert r"\label{eq:BP4}" in short
+
+
+def test_no_diagram():
+    assert "tikzpicture" not in doc("2-3-1", "half_sse", diagram=False)
+    assert "tikzpicture" in doc("2-3-1", "half_sse")
+
+
+def test_fragment_lists_its_packages_and_is_not_a_document():
+    text = doc("2-3-1", "half_sse")
+    assert r"\documentclass" not in text and r"\begin{document}" not in text
+    head = text.splitlines()[:6]
+    for package in ("amsmath", "amssymb", "tikz"):
+        assert rf"%   \usepackage{{{package}}}" in head
+
+
+def test_output_is_deterministic():
+    assert doc("2-3-1", "half_sse", standalone=True) == doc("2-3-1", "half_sse", standalone=True)
+
+
+# --- compiling ----------------------------------------------------------------------------
+
+def _pdflatex(folder: Path, name: str) -> str:
+    assert shutil.which("pdflatex"), "pdflatex is needed: apt-get install texlive-latex-base " \
+        "texlive-pictures (see scripts/test)"
+    result = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", name],
+                            cwd=folder, capture_output=True, text=True, timeout=120, check=False)
+    log = (folder / name).with_suffix(".log").read_text(encoding="latin-1")
+    assert result.returncode == 0, log[-3000:]
+    assert (folder / name).with_suffix(".pdf").stat().st_size > 1000
+    return log
+
+
+@pytest.mark.parametrize("spec,loss,notation", CASES)
+def test_standalone_compiles_without_errors_or_overfull_lines(tmp_path, spec, loss, notation):
+    (tmp_path / "d.tex").write_text(doc(spec, loss, notation, standalone=True), encoding="utf-8")
+    log = _pdflatex(tmp_path, "d.tex")
+    assert "Overfull" not in log
+    warnings = [line for line in log.splitlines() if "Warning" in line
+                and "Label(s) may have changed" not in line]  # a first run always says this
+    assert not warnings, warnings
+
+
+@pytest.mark.parametrize("notation", ["ng", "rowvec"])
+def test_fragment_compiles_inside_a_paper(tmp_path, notation):
+    (tmp_path / "bp.tex").write_text(doc("3-4:tanh-4:tanh-4:tanh-2:sigmoid", "bce", notation),
+                                     encoding="utf-8")
+    (tmp_path / "paper.tex").write_text(
+        "\\documentclass{article}\n\\usepackage{amsmath}\n\\usepackage{amssymb}\n"
+        "\\usepackage{tikz}\n\\begin{document}\n\\section{Backpropagation}\n"
+        "As equations \\eqref{eq:BP1}--\\eqref{eq:BP4} show,\n\\input{bp}\n\\end{document}\n",
+        encoding="utf-8")
+    _pdflatex(tmp_path, "paper.tex")
+    log = _pdflatex(tmp_path, "paper.tex")  # second run resolves the references
+    assert "undefined" not in log
+
+
+# --- the command line ---------------------------------------------------------------------
+
+def _cli(*args, cwd=None):
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, "-m", "symbackprop", *args], capture_output=True,
+                          text=True, cwd=cwd, env=env, check=False)
+
+
+def test_cli_unknown_format_and_notation_list_the_choices():
+    bad = _cli("derive", "2-3-1", "--format", "pdf")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "'text', 'latex', 'markdown'" in bad.stderr
+    bad = _cli("derive", "2-3-1", "--notation", "colvec")
+    assert bad.returncode == 2 and "'ng', 'rowvec'" in bad.stderr
+
+
+def test_cli_unwritable_output_names_the_path(tmp_path):
+    target = tmp_path / "missing" / "bp.tex"
+    bad = _cli("derive", "2-3-1", "--format", "latex", "-o", str(target))
+    assert bad.returncode == 2 and str(target) in bad.stderr and "Traceback" not in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_cli_writes_refuses_to_overwrite_and_forces(tmp_path):
+    target = tmp_path / "bp.tex"
+    assert _cli("derive", "2-3-1", "--format", "latex", "--standalone", "-o",
+                str(target)).returncode == 0
+    assert target.read_text(encoding="utf-8") == doc("2-3-1", "half_sse", standalone=True)
+    again = _cli("derive", "2-3-1", "--format", "latex", "-o", str(target))
+    assert again.returncode == 2 and "--force" in again.stderr
+    assert target.read_text(encoding="utf-8").startswith(r"\documentclass")
+    assert _cli("derive", "2-3-1", "--format", "latex", "-o", str(target),
+                "--force").returncode == 0
+    assert not target.read_text(encoding="utf-8").startswith(r"\documentclass")

@@ -1,0 +1,87 @@
+"""Markdown documents: the same content as LaTeX, in math MathJax and GitHub render."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from symbackprop.engine import derive
+from symbackprop.printing.document import latex_document, markdown_document
+from symbackprop.spec import parse_arch
+
+NETWORKS = [("2-3-1", "half_sse"), ("3-1:relu-2:relu", "mse"),
+            ("64-32:relu-10:softmax", "cross_entropy"),
+            ("3-4:tanh-4:tanh-4:tanh-2:sigmoid", "bce")]
+
+
+def md(spec, loss, notation="ng", **kw):
+    return markdown_document(derive(parse_arch(spec, loss), notation), **kw)
+
+
+@pytest.mark.parametrize("notation", ["ng", "rowvec"])
+@pytest.mark.parametrize("spec,loss", NETWORKS)
+def test_math_is_delimited_for_mathjax(spec, loss, notation):
+    text = md(spec, loss, notation)
+    # Display math: "$$" alone on a line, in pairs, with no LaTeX-only environments inside.
+    assert text.count("\n$$\n") % 2 == 0
+    displays = re.findall(r"\n\$\$\n(.*?)\n\$\$\n", text, flags=re.DOTALL)
+    assert displays
+    for block in displays:
+        assert r"\intertext" not in block and r"\label" not in block
+        assert len(re.findall(r"\\left[(\[]", block)) == len(re.findall(r"\\right[)\]]", block))
+    # Inline math: an even number of single dollars on each prose line.
+    for line in text.splitlines():
+        if line != "$$":
+            assert line.count("$") % 2 == 0, line
+    assert r"\documentclass" not in text and "tikz" not in text
+
+
+def test_same_equations_as_latex():
+    d = derive(parse_arch("2-3-1"))
+    text, tex = markdown_document(d), latex_document(d)
+    eq = r"\left(W^{[2]\top} \, dZ^{[2]}\right) \odot A^{[1]} \odot \left(1 - A^{[1]}\right)"
+    assert f"dZ^{{[1]}} &= {eq}" in text and f"dZ^{{[1]}} &= {eq}" in tex
+    for name in ("BP1", "BP2", "BP3", "BP4"):
+        assert rf"\text{{({name})}}" in text
+
+
+def test_sections_in_order():
+    text = md("2-3-1", "half_sse")
+    heads = ["## The network", "## Dimensions", "## Diagram", "## BP1–BP4 by the chain rule",
+             "## The four equations", "## This network, layer by layer", "## Gradient descent"]
+    positions = [text.index(h + "\n") for h in heads]
+    assert positions == sorted(positions)
+
+
+def test_dimensions_table():
+    text = md("64-32:relu-10:softmax", "cross_entropy")
+    assert "| $1$ | $32$ | $\\operatorname{ReLU}$ | $32 \\times m$ | $32 \\times 64$ | " \
+           "$32 \\times 1$ |" in text
+
+
+def test_mermaid_diagram_names_layers_sizes_and_weights():
+    text = md("784-128:relu-10:softmax", "cross_entropy")
+    block = text[text.index("```mermaid"):]
+    block = block[:block.index("```\n", 3)]
+    assert 'L0["input layer 0<br/>784 units"]' in block
+    assert 'L1["hidden layer 1<br/>128 units, relu"]' in block
+    assert 'L1 -- "W[2]: 10×128" --> L2' in block
+    rows = md("784-128:relu-10:softmax", "cross_entropy", "rowvec")
+    assert 'L0 -- "W_1: 784×128" --> L1' in rows
+
+
+def test_steps_keep_unicode_sentences_and_no_steps_drops_them():
+    text = md("2-3-1", "half_sse")
+    assert "*Definition of the error: dX = ∂L/∂X per example, so ∂J/∂X = dX/m:*" in text
+    short = md("2-3-1", "half_sse", steps=False, diagram=False)
+    assert "chain rule:" not in short and "mermaid" not in short
+    assert r"dW^{[l]} &= \frac{1}{m} \, dZ^{[l]} \, A^{[l-1]\top}" in short
+
+
+def test_jupyter_reprs():
+    d = derive(parse_arch("2-3-1"))
+    assert d._repr_markdown_() == markdown_document(d)
+    latex = d._repr_latex_()
+    assert latex.startswith("$$\n\\begin{aligned}\n") and latex.endswith("\\end{aligned}\n$$\n")
+    assert r"dZ^{[2]} &= \left(A^{[2]} - Y\right) \odot A^{[2]} \odot \left(1 - A^{[2]}\right)" \
+        in latex

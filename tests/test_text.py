@@ -1,0 +1,46 @@
+"""Text for terminals: SymPy's pretty printer with the derivation's nodes."""
+from __future__ import annotations
+
+import sympy as sp
+
+from symbackprop import naming as N
+from symbackprop.engine import derive
+from symbackprop.matrices import Elementwise
+from symbackprop.printing.pretty import equation, pretty
+from symbackprop.printing.text import derivation_text
+from symbackprop.spec import parse_arch
+
+m = N.m
+A1 = N.matrix("A", 1, N.units(1), m)
+dZ2 = N.matrix("dZ", 2, N.units(2), m)
+W2 = N.matrix("W", 2, N.units(2), N.units(1))
+
+
+def test_pretty_nodes():
+    assert pretty(A1.T) == "A[1]ᵀ"
+    assert pretty(W2.T * dZ2) == "W[2]ᵀ dZ[2]"
+    assert pretty(sp.MatMul(1 / m, sp.MatMul(dZ2, A1.T))) == "1            \n─ dZ[2] A[1]ᵀ\nm            "
+    assert pretty(sp.KroneckerDelta(N.i, N.k)) == "δ_ik"
+    assert pretty(sp.KroneckerDelta(N.i, N.k), "rowvec") == "[i=k]"
+    assert pretty(dZ2, "rowvec") == "δ_2"
+    assert pretty(sp.Sum(dZ2[N.r, N.i], (N.i, 0, m - 1))) == "Σ_i dZ[2]_ri"
+
+
+def test_pretty_hadamard():
+    a, da = sp.Symbol("A[1]"), sp.Symbol("dA[1]")
+    e = Elementwise(sp.Lambda((a, da), a * (1 - a) * da), A1, W2.T * dZ2)
+    assert pretty(e) == "(W[2]ᵀ dZ[2]) ⊙ A[1] ⊙ (1 - A[1])"
+
+
+def test_equation_is_one_picture():
+    assert equation(dZ2, W2) == "dZ[2] = W[2]"
+
+
+def test_text_document_of_2_3_1():
+    text = derivation_text(derive(parse_arch("2-3-1")))
+    assert "    dZ[1] = (W[2]ᵀ dZ[2]) ⊙ A[1] ⊙ (1 - A[1])" in text
+    assert "  A[1] = sigmoid(Z[1])" in text
+    assert "(sum over the Kronecker deltas: only the matching index survives)" in text
+    assert "  W[l] ← W[l] - α dW[l]" in text
+    short = derivation_text(derive(parse_arch("2-3-1")), steps=False)
+    assert "by the chain rule" not in short and "dZ[1] = (W[2]ᵀ dZ[2])" in short
