@@ -30,8 +30,13 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..engine import derive
+    from ..errors import SymbackpropError
     from ..io import write_output
 
+    if args.standalone and args.format != "latex":
+        raise SymbackpropError(
+            f"--standalone applies to --format latex only; a {args.format} document is "
+            "complete as it is, so leave --standalone out")
     d = derive(arch_from_args(args), args.notation)
     if args.format == "latex":
         from ..printing.document import latex_document
