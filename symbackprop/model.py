@@ -13,7 +13,8 @@ import sympy as sp
 # What each step of a derivation does: a rule key -> the sentence a document prints for it.
 RULES = {
     "chain": "multivariable chain rule: sum over everything the quantity depends on",
-    "adjoint": "definition of the error: dX = ∂L/∂X per example, so ∂J/∂X = dX/m",
+    "adjoint": "definition of the error of X: ∂L/∂X for one example; J averages L over m "
+               "examples, so ∂J/∂X is that error divided by m",
     "linearity": "J = (1/m) Σᵢ L⁽ⁱ⁾, and differentiation is linear",
     "local": "differentiate the forward definition",
     "kronecker": "sum over the Kronecker deltas: only the matching index survives",

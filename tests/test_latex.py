@@ -206,7 +206,7 @@ def test_rowvec_uses_delta_notation_throughout():
 def test_steps_name_their_rules_and_no_steps_drops_them():
     text = doc("2-3-1", "half_sse")
     assert r"\intertext{\small Sum over the Kronecker deltas: only the matching index survives}" in text
-    assert r"\intertext{\small Definition of the error: dX = \ensuremath{\partial}L/" in text
+    assert r"\intertext{\small Definition of the error of X: \ensuremath{\partial}L/" in text
     short = doc("2-3-1", "half_sse", steps=False)
     assert "Multivariable chain rule" not in short and "BP1--BP4 by the chain rule" not in short
     assert r"\label{eq:BP4}" in short

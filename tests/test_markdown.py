@@ -72,7 +72,8 @@ def test_mermaid_diagram_names_layers_sizes_and_weights():
 
 def test_steps_keep_unicode_sentences_and_no_steps_drops_them():
     text = md("2-3-1", "half_sse")
-    assert "*Definition of the error: dX = ∂L/∂X per example, so ∂J/∂X = dX/m:*" in text
+    assert ("*Definition of the error of X: ∂L/∂X for one example; J averages L over m "
+            "examples, so ∂J/∂X is that error divided by m:*") in text
     short = md("2-3-1", "half_sse", steps=False, diagram=False)
     assert "chain rule:" not in short and "mermaid" not in short
     assert r"dW^{[l]} &= \frac{1}{m} \, dZ^{[l]} \, A^{[l-1]\top}" in short
