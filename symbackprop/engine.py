@@ -283,7 +283,7 @@ class _Network:
             if restated is not None:
                 local, rule = restated
                 steps.append(Step(local_lhs, local, rule))
-        steps.append(Step(lhs, sp.Sum(dV_ji / m * local, *limits), "local"))
+        steps.append(Step(lhs, sp.Sum(dV_ji / m * local, *limits), "insert"))
         result = sum_over(dV_ji / m * local, [(j, units_V), (i, m)])
         steps.append(Step(lhs, result, "kronecker"))
         return steps, result

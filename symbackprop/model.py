@@ -17,6 +17,7 @@ RULES = {
                "examples, so ∂J/∂X is that error divided by m",
     "linearity": "J = (1/m) Σᵢ L⁽ⁱ⁾, and differentiation is linear",
     "local": "differentiate the forward definition",
+    "insert": "put the local derivative into the sum",
     "kronecker": "sum over the Kronecker deltas: only the matching index survives",
     "scale": "multiply by m: the per-example error",
     "output": "write g' in terms of the layer's output",
