@@ -1,0 +1,492 @@
+"""From a derivation to the blocks of a generated NumPy trainer.
+
+``plan(derivation)`` walks the derivation layer by layer and turns every equation into a
+``Block``: the equation quoted as a comment, then the NumPy calls that compute it into
+preallocated buffers. Every decision (which buffers exist, which share memory, where a value
+saved in the forward pass is reused, where the learning rate is folded in) is made here; the
+template ``trainer.py.j2`` only lays the blocks out.
+
+The derivation is in Ng's layout (columns are examples); the generated code keeps rows as
+examples, so every activation-sized array holds the transpose of its symbol (``Z1`` is
+``Z[1]ᵀ``) while ``W1`` and ``b1`` are stored as derived.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from .. import naming as N
+from ..matrices import Elementwise
+from ..naming import code_name
+from ..registry import LOSSES
+from ..registry import a as a_var
+from ..registry import n as n_var
+from ..registry import y as y_var
+from .printer import (
+    GenerationError,
+    KernelPrinter,
+    expand_logs,
+    factors,
+    matrix_text,
+    number,
+    scalar_text,
+    shift_invariant,
+    stable,
+)
+
+
+@dataclass
+class Block:
+    """One equation: comment lines (without '#'), then code lines."""
+
+    comments: list[str]
+    code: list[str]
+
+
+@dataclass
+class Buffer:
+    """A preallocated array of shape (m, cols), or another buffer's memory under a new name."""
+
+    name: str
+    cols: int
+    alias: str | None = None
+    note: str = ""
+
+    @property
+    def line(self) -> str:
+        if self.alias:
+            return f"{self.name} = {self.alias}"
+        return f"{self.name} = np.empty((m, {self.cols}), dtype)"
+
+
+@dataclass
+class Plan:
+    """Everything the template lays out for one architecture."""
+
+    arch: object
+    params: list[tuple[str, tuple[int, ...]]]
+    buffers: list[Buffer]
+    forward: list[Block]
+    output: str  # the code name of A^[L]
+    cost: list[Block]
+    cost_value: str  # expression of J from the cost block's buffers
+    backward: list[Block]
+    scale_note: str
+    classification: bool
+    targets_sum_to_one: bool
+    targets_in_unit_interval: bool
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Kernel:
+    """An Elementwise map ready to print: a scalar body and what its symbols stand for."""
+
+    body: sp.Expr
+    names: dict  # placeholder -> code name of a matrix
+    reductions: dict  # placeholder -> (inner body, its names, key of the reduction)
+    equation: str  # the derived form, for the comment
+
+    @property
+    def reads(self) -> set:
+        out = {name for var, name in self.names.items() if self.body.has(var)}
+        for inner, names, _ in self.reductions.values():
+            out |= set(names.values())
+        return out
+
+
+class TrainerPlanner:
+    def __init__(self, derivation):
+        self.d = derivation
+        self.arch = derivation.arch
+        self.m = derivation.m
+        self.sizes = self.arch.sizes
+        self.L = self.arch.depth
+        self.units = {N.units(l): size for l, size in enumerate(self.sizes)}
+        self.units[n_var] = self.sizes[-1]
+        self.buffers: dict[str, Buffer] = {}
+        self.reduction_names: dict = {}  # reduction matrix expression -> buffer name
+        self.temp_count: dict = {}
+
+    # buffers --------------------------------------------------------------------------------
+    def buffer(self, name, cols, note=""):
+        if name not in self.buffers:
+            self.buffers[name] = Buffer(name, cols, note=note)
+        return name
+
+    def temps(self, cols, pending: dict):
+        """A fresh scratch-buffer allocator for one kernel (buffers are shared across kernels).
+
+        New buffers go to ``pending``; they exist once the kernel's code is kept.
+        """
+        used = {"full": 0, "column": 0}
+
+        def temp(shape):
+            k = used[shape]
+            used[shape] += 1
+            name, width = (f"col_{k}", 1) if shape == "column" else (f"tmp{cols}_{k}", cols)
+            if name not in self.buffers:
+                pending.setdefault(name, Buffer(name, width, note="scratch"))
+            return name
+        return temp
+
+    # kernels ---------------------------------------------------------------------------------
+    def kernel(self, expr, layer_units, overrides=None) -> Kernel:
+        """An Elementwise map (or a bare matrix) as a Kernel, with sizes and stable forms."""
+        overrides = overrides or {}
+        if isinstance(expr, sp.MatrixSymbol):
+            var = sp.Symbol(expr.name)
+            return Kernel(var, {var: code_name(expr.name)}, {}, code_name(expr.name))
+        if not isinstance(expr, Elementwise):
+            raise GenerationError(f"no elementwise rule for {expr}")
+        names, reductions = {}, {}
+        for var, M in expr.bindings().items():
+            if isinstance(M, sp.MatrixSymbol):
+                names[var] = overrides.get(M.name, code_name(M.name))
+                continue
+            ones = [f for f in M.args if isinstance(f, sp.OneMatrix)]
+            inner = [f for f in M.args if isinstance(f, Elementwise)]
+            if not (isinstance(M, sp.MatMul) and len(ones) == 1 and len(inner) == 1
+                    and ones[0].shape[0] == ones[0].shape[1]):
+                raise GenerationError(f"no rule for the binding {var} = {M}")
+            inner_kernel = self.kernel(inner[0], layer_units, overrides)
+            reductions[var] = (inner_kernel.body, inner_kernel.names, M)
+        body = stable(expr.scalar().xreplace(self.units))
+        reductions = {var: (stable(inner.xreplace(self.units)), nm, key)
+                      for var, (inner, nm, key) in reductions.items()}
+        shown = dict(names)
+        for var, (inner, nm, _) in reductions.items():
+            shown[var] = f"sum({scalar_text(inner, nm)}, axis=1)"
+        equation = scalar_text(expr.scalar().xreplace(self.units), shown)
+        return Kernel(body, names, reductions, equation)
+
+    def emit(self, kernel: Kernel, dest: str, cols: int, alias: str | None = None,
+             scale: str | None = None, saved: dict | None = None):
+        """Code lines computing ``kernel`` into ``dest``; ``alias``: an input whose memory
+        ``dest`` may take (checked on the emitted calls). Returns (lines, dest's buffer note).
+        """
+        for candidate in ([alias] if alias else []) + [None]:
+            printer, pending, reductions = self._emit(kernel, dest, cols, candidate, scale,
+                                                      saved or {})
+            if candidate is None or _alias_safe(printer.ops, dest, candidate):
+                self.buffers.update(pending)
+                self.reduction_names.update(reductions)
+                if candidate is not None:
+                    self.buffers[dest] = Buffer(dest, cols, alias=candidate)
+                else:
+                    self.buffer(dest, cols)
+                return printer.lines
+        raise AssertionError("unreachable")
+
+    def _emit(self, kernel, dest, cols, alias, scale, saved):
+        names = dict(kernel.names)
+        column = set()
+        new = {}
+        for var, (inner, inner_names, key) in kernel.reductions.items():
+            names.update(inner_names)
+            column.add(var)
+            if key in self.reduction_names:
+                names[var] = self.reduction_names[key]
+            else:
+                new[var] = (inner, key)
+        names.update({sym: name for sym, (name, _) in saved.items()})
+        pending, reductions = {}, {}
+        printer = KernelPrinter(names, self.temps(cols, pending), column)
+        for sym, (name, expr) in saved.items():
+            printer.emit(expr, name)
+        new_vars = list(new)
+        reps, reduced = sp.cse([new[v][0] for v in new_vars] + [kernel.body],
+                               symbols=sp.numbered_symbols("_x"))
+        inners, body = reduced[:-1], reduced[-1]
+        coeff = sp.Integer(1)
+        if scale is not None:
+            coeff, body = body.as_coeff_Mul()
+        in_dest = None
+        if alias is None and reps and not isinstance(body, sp.Symbol):
+            last = reps[-1][0]
+            if last in body.args and body.count(last) == 1:
+                in_dest = last
+        for sym, expr in reps:
+            if sym == in_dest:
+                names[sym] = dest
+                printer.emit(expr, dest)
+            else:
+                names[sym] = printer.temp(printer.shape_of(expr))
+                printer.emit(expr, names[sym])
+        for var, inner in zip(new_vars, inners):
+            key = new[var][1]
+            target = self._reduction_name(key, reductions)
+            pending[target] = Buffer(target, 1, note="sum over the units")
+            source = names[inner] if inner in names else printer.operand(inner)
+            printer.call("sum_units", source, target)
+            names[var] = target
+            reductions[key] = target
+        printer.preferred = in_dest or next((v for v, n in names.items() if n == alias), None)
+        printer.emit(body, dest)
+        if scale is not None:
+            factor = scale if coeff == 1 else f"{scale} * {number(coeff)}"
+            printer.call("multiply", dest, factor, dest)
+        return printer, pending, reductions
+
+    def _reduction_name(self, key, pending):
+        labels = sorted(N.split(M.name)[1] for M in key.atoms(sp.MatrixSymbol)
+                        if N.split(M.name)[1] is not None)
+        base = "S" + labels[-1]
+        names = [*self.reduction_names.values(), *pending.values()]
+        taken = sum(1 for name in names if name.split("_")[0] == base)
+        return base if taken == 0 else f"{base}_{taken}"
+
+    # the plan ----------------------------------------------------------------------------------
+    def plan(self) -> Plan:
+        d, m = self.d, self.m
+        loss = LOSSES[self.arch.loss]
+        layers = d.layers
+        fwd, bwd, saved = {}, {}, {}
+        for layer in layers:
+            l, cols = layer.index, self.sizes[layer.index]
+            fwd[l] = self.kernel(layer.forward[1].rhs, cols)
+            bwd[l] = self.kernel(layer.dZ_equation.rhs, cols)
+            saved[l] = self._hoist(l, fwd[l], bwd[l])
+        out = layers[-1]
+        cost_kernel = self._cost_kernel(out, loss)
+
+        # What each later step reads: an array may be overwritten once nothing reads it.
+        reads_after = self._reads_after(layers, fwd, bwd, cost_kernel)
+
+        forward = []
+        for layer in layers:
+            l, cols = layer.index, self.sizes[layer.index]
+            Z, A = code_name(layer.Z.name), code_name(layer.A.name)
+            z_eq = layer.forward[0]
+            self.buffer(Z, cols)
+            forward.append(Block(
+                [f"{Z} = {matrix_text(z_eq.rhs, m, False)}"
+                 f"    (rows are examples: {Z} = {matrix_text(z_eq.rhs, m, True)})"],
+                self._linear(z_eq.rhs, Z)))
+            kernel = fwd[l]
+            if isinstance(kernel.body, sp.Symbol):
+                self.buffers[A] = Buffer(A, cols, alias=kernel.names[kernel.body])
+                forward.append(Block([f"{A} = {kernel.equation}: the same array"], []))
+                continue
+            comments = [f"{A} = {kernel.equation}"]
+            code = []
+            if self._shift(layer, kernel, bwd[l], cost_kernel):
+                zmax = self.buffer(f"{Z}max", 1, "row maximum")
+                code += [f"np.maximum.reduce({Z}, 1, None, {zmax}, True)",
+                         f"np.subtract({Z}, {zmax}, {Z})"]
+                comments.append(f"{Z} is first shifted by its row maximum: every expression "
+                                f"that reads {Z} is unchanged by the shift, and exp cannot "
+                                "overflow")
+            for sym, (name, expr) in saved[l].items():
+                comments.append(f"{name} = {scalar_text(expr, kernel.names)} is kept for BP4")
+                self.buffer(name, cols)
+            alias = Z if Z not in reads_after[("A", l)] else None
+            code += self.emit(kernel, A, cols, alias=alias, saved=saved[l])
+            if self.buffers[A].alias:
+                comments.append(f"{A} takes the memory of {Z}: nothing reads {Z} afterwards")
+            forward.append(Block(comments, code))
+
+        cost_block, cost_value = self._cost_block(cost_kernel, loss)
+
+        backward = []
+        for layer in reversed(layers):
+            l, cols = layer.index, self.sizes[layer.index]
+            dZ, dA = code_name(layer.dZ.name), code_name(layer.dA.name)
+            eq = layer.dZ_equation
+            kernel = bwd[l]
+            label = "output" if layer.is_output else "BP4"
+            if isinstance(kernel.body, sp.Symbol):
+                self.buffers[dZ] = Buffer(dZ, cols, alias=kernel.names[kernel.body])
+                backward.append(Block([f"{label}: {dZ} = {kernel.equation}: the same array"],
+                                      []))
+            elif layer.is_output:
+                backward.append(Block(
+                    [f"{label}: {dZ} = {kernel.equation}",
+                     "times scale (1/m, or lr/m when training): every gradient below is "
+                     "linear in dZ, so this one product scales them all"],
+                    self.emit(_with_saved(kernel, saved[l]), dZ, cols, alias=None,
+                              scale="scale")))
+            else:
+                alias = dA if dA not in reads_after[("dZ", l)] else None
+                code = self.emit(_with_saved(kernel, saved[l]), dZ, cols, alias=alias)
+                comments = [f"{label}: {dZ} = {kernel.equation}"]
+                if self.buffers[dZ].alias:
+                    comments.append(f"{dZ} takes the memory of {dA}")
+                backward.append(Block(comments, code))
+            for name in ("BP1", "BP2", "BP3"):
+                eq = layer.backward[name]
+                if name == "BP3" and l == 1:
+                    backward.append(Block(
+                        ["BP3 for layer 1 would give dA0, the gradient for the input: "
+                         "not needed, not computed"], []))
+                    continue
+                target = code_name(eq.lhs.name)
+                if name == "BP3":
+                    self.buffer(target, self.sizes[l - 1])
+                backward.append(Block(
+                    [f"{name}: {target} = {matrix_text(eq.rhs, m, False)}"
+                     f"    (rows are examples: {target} = {matrix_text(eq.rhs, m, True)})"],
+                    self._linear(eq.rhs, target, fold=name in ("BP1", "BP2"))))
+
+        params = []
+        for layer in layers:
+            l = layer.index
+            params += [(f"W{l}", (self.sizes[l], self.sizes[l - 1])), (f"b{l}", (self.sizes[l],))]
+        return Plan(
+            arch=self.arch, params=params, buffers=list(self.buffers.values()),
+            forward=forward, output=code_name(out.A.name), cost=cost_block,
+            cost_value=cost_value, backward=backward,
+            scale_note="BP1 and BP2 carry the factor 1/m; it is folded into the output error",
+            classification=loss.output_activations is not None,
+            targets_sum_to_one=loss.targets_sum_to_one,
+            targets_in_unit_interval=tuple(loss.y_domain) == (0.0, 1.0))
+
+    # pieces -------------------------------------------------------------------------------------
+    def _hoist(self, l, fwd: Kernel, bwd: Kernel) -> dict:
+        """Subexpressions of BP4 that the forward pass computes anyway: computed once, saved."""
+        if isinstance(fwd.body, sp.Symbol) or isinstance(bwd.body, sp.Symbol):
+            return {}
+        reps, (f2, b2) = sp.cse([fwd.body, bwd.body], symbols=sp.numbered_symbols("_h"))
+        full = {}
+        for sym, expr in reps:
+            full[sym] = expr.xreplace(full)
+        shared = [sym for sym, _ in reps if f2.has(sym) and b2.has(sym)
+                  and not full[sym].free_symbols - set(fwd.names)]
+        saved = {}
+        for k, sym in enumerate(shared):
+            name = f"H{l}" if k == 0 else f"H{l}_{k}"
+            saved[sp.Symbol(name)] = (name, full[sym])
+        if not saved:
+            return {}
+        back = {full[s]: new for s, new in zip(shared, saved)}
+        fwd.body = fwd.body.xreplace(back)
+        bwd.body = bwd.body.xreplace(back)
+        return saved
+
+    def _cost_kernel(self, out, loss) -> Kernel:
+        """L summed over the units, as a scalar body; a log of A^[L] is written through Z^[L]."""
+        A_sym, Y_sym = sp.Symbol(out.A.name), sp.Symbol("Y")
+        term = loss.term.xreplace({a_var: A_sym, y_var: Y_sym, n_var: self.sizes[-1]})
+        names = {A_sym: code_name(out.A.name), Y_sym: "Y"}
+        equation = scalar_text(term, names)
+        activation = out.forward[1].rhs
+        if term.has(sp.log) and isinstance(activation, Elementwise):
+            through_z = self.kernel(activation, self.sizes[-1])
+            body = activation.scalar().xreplace(self.units)
+            term = stable(expand_logs(term.xreplace({A_sym: body})))
+            return Kernel(term, {Y_sym: "Y", **through_z.names}, through_z.reductions, equation)
+        return Kernel(stable(term), names, {}, equation)
+
+    def _cost_block(self, kernel: Kernel, loss):
+        cols = self.sizes[-1]
+        coeff, body = kernel.body.as_coeff_Mul()
+        dest = f"L{self.L}"
+        self.buffer(dest, cols, "the loss of each example and output unit")
+        printer, pending, reductions = self._emit(
+            Kernel(body, kernel.names, kernel.reductions, ""), dest, cols, None, None, {})
+        self.buffers.update(pending)
+        self.reduction_names.update(reductions)
+        value = f"{number(coeff)} * {dest}.sum() / m" if coeff != 1 else f"{dest}.sum() / m"
+        if coeff == -1:
+            value = f"-{dest}.sum() / m"
+        comments = [f"J = (1/m) sum over examples and units of {kernel.equation}    "
+                    f"({loss.description})"]
+        if kernel.body.has(sp.Symbol(self.d.layers[-1].Z.name)):
+            comments.append(f"  = (1/m) sum of {scalar_text(kernel.body, _shown(kernel))}: "
+                            "logs of probabilities written through Z, finite where A "
+                            "underflows to 0")
+        return [Block(comments, printer.lines)], value
+
+    def _shift(self, layer, fwd: Kernel, bwd: Kernel, cost: Kernel) -> bool:
+        """Shift Z by its row maximum when a kernel takes exp of it and all are shift-free."""
+        z = sp.Symbol(layer.Z.name)
+        if not any(e.args[0].has(z) for e in _all_bodies(fwd).atoms(sp.exp)):
+            return False
+        for kernel in (fwd, bwd, cost):
+            if not _all_bodies(kernel).has(z):
+                continue
+            inner = {var: body for var, (body, _, _) in kernel.reductions.items()}
+            if not shift_invariant(kernel.body, z, inner):
+                return False
+        return True
+
+    def _reads_after(self, layers, fwd, bwd, cost):
+        steps = []
+        for layer in layers:
+            l = layer.index
+            steps.append((("A", l), fwd[l].reads))
+        steps.append((("cost", 0), cost.reads))
+        for layer in reversed(layers):
+            l = layer.index
+            steps.append((("dZ", l), bwd[l].reads))
+            steps.append((("BP", l), {code_name(layer.dZ.name), code_name(layer.A_prev.name),
+                                      code_name(layer.W.name)}))
+        after = {}
+        for k, (key, _) in enumerate(steps):
+            later = set()
+            for _, reads in steps[k + 1:]:
+                later |= reads
+            after[key] = later
+        return after
+
+    def _linear(self, rhs, target, fold=False) -> list[str]:
+        """Z = W A + b 1ᵀ, dW = (1/m) dZ Aᵀ, db = (1/m) dZ 1, dA = Wᵀ dZ as NumPy calls."""
+        m = self.m
+        terms = list(rhs.args) if isinstance(rhs, sp.MatAdd) else [rhs]
+        lines, rest = [], []
+        for term in terms:
+            scalars = [a for a in factors(term) if not getattr(a, "is_Matrix", False)]
+            mats = [a for a in factors(term) if getattr(a, "is_Matrix", False)]
+            coeff = sp.Mul(*scalars)
+            if coeff != 1 and not (fold and coeff == 1 / m):
+                raise GenerationError(f"no rule for the factor {coeff} in {rhs}")
+            if fold and coeff != 1 / m:
+                raise GenerationError(f"expected the factor 1/m in {rhs}")
+            ones = [a for a in mats if isinstance(a, sp.OneMatrix)]
+            rest_m = [a for a in mats if not isinstance(a, sp.OneMatrix)]
+            if ones and ones[0].shape == (1, m) and len(rest_m) == 1:
+                rest.append(f"np.add({target}, {code_name(rest_m[0].name)}, {target})")
+            elif ones and ones[0].shape == (m, 1) and len(rest_m) == 1:
+                lines.append(f"np.add.reduce({matrix_text(rest_m[0], m, True)}, 0, None, "
+                             f"{target})")
+            elif len(mats) == 2 and not ones:
+                left, right = mats
+                if m in rhs.shape:  # stored transposed: (left right)ᵀ = rightᵀ leftᵀ
+                    pair = [matrix_text(x, m, True, transposed=True) for x in (right, left)]
+                else:
+                    pair = [matrix_text(x, m, True, transposed=False) for x in (left, right)]
+                lines.append(f"np.dot({pair[0]}, {pair[1]}, {target})")
+            else:
+                raise GenerationError(f"no NumPy rule for the term {term} of {rhs}")
+        if len(lines) != 1:
+            raise GenerationError(f"expected one product in {rhs}")
+        return lines + rest
+
+
+def _with_saved(kernel: Kernel, saved: dict) -> Kernel:
+    names = dict(kernel.names)
+    names.update({sym: name for sym, (name, _) in saved.items()})
+    return Kernel(kernel.body, names, kernel.reductions, kernel.equation)
+
+
+def _all_bodies(kernel: Kernel) -> sp.Expr:
+    return sp.Tuple(kernel.body, *[inner for inner, _, _ in kernel.reductions.values()])
+
+
+def _shown(kernel: Kernel) -> dict:
+    shown = dict(kernel.names)
+    for var, (inner, names, _) in kernel.reductions.items():
+        shown[var] = f"sum({scalar_text(inner, names)}, axis=1)"
+    return shown
+
+
+def _alias_safe(ops, dest, source) -> bool:
+    """dest may share source's memory: no call reads source after one has written dest."""
+    written = False
+    for _, args in ops:
+        if written and source in args[:-1]:
+            return False
+        if args[-1] == dest:
+            written = True
+    return True
