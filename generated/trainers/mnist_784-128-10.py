@@ -61,6 +61,7 @@ def _buffers(m, dtype):
     """Every array one step writes, for batches of m examples."""
     Z1 = np.empty((m, 128), dtype)
     H1 = np.empty((m, 128), dtype)
+    c0_0 = np.array(0.0, dtype)  # a constant in the arrays' dtype
     A1 = Z1
     Z2 = np.empty((m, 10), dtype)
     Z2max = np.empty((m, 1), dtype)  # row maximum
@@ -71,20 +72,20 @@ def _buffers(m, dtype):
     dZ2 = np.empty((m, 10), dtype)
     dA1 = np.empty((m, 128), dtype)
     dZ1 = dA1
-    return (Z1, H1, A1, Z2, Z2max, S2, A2, L2, col_0, dZ2, dA1, dZ1,)
+    return (Z1, H1, c0_0, A1, Z2, Z2max, S2, A2, L2, col_0, dZ2, dA1, dZ1,)
 
 
 def _forward(P, B, A0):
     """The forward pass into the buffers B; returns A2, the network's output."""
     W1, b1, W2, b2, = P
-    Z1, H1, A1, Z2, Z2max, S2, A2, _, _, _, _, _, = B
+    Z1, H1, c0_0, A1, Z2, Z2max, S2, A2, _, _, _, _, _, = B
     # Z1 = W1 @ A0 + b1    (rows are examples: Z1 = A0 @ W1.T + b1)
     np.dot(A0, W1.T, Z1)
     np.add(Z1, b1, Z1)
     # A1 = Piecewise((Z1, Z1 > 0), (0, True))
     # H1 = Piecewise((1, Z1 > 0), (0, True)) is kept for BP4
     # A1 takes the memory of Z1: nothing reads Z1 afterwards
-    np.greater(Z1, 0.0, H1)
+    np.greater(Z1, c0_0, H1)
     np.multiply(Z1, H1, A1)
     # Z2 = W2 @ A1 + b2    (rows are examples: Z2 = A1 @ W2.T + b2)
     np.dot(A1, W2.T, Z2)
@@ -101,14 +102,13 @@ def _forward(P, B, A0):
 
 def _cost(B, Y):
     """J from the buffers the forward pass filled."""
-    _, _, _, Z2, _, S2, _, L2, col_0, _, _, _, = B
+    _, _, _, _, Z2, _, S2, _, L2, col_0, _, _, _, = B
     m = Y.shape[0]
     # J = (1/m) sum over examples and units of -Y*log(A2)    (categorical cross-entropy (targets one-hot or probabilities))
     #   = (1/m) sum of -Y*(Z2 - log(sum(exp(Z2), axis=1))): logs of probabilities written through Z, finite where A underflows to 0
     np.log(S2, col_0)
     np.subtract(Z2, col_0, L2)
-    np.multiply(L2, Y, L2)
-    return float(-L2.sum() / m)
+    return float(-np.vdot(Y, L2) / m)
 
 
 def _train_step(P, G, B, A0, Y, scale):
@@ -119,7 +119,7 @@ def _train_step(P, G, B, A0, Y, scale):
     """
     W1, b1, W2, b2, = P
     dW1, db1, dW2, db2, = G
-    Z1, H1, A1, Z2, Z2max, S2, A2, L2, col_0, dZ2, dA1, dZ1, = B
+    Z1, H1, c0_0, A1, Z2, Z2max, S2, A2, L2, col_0, dZ2, dA1, dZ1, = B
     m = A0.shape[0]
     # Z1 = W1 @ A0 + b1    (rows are examples: Z1 = A0 @ W1.T + b1)
     np.dot(A0, W1.T, Z1)
@@ -127,7 +127,7 @@ def _train_step(P, G, B, A0, Y, scale):
     # A1 = Piecewise((Z1, Z1 > 0), (0, True))
     # H1 = Piecewise((1, Z1 > 0), (0, True)) is kept for BP4
     # A1 takes the memory of Z1: nothing reads Z1 afterwards
-    np.greater(Z1, 0.0, H1)
+    np.greater(Z1, c0_0, H1)
     np.multiply(Z1, H1, A1)
     # Z2 = W2 @ A1 + b2    (rows are examples: Z2 = A1 @ W2.T + b2)
     np.dot(A1, W2.T, Z2)
@@ -143,8 +143,7 @@ def _train_step(P, G, B, A0, Y, scale):
     #   = (1/m) sum of -Y*(Z2 - log(sum(exp(Z2), axis=1))): logs of probabilities written through Z, finite where A underflows to 0
     np.log(S2, col_0)
     np.subtract(Z2, col_0, L2)
-    np.multiply(L2, Y, L2)
-    J = -L2.sum() / m
+    J = -np.vdot(Y, L2) / m
     # output: dZ2 = A2 - Y
     # times scale (1/m, or lr/m when training): every gradient below is linear in dZ, so this one product scales them all
     np.subtract(A2, Y, dZ2)
@@ -311,6 +310,7 @@ class Trainer:
         # SGD and momentum take lr inside the gradient (scale lr/m); Adam needs dJ/dparam.
         self._scale = 1.0 if optimizer == "adam" else self.lr
         self._update = getattr(self, f"_update_{optimizer}")
+        self._step = self._step_sgd if optimizer == "sgd" else self._step_other
 
     @property
     def params(self):
@@ -322,11 +322,23 @@ class Trainer:
         X, Y = _check(X, Y, self.dtype)
         return self._step(X, Y)
 
-    def _step(self, X, Y):
+    def _batch(self, m):
+        """The buffers for batches of m examples, allocated on first use."""
+        B = self._buffers[m] = _buffers(m, self.dtype)
+        return B
+
+    def _step_sgd(self, X, Y):
+        """One unchecked SGD step: the gradient already holds lr * dJ/dparam."""
         m = X.shape[0]
-        B = self._buffers.get(m)
-        if B is None:
-            B = self._buffers[m] = _buffers(m, self.dtype)
+        B = self._buffers.get(m) or self._batch(m)
+        J = _train_step(self._P, self._G, B, X, Y, self._scale / m)
+        np.subtract(self._theta, self._grad, self._theta)
+        return J
+
+    def _step_other(self, X, Y):
+        """One unchecked step of momentum or Adam."""
+        m = X.shape[0]
+        B = self._buffers.get(m) or self._batch(m)
         J = _train_step(self._P, self._G, B, X, Y, self._scale / m)
         self._update()
         return J
@@ -383,9 +395,7 @@ class Trainer:
         """The network's output for X (m, 784), shape (m, 10)."""
         X, _ = _check(X, None, self.dtype)
         m = X.shape[0]
-        B = self._buffers.get(m)
-        if B is None:
-            B = self._buffers[m] = _buffers(m, self.dtype)
+        B = self._buffers.get(m) or self._batch(m)
         return _forward(self._P, B, X).copy()
 
     def save(self, path):

@@ -61,29 +61,29 @@ def _buffers(m, dtype):
     """Every array one step writes, for batches of m examples."""
     Z1 = np.empty((m, 1), dtype)
     H1 = np.empty((m, 1), dtype)
+    c0_0 = np.array(0.0, dtype)  # a constant in the arrays' dtype
     A1 = Z1
     Z2 = np.empty((m, 2), dtype)
     H2 = np.empty((m, 2), dtype)
     A2 = Z2
-    L2 = np.empty((m, 2), dtype)  # the loss of each example and output unit
-    tmp2_0 = np.empty((m, 2), dtype)  # scratch
+    E2 = np.empty((m, 2), dtype)
     dZ2 = np.empty((m, 2), dtype)
     dA1 = np.empty((m, 1), dtype)
     dZ1 = dA1
-    return (Z1, H1, A1, Z2, H2, A2, L2, tmp2_0, dZ2, dA1, dZ1,)
+    return (Z1, H1, c0_0, A1, Z2, H2, A2, E2, dZ2, dA1, dZ1,)
 
 
 def _forward(P, B, A0):
     """The forward pass into the buffers B; returns A2, the network's output."""
     W1, b1, W2, b2, = P
-    Z1, H1, A1, Z2, H2, A2, _, _, _, _, _, = B
+    Z1, H1, c0_0, A1, Z2, H2, A2, _, _, _, _, = B
     # Z1 = W1 @ A0 + b1    (rows are examples: Z1 = A0 @ W1.T + b1)
     np.dot(A0, W1.T, Z1)
     np.add(Z1, b1, Z1)
     # A1 = Piecewise((Z1, Z1 > 0), (0, True))
     # H1 = Piecewise((1, Z1 > 0), (0, True)) is kept for BP4
     # A1 takes the memory of Z1: nothing reads Z1 afterwards
-    np.greater(Z1, 0.0, H1)
+    np.greater(Z1, c0_0, H1)
     np.multiply(Z1, H1, A1)
     # Z2 = W2 @ A1 + b2    (rows are examples: Z2 = A1 @ W2.T + b2)
     np.dot(A1, W2.T, Z2)
@@ -91,19 +91,19 @@ def _forward(P, B, A0):
     # A2 = Piecewise((Z2, Z2 > 0), (0, True))
     # H2 = Piecewise((1, Z2 > 0), (0, True)) is kept for BP4
     # A2 takes the memory of Z2: nothing reads Z2 afterwards
-    np.greater(Z2, 0.0, H2)
+    np.greater(Z2, c0_0, H2)
     np.multiply(Z2, H2, A2)
     return A2
 
 
 def _cost(B, Y):
     """J from the buffers the forward pass filled."""
-    _, _, _, _, _, A2, L2, tmp2_0, _, _, _, = B
+    _, _, _, _, _, _, A2, E2, _, _, _, = B
     m = Y.shape[0]
     # J = (1/m) sum over examples and units of (A2 - Y)**2/2    (mean squared error over the output units)
-    np.subtract(A2, Y, tmp2_0)
-    np.square(tmp2_0, L2)
-    return float(0.5 * L2.sum() / m)
+    # E2 = A2 - Y is kept for the output error
+    np.subtract(A2, Y, E2)
+    return float(0.5 * np.vdot(E2, E2) / m)
 
 
 def _train_step(P, G, B, A0, Y, scale):
@@ -114,7 +114,7 @@ def _train_step(P, G, B, A0, Y, scale):
     """
     W1, b1, W2, b2, = P
     dW1, db1, dW2, db2, = G
-    Z1, H1, A1, Z2, H2, A2, L2, tmp2_0, dZ2, dA1, dZ1, = B
+    Z1, H1, c0_0, A1, Z2, H2, A2, E2, dZ2, dA1, dZ1, = B
     m = A0.shape[0]
     # Z1 = W1 @ A0 + b1    (rows are examples: Z1 = A0 @ W1.T + b1)
     np.dot(A0, W1.T, Z1)
@@ -122,7 +122,7 @@ def _train_step(P, G, B, A0, Y, scale):
     # A1 = Piecewise((Z1, Z1 > 0), (0, True))
     # H1 = Piecewise((1, Z1 > 0), (0, True)) is kept for BP4
     # A1 takes the memory of Z1: nothing reads Z1 afterwards
-    np.greater(Z1, 0.0, H1)
+    np.greater(Z1, c0_0, H1)
     np.multiply(Z1, H1, A1)
     # Z2 = W2 @ A1 + b2    (rows are examples: Z2 = A1 @ W2.T + b2)
     np.dot(A1, W2.T, Z2)
@@ -130,16 +130,15 @@ def _train_step(P, G, B, A0, Y, scale):
     # A2 = Piecewise((Z2, Z2 > 0), (0, True))
     # H2 = Piecewise((1, Z2 > 0), (0, True)) is kept for BP4
     # A2 takes the memory of Z2: nothing reads Z2 afterwards
-    np.greater(Z2, 0.0, H2)
+    np.greater(Z2, c0_0, H2)
     np.multiply(Z2, H2, A2)
     # J = (1/m) sum over examples and units of (A2 - Y)**2/2    (mean squared error over the output units)
-    np.subtract(A2, Y, tmp2_0)
-    np.square(tmp2_0, L2)
-    J = 0.5 * L2.sum() / m
+    # E2 = A2 - Y is kept for the output error
+    np.subtract(A2, Y, E2)
+    J = 0.5 * np.vdot(E2, E2) / m
     # output: dZ2 = (A2 - Y)*Piecewise((1, Z2 > 0), (0, True))
     # times scale (1/m, or lr/m when training): every gradient below is linear in dZ, so this one product scales them all
-    np.subtract(A2, Y, dZ2)
-    np.multiply(dZ2, H2, dZ2)
+    np.multiply(E2, H2, dZ2)
     np.multiply(dZ2, scale, dZ2)
     # BP1: dW2 = (1/m) * dZ2 @ A1.T    (rows are examples: dW2 = (1/m) * dZ2.T @ A1)
     np.dot(dZ2.T, A1, dW2)
@@ -298,6 +297,7 @@ class Trainer:
         # SGD and momentum take lr inside the gradient (scale lr/m); Adam needs dJ/dparam.
         self._scale = 1.0 if optimizer == "adam" else self.lr
         self._update = getattr(self, f"_update_{optimizer}")
+        self._step = self._step_sgd if optimizer == "sgd" else self._step_other
 
     @property
     def params(self):
@@ -309,11 +309,23 @@ class Trainer:
         X, Y = _check(X, Y, self.dtype)
         return self._step(X, Y)
 
-    def _step(self, X, Y):
+    def _batch(self, m):
+        """The buffers for batches of m examples, allocated on first use."""
+        B = self._buffers[m] = _buffers(m, self.dtype)
+        return B
+
+    def _step_sgd(self, X, Y):
+        """One unchecked SGD step: the gradient already holds lr * dJ/dparam."""
         m = X.shape[0]
-        B = self._buffers.get(m)
-        if B is None:
-            B = self._buffers[m] = _buffers(m, self.dtype)
+        B = self._buffers.get(m) or self._batch(m)
+        J = _train_step(self._P, self._G, B, X, Y, self._scale / m)
+        np.subtract(self._theta, self._grad, self._theta)
+        return J
+
+    def _step_other(self, X, Y):
+        """One unchecked step of momentum or Adam."""
+        m = X.shape[0]
+        B = self._buffers.get(m) or self._batch(m)
         J = _train_step(self._P, self._G, B, X, Y, self._scale / m)
         self._update()
         return J
@@ -370,9 +382,7 @@ class Trainer:
         """The network's output for X (m, 3), shape (m, 2)."""
         X, _ = _check(X, None, self.dtype)
         m = X.shape[0]
-        B = self._buffers.get(m)
-        if B is None:
-            B = self._buffers[m] = _buffers(m, self.dtype)
+        B = self._buffers.get(m) or self._batch(m)
         return _forward(self._P, B, X).copy()
 
     def save(self, path):

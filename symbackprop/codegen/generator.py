@@ -52,11 +52,14 @@ class Buffer:
     cols: int
     alias: str | None = None
     note: str = ""
+    value: str | None = None  # a constant: a 0-d array holding this literal
 
     @property
     def line(self) -> str:
         if self.alias:
             return f"{self.name} = {self.alias}"
+        if self.value is not None:
+            return f"{self.name} = np.array({self.value}, dtype)"
         return f"{self.name} = np.empty((m, {self.cols}), dtype)"
 
 
@@ -131,6 +134,15 @@ class TrainerPlanner:
             return name
         return temp
 
+    def constant(self, value) -> str:
+        """The name of a 0-d array of the buffers' dtype holding ``value``."""
+        literal = number(value)
+        name = "c" + literal.replace("-", "m").replace(".", "_").replace("+", "")
+        if name not in self.buffers:
+            self.buffers[name] = Buffer(name, 0, value=literal,
+                                        note="a constant in the arrays' dtype")
+        return name
+
     # kernels ---------------------------------------------------------------------------------
     def kernel(self, expr, layer_units, overrides=None) -> Kernel:
         """An Elementwise map (or a bare matrix) as a Kernel, with sizes and stable forms."""
@@ -192,7 +204,7 @@ class TrainerPlanner:
                 new[var] = (inner, key)
         names.update({sym: name for sym, (name, _) in saved.items()})
         pending, reductions = {}, {}
-        printer = KernelPrinter(names, self.temps(cols, pending), column)
+        printer = KernelPrinter(names, self.temps(cols, pending), column, self.constant)
         for sym, (name, expr) in saved.items():
             printer.emit(expr, name)
         new_vars = list(new)
@@ -287,7 +299,9 @@ class TrainerPlanner:
                 comments.append(f"{A} takes the memory of {Z}: nothing reads {Z} afterwards")
             forward.append(Block(comments, code))
 
-        cost_block, cost_value = self._cost_block(cost_kernel, loss)
+        shared = self._share_with_cost(cost_kernel, bwd[self.L])
+        saved[self.L] = {**saved[self.L], **shared}
+        cost_block, cost_value = self._cost_block(cost_kernel, loss, shared)
 
         backward = []
         for layer in reversed(layers):
@@ -378,25 +392,75 @@ class TrainerPlanner:
             return Kernel(term, {Y_sym: "Y", **through_z.names}, through_z.reductions, equation)
         return Kernel(stable(term), names, {}, equation)
 
-    def _cost_block(self, kernel: Kernel, loss):
+    def _cost_block(self, kernel: Kernel, loss, shared: dict):
+        """J as code lines and the expression of its value.
+
+        ``shared``: subexpressions the output error also needs, computed here into buffers.
+        A sum of squares is a dot product of a vector with itself (one call, no square).
+        """
         cols = self.sizes[-1]
         coeff, body = kernel.body.as_coeff_Mul()
         dest = f"L{self.L}"
-        self.buffer(dest, cols, "the loss of each example and output unit")
-        printer, pending, reductions = self._emit(
-            Kernel(body, kernel.names, kernel.reductions, ""), dest, cols, None, None, {})
-        self.buffers.update(pending)
-        self.reduction_names.update(reductions)
-        value = f"{number(coeff)} * {dest}.sum() / m" if coeff != 1 else f"{dest}.sum() / m"
-        if coeff == -1:
-            value = f"-{dest}.sum() / m"
+        names = {**kernel.names, **{sym: name for sym, (name, _) in shared.items()}}
+        # A sum of products of two factors is a dot product (a square: of a vector with itself).
+        pair = None
+        if body.is_Pow and body.exp == 2:
+            pair = (body.base, body.base)
+        elif body.is_Mul and len(body.args) == 2:
+            pair = tuple(sorted(body.args, key=lambda f: f not in names))
+        squares = pair is not None
+        if squares:
+            body = pair[1]
         comments = [f"J = (1/m) sum over examples and units of {kernel.equation}    "
                     f"({loss.description})"]
+        lines = []
+        for sym, (name, expr) in shared.items():
+            comments.append(f"{name} = {scalar_text(expr, kernel.names)} is kept for the "
+                            "output error")
+            self.buffer(name, cols)
+        if squares and body in names:
+            total = f"np.vdot({names[pair[0]]}, {names[body]})"
+            printer = KernelPrinter(names, None, constant=self.constant)
+            for sym, (name, expr) in shared.items():
+                printer.emit(expr, name)
+            lines = printer.lines
+        else:
+            self.buffer(dest, cols, "the loss of each example and output unit")
+            printer, pending, reductions = self._emit(
+                Kernel(body, kernel.names, kernel.reductions, ""), dest, cols, None, None,
+                shared)
+            self.buffers.update(pending)
+            self.reduction_names.update(reductions)
+            lines = printer.lines
+            first = dest if pair is None or pair[0] == pair[1] else names[pair[0]]
+            total = f"np.vdot({first}, {dest})" if squares else f"{dest}.sum()"
+        value = {1: f"{total} / m", -1: f"-{total} / m"}.get(coeff,
+                                                              f"{number(coeff)} * {total} / m")
         if kernel.body.has(sp.Symbol(self.d.layers[-1].Z.name)):
             comments.append(f"  = (1/m) sum of {scalar_text(kernel.body, _shown(kernel))}: "
                             "logs of probabilities written through Z, finite where A "
                             "underflows to 0")
-        return [Block(comments, printer.lines)], value
+        return [Block(comments, lines)], value
+
+    def _share_with_cost(self, cost: Kernel, out: Kernel) -> dict:
+        """Subexpressions of the output error that the cost computes anyway (A2 - Y)."""
+        if isinstance(cost.body, sp.Symbol) or isinstance(out.body, sp.Symbol):
+            return {}
+        same = {s for s in cost.names if out.names.get(s) == cost.names[s]}
+        reps, (c2, o2) = sp.cse([cost.body, out.body], symbols=sp.numbered_symbols("_e"))
+        full = {}
+        for sym, expr in reps:
+            full[sym] = expr.xreplace(full)
+        shared = [sym for sym, _ in reps
+                  if c2.has(sym) and o2.has(sym) and full[sym].free_symbols <= same]
+        saved = {}
+        for k, sym in enumerate(shared):
+            name = f"E{self.L}" if k == 0 else f"E{self.L}_{k}"
+            saved[sp.Symbol(name)] = (name, full[sym])
+        back = {full[s]: new for s, new in zip(shared, saved)}
+        cost.body = cost.body.xreplace(back)
+        out.body = out.body.xreplace(back)
+        return saved
 
     def _shift(self, layer, fwd: Kernel, bwd: Kernel, cost: Kernel) -> bool:
         """Shift Z by its row maximum when a kernel takes exp of it and all are shift-free."""

@@ -136,10 +136,11 @@ class KernelPrinter(NumPyPrinter):
 
     printmethod = "_numpycode"
 
-    def __init__(self, names: dict, temp, column=frozenset()):
+    def __init__(self, names: dict, temp, column=frozenset(), constant=None):
         super().__init__({"fully_qualified_modules": True})
         self.names = names
         self.temp = temp
+        self.constant = constant or number
         self.column = set(column)
         self.preferred = None  # the symbol to read first (it shares its buffer with dest)
         self.ops: list[tuple[str, tuple[str, ...]]] = []
@@ -149,6 +150,12 @@ class KernelPrinter(NumPyPrinter):
         return [format_call(fn, args) for fn, args in self.ops]
 
     # helpers ---------------------------------------------------------------------------------
+    def number(self, value) -> str:
+        """A constant operand: a literal, or the name of a 0-d array of the buffers' dtype
+        (NumPy converts a Python float on every call, which costs as much as the operation
+        on a small array)."""
+        return self.constant(value)
+
     def ufunc(self, name: str) -> str:
         return f"np.{name}"
 
@@ -169,7 +176,7 @@ class KernelPrinter(NumPyPrinter):
         if expr in self.names:
             return self.names[expr]
         if expr.is_Number:
-            return number(expr)
+            return self.number(expr)
         dest = self.temp(self.shape_of(expr))
         self.emit(expr, dest)
         return dest
@@ -201,9 +208,9 @@ class KernelPrinter(NumPyPrinter):
             self.emit(first, dest)
         elif not rest and const != 0:  # c + x or c - x: one call
             if neg:
-                self.call("subtract", number(const), self.operand(first), dest)
+                self.call("subtract", self.number(const), self.operand(first), dest)
             else:
-                self.call("add", self.operand(first), number(const), dest)
+                self.call("add", self.operand(first), self.number(const), dest)
             return
         elif rest:
             (neg2, second), rest = rest[0], rest[1:]
@@ -220,14 +227,14 @@ class KernelPrinter(NumPyPrinter):
             self.call("copyto", self.operand(first), dest)
         if neg:
             if const != 0:
-                self.call("subtract", number(const), dest, dest)
+                self.call("subtract", self.number(const), dest, dest)
                 const = sp.Integer(0)
             else:
                 self.call("negative", dest, dest)
         for neg_t, term in rest:
             self.call("subtract" if neg_t else "add", dest, self.operand(term), dest)
         if const != 0:
-            self.call("add", dest, number(const), dest)
+            self.call("add", dest, self.number(const), dest)
 
     def _emit_Mul(self, expr, dest):
         coeff, factors = expr.as_coeff_mul()
@@ -248,7 +255,7 @@ class KernelPrinter(NumPyPrinter):
                 self.call("divide", self.operand(first), self.operand(den[0]), dest)
                 den = den[1:]
             else:
-                self.call("multiply", self.operand(first), number(coeff), dest)
+                self.call("multiply", self.operand(first), self.number(coeff), dest)
                 coeff = sp.Integer(1)
             for f in rest:
                 self.call("multiply", dest, self.operand(f), dest)
@@ -256,14 +263,14 @@ class KernelPrinter(NumPyPrinter):
             first, den = den[0], den[1:]
             self.emit(first, dest) if not self.is_leaf(first) else \
                 self.call("copyto", self.operand(first), dest)
-            self.call("divide", number(coeff), dest, dest)
+            self.call("divide", self.number(coeff), dest, dest)
             coeff = sp.Integer(1)
         for f in den:
             self.call("divide", dest, self.operand(f), dest)
         if coeff == -1:
             self.call("negative", dest, dest)
         elif coeff != 1:
-            self.call("multiply", dest, number(coeff), dest)
+            self.call("multiply", dest, self.number(coeff), dest)
 
     def _emit_Pow(self, expr, dest):
         base, exp = expr.args
@@ -271,7 +278,7 @@ class KernelPrinter(NumPyPrinter):
         if exp in rules:
             self.call(rules[exp], self.operand(base), dest)
         else:
-            self.call("power", self.operand(base), number(exp), dest)
+            self.call("power", self.operand(base), self.number(exp), dest)
 
     def _emit_Function(self, expr, dest):
         name = self.known_functions.get(type(expr).__name__)
@@ -294,9 +301,9 @@ class KernelPrinter(NumPyPrinter):
             raise GenerationError(f"no NumPy rule for the Piecewise {expr}")
         self.call(_COMPARE[type(cond)], self.operand(cond.lhs), self.operand(cond.rhs), dest)
         if c1 - c0 != 1:
-            self.call("multiply", dest, number(c1 - c0), dest)
+            self.call("multiply", dest, self.number(c1 - c0), dest)
         if c0 != 0:
-            self.call("add", dest, number(c0), dest)
+            self.call("add", dest, self.number(c0), dest)
 
 
 # --- matrix expressions as text, for the comments ------------------------------------------
