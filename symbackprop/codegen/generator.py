@@ -310,7 +310,18 @@ class TrainerPlanner:
             eq = layer.dZ_equation
             kernel = bwd[l]
             label = "output" if layer.is_output else "BP4"
-            if isinstance(kernel.body, sp.Symbol):
+            coeff, rest = kernel.body.as_coeff_Mul()
+            if layer.is_output and rest in shared:
+                # The cost left exactly this error in a buffer: scale it where it is.
+                name = shared[rest][0]
+                self.buffers[dZ] = Buffer(dZ, cols, alias=name)
+                factor = "scale" if coeff == 1 else f"scale * {number(coeff)}"
+                backward.append(Block(
+                    [f"{label}: {dZ} = {kernel.equation}, which the cost left in {name}",
+                     "times scale (1/m, or lr/m when training): every gradient below is "
+                     "linear in dZ, so this one product scales them all"],
+                    [f"np.multiply({dZ}, {factor}, {dZ})"]))
+            elif isinstance(kernel.body, sp.Symbol):
                 self.buffers[dZ] = Buffer(dZ, cols, alias=kernel.names[kernel.body])
                 backward.append(Block([f"{label}: {dZ} = {kernel.equation}: the same array"],
                                       []))
