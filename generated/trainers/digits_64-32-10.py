@@ -91,7 +91,8 @@ def _forward(P, B, A0):
     np.dot(A1, W2.T, Z2)
     np.add(Z2, b2, Z2)
     # A2 = exp(Z2)/sum(exp(Z2), axis=1)
-    # Z2 is first shifted by its row maximum: every expression that reads Z2 is unchanged by the shift, and exp cannot overflow
+    # Z2 is first shifted by its row maximum: every expression that reads Z2 is unchanged by the
+    #     shift, and exp cannot overflow
     np.maximum.reduce(Z2, 1, None, Z2max, True)
     np.subtract(Z2, Z2max, Z2)
     np.exp(Z2, A2)
@@ -104,8 +105,10 @@ def _cost(B, Y):
     """J from the buffers the forward pass filled."""
     _, _, _, _, Z2, _, S2, _, L2, col_0, _, _, _, = B
     m = Y.shape[0]
-    # J = (1/m) sum over examples and units of -Y*log(A2)    (categorical cross-entropy (targets one-hot or probabilities))
-    #   = (1/m) sum of -Y*(Z2 - log(sum(exp(Z2), axis=1))): logs of probabilities written through Z, finite where A underflows to 0
+    # J = (1/m) sum over examples and units of -Y*log(A2): categorical cross-entropy (targets
+    #     one-hot or probabilities)
+    #   = (1/m) sum of -Y*(Z2 - log(sum(exp(Z2), axis=1))): logs of probabilities written through
+    #     Z, finite where A underflows to 0
     np.log(S2, col_0)
     np.subtract(Z2, col_0, L2)
     return float(-np.vdot(Y, L2) / m)
@@ -115,7 +118,8 @@ def _train_step(P, G, B, A0, Y, scale):
     """Forward pass, cost, and every gradient times (m * scale), written into the views G.
 
     With scale = 1/m, G holds dJ/dW and dJ/db; with scale = lr/m it holds the SGD update.
-    BP1 and BP2 carry the factor 1/m; it is folded into the output error. The body repeats _forward and _cost so that one step is one call.
+    BP1 and BP2 carry the factor 1/m; it is folded into the output error.
+    The body repeats _forward and _cost so that one step is one call.
     """
     W1, b1, W2, b2, = P
     dW1, db1, dW2, db2, = G
@@ -133,19 +137,23 @@ def _train_step(P, G, B, A0, Y, scale):
     np.dot(A1, W2.T, Z2)
     np.add(Z2, b2, Z2)
     # A2 = exp(Z2)/sum(exp(Z2), axis=1)
-    # Z2 is first shifted by its row maximum: every expression that reads Z2 is unchanged by the shift, and exp cannot overflow
+    # Z2 is first shifted by its row maximum: every expression that reads Z2 is unchanged by the
+    #     shift, and exp cannot overflow
     np.maximum.reduce(Z2, 1, None, Z2max, True)
     np.subtract(Z2, Z2max, Z2)
     np.exp(Z2, A2)
     np.add.reduce(A2, 1, None, S2, True)
     np.divide(A2, S2, A2)
-    # J = (1/m) sum over examples and units of -Y*log(A2)    (categorical cross-entropy (targets one-hot or probabilities))
-    #   = (1/m) sum of -Y*(Z2 - log(sum(exp(Z2), axis=1))): logs of probabilities written through Z, finite where A underflows to 0
+    # J = (1/m) sum over examples and units of -Y*log(A2): categorical cross-entropy (targets
+    #     one-hot or probabilities)
+    #   = (1/m) sum of -Y*(Z2 - log(sum(exp(Z2), axis=1))): logs of probabilities written through
+    #     Z, finite where A underflows to 0
     np.log(S2, col_0)
     np.subtract(Z2, col_0, L2)
     J = -np.vdot(Y, L2) / m
     # output: dZ2 = A2 - Y
-    # times scale (1/m, or lr/m when training): every gradient below is linear in dZ, so this one product scales them all
+    # times scale (1/m, or lr/m when training): every gradient below is linear in dZ, so this one
+    #     product scales them all
     np.subtract(A2, Y, dZ2)
     np.multiply(dZ2, scale, dZ2)
     # BP1: dW2 = (1/m) * dZ2 @ A1.T    (rows are examples: dW2 = (1/m) * dZ2.T @ A1)
@@ -155,6 +163,7 @@ def _train_step(P, G, B, A0, Y, scale):
     # BP3: dA1 = W2.T @ dZ2    (rows are examples: dA1 = dZ2 @ W2)
     np.dot(dZ2, W2, dA1)
     # BP4: dZ1 = dA1*Piecewise((1, Z1 > 0), (0, True))
+    #   = H1*dA1
     # dZ1 takes the memory of dA1
     np.multiply(dA1, H1, dZ1)
     # BP1: dW1 = (1/m) * dZ1 @ A0.T    (rows are examples: dW1 = (1/m) * dZ1.T @ A0)

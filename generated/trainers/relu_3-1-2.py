@@ -100,7 +100,8 @@ def _cost(B, Y):
     """J from the buffers the forward pass filled."""
     _, _, _, _, _, _, A2, E2, _, _, _, = B
     m = Y.shape[0]
-    # J = (1/m) sum over examples and units of (A2 - Y)**2/2    (mean squared error over the output units)
+    # J = (1/m) sum over examples and units of (A2 - Y)**2/2: mean squared error over the output
+    #     units
     # E2 = A2 - Y is kept for the output error
     np.subtract(A2, Y, E2)
     return float(0.5 * np.vdot(E2, E2) / m)
@@ -110,7 +111,8 @@ def _train_step(P, G, B, A0, Y, scale):
     """Forward pass, cost, and every gradient times (m * scale), written into the views G.
 
     With scale = 1/m, G holds dJ/dW and dJ/db; with scale = lr/m it holds the SGD update.
-    BP1 and BP2 carry the factor 1/m; it is folded into the output error. The body repeats _forward and _cost so that one step is one call.
+    BP1 and BP2 carry the factor 1/m; it is folded into the output error.
+    The body repeats _forward and _cost so that one step is one call.
     """
     W1, b1, W2, b2, = P
     dW1, db1, dW2, db2, = G
@@ -132,12 +134,14 @@ def _train_step(P, G, B, A0, Y, scale):
     # A2 takes the memory of Z2: nothing reads Z2 afterwards
     np.greater(Z2, c0_0, H2)
     np.multiply(Z2, H2, A2)
-    # J = (1/m) sum over examples and units of (A2 - Y)**2/2    (mean squared error over the output units)
+    # J = (1/m) sum over examples and units of (A2 - Y)**2/2: mean squared error over the output
+    #     units
     # E2 = A2 - Y is kept for the output error
     np.subtract(A2, Y, E2)
     J = 0.5 * np.vdot(E2, E2) / m
     # output: dZ2 = (A2 - Y)*Piecewise((1, Z2 > 0), (0, True))
-    # times scale (1/m, or lr/m when training): every gradient below is linear in dZ, so this one product scales them all
+    # times scale (1/m, or lr/m when training): every gradient below is linear in dZ, so this one
+    #     product scales them all
     np.multiply(E2, H2, dZ2)
     np.multiply(dZ2, scale, dZ2)
     # BP1: dW2 = (1/m) * dZ2 @ A1.T    (rows are examples: dW2 = (1/m) * dZ2.T @ A1)
@@ -147,6 +151,7 @@ def _train_step(P, G, B, A0, Y, scale):
     # BP3: dA1 = W2.T @ dZ2    (rows are examples: dA1 = dZ2 @ W2)
     np.dot(dZ2, W2, dA1)
     # BP4: dZ1 = dA1*Piecewise((1, Z1 > 0), (0, True))
+    #   = H1*dA1
     # dZ1 takes the memory of dA1
     np.multiply(dA1, H1, dZ1)
     # BP1: dW1 = (1/m) * dZ1 @ A0.T    (rows are examples: dW1 = (1/m) * dZ1.T @ A0)

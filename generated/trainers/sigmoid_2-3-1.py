@@ -102,7 +102,7 @@ def _cost(B, Y):
     """J from the buffers the forward pass filled."""
     _, _, _, _, A2, E2, _, _, _, _, _, = B
     m = Y.shape[0]
-    # J = (1/m) sum over examples and units of (A2 - Y)**2/2    (half the sum of squared errors)
+    # J = (1/m) sum over examples and units of (A2 - Y)**2/2: half the sum of squared errors
     # E2 = A2 - Y is kept for the output error
     np.subtract(A2, Y, E2)
     return float(0.5 * np.vdot(E2, E2) / m)
@@ -112,7 +112,8 @@ def _train_step(P, G, B, A0, Y, scale):
     """Forward pass, cost, and every gradient times (m * scale), written into the views G.
 
     With scale = 1/m, G holds dJ/dW and dJ/db; with scale = lr/m it holds the SGD update.
-    BP1 and BP2 carry the factor 1/m; it is folded into the output error. The body repeats _forward and _cost so that one step is one call.
+    BP1 and BP2 carry the factor 1/m; it is folded into the output error.
+    The body repeats _forward and _cost so that one step is one call.
     """
     W1, b1, W2, b2, = P
     dW1, db1, dW2, db2, = G
@@ -136,12 +137,13 @@ def _train_step(P, G, B, A0, Y, scale):
     np.tanh(A2, A2)
     np.multiply(A2, c0_5, A2)
     np.add(A2, c0_5, A2)
-    # J = (1/m) sum over examples and units of (A2 - Y)**2/2    (half the sum of squared errors)
+    # J = (1/m) sum over examples and units of (A2 - Y)**2/2: half the sum of squared errors
     # E2 = A2 - Y is kept for the output error
     np.subtract(A2, Y, E2)
     J = 0.5 * np.vdot(E2, E2) / m
     # output: dZ2 = A2*(1 - A2)*(A2 - Y)
-    # times scale (1/m, or lr/m when training): every gradient below is linear in dZ, so this one product scales them all
+    # times scale (1/m, or lr/m when training): every gradient below is linear in dZ, so this one
+    #     product scales them all
     np.subtract(c1_0, A2, dZ2)
     np.multiply(dZ2, A2, dZ2)
     np.multiply(dZ2, E2, dZ2)

@@ -12,6 +12,7 @@ examples, so every activation-sized array holds the transpose of its symbol (``Z
 """
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -42,6 +43,15 @@ class Block:
 
     comments: list[str]
     code: list[str]
+
+
+def block(comments, code) -> Block:
+    """A Block with its comment lines wrapped to fit the generated module's line length."""
+    wrapped = []
+    for line in comments:
+        wrapped += textwrap.wrap(line, 92, subsequent_indent="    ", break_long_words=False,
+                                 break_on_hyphens=False) or [""]
+    return Block(wrapped, list(code))
 
 
 @dataclass
@@ -251,9 +261,8 @@ class TrainerPlanner:
 
     # the plan ----------------------------------------------------------------------------------
     def plan(self) -> Plan:
-        d, m = self.d, self.m
         loss = LOSSES[self.arch.loss]
-        layers = d.layers
+        layers = self.d.layers
         fwd, bwd, saved = {}, {}, {}
         for layer in layers:
             l, cols = layer.index, self.sizes[layer.index]
@@ -262,97 +271,20 @@ class TrainerPlanner:
             saved[l] = self._hoist(l, fwd[l], bwd[l])
         out = layers[-1]
         cost_kernel = self._cost_kernel(out, loss)
-
         # What each later step reads: an array may be overwritten once nothing reads it.
         reads_after = self._reads_after(layers, fwd, bwd, cost_kernel)
 
         forward = []
         for layer in layers:
-            l, cols = layer.index, self.sizes[layer.index]
-            Z, A = code_name(layer.Z.name), code_name(layer.A.name)
-            z_eq = layer.forward[0]
-            self.buffer(Z, cols)
-            forward.append(Block(
-                [f"{Z} = {matrix_text(z_eq.rhs, m, False)}"
-                 f"    (rows are examples: {Z} = {matrix_text(z_eq.rhs, m, True)})"],
-                self._linear(z_eq.rhs, Z)))
-            kernel = fwd[l]
-            if isinstance(kernel.body, sp.Symbol):
-                self.buffers[A] = Buffer(A, cols, alias=kernel.names[kernel.body])
-                forward.append(Block([f"{A} = {kernel.equation}: the same array"], []))
-                continue
-            comments = [f"{A} = {kernel.equation}"]
-            code = []
-            if self._shift(layer, kernel, bwd[l], cost_kernel):
-                zmax = self.buffer(f"{Z}max", 1, "row maximum")
-                code += [f"np.maximum.reduce({Z}, 1, None, {zmax}, True)",
-                         f"np.subtract({Z}, {zmax}, {Z})"]
-                comments.append(f"{Z} is first shifted by its row maximum: every expression "
-                                f"that reads {Z} is unchanged by the shift, and exp cannot "
-                                "overflow")
-            for sym, (name, expr) in saved[l].items():
-                comments.append(f"{name} = {scalar_text(expr, kernel.names)} is kept for BP4")
-                self.buffer(name, cols)
-            alias = Z if Z not in reads_after[("A", l)] else None
-            code += self.emit(kernel, A, cols, alias=alias, saved=saved[l])
-            if self.buffers[A].alias:
-                comments.append(f"{A} takes the memory of {Z}: nothing reads {Z} afterwards")
-            forward.append(Block(comments, code))
-
+            forward += self._forward_blocks(layer, fwd[layer.index], bwd[layer.index],
+                                            cost_kernel, saved[layer.index], reads_after)
         shared = self._share_with_cost(cost_kernel, bwd[self.L])
         saved[self.L] = {**saved[self.L], **shared}
         cost_block, cost_value = self._cost_block(cost_kernel, loss, shared)
-
         backward = []
         for layer in reversed(layers):
-            l, cols = layer.index, self.sizes[layer.index]
-            dZ, dA = code_name(layer.dZ.name), code_name(layer.dA.name)
-            eq = layer.dZ_equation
-            kernel = bwd[l]
-            label = "output" if layer.is_output else "BP4"
-            coeff, rest = kernel.body.as_coeff_Mul()
-            if layer.is_output and rest in shared:
-                # The cost left exactly this error in a buffer: scale it where it is.
-                name = shared[rest][0]
-                self.buffers[dZ] = Buffer(dZ, cols, alias=name)
-                factor = "scale" if coeff == 1 else f"scale * {number(coeff)}"
-                backward.append(Block(
-                    [f"{label}: {dZ} = {kernel.equation}, which the cost left in {name}",
-                     "times scale (1/m, or lr/m when training): every gradient below is "
-                     "linear in dZ, so this one product scales them all"],
-                    [f"np.multiply({dZ}, {factor}, {dZ})"]))
-            elif isinstance(kernel.body, sp.Symbol):
-                self.buffers[dZ] = Buffer(dZ, cols, alias=kernel.names[kernel.body])
-                backward.append(Block([f"{label}: {dZ} = {kernel.equation}: the same array"],
-                                      []))
-            elif layer.is_output:
-                backward.append(Block(
-                    [f"{label}: {dZ} = {kernel.equation}",
-                     "times scale (1/m, or lr/m when training): every gradient below is "
-                     "linear in dZ, so this one product scales them all"],
-                    self.emit(_with_saved(kernel, saved[l]), dZ, cols, alias=None,
-                              scale="scale")))
-            else:
-                alias = dA if dA not in reads_after[("dZ", l)] else None
-                code = self.emit(_with_saved(kernel, saved[l]), dZ, cols, alias=alias)
-                comments = [f"{label}: {dZ} = {kernel.equation}"]
-                if self.buffers[dZ].alias:
-                    comments.append(f"{dZ} takes the memory of {dA}")
-                backward.append(Block(comments, code))
-            for name in ("BP1", "BP2", "BP3"):
-                eq = layer.backward[name]
-                if name == "BP3" and l == 1:
-                    backward.append(Block(
-                        ["BP3 for layer 1 would give dA0, the gradient for the input: "
-                         "not needed, not computed"], []))
-                    continue
-                target = code_name(eq.lhs.name)
-                if name == "BP3":
-                    self.buffer(target, self.sizes[l - 1])
-                backward.append(Block(
-                    [f"{name}: {target} = {matrix_text(eq.rhs, m, False)}"
-                     f"    (rows are examples: {target} = {matrix_text(eq.rhs, m, True)})"],
-                    self._linear(eq.rhs, target, fold=name in ("BP1", "BP2"))))
+            backward += self._backward_blocks(layer, bwd[layer.index], saved[layer.index],
+                                              shared, reads_after)
 
         params = []
         for layer in layers:
@@ -366,6 +298,81 @@ class TrainerPlanner:
             classification=loss.output_activations is not None,
             targets_sum_to_one=loss.targets_sum_to_one,
             targets_in_unit_interval=tuple(loss.y_domain) == (0.0, 1.0))
+
+    def _equation_block(self, label, target, rhs, fold=False) -> Block:
+        """A linear equation (Z, BP1, BP2, BP3): as derived and in rows, then its calls."""
+        m = self.m
+        derived = f"{target} = {matrix_text(rhs, m, False)}"
+        rows = f"{target} = {matrix_text(rhs, m, True)}"
+        return block([f"{label}{derived}    (rows are examples: {rows})"],
+                     self._linear(rhs, target, fold=fold))
+
+    def _forward_blocks(self, layer, kernel, bwd, cost, saved, reads_after) -> list[Block]:
+        l, cols = layer.index, self.sizes[layer.index]
+        Z, A = code_name(layer.Z.name), code_name(layer.A.name)
+        self.buffer(Z, cols)
+        blocks = [self._equation_block("", Z, layer.forward[0].rhs)]
+        if isinstance(kernel.body, sp.Symbol):
+            self.buffers[A] = Buffer(A, cols, alias=kernel.names[kernel.body])
+            return [*blocks, block([f"{A} = {kernel.equation}: the same array"], [])]
+        comments, code = [f"{A} = {kernel.equation}"], []
+        if self._shift(layer, kernel, bwd, cost):
+            zmax = self.buffer(f"{Z}max", 1, "row maximum")
+            code += [f"np.maximum.reduce({Z}, 1, None, {zmax}, True)",
+                     f"np.subtract({Z}, {zmax}, {Z})"]
+            comments.append(f"{Z} is first shifted by its row maximum: every expression that "
+                            f"reads {Z} is unchanged by the shift, and exp cannot overflow")
+        for name, expr in saved.values():
+            comments.append(f"{name} = {scalar_text(expr, kernel.names)} is kept for BP4")
+            self.buffer(name, cols)
+        alias = Z if Z not in reads_after[("A", l)] else None
+        code += self.emit(kernel, A, cols, alias=alias, saved=saved)
+        if self.buffers[A].alias:
+            comments.append(f"{A} takes the memory of {Z}: nothing reads {Z} afterwards")
+        return [*blocks, block(comments, code)]
+
+    def _backward_blocks(self, layer, kernel, saved, shared, reads_after) -> list[Block]:
+        l, cols = layer.index, self.sizes[layer.index]
+        dZ, dA = code_name(layer.dZ.name), code_name(layer.dA.name)
+        label = "output" if layer.is_output else "BP4"
+        scaled = ("times scale (1/m, or lr/m when training): every gradient below is linear "
+                  "in dZ, so this one product scales them all")
+        coeff, rest = kernel.body.as_coeff_Mul()
+        if layer.is_output and rest in shared:
+            # The cost left exactly this error in a buffer: scale it where it is.
+            name = shared[rest][0]
+            self.buffers[dZ] = Buffer(dZ, cols, alias=name)
+            factor = "scale" if coeff == 1 else f"scale * {number(coeff)}"
+            said = f"{label}: {dZ} = {kernel.equation}, which the cost left in {name}"
+            blocks = [block([said, scaled], [f"np.multiply({dZ}, {factor}, {dZ})"])]
+        elif isinstance(kernel.body, sp.Symbol):
+            self.buffers[dZ] = Buffer(dZ, cols, alias=kernel.names[kernel.body])
+            blocks = [block([f"{label}: {dZ} = {kernel.equation}: the same array"], [])]
+        elif layer.is_output:
+            code = self.emit(_with_saved(kernel, saved), dZ, cols, scale="scale")
+            blocks = [block([f"{label}: {dZ} = {kernel.equation}", scaled], code)]
+        else:
+            alias = dA if dA not in reads_after[("dZ", l)] else None
+            code = self.emit(_with_saved(kernel, saved), dZ, cols, alias=alias)
+            comments = [f"{label}: {dZ} = {kernel.equation}"]
+            if saved:
+                comments.append(f"  = {scalar_text(kernel.body, kernel.names)}")
+            if self.buffers[dZ].alias:
+                comments.append(f"{dZ} takes the memory of {dA}")
+            blocks = [block(comments, code)]
+        for name in ("BP1", "BP2", "BP3"):
+            eq = layer.backward[name]
+            target = code_name(eq.lhs.name)
+            if name == "BP3" and l == 1:
+                said = (f"BP3 for layer 1 would give {target}, the gradient for the input: "
+                        "not needed, not computed")
+                blocks.append(block([said], []))
+                continue
+            if name == "BP3":
+                self.buffer(target, self.sizes[l - 1])
+            blocks.append(self._equation_block(f"{name}: ", target, eq.rhs,
+                                               fold=name in ("BP1", "BP2")))
+        return blocks
 
     # pieces -------------------------------------------------------------------------------------
     def _hoist(self, l, fwd: Kernel, bwd: Kernel) -> dict:
@@ -422,17 +429,17 @@ class TrainerPlanner:
         squares = pair is not None
         if squares:
             body = pair[1]
-        comments = [f"J = (1/m) sum over examples and units of {kernel.equation}    "
-                    f"({loss.description})"]
+        comments = [f"J = (1/m) sum over examples and units of {kernel.equation}: "
+                    + loss.description]
         lines = []
-        for sym, (name, expr) in shared.items():
+        for name, expr in shared.values():
             comments.append(f"{name} = {scalar_text(expr, kernel.names)} is kept for the "
                             "output error")
             self.buffer(name, cols)
         if squares and body in names:
             total = f"np.vdot({names[pair[0]]}, {names[body]})"
             printer = KernelPrinter(names, None, constant=self.constant)
-            for sym, (name, expr) in shared.items():
+            for name, expr in shared.values():
                 printer.emit(expr, name)
             lines = printer.lines
         else:
@@ -451,7 +458,7 @@ class TrainerPlanner:
             comments.append(f"  = (1/m) sum of {scalar_text(kernel.body, _shown(kernel))}: "
                             "logs of probabilities written through Z, finite where A "
                             "underflows to 0")
-        return [Block(comments, lines)], value
+        return [block(comments, lines)], value
 
     def _share_with_cost(self, cost: Kernel, out: Kernel) -> dict:
         """Subexpressions of the output error that the cost computes anyway (A2 - Y)."""
