@@ -16,22 +16,31 @@ import os
 import sys
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-if "avx512f" in open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else False:
+
+def _has_avx512() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            return "avx512f" in cpuinfo.read()
+    except OSError:
+        return False
+
+
+if _has_avx512():
     os.environ.setdefault("OPENBLAS_CORETYPE", "SkylakeX")
 
-import argparse  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-import types  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import statistics
+import time
+import types
+from pathlib import Path
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from reference import Reference  # noqa: E402
+from reference import Reference
 
 # (label, architecture, loss, batch size, reference hidden activation, reference head)
 NETS = [
@@ -53,7 +62,7 @@ def load_generated(arch_text, loss):
 
     source = generate(parse_arch(arch_text, loss))
     module = types.ModuleType("generated_trainer")
-    exec(compile(source, f"<generated {arch_text}>", "exec"), module.__dict__)
+    exec(compile(source, f"<generated {arch_text}>", "exec"), module.__dict__)  # noqa: S102
     return module
 
 
@@ -113,7 +122,9 @@ def time_round(step, args, reps):
     return (time.perf_counter() - t0) / reps
 
 
-def bench_net(net, dtype, rounds, budget, use_torch):
+def bench_net(net, dtype, rounds, budget, use_torch, with_gemm=False):
+    """Median step times; medians of per-round ratios generated/other; with ``with_gemm``,
+    the step's np.dot calls alone run interleaved too (the GEMM-bound fraction)."""
     label, arch_text, loss, m, hidden, head = net
     module = load_generated(arch_text, loss)
     sizes = module.ARCH["sizes"]
@@ -134,6 +145,9 @@ def bench_net(net, dtype, rounds, budget, use_torch):
         assert abs(j_torch - j_gen) <= 1e-3 * max(1.0, abs(j_gen)) or head != "softmax_ce", \
             (label, j_torch, j_gen)
         impls["torch"] = (tstep, ())
+    if with_gemm:
+        run, flops = gemm_calls(arch_text, loss, m, dtype)
+        impls["gemm"] = (run, ())
     # Warm up and pick repetitions so that a round of one implementation takes ~budget s.
     per = {}
     for name, (fn, a) in impls.items():
@@ -151,13 +165,13 @@ def bench_net(net, dtype, rounds, budget, use_torch):
     # Ratios are medians of per-round ratios: both sides of a ratio ran back to back.
     ratios = {name: statistics.median(g / o for g, o in zip(samples["generated"], v))
               for name, v in samples.items() if name != "generated"}
+    if with_gemm:
+        medians["gemm_flops"] = flops
     return medians, ratios
 
 
-def gemm_fraction(net, dtype, step_time, reps=20):
-    """Needed GEMM FLOPs of one step, the np.dot rate at those exact shapes, and the fraction
-    of the step time the GEMMs alone take."""
-    label, arch_text, loss, m, _, _ = net
+def gemm_calls(arch_text, loss, m, dtype):
+    """The np.dot calls of one step at their exact shapes and layouts, and their FLOPs."""
     from symbackprop.spec import parse_arch
 
     sizes = parse_arch(arch_text, loss).sizes
@@ -169,22 +183,16 @@ def gemm_fraction(net, dtype, step_time, reps=20):
         W = rng.standard_normal((n_out, n_in)).astype(dtype)
         Z = np.empty((m, n_out), dtype)
         dW = np.empty((n_out, n_in), dtype)
-        calls.append((A, W.T, Z))  # forward
-        calls.append((Z.T, A, dW))  # BP1
+        calls.append((A, W.T, Z))  # forward: Z = A_prev @ W.T
+        calls.append((Z.T, A, dW))  # BP1: dW = dZ.T @ A_prev
         if l > 1:
-            calls.append((Z, W, np.empty((m, n_in), dtype)))  # BP3
+            calls.append((Z, W, np.empty((m, n_in), dtype)))  # BP3: dA_prev = dZ @ W
     flops = sum(2 * a.shape[0] * a.shape[1] * b.shape[1] for a, b, _ in calls)
-    for a, b, out in calls:
-        np.dot(a, b, out)
-    best = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            for a, b, out in calls:
-                np.dot(a, b, out)
-        best.append((time.perf_counter() - t0) / reps)
-    gemm = statistics.median(best)
-    return flops, flops / gemm, gemm / step_time
+
+    def run():
+        for a, b, out in calls:
+            np.dot(a, b, out)
+    return run, flops
 
 
 def main(argv=None):
@@ -196,7 +204,7 @@ def main(argv=None):
     parser.add_argument("--nets", default="", help="comma-separated indices of NETS to run")
     args = parser.parse_args(argv)
     try:
-        import torch  # noqa: F401
+        import torch
         use_torch = not args.no_torch
     except ImportError:
         use_torch = False
@@ -218,21 +226,21 @@ def main(argv=None):
     wide = None
     for net in chosen:
         for dtype in (np.float32, np.float64):
-            res, ratios = bench_net(net, dtype, args.rounds, args.budget, use_torch)
+            wide_net = net[1].startswith("1024-")
+            res, ratios = bench_net(net, dtype, args.rounds, args.budget, use_torch, wide_net)
             g, r = res["generated"], res["reference"]
             t = res.get("torch")
             row = (f"| {net[0]} | {net[3]} | {np.dtype(dtype).name} | {fmt(g)} | {fmt(r)} | "
                    f"{fmt(t) if t else 'n/a'} | {ratios['reference']:.3f} | "
                    f"{format(ratios['torch'], '.3f') if t else 'n/a'} |")
             print(row, flush=True)
-            if net[1].startswith("1024-"):
+            if wide_net:
                 wide = wide or {}
-                wide[np.dtype(dtype).name] = gemm_fraction(net, dtype, g)
-    if wide:
-        for name, (flops, rate, frac) in wide.items():
-            print(f"wide net {name}: {flops / 1e9:.3f} GFLOP per step in GEMMs; np.dot at "
-                  f"these shapes {rate / 1e9:.0f} GFLOP/s; GEMMs alone take {frac:.1%} of the "
-                  "generated step")
+                wide[np.dtype(dtype).name] = (res["gemm_flops"], res["gemm"], 1 / ratios["gemm"])
+    for name, (flops, gemm, fraction) in (wide or {}).items():
+        print(f"wide net {name}: GEMMs need {flops / 1e9:.3f} GFLOP per step; np.dot at these "
+              f"shapes runs at {flops / gemm / 1e9:.0f} GFLOP/s ({fmt(gemm)}), so the GEMMs "
+              f"alone are {fraction:.1%} of the generated step")
     return 0
 
 

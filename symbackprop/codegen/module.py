@@ -8,16 +8,7 @@ from ..engine import derive
 from ..registry import LOSSES
 from ..templating import render
 from .generator import TrainerPlanner
-
-OPTIMIZERS = ("sgd", "momentum", "adam")
-DTYPES = ("float64", "float32")
-
-# Standard deviation of the initial weights of a layer with n_in inputs and n_out units.
-INITS = {
-    "he": "np.sqrt(2.0 / n_in)",
-    "xavier": "np.sqrt(2.0 / (n_in + n_out))",
-    "normal": "0.01",
-}
+from .options import DTYPES, INITS, OPTIMIZERS
 
 
 def command_line(arch, optimizer="sgd", dtype="float64", init="he", output=None) -> str:

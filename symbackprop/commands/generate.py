@@ -4,11 +4,8 @@ from __future__ import annotations
 import keyword
 from pathlib import Path
 
+from ..codegen.options import DTYPES, INITS, OPTIMIZERS
 from .common import add_arch_args, add_output_args, arch_from_args
-
-OPTIMIZERS = ("sgd", "momentum", "adam")
-DTYPES = ("float64", "float32")
-INITS = ("he", "xavier", "normal")
 
 
 def add_parser(sub) -> None:
@@ -21,7 +18,7 @@ def add_parser(sub) -> None:
                         help="the Trainer's default optimizer (default: sgd)")
     parser.add_argument("--dtype", choices=DTYPES, default="float64",
                         help="the module's default floating-point type (default: float64)")
-    parser.add_argument("--init", choices=INITS, default="he",
+    parser.add_argument("--init", choices=list(INITS), default="he",
                         help="weight initialisation of init_params (default: he)")
     add_output_args(parser)
     parser.set_defaults(run=run)
