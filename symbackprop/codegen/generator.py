@@ -13,7 +13,7 @@ examples, so every activation-sized array holds the transpose of its symbol (``Z
 from __future__ import annotations
 
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import sympy as sp
 
@@ -86,10 +86,6 @@ class Plan:
     cost_value: str  # expression of J from the cost block's buffers
     backward: list[Block]
     scale_note: str
-    classification: bool
-    targets_sum_to_one: bool
-    targets_in_unit_interval: bool
-    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -109,8 +105,17 @@ class Kernel:
         return out
 
 
+def plan(derivation) -> Plan:
+    """The blocks, buffers and parameters of the trainer for ``derivation`` (layout "ng")."""
+    return TrainerPlanner(derivation).plan()
+
+
 class TrainerPlanner:
+    """Turns one derivation into a Plan; holds the buffers the blocks allocate on the way."""
+
     def __init__(self, derivation):
+        if derivation.notation != "ng":
+            raise GenerationError("the trainer generator reads derivations in the ng layout")
         self.d = derivation
         self.arch = derivation.arch
         self.m = derivation.m
@@ -120,7 +125,6 @@ class TrainerPlanner:
         self.units[n_var] = self.sizes[-1]
         self.buffers: dict[str, Buffer] = {}
         self.reduction_names: dict = {}  # reduction matrix expression -> buffer name
-        self.temp_count: dict = {}
 
     # buffers --------------------------------------------------------------------------------
     def buffer(self, name, cols, note=""):
@@ -154,9 +158,8 @@ class TrainerPlanner:
         return name
 
     # kernels ---------------------------------------------------------------------------------
-    def kernel(self, expr, layer_units, overrides=None) -> Kernel:
+    def kernel(self, expr) -> Kernel:
         """An Elementwise map (or a bare matrix) as a Kernel, with sizes and stable forms."""
-        overrides = overrides or {}
         if isinstance(expr, sp.MatrixSymbol):
             var = sp.Symbol(expr.name)
             return Kernel(var, {var: code_name(expr.name)}, {}, code_name(expr.name))
@@ -165,14 +168,14 @@ class TrainerPlanner:
         names, reductions = {}, {}
         for var, M in expr.bindings().items():
             if isinstance(M, sp.MatrixSymbol):
-                names[var] = overrides.get(M.name, code_name(M.name))
+                names[var] = code_name(M.name)
                 continue
             ones = [f for f in M.args if isinstance(f, sp.OneMatrix)]
             inner = [f for f in M.args if isinstance(f, Elementwise)]
             if not (isinstance(M, sp.MatMul) and len(ones) == 1 and len(inner) == 1
                     and ones[0].shape[0] == ones[0].shape[1]):
                 raise GenerationError(f"no rule for the binding {var} = {M}")
-            inner_kernel = self.kernel(inner[0], layer_units, overrides)
+            inner_kernel = self.kernel(inner[0])
             reductions[var] = (inner_kernel.body, inner_kernel.names, M)
         body = stable(expr.scalar().xreplace(self.units))
         reductions = {var: (stable(inner.xreplace(self.units)), nm, key)
@@ -185,8 +188,12 @@ class TrainerPlanner:
 
     def emit(self, kernel: Kernel, dest: str, cols: int, alias: str | None = None,
              scale: str | None = None, saved: dict | None = None):
-        """Code lines computing ``kernel`` into ``dest``; ``alias``: an input whose memory
-        ``dest`` may take (checked on the emitted calls). Returns (lines, dest's buffer note).
+        """Code lines computing ``kernel`` into ``dest``.
+
+        ``alias``: an input whose memory ``dest`` may take; kept only if no emitted call reads
+        it after one has written ``dest``. ``scale``: a factor the result is multiplied by,
+        merged with the body's numeric coefficient. ``saved``: values computed here into
+        their own buffers for a later kernel.
         """
         for candidate in ([alias] if alias else []) + [None]:
             printer, pending, reductions = self._emit(kernel, dest, cols, candidate, scale,
@@ -202,6 +209,7 @@ class TrainerPlanner:
         raise AssertionError("unreachable")
 
     def _emit(self, kernel, dest, cols, alias, scale, saved):
+        """One attempt at emit(): (printer with its calls, new buffers, new reductions)."""
         names = dict(kernel.names)
         column = set()
         new = {}
@@ -265,9 +273,9 @@ class TrainerPlanner:
         layers = self.d.layers
         fwd, bwd, saved = {}, {}, {}
         for layer in layers:
-            l, cols = layer.index, self.sizes[layer.index]
-            fwd[l] = self.kernel(layer.forward[1].rhs, cols)
-            bwd[l] = self.kernel(layer.dZ_equation.rhs, cols)
+            l = layer.index
+            fwd[l] = self.kernel(layer.forward[1].rhs)
+            bwd[l] = self.kernel(layer.dZ_equation.rhs)
             saved[l] = self._hoist(l, fwd[l], bwd[l])
         out = layers[-1]
         cost_kernel = self._cost_kernel(out, loss)
@@ -294,10 +302,7 @@ class TrainerPlanner:
             arch=self.arch, params=params, buffers=list(self.buffers.values()),
             forward=forward, output=code_name(out.A.name), cost=cost_block,
             cost_value=cost_value, backward=backward,
-            scale_note="BP1 and BP2 carry the factor 1/m; it is folded into the output error",
-            classification=loss.output_activations is not None,
-            targets_sum_to_one=loss.targets_sum_to_one,
-            targets_in_unit_interval=tuple(loss.y_domain) == (0.0, 1.0))
+            scale_note="BP1 and BP2 carry the factor 1/m; it is folded into the output error")
 
     def _equation_block(self, label, target, rhs, fold=False) -> Block:
         """A linear equation (Z, BP1, BP2, BP3): as derived and in rows, then its calls."""
@@ -404,7 +409,7 @@ class TrainerPlanner:
         equation = scalar_text(term, names)
         activation = out.forward[1].rhs
         if term.has(sp.log) and isinstance(activation, Elementwise):
-            through_z = self.kernel(activation, self.sizes[-1])
+            through_z = self.kernel(activation)
             body = activation.scalar().xreplace(self.units)
             term = stable(expand_logs(term.xreplace({A_sym: body})))
             return Kernel(term, {Y_sym: "Y", **through_z.names}, through_z.reductions, equation)

@@ -7,7 +7,7 @@ from math import prod
 from ..engine import derive
 from ..registry import LOSSES
 from ..templating import render
-from .generator import TrainerPlanner
+from .generator import plan as make_plan
 from .options import DTYPES, INITS, OPTIMIZERS
 
 
@@ -67,7 +67,7 @@ def generate(arch, optimizer: str = "sgd", dtype: str = "float64", init: str = "
         raise ValueError(f"unknown dtype {dtype!r} (known: {', '.join(DTYPES)})")
     if init not in INITS:
         raise ValueError(f"unknown init {init!r} (known: {', '.join(INITS)})")
-    plan = TrainerPlanner(derive(arch)).plan()
+    plan = make_plan(derive(arch))
     loss = LOSSES[arch.loss]
     sizes = arch.sizes
     arch_dict = (f'{{"sizes": {tuple(sizes)!r}, "activations": {tuple(arch.activations)!r}, '
