@@ -96,6 +96,7 @@ class Kernel:
     names: dict  # placeholder -> code name of a matrix
     reductions: dict  # placeholder -> (inner body, its names, key of the reduction)
     equation: str  # the derived form, for the comment
+    computed: str = ""  # the form the code evaluates, where a rewrite changed it
 
     @property
     def reads(self) -> set:
@@ -184,7 +185,9 @@ class TrainerPlanner:
         for var, (inner, nm, _) in reductions.items():
             shown[var] = f"sum({scalar_text(inner, nm)}, axis=1)"
         equation = scalar_text(expr.scalar().xreplace(self.units), shown)
-        return Kernel(body, names, reductions, equation)
+        computed = scalar_text(body, shown)
+        return Kernel(body, names, reductions, equation,
+                      computed if computed != equation else "")
 
     def emit(self, kernel: Kernel, dest: str, cols: int, alias: str | None = None,
              scale: str | None = None, saved: dict | None = None):
@@ -321,6 +324,9 @@ class TrainerPlanner:
             self.buffers[A] = Buffer(A, cols, alias=kernel.names[kernel.body])
             return [*blocks, block([f"{A} = {kernel.equation}: the same array"], [])]
         comments, code = [f"{A} = {kernel.equation}"], []
+        if kernel.computed:
+            comments.append(f"  = {kernel.computed}: the same function in the form the calls "
+                            "below evaluate (finite for every input, factors reusable)")
         if self._shift(layer, kernel, bwd, cost):
             zmax = self.buffer(f"{Z}max", 1, "row maximum")
             code += [f"np.maximum.reduce({Z}, 1, None, {zmax}, True)",
