@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import types
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +14,7 @@ from symbackprop.registry import ACTIVATIONS, LOSSES
 from symbackprop.spec import parse_arch
 
 
-@lru_cache(maxsize=None)
+@cache
 def source(spec: str, loss: str, **options) -> str:
     return generate(parse_arch(spec, loss), **options)
 

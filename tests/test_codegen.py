@@ -11,9 +11,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from codegen_helpers import (
+    combinations,
+    load,
+    random_params,
+    relative_error,
+    source,
+    spec_for,
+    targets,
+)
 
-from codegen_helpers import (combinations, load, random_params, relative_error, source,
-                             spec_for, targets)
 from symbackprop.cli import main as cli_main
 from symbackprop.registry import ACTIVATIONS, LOSSES
 
@@ -219,8 +226,8 @@ def test_bad_input_is_rejected_before_any_work(digits_module, name, spoil, messa
         with pytest.raises(ValueError, match=message):
             call()
     assert capsys.readouterr().out == ""  # fit printed no epoch
-    for key in before:
-        np.testing.assert_array_equal(trainer.params[key], before[key])
+    for key, value in before.items():
+        np.testing.assert_array_equal(trainer.params[key], value)
 
 
 def test_bad_params_and_settings(digits_module):
@@ -306,7 +313,7 @@ def test_generated_code_is_ruff_clean(tmp_path):
     (tmp_path / "adam.py").write_text(source("2-3-1", "half_sse", optimizer="adam",
                                              dtype="float32", init="normal"))
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(tmp_path)],
-                            capture_output=True, text=True, cwd=tmp_path)
+                            capture_output=True, text=True, cwd=tmp_path, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -368,7 +375,7 @@ def test_generated_module_command_line(tmp_path):
     np.savez(tmp_path / "data.npz", X=X, Y=np.eye(3)[labels])
     result = subprocess.run([sys.executable, str(trainer), "--data", "data.npz", "--epochs",
                              "5", "--lr", "0.2", "--batch-size", "10", "--out", "w.npz"],
-                            capture_output=True, text=True, cwd=tmp_path)
+                            capture_output=True, text=True, cwd=tmp_path, check=False)
     assert result.returncode == 0, result.stderr
     out = result.stdout.splitlines()
     assert out[0].startswith("epoch 1/5") and out[4].startswith("epoch 5/5")
@@ -376,9 +383,63 @@ def test_generated_module_command_line(tmp_path):
     assert (tmp_path / "w.npz").exists()
     np.savetxt(tmp_path / "data.csv", np.column_stack([X, labels]), delimiter=",")
     result = subprocess.run([sys.executable, str(trainer), "--data", "data.csv", "--targets",
-                             "1", "--epochs", "2"], capture_output=True, text=True, cwd=tmp_path)
+                             "1", "--epochs", "2"], capture_output=True, text=True, cwd=tmp_path, check=False)
     assert result.returncode == 0, result.stderr
     assert "training accuracy" in result.stdout
     bad = subprocess.run([sys.executable, str(trainer), "--data", "data.csv", "--targets", "2"],
-                         capture_output=True, text=True, cwd=tmp_path)
+                         capture_output=True, text=True, cwd=tmp_path, check=False)
     assert bad.returncode == 2 and "shape" in bad.stderr
+
+
+# --- the printer's rules, one by one ----------------------------------------------------------------
+
+def test_stable_forms_are_equal_functions_without_overflow():
+    import sympy as sp
+
+    from symbackprop.codegen.printer import expand_logs, logaddexp, stable
+
+    z = sp.Symbol("z", real=True)
+    sigmoid = 1 / (1 + sp.exp(-z))
+    assert stable(sigmoid) == sp.tanh(z / 2) / 2 + sp.Rational(1, 2)
+    assert stable(sp.log(1 + sp.exp(z))) == logaddexp(0, z)
+    assert stable(expand_logs(sp.log(sigmoid))) == z - logaddexp(0, z)
+    assert stable(sp.Piecewise((z, z > 0), (z / 100, True))) == \
+        z * sp.Piecewise((1, z > 0), (sp.Rational(1, 100), True))
+    for value in (-3.0, 0.0, 2.5):
+        assert float(stable(sigmoid).subs(z, value)) == pytest.approx(
+            float(sigmoid.subs(z, value)), rel=1e-14)
+
+
+def test_shift_invariance_is_proven_not_assumed():
+    import sympy as sp
+
+    from symbackprop.codegen.printer import shift_invariant
+
+    z, y, s = sp.symbols("z y s", real=True)
+    exp_sum = {s: sp.exp(z)}
+    assert shift_invariant(sp.exp(z) / s, z, exp_sum)  # softmax
+    assert shift_invariant(-y * (z - sp.log(s)), z, exp_sum)  # its cross-entropy
+    assert not shift_invariant(sp.exp(z), z, {})  # exp alone changes with the shift
+    assert not shift_invariant(z * sp.exp(z) / s, z, exp_sum)
+
+
+def test_kernel_printer_writes_in_place_calls():
+    import sympy as sp
+
+    from symbackprop.codegen.printer import KernelPrinter
+
+    a, da = sp.symbols("A[1] dA[1]")
+    temps = iter(["t0", "t1"])
+    printer = KernelPrinter({a: "A1", da: "dA1"}, lambda shape: next(temps))
+    printer.emit(da * (1 - a**2), "dZ1")  # built in dZ1 itself: no scratch buffer
+    assert printer.lines == ["np.square(A1, dZ1)", "np.subtract(1.0, dZ1, dZ1)",
+                             "np.multiply(dZ1, dA1, dZ1)"]
+    # When dZ1 shares dA1's memory, dA1 is read by the first call that writes dZ1.
+    printer = KernelPrinter({a: "A1", da: "dA1"}, lambda shape: next(temps))
+    printer.preferred = da
+    printer.emit(da * (1 - a**2), "dZ1")
+    assert printer.lines == ["np.square(A1, t0)", "np.subtract(1.0, t0, t0)",
+                             "np.multiply(dA1, t0, dZ1)"]
+    printer = KernelPrinter({a: "A1"}, None)
+    with pytest.raises(Exception, match="no NumPy rule for the Piecewise"):
+        printer.emit(sp.Piecewise((1, a > 0), (a, True)), "out")

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import numpy as np
+from codegen_helpers import load
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
-
-from codegen_helpers import load
 
 
 def test_digits_test_accuracy_is_at_least_097():

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from codegen_helpers import import_path, relative_error, targets
 
 FOLDER = Path(__file__).resolve().parent.parent / "generated" / "trainers"
@@ -39,5 +38,5 @@ def test_committed_trainer_gradients_match_central_differences(path):
 
 def test_committed_trainers_are_ruff_clean():
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(FOLDER)],
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr

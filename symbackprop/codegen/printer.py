@@ -261,9 +261,11 @@ class KernelPrinter(NumPyPrinter):
                 self.call("multiply", dest, self.operand(f), dest)
         else:
             first, den = den[0], den[1:]
-            self.emit(first, dest) if not self.is_leaf(first) else \
-                self.call("copyto", self.operand(first), dest)
-            self.call("divide", self.number(coeff), dest, dest)
+            if self.is_leaf(first):
+                self.call("divide", self.number(coeff), self.operand(first), dest)
+            else:
+                self.emit(first, dest)
+                self.call("divide", self.number(coeff), dest, dest)
             coeff = sp.Integer(1)
         for f in den:
             self.call("divide", dest, self.operand(f), dest)
@@ -275,10 +277,11 @@ class KernelPrinter(NumPyPrinter):
     def _emit_Pow(self, expr, dest):
         base, exp = expr.args
         rules = {2: "square", sp.Rational(1, 2): "sqrt", -1: "reciprocal"}
+        source = self.operand(base) if self.is_leaf(base) else self.emit(base, dest)
         if exp in rules:
-            self.call(rules[exp], self.operand(base), dest)
+            self.call(rules[exp], source, dest)
         else:
-            self.call("power", self.operand(base), self.number(exp), dest)
+            self.call("power", source, self.number(exp), dest)
 
     def _emit_Function(self, expr, dest):
         name = self.known_functions.get(type(expr).__name__)
@@ -295,8 +298,10 @@ class KernelPrinter(NumPyPrinter):
 
     def _emit_Piecewise(self, expr, dest):
         """Two constant branches on one comparison: a float mask, c0 + (c1 - c0) [cond]."""
-        (c1, cond), (c0, other) = expr.args if len(expr.args) == 2 else ((None, None), (None, None))
-        if c1 is None or other != sp.true or not (c1.is_Number and c0.is_Number) \
+        if len(expr.args) != 2:
+            raise GenerationError(f"no NumPy rule for the Piecewise {expr}")
+        (c1, cond), (c0, otherwise) = expr.args
+        if otherwise != sp.true or not (c1.is_Number and c0.is_Number) \
                 or type(cond) not in _COMPARE:
             raise GenerationError(f"no NumPy rule for the Piecewise {expr}")
         self.call(_COMPARE[type(cond)], self.operand(cond.lhs), self.operand(cond.rhs), dest)
