@@ -66,11 +66,14 @@ class Buffer:
 
     @property
     def line(self) -> str:
+        """The line of _buffers() that makes it, with its note as a comment."""
         if self.alias:
-            return f"{self.name} = {self.alias}"
-        if self.value is not None:
-            return f"{self.name} = np.array({self.value}, dtype)"
-        return f"{self.name} = np.empty((m, {self.cols}), dtype)"
+            line = f"{self.name} = {self.alias}"
+        elif self.value is not None:
+            line = f"{self.name} = np.array({self.value}, dtype)"
+        else:
+            line = f"{self.name} = np.empty((m, {self.cols}), dtype)"
+        return f"{line}  # {self.note}" if self.note else line
 
 
 @dataclass
