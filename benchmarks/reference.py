@@ -46,6 +46,8 @@ class Reference:
         self.Z = [np.empty((m, n), dtype) for n in sizes[1:]]
         self.M = [np.empty((m, n), dtype) for n in sizes[1:]]  # relu masks / scratch
         self.dA = [np.empty((m, n), dtype) for n in sizes[1:]]
+        # One scratch array per width, shared by the layers (stays in cache).
+        self.scratch = {n: np.empty((m, n), dtype) for n in set(sizes[1:])}
         self.col = np.empty((m, 1), dtype)
         self.col2 = np.empty((m, 1), dtype)
         self.T = np.empty((m, sizes[-1]), dtype)
@@ -185,7 +187,7 @@ class Reference:
             if hidden == "relu":
                 np.multiply(dA_prev, M[l - 1], dA_prev)
             elif hidden == "tanh":  # 1 - A^2
-                T2 = M[l - 1]
+                T2 = self.scratch[self.sizes[l]]
                 np.square(Z[l - 1], T2)
                 np.subtract(self.one, T2, T2)
                 np.multiply(dA_prev, T2, dA_prev)
