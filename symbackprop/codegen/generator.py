@@ -1,0 +1,588 @@
+"""From a derivation to the blocks of a generated NumPy trainer.
+
+``plan(derivation)`` walks the derivation layer by layer and turns every equation into a
+``Block``: the equation quoted as a comment, then the NumPy calls that compute it into
+preallocated buffers. Every decision (which buffers exist, which share memory, where a value
+saved in the forward pass is reused, where the learning rate is folded in) is made here; the
+template ``trainer.py.j2`` only lays the blocks out.
+
+The derivation is in Ng's layout (columns are examples); the generated code keeps rows as
+examples, so every activation-sized array holds the transpose of its symbol (``Z1`` is
+``Z[1]ᵀ``) while ``W1`` and ``b1`` are stored as derived.
+"""
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .. import naming as N
+from ..matrices import Elementwise
+from ..naming import code_name
+from ..registry import LOSSES
+from ..registry import a as a_var
+from ..registry import n as n_var
+from ..registry import y as y_var
+from .printer import (
+    GenerationError,
+    KernelPrinter,
+    expand_logs,
+    factors,
+    matrix_text,
+    number,
+    scalar_text,
+    shift_invariant,
+    stable,
+)
+
+
+@dataclass
+class Block:
+    """One equation: comment lines (without '#'), then code lines."""
+
+    comments: list[str]
+    code: list[str]
+
+
+def block(comments, code) -> Block:
+    """A Block with its comment lines wrapped to fit the generated module's line length."""
+    wrapped = []
+    for line in comments:
+        wrapped += textwrap.wrap(line, 92, subsequent_indent="    ", break_long_words=False,
+                                 break_on_hyphens=False) or [""]
+    return Block(wrapped, list(code))
+
+
+@dataclass
+class Buffer:
+    """A preallocated array of shape (m, cols), or another buffer's memory under a new name."""
+
+    name: str
+    cols: int
+    alias: str | None = None
+    note: str = ""
+    value: str | None = None  # a constant: a 0-d array holding this literal
+
+    @property
+    def line(self) -> str:
+        """The line of _buffers() that makes it, with its note as a comment."""
+        if self.alias:
+            line = f"{self.name} = {self.alias}"
+        elif self.value is not None:
+            line = f"{self.name} = np.array({self.value}, dtype)"
+        else:
+            line = f"{self.name} = np.empty((m, {self.cols}), dtype)"
+        return f"{line}  # {self.note}" if self.note else line
+
+
+@dataclass
+class Plan:
+    """Everything the template lays out for one architecture."""
+
+    arch: object
+    params: list[tuple[str, tuple[int, ...]]]
+    buffers: list[Buffer]
+    forward: list[Block]
+    output: str  # the code name of A^[L]
+    cost: list[Block]
+    cost_value: str  # expression of J from the cost block's buffers
+    backward: list[Block]
+    scale_note: str
+
+
+@dataclass
+class Kernel:
+    """An Elementwise map ready to print: a scalar body and what its symbols stand for."""
+
+    body: sp.Expr
+    names: dict  # placeholder -> code name of a matrix
+    reductions: dict  # placeholder -> (inner body, its names, key of the reduction)
+    equation: str  # the derived form, for the comment
+    computed: str = ""  # the form the code evaluates, where a rewrite changed it
+
+    @property
+    def reads(self) -> set:
+        out = {name for var, name in self.names.items() if self.body.has(var)}
+        for inner, names, _ in self.reductions.values():
+            out |= set(names.values())
+        return out
+
+
+def plan(derivation) -> Plan:
+    """The blocks, buffers and parameters of the trainer for ``derivation`` (layout "ng")."""
+    return TrainerPlanner(derivation).plan()
+
+
+class TrainerPlanner:
+    """Turns one derivation into a Plan; holds the buffers the blocks allocate on the way."""
+
+    def __init__(self, derivation):
+        if derivation.notation != "ng":
+            raise GenerationError("the trainer generator reads derivations in the ng layout")
+        self.d = derivation
+        self.arch = derivation.arch
+        self.m = derivation.m
+        self.sizes = self.arch.sizes
+        self.L = self.arch.depth
+        self.units = {N.units(l): size for l, size in enumerate(self.sizes)}
+        self.units[n_var] = self.sizes[-1]
+        self.buffers: dict[str, Buffer] = {}
+        self.reduction_names: dict = {}  # reduction matrix expression -> buffer name
+
+    # buffers --------------------------------------------------------------------------------
+    def buffer(self, name, cols, note=""):
+        if name not in self.buffers:
+            self.buffers[name] = Buffer(name, cols, note=note)
+        return name
+
+    def temps(self, cols, pending: dict):
+        """A fresh scratch-buffer allocator for one kernel (buffers are shared across kernels).
+
+        New buffers go to ``pending``; they exist once the kernel's code is kept.
+        """
+        used = {"full": 0, "column": 0}
+
+        def temp(shape):
+            k = used[shape]
+            used[shape] += 1
+            name, width = (f"col_{k}", 1) if shape == "column" else (f"tmp{cols}_{k}", cols)
+            if name not in self.buffers:
+                pending.setdefault(name, Buffer(name, width, note="scratch"))
+            return name
+        return temp
+
+    def constant(self, value) -> str:
+        """The name of a 0-d array of the buffers' dtype holding ``value``."""
+        literal = number(value)
+        name = "c" + literal.replace("-", "m").replace(".", "_").replace("+", "")
+        if name not in self.buffers:
+            self.buffers[name] = Buffer(name, 0, value=literal,
+                                        note="a constant in the arrays' dtype")
+        return name
+
+    # kernels ---------------------------------------------------------------------------------
+    def kernel(self, expr) -> Kernel:
+        """An Elementwise map (or a bare matrix) as a Kernel, with sizes and stable forms."""
+        if isinstance(expr, sp.MatrixSymbol):
+            var = sp.Symbol(expr.name)
+            return Kernel(var, {var: code_name(expr.name)}, {}, code_name(expr.name))
+        if not isinstance(expr, Elementwise):
+            raise GenerationError(f"no elementwise rule for {expr}")
+        names, reductions = {}, {}
+        for var, M in expr.bindings().items():
+            if isinstance(M, sp.MatrixSymbol):
+                names[var] = code_name(M.name)
+                continue
+            ones = [f for f in M.args if isinstance(f, sp.OneMatrix)]
+            inner = [f for f in M.args if isinstance(f, Elementwise)]
+            if not (isinstance(M, sp.MatMul) and len(ones) == 1 and len(inner) == 1
+                    and ones[0].shape[0] == ones[0].shape[1]):
+                raise GenerationError(f"no rule for the binding {var} = {M}")
+            inner_kernel = self.kernel(inner[0])
+            reductions[var] = (inner_kernel.body, inner_kernel.names, M)
+        body = stable(expr.scalar().xreplace(self.units))
+        reductions = {var: (stable(inner.xreplace(self.units)), nm, key)
+                      for var, (inner, nm, key) in reductions.items()}
+        shown = dict(names)
+        for var, (inner, nm, _) in reductions.items():
+            shown[var] = f"sum({scalar_text(inner, nm)}, axis=1)"
+        equation = scalar_text(expr.scalar().xreplace(self.units), shown)
+        computed = scalar_text(body, shown)
+        return Kernel(body, names, reductions, equation,
+                      computed if computed != equation else "")
+
+    def emit(self, kernel: Kernel, dest: str, cols: int, alias: str | None = None,
+             scale: str | None = None, saved: dict | None = None):
+        """Code lines computing ``kernel`` into ``dest``.
+
+        ``alias``: an input whose memory ``dest`` may take; kept only if no emitted call reads
+        it after one has written ``dest``. ``scale``: a factor the result is multiplied by,
+        merged with the body's numeric coefficient. ``saved``: values computed here into
+        their own buffers for a later kernel.
+        """
+        for candidate in ([alias] if alias else []) + [None]:
+            printer, pending, reductions = self._emit(kernel, dest, cols, candidate, scale,
+                                                      saved or {})
+            if candidate is None or _alias_safe(printer.ops, dest, candidate):
+                self.buffers.update(pending)
+                self.reduction_names.update(reductions)
+                if candidate is not None:
+                    self.buffers[dest] = Buffer(dest, cols, alias=candidate)
+                else:
+                    self.buffer(dest, cols)
+                return printer.lines
+        raise AssertionError("unreachable")
+
+    def _emit(self, kernel, dest, cols, alias, scale, saved):
+        """One attempt at emit(): (printer with its calls, new buffers, new reductions)."""
+        names = dict(kernel.names)
+        column = set()
+        new = {}
+        for var, (inner, inner_names, key) in kernel.reductions.items():
+            names.update(inner_names)
+            column.add(var)
+            if key in self.reduction_names:
+                names[var] = self.reduction_names[key]
+            else:
+                new[var] = (inner, key)
+        names.update({sym: name for sym, (name, _) in saved.items()})
+        pending, reductions = {}, {}
+        printer = KernelPrinter(names, self.temps(cols, pending), column, self.constant)
+        for sym, (name, expr) in saved.items():
+            printer.emit(expr, name)
+        new_vars = list(new)
+        reps, reduced = sp.cse([new[v][0] for v in new_vars] + [kernel.body],
+                               symbols=sp.numbered_symbols("_x"))
+        inners, body = reduced[:-1], reduced[-1]
+        coeff = sp.Integer(1)
+        if scale is not None:
+            coeff, body = body.as_coeff_Mul()
+        in_dest = None
+        if alias is None and reps and not isinstance(body, sp.Symbol):
+            last = reps[-1][0]
+            if last in body.args and body.count(last) == 1:
+                in_dest = last
+        for sym, expr in reps:
+            if sym == in_dest:
+                names[sym] = dest
+                printer.emit(expr, dest)
+            else:
+                names[sym] = printer.temp(printer.shape_of(expr))
+                printer.emit(expr, names[sym])
+        for var, inner in zip(new_vars, inners):
+            key = new[var][1]
+            target = self._reduction_name(key, reductions)
+            pending[target] = Buffer(target, 1, note="sum over the units")
+            source = names[inner] if inner in names else printer.operand(inner)
+            printer.call("sum_units", source, target)
+            names[var] = target
+            reductions[key] = target
+        printer.preferred = in_dest or next((v for v, n in names.items() if n == alias), None)
+        printer.emit(body, dest)
+        if scale is not None:
+            factor = scale if coeff == 1 else f"{scale} * {number(coeff)}"
+            printer.call("multiply", dest, factor, dest)
+        return printer, pending, reductions
+
+    def _reduction_name(self, key, pending):
+        labels = sorted(N.split(M.name)[1] for M in key.atoms(sp.MatrixSymbol)
+                        if N.split(M.name)[1] is not None)
+        base = "S" + labels[-1]
+        names = [*self.reduction_names.values(), *pending.values()]
+        taken = sum(1 for name in names if name.split("_")[0] == base)
+        return base if taken == 0 else f"{base}_{taken}"
+
+    # the plan ----------------------------------------------------------------------------------
+    def plan(self) -> Plan:
+        loss = LOSSES[self.arch.loss]
+        layers = self.d.layers
+        fwd, bwd, saved = {}, {}, {}
+        for layer in layers:
+            l = layer.index
+            fwd[l] = self.kernel(layer.forward[1].rhs)
+            bwd[l] = self.kernel(layer.dZ_equation.rhs)
+            saved[l] = self._hoist(l, fwd[l], bwd[l])
+        out = layers[-1]
+        cost_kernel = self._cost_kernel(out, loss)
+        # What each later step reads: an array may be overwritten once nothing reads it.
+        reads_after = self._reads_after(layers, fwd, bwd, cost_kernel)
+
+        forward = []
+        for layer in layers:
+            forward += self._forward_blocks(layer, fwd[layer.index], bwd[layer.index],
+                                            cost_kernel, saved[layer.index], reads_after)
+        shared = self._share_with_cost(cost_kernel, bwd[self.L])
+        saved[self.L] = {**saved[self.L], **shared}
+        cost_block, cost_value = self._cost_block(cost_kernel, loss, shared)
+        backward = []
+        for layer in reversed(layers):
+            backward += self._backward_blocks(layer, bwd[layer.index], saved[layer.index],
+                                              shared, reads_after)
+
+        params = []
+        for layer in layers:
+            l = layer.index
+            params += [(f"W{l}", (self.sizes[l], self.sizes[l - 1])), (f"b{l}", (self.sizes[l],))]
+        return Plan(
+            arch=self.arch, params=params, buffers=list(self.buffers.values()),
+            forward=forward, output=code_name(out.A.name), cost=cost_block,
+            cost_value=cost_value, backward=backward,
+            scale_note="BP1 and BP2 carry the factor 1/m; it is folded into the output error")
+
+    def _equation_block(self, label, target, rhs, fold=False) -> Block:
+        """A linear equation (Z, BP1, BP2, BP3): as derived and in rows, then its calls."""
+        m = self.m
+        derived = f"{target} = {matrix_text(rhs, m, False)}"
+        rows = f"{target} = {matrix_text(rhs, m, True)}"
+        return block([f"{label}{derived}    (rows are examples: {rows})"],
+                     self._linear(rhs, target, fold=fold))
+
+    def _forward_blocks(self, layer, kernel, bwd, cost, saved, reads_after) -> list[Block]:
+        l, cols = layer.index, self.sizes[layer.index]
+        Z, A = code_name(layer.Z.name), code_name(layer.A.name)
+        self.buffer(Z, cols)
+        blocks = [self._equation_block("", Z, layer.forward[0].rhs)]
+        if isinstance(kernel.body, sp.Symbol):
+            self.buffers[A] = Buffer(A, cols, alias=kernel.names[kernel.body])
+            return [*blocks, block([f"{A} = {kernel.equation}: the same array"], [])]
+        comments, code = [f"{A} = {kernel.equation}"], []
+        if kernel.computed:
+            comments.append(f"  = {kernel.computed}: the same function in the form the calls "
+                            "below evaluate (finite for every input, factors reusable)")
+        if self._shift(layer, kernel, bwd, cost):
+            zmax = self.buffer(f"{Z}max", 1, "row maximum")
+            code += [f"np.maximum.reduce({Z}, 1, None, {zmax}, True)",
+                     f"np.subtract({Z}, {zmax}, {Z})"]
+            comments.append(f"{Z} is first shifted by its row maximum: every expression that "
+                            f"reads {Z} is unchanged by the shift, and exp cannot overflow")
+        for name, expr in saved.values():
+            comments.append(f"{name} = {scalar_text(expr, kernel.names)} is kept for BP4")
+            self.buffer(name, cols)
+        alias = Z if Z not in reads_after[("A", l)] else None
+        code += self.emit(kernel, A, cols, alias=alias, saved=saved)
+        if self.buffers[A].alias:
+            comments.append(f"{A} takes the memory of {Z}: nothing reads {Z} afterwards")
+        return [*blocks, block(comments, code)]
+
+    def _backward_blocks(self, layer, kernel, saved, shared, reads_after) -> list[Block]:
+        l, cols = layer.index, self.sizes[layer.index]
+        dZ, dA = code_name(layer.dZ.name), code_name(layer.dA.name)
+        label = "output" if layer.is_output else "BP4"
+        scaled = ("times scale (1/m, or lr/m when training): every gradient below is linear "
+                  "in dZ, so this one product scales them all")
+        coeff, rest = kernel.body.as_coeff_Mul()
+        if layer.is_output and rest in shared:
+            # The cost left exactly this error in a buffer: scale it where it is.
+            name = shared[rest][0]
+            self.buffers[dZ] = Buffer(dZ, cols, alias=name)
+            factor = "scale" if coeff == 1 else f"scale * {number(coeff)}"
+            said = f"{label}: {dZ} = {kernel.equation}, which the cost left in {name}"
+            blocks = [block([said, scaled], [f"np.multiply({dZ}, {factor}, {dZ})"])]
+        elif isinstance(kernel.body, sp.Symbol):
+            self.buffers[dZ] = Buffer(dZ, cols, alias=kernel.names[kernel.body])
+            blocks = [block([f"{label}: {dZ} = {kernel.equation}: the same array"], [])]
+        elif layer.is_output:
+            code = self.emit(_with_saved(kernel, saved), dZ, cols, scale="scale")
+            blocks = [block([f"{label}: {dZ} = {kernel.equation}", scaled], code)]
+        else:
+            alias = dA if dA not in reads_after[("dZ", l)] else None
+            code = self.emit(_with_saved(kernel, saved), dZ, cols, alias=alias)
+            comments = [f"{label}: {dZ} = {kernel.equation}"]
+            if saved:
+                comments.append(f"  = {scalar_text(kernel.body, kernel.names)}")
+            if self.buffers[dZ].alias:
+                comments.append(f"{dZ} takes the memory of {dA}")
+            blocks = [block(comments, code)]
+        for name in ("BP1", "BP2", "BP3"):
+            eq = layer.backward[name]
+            target = code_name(eq.lhs.name)
+            if name == "BP3" and l == 1:
+                said = (f"BP3 for layer 1 would give {target}, the gradient for the input: "
+                        "not needed, not computed")
+                blocks.append(block([said], []))
+                continue
+            if name == "BP3":
+                self.buffer(target, self.sizes[l - 1])
+            blocks.append(self._equation_block(f"{name}: ", target, eq.rhs,
+                                               fold=name in ("BP1", "BP2")))
+        return blocks
+
+    # pieces -------------------------------------------------------------------------------------
+    def _hoist(self, l, fwd: Kernel, bwd: Kernel) -> dict:
+        """Subexpressions of BP4 that the forward pass computes anyway: computed once, saved."""
+        if isinstance(fwd.body, sp.Symbol) or isinstance(bwd.body, sp.Symbol):
+            return {}
+        reps, (f2, b2) = sp.cse([fwd.body, bwd.body], symbols=sp.numbered_symbols("_h"))
+        full = {}
+        for sym, expr in reps:
+            full[sym] = expr.xreplace(full)
+        shared = [sym for sym, _ in reps if f2.has(sym) and b2.has(sym)
+                  and not full[sym].free_symbols - set(fwd.names)]
+        saved = {}
+        for k, sym in enumerate(shared):
+            name = f"H{l}" if k == 0 else f"H{l}_{k}"
+            saved[sp.Symbol(name)] = (name, full[sym])
+        if not saved:
+            return {}
+        back = {full[s]: new for s, new in zip(shared, saved)}
+        fwd.body = fwd.body.xreplace(back)
+        bwd.body = bwd.body.xreplace(back)
+        return saved
+
+    def _cost_kernel(self, out, loss) -> Kernel:
+        """L summed over the units, as a scalar body; a log of A^[L] is written through Z^[L]."""
+        A_sym, Y_sym = sp.Symbol(out.A.name), sp.Symbol("Y")
+        term = loss.term.xreplace({a_var: A_sym, y_var: Y_sym, n_var: self.sizes[-1]})
+        names = {A_sym: code_name(out.A.name), Y_sym: "Y"}
+        equation = scalar_text(term, names)
+        activation = out.forward[1].rhs
+        if term.has(sp.log) and isinstance(activation, Elementwise):
+            through_z = self.kernel(activation)
+            body = activation.scalar().xreplace(self.units)
+            term = stable(expand_logs(term.xreplace({A_sym: body})))
+            return Kernel(term, {Y_sym: "Y", **through_z.names}, through_z.reductions, equation)
+        return Kernel(stable(term), names, {}, equation)
+
+    def _cost_block(self, kernel: Kernel, loss, shared: dict):
+        """J as code lines and the expression of its value.
+
+        ``shared``: subexpressions the output error also needs, computed here into buffers.
+        A sum of squares is a dot product of a vector with itself (one call, no square).
+        """
+        cols = self.sizes[-1]
+        coeff, body = kernel.body.as_coeff_Mul()
+        dest = f"L{self.L}"
+        names = {**kernel.names, **{sym: name for sym, (name, _) in shared.items()}}
+        # A sum of products of two factors is a dot product (a square: of a vector with itself).
+        pair = None
+        if body.is_Pow and body.exp == 2:
+            pair = (body.base, body.base)
+        elif body.is_Mul and len(body.args) == 2:
+            pair = tuple(sorted(body.args, key=lambda f: f not in names))
+        squares = pair is not None
+        if squares:
+            body = pair[1]
+        comments = [f"J = (1/m) sum over examples and units of {kernel.equation}: "
+                    + loss.description]
+        lines = []
+        for name, expr in shared.values():
+            comments.append(f"{name} = {scalar_text(expr, kernel.names)} is kept for the "
+                            "output error")
+            self.buffer(name, cols)
+        if squares and body in names:
+            total = f"np.vdot({names[pair[0]]}, {names[body]})"
+            printer = KernelPrinter(names, None, constant=self.constant)
+            for name, expr in shared.values():
+                printer.emit(expr, name)
+            lines = printer.lines
+        else:
+            self.buffer(dest, cols, "the loss of each example and output unit")
+            printer, pending, reductions = self._emit(
+                Kernel(body, kernel.names, kernel.reductions, ""), dest, cols, None, None,
+                shared)
+            self.buffers.update(pending)
+            self.reduction_names.update(reductions)
+            lines = printer.lines
+            first = dest if pair is None or pair[0] == pair[1] else names[pair[0]]
+            total = f"np.vdot({first}, {dest})" if squares else f"{dest}.sum()"
+        value = {1: f"{total} / m", -1: f"-{total} / m"}.get(coeff,
+                                                              f"{number(coeff)} * {total} / m")
+        if kernel.body.has(sp.Symbol(self.d.layers[-1].Z.name)):
+            comments.append(f"  = (1/m) sum of {scalar_text(kernel.body, _shown(kernel))}: "
+                            "logs of probabilities written through Z, finite where A "
+                            "underflows to 0")
+        return [block(comments, lines)], value
+
+    def _share_with_cost(self, cost: Kernel, out: Kernel) -> dict:
+        """Subexpressions of the output error that the cost computes anyway (A2 - Y)."""
+        if isinstance(cost.body, sp.Symbol) or isinstance(out.body, sp.Symbol):
+            return {}
+        same = {s for s in cost.names if out.names.get(s) == cost.names[s]}
+        reps, (c2, o2) = sp.cse([cost.body, out.body], symbols=sp.numbered_symbols("_e"))
+        full = {}
+        for sym, expr in reps:
+            full[sym] = expr.xreplace(full)
+        shared = [sym for sym, _ in reps
+                  if c2.has(sym) and o2.has(sym) and full[sym].free_symbols <= same]
+        saved = {}
+        for k, sym in enumerate(shared):
+            name = f"E{self.L}" if k == 0 else f"E{self.L}_{k}"
+            saved[sp.Symbol(name)] = (name, full[sym])
+        back = {full[s]: new for s, new in zip(shared, saved)}
+        cost.body = cost.body.xreplace(back)
+        out.body = out.body.xreplace(back)
+        return saved
+
+    def _shift(self, layer, fwd: Kernel, bwd: Kernel, cost: Kernel) -> bool:
+        """Shift Z by its row maximum when a kernel takes exp of it and all are shift-free."""
+        z = sp.Symbol(layer.Z.name)
+        if not any(e.args[0].has(z) for e in _all_bodies(fwd).atoms(sp.exp)):
+            return False
+        for kernel in (fwd, bwd, cost):
+            if not _all_bodies(kernel).has(z):
+                continue
+            inner = {var: body for var, (body, _, _) in kernel.reductions.items()}
+            if not shift_invariant(kernel.body, z, inner):
+                return False
+        return True
+
+    def _reads_after(self, layers, fwd, bwd, cost):
+        steps = []
+        for layer in layers:
+            l = layer.index
+            steps.append((("A", l), fwd[l].reads))
+        steps.append((("cost", 0), cost.reads))
+        for layer in reversed(layers):
+            l = layer.index
+            steps.append((("dZ", l), bwd[l].reads))
+            steps.append((("BP", l), {code_name(layer.dZ.name), code_name(layer.A_prev.name),
+                                      code_name(layer.W.name)}))
+        after = {}
+        for k, (key, _) in enumerate(steps):
+            later = set()
+            for _, reads in steps[k + 1:]:
+                later |= reads
+            after[key] = later
+        return after
+
+    def _linear(self, rhs, target, fold=False) -> list[str]:
+        """Z = W A + b 1ᵀ, dW = (1/m) dZ Aᵀ, db = (1/m) dZ 1, dA = Wᵀ dZ as NumPy calls."""
+        m = self.m
+        terms = list(rhs.args) if isinstance(rhs, sp.MatAdd) else [rhs]
+        lines, rest = [], []
+        for term in terms:
+            scalars = [a for a in factors(term) if not getattr(a, "is_Matrix", False)]
+            mats = [a for a in factors(term) if getattr(a, "is_Matrix", False)]
+            coeff = sp.Mul(*scalars)
+            if coeff != 1 and not (fold and coeff == 1 / m):
+                raise GenerationError(f"no rule for the factor {coeff} in {rhs}")
+            if fold and coeff != 1 / m:
+                raise GenerationError(f"expected the factor 1/m in {rhs}")
+            ones = [a for a in mats if isinstance(a, sp.OneMatrix)]
+            rest_m = [a for a in mats if not isinstance(a, sp.OneMatrix)]
+            if ones and ones[0].shape == (1, m) and len(rest_m) == 1:
+                rest.append(f"np.add({target}, {code_name(rest_m[0].name)}, {target})")
+            elif ones and ones[0].shape == (m, 1) and len(rest_m) == 1:
+                lines.append(f"np.add.reduce({matrix_text(rest_m[0], m, True)}, 0, None, "
+                             f"{target})")
+            elif len(mats) == 2 and not ones:
+                left, right = mats
+                if m in rhs.shape:  # stored transposed: (left right)ᵀ = rightᵀ leftᵀ
+                    pair = [matrix_text(x, m, True, transposed=True) for x in (right, left)]
+                else:
+                    pair = [matrix_text(x, m, True, transposed=False) for x in (left, right)]
+                lines.append(f"np.dot({pair[0]}, {pair[1]}, {target})")
+            else:
+                raise GenerationError(f"no NumPy rule for the term {term} of {rhs}")
+        if len(lines) != 1:
+            raise GenerationError(f"expected one product in {rhs}")
+        return lines + rest
+
+
+def _with_saved(kernel: Kernel, saved: dict) -> Kernel:
+    names = dict(kernel.names)
+    names.update({sym: name for sym, (name, _) in saved.items()})
+    return Kernel(kernel.body, names, kernel.reductions, kernel.equation)
+
+
+def _all_bodies(kernel: Kernel) -> sp.Expr:
+    return sp.Tuple(kernel.body, *[inner for inner, _, _ in kernel.reductions.values()])
+
+
+def _shown(kernel: Kernel) -> dict:
+    shown = dict(kernel.names)
+    for var, (inner, names, _) in kernel.reductions.items():
+        shown[var] = f"sum({scalar_text(inner, names)}, axis=1)"
+    return shown
+
+
+def _alias_safe(ops, dest, source) -> bool:
+    """dest may share source's memory: no call reads source after one has written dest."""
+    written = False
+    for _, args in ops:
+        if written and source in args[:-1]:
+            return False
+        if args[-1] == dest:
+            written = True
+    return True

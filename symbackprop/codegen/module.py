@@ -1,0 +1,100 @@
+"""The generated module as text: the plan of a derivation, laid out by ``trainer.py.j2``."""
+from __future__ import annotations
+
+import re
+from math import prod
+
+from ..engine import derive
+from ..registry import LOSSES
+from ..templating import render
+from .generator import plan as make_plan
+from .options import DTYPES, INITS, OPTIMIZERS
+
+
+def command_line(arch, optimizer="sgd", dtype="float64", init="he", output=None) -> str:
+    """The canonical command that generates this module (no paths but the file's name)."""
+    parts = ["symbackprop generate", str(arch), f"--loss {arch.loss}"]
+    defaults = {"optimizer": "sgd", "dtype": "float64", "init": "he"}
+    for key, value in (("optimizer", optimizer), ("dtype", dtype), ("init", init)):
+        if value != defaults[key]:
+            parts.append(f"--{key} {value}")
+    if output:
+        parts.append(f"-o {output}")
+    return " ".join(parts)
+
+
+def _target_checks(loss, n_out) -> list[str]:
+    """Lines of _check that hold Y to what the loss needs."""
+    shape = f"(m, {n_out})"
+    lines = []
+    if tuple(loss.y_domain) == (0.0, 1.0):
+        lines += ["if ((Y < 0) | (Y > 1)).any():",
+                  f"    raise ValueError(\"Y of shape {shape} must hold probabilities in [0, 1]\")"]
+    if loss.targets_sum_to_one:
+        lines += ["if not np.allclose(Y.sum(axis=1), 1.0, atol=1e-6):",
+                  f"    raise ValueError(\"Y of shape {shape} must hold one-hot rows (or \"",
+                  "                     \"probabilities summing to 1), one row per example\")"]
+    return lines
+
+
+def _report(loss) -> list[str]:
+    """Lines of main() that print the accuracy, for classification losses."""
+    if loss.targets_sum_to_one:
+        rule = "trainer.predict(X).argmax(axis=1) == np.asarray(Y).argmax(axis=1)"
+    elif tuple(loss.y_domain) == (0.0, 1.0):
+        rule = "(trainer.predict(X) > 0.5) == (np.asarray(Y) > 0.5)"
+    else:
+        return []
+    return [f"accuracy = float(np.mean({rule}))",
+            'print(f"training accuracy {accuracy:.4f}")']
+
+
+def _unpack(names, blocks, extra=()) -> str:
+    """``a, _, c`` for unpacking ``names``: those the blocks do not use become ``_``."""
+    used = set(extra)
+    for block in blocks:
+        for line in block.code:
+            used |= set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", line))
+    return ", ".join(name if name in used else "_" for name in names) + ","
+
+
+def generate(arch, optimizer: str = "sgd", dtype: str = "float64", init: str = "he",
+             command: str | None = None) -> str:
+    """The source of a standalone NumPy trainer module for ``arch``."""
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r} (known: {', '.join(OPTIMIZERS)})")
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r} (known: {', '.join(DTYPES)})")
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r} (known: {', '.join(INITS)})")
+    plan = make_plan(derive(arch))
+    loss = LOSSES[arch.loss]
+    sizes = arch.sizes
+    arch_dict = (f'{{"sizes": {tuple(sizes)!r}, "activations": {tuple(arch.activations)!r}, '
+                 f'"loss": {arch.loss!r}}}').replace("'", '"')
+    targets_note = ", one-hot rows" if loss.targets_sum_to_one else ""
+    buffers = [b.name for b in plan.buffers]
+    params = [name for name, _ in plan.params]
+    grads = ["d" + name for name in params]
+    cost_uses = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", plan.cost_value)
+    all_blocks = plan.forward + plan.cost + plan.backward
+    return render(
+        "trainer.py.j2",
+        forward_unpack={"P": _unpack(params, plan.forward),
+                        "B": _unpack(buffers, plan.forward, [plan.output])},
+        cost_unpack={"B": _unpack(buffers, plan.cost, cost_uses)},
+        step_unpack={"P": _unpack(params, all_blocks), "G": _unpack(grads, all_blocks),
+                     "B": _unpack(buffers, all_blocks, cost_uses)},
+        arch_text=str(arch), loss=arch.loss, loss_description=loss.description,
+        command=command or command_line(arch, optimizer, dtype, init),
+        n_in=sizes[0], n_out=sizes[-1], targets_note=targets_note,
+        arch_dict=arch_dict, dtype=dtype, optimizer=optimizer, init=init,
+        init_std=INITS[init],
+        params=plan.params, size=sum(prod(shape) for _, shape in plan.params),
+        buffers=plan.buffers, buffer_names=[b.name for b in plan.buffers],
+        param_names=[name for name, _ in plan.params],
+        grad_names=["d" + name for name, _ in plan.params],
+        forward=plan.forward, output=plan.output, cost=plan.cost, cost_value=plan.cost_value,
+        backward=plan.backward, scale_note=plan.scale_note,
+        target_checks=_target_checks(loss, sizes[-1]), report=_report(loss),
+    )

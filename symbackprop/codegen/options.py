@@ -1,0 +1,13 @@
+"""The choices ``symbackprop generate`` offers (no SymPy here: ``--help`` imports this)."""
+from __future__ import annotations
+
+OPTIMIZERS = ("sgd", "momentum", "adam")
+DTYPES = ("float64", "float32")
+
+# Standard deviation of the initial weights of a layer with n_in inputs and n_out units,
+# as the generated init_params computes it.
+INITS = {
+    "he": "np.sqrt(2.0 / n_in)",
+    "xavier": "np.sqrt(2.0 / (n_in + n_out))",
+    "normal": "0.01",
+}

@@ -1,0 +1,445 @@
+"""Generated NumPy trainers: gradients against central differences, the SGD step, training,
+float32, numerical stability, input validation, the command and the generated module's CLI."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import warnings
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from codegen_helpers import (
+    combinations,
+    load,
+    random_params,
+    relative_error,
+    source,
+    spec_for,
+    targets,
+)
+
+from symbackprop.cli import main as cli_main
+from symbackprop.registry import ACTIVATIONS, LOSSES
+
+ROOT = Path(__file__).resolve().parent.parent
+COMBOS = list(combinations())
+
+
+def data(module, m, rng, loss):
+    sizes = module.ARCH["sizes"]
+    return rng.standard_normal((m, sizes[0])), targets(loss, sizes[-1], m, rng)
+
+
+# --- gradients --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 4])
+@pytest.mark.parametrize("output,loss", COMBOS, ids=[f"{a}-{l}" for a, l in COMBOS])
+def test_gradients_match_central_differences(output, loss, depth):
+    rng = np.random.default_rng(zlib.crc32(f"{output} {loss} {depth}".encode()))
+    spec = spec_for(output, depth, rng)
+    module = load(spec, loss)
+    X, Y = data(module, 4, rng, loss)
+    params = random_params(module, rng)
+    analytic = module.gradients(params, X, Y)
+    numeric = module.numeric_gradients(params, X, Y)
+    assert set(analytic) == set(params)
+    for key in params:
+        assert analytic[key].shape == params[key].shape
+    total = sum(float(np.abs(v).sum()) for v in numeric.values())
+    assert total > 1e-8, f"{spec} {loss}: all gradients vanish, the check would prove nothing"
+    err = relative_error(analytic, numeric)
+    assert err < 1e-6, f"{spec} {loss}: relative error {err:.2e}\n{analytic}\n{numeric}"
+
+
+def test_gradient_check_catches_a_wrong_gradient():
+    """The check is not vacuous: a gradient off by a small amount fails it."""
+    rng = np.random.default_rng(0)
+    module = load("3-4:tanh-2:sigmoid", "bce")
+    X, Y = data(module, 5, rng, "bce")
+    params = random_params(module, rng)
+    wrong = module.gradients(params, X, Y)
+    wrong["W1"][0, 0] += 1e-3
+    assert relative_error(wrong, module.numeric_gradients(params, X, Y)) > 1e-6
+
+
+# --- one step, training, float32 ----------------------------------------------------------------
+
+STEP_CASES = [("2-3-1", "half_sse"), ("4-5:relu-3:softmax", "cross_entropy"),
+              ("3-4:tanh-4:leaky_relu-2:identity", "mse"), ("3-2:softplus-2:sigmoid", "bce")]
+
+
+@pytest.mark.parametrize("spec,loss", STEP_CASES)
+def test_sgd_step_is_params_minus_lr_times_gradients(spec, loss):
+    rng = np.random.default_rng(1)
+    module = load(spec, loss)
+    X, Y = data(module, 7, rng, loss)
+    params = random_params(module, rng)
+    expected_cost = module.cost(params, X, Y)
+    grads = module.gradients(params, X, Y)
+    trainer = module.Trainer({k: v.copy() for k, v in params.items()}, lr=0.3, batch_size=7)
+    returned = trainer.step(X, Y)
+    assert returned == pytest.approx(expected_cost, rel=1e-12)
+    for key in params:
+        np.testing.assert_allclose(trainer.params[key], params[key] - 0.3 * grads[key],
+                                   rtol=1e-12, atol=1e-14)
+
+
+def test_cost_is_the_mean_of_the_loss_as_the_spec_defines_it():
+    """J = (1/m) sum_i sum_c term(a, y), computed here from the registry's SymPy term."""
+    import sympy as sp
+
+    from symbackprop.registry import a, n, y
+
+    rng = np.random.default_rng(2)
+    for spec, loss in STEP_CASES:
+        module = load(spec, loss)
+        X, Y = data(module, 6, rng, loss)
+        params = random_params(module, rng)
+        A = module.forward(params, X)
+        term = sp.lambdify((a, y, n), LOSSES[loss].term, "numpy")
+        expected = float(np.sum(term(A, Y, A.shape[1]))) / X.shape[0]
+        assert module.cost(params, X, Y) == pytest.approx(expected, rel=1e-10)
+
+
+def teacher_problem(module, loss, m, rng):
+    """Targets made by another network of the same architecture: learnable by construction."""
+    teacher = module.init_params(seed=99)
+    X = rng.standard_normal((m, module.ARCH["sizes"][0]))
+    out = module.forward(teacher, X)
+    if LOSSES[loss].targets_sum_to_one:
+        return X, np.eye(out.shape[1])[out.argmax(axis=1)]
+    if tuple(LOSSES[loss].y_domain) == (0.0, 1.0):
+        return X, (out > 0.5).astype(float)
+    return X, out
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("output,loss", COMBOS, ids=[f"{a}-{l}" for a, l in COMBOS])
+def test_cost_falls_on_a_learnable_problem(output, loss, optimizer):
+    rng = np.random.default_rng(3)
+    hidden = "tanh" if ACTIVATIONS[output].output_only else output
+    module = load(f"4-8:{hidden}-3:{output}", loss)
+    X, Y = teacher_problem(module, loss, 128, rng)
+    lr = {"sgd": 0.1, "momentum": 0.02, "adam": 0.005}[optimizer]
+    trainer = module.Trainer(lr=lr, optimizer=optimizer, batch_size=16, seed=1)
+    before = module.cost(trainer.params, X, Y)
+    costs = trainer.fit(X, Y, epochs=40, verbose=False)
+    assert len(costs) == 40
+    assert module.cost(trainer.params, X, Y) < 0.7 * before, (before, costs[-5:])
+
+
+def test_float32_trains_and_matches_float64():
+    rng = np.random.default_rng(4)
+    module = load("5-6:relu-4:softmax", "cross_entropy", dtype="float32")
+    assert module.DTYPE is np.float32
+    X, Y = teacher_problem(module, "cross_entropy", 64, rng)
+    params64 = random_params(module, rng)
+    params32 = {k: v.astype(np.float32) for k, v in params64.items()}
+    g64, g32 = module.gradients(params64, X, Y), module.gradients(params32, X, Y)
+    for key in g64:
+        assert g32[key].dtype == np.float32
+        np.testing.assert_allclose(g32[key], g64[key], rtol=2e-3, atol=2e-5)
+    trainer = module.Trainer(lr=0.2, batch_size=8)
+    assert all(v.dtype == np.float32 for v in trainer.params.values())
+    costs = trainer.fit(X, Y, epochs=40, verbose=False)
+    assert costs[-1] < 0.6 * costs[0]
+    assert trainer.predict(X).dtype == np.float32
+
+
+# --- numerical stability --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("output,loss", COMBOS, ids=[f"{a}-{l}" for a, l in COMBOS])
+def test_stable_at_pre_activations_of_1000(output, loss):
+    """|z| = 1000 in every layer and targets at probability 0: finite, and no warning."""
+    hidden = "tanh" if ACTIVATIONS[output].output_only else output
+    module = load(f"2-3:{hidden}-3:{output}", loss)
+    params = {
+        "W1": np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]) * 1000.0, "b1": np.zeros(3),
+        "W2": np.array([[1.0, -1.0, 0.0], [-1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]) * 1000.0,
+        "b2": np.array([0.0, 0.0, -1000.0]),
+    }
+    X = np.array([[1.0, -1.0], [-1.0, 1.0], [1.0, 1.0], [-1.0, -1.0]])
+    n = 3
+    if LOSSES[loss].targets_sum_to_one:
+        Y = np.eye(n)[[2, 2, 0, 1]]  # classes whose probability underflows to 0
+    elif tuple(LOSSES[loss].y_domain) == (0.0, 1.0):
+        Y = np.array([[0.0, 1.0, 1.0]] * 4)
+    else:
+        Y = np.zeros((4, n))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = module.forward(params, X)
+        J = module.cost(params, X, Y)
+        grads = module.gradients(params, X, Y)
+        trainer = module.Trainer({k: v.copy() for k, v in params.items()}, batch_size=4)
+        trainer.step(X, Y)
+    assert np.isfinite(out).all() and np.isfinite(J)
+    assert all(np.isfinite(g).all() for g in grads.values())
+    assert all(np.isfinite(p).all() for p in trainer.params.values())
+
+
+def test_cross_entropy_at_probability_zero_is_the_exact_large_value():
+    module = load("2-2:softmax", "cross_entropy")
+    params = {"W1": np.array([[1000.0, 0.0], [-1000.0, 0.0]]), "b1": np.zeros(2)}
+    X, Y = np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert module.cost(params, X, Y) == pytest.approx(2000.0)  # -log softmax = 2000
+
+
+# --- validation -----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def digits_module():
+    return load("64-32:relu-10:softmax", "cross_entropy")
+
+
+BAD_INPUTS = [
+    ("X 1-D", lambda X, Y: (X[0], Y[:1]), r"X must have shape \(m, 64\)"),
+    ("X wrong width", lambda X, Y: (X[:, :63], Y), r"X must have shape \(m, 64\)"),
+    ("X strings", lambda X, Y: (X.astype(str), Y), r"X must be a real-valued array of shape \(m, 64\)"),
+    ("X complex", lambda X, Y: (X + 1j, Y), r"shape \(m, 64\)"),
+    ("X object", lambda X, Y: (X.astype(object), Y), r"shape \(m, 64\)"),
+    ("X NaN", lambda X, Y: (np.where(X > 1.5, np.nan, X), Y), r"X of shape \(m, 64\) contains NaN"),
+    ("X inf", lambda X, Y: (np.where(X > 1.5, np.inf, X), Y), r"X of shape \(m, 64\) contains NaN or inf"),
+    ("Y NaN", lambda X, Y: (X, np.where(Y > 0.5, np.nan, Y)), r"Y of shape \(8, 10\) contains NaN"),
+    ("Y labels", lambda X, Y: (X, Y.argmax(axis=1)), r"Y must have shape \(8, 10\).*one-hot"),
+    ("Y wrong rows", lambda X, Y: (X, Y[:5]), r"Y must have shape \(8, 10\)"),
+    ("Y not one-hot", lambda X, Y: (X, Y * 2), r"Y of shape \(m, 10\) must hold"),
+    ("Y negative", lambda X, Y: (X, Y - 0.5), r"Y of shape \(m, 10\) must hold probabilities"),
+]
+
+
+@pytest.mark.parametrize("name,spoil,message", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
+def test_bad_input_is_rejected_before_any_work(digits_module, name, spoil, message, capsys):
+    rng = np.random.default_rng(5)
+    X, Y = rng.standard_normal((8, 64)), np.eye(10)[rng.integers(0, 10, 8)]
+    bad_X, bad_Y = spoil(X, Y)
+    trainer = digits_module.Trainer(batch_size=4)
+    before = {k: v.copy() for k, v in trainer.params.items()}
+    for call in (lambda: trainer.step(bad_X, bad_Y), lambda: trainer.fit(bad_X, bad_Y),
+                 lambda: digits_module.gradients(before, bad_X, bad_Y),
+                 lambda: digits_module.cost(before, bad_X, bad_Y)):
+        with pytest.raises(ValueError, match=message):
+            call()
+    assert capsys.readouterr().out == ""  # fit printed no epoch
+    for key, value in before.items():
+        np.testing.assert_array_equal(trainer.params[key], value)
+
+
+def test_bad_params_and_settings(digits_module):
+    params = digits_module.init_params()
+    X = np.zeros((2, 64))
+    with pytest.raises(ValueError, match=r"params\['W1'\] must be a real array of shape \(32, 64\)"):
+        digits_module.forward({**params, "W1": params["W1"].T}, X)
+    with pytest.raises(ValueError, match="keys W1, b1, W2, b2"):
+        digits_module.forward({"W1": params["W1"]}, X)
+    with pytest.raises(ValueError, match="optimizer must be one of sgd, momentum, adam"):
+        digits_module.Trainer(optimizer="rmsprop")
+    with pytest.raises(ValueError, match="batch_size"):
+        digits_module.Trainer(batch_size=0)
+    with pytest.raises(ValueError, match="float32 or float64"):
+        digits_module.Trainer(dtype=np.int64)
+
+
+def test_api_shapes_and_init(digits_module):
+    params = digits_module.init_params(seed=3)
+    assert list(params) == ["W1", "b1", "W2", "b2"]
+    assert params["W1"].shape == (32, 64) and params["b1"].shape == (32,)
+    assert params["W2"].shape == (10, 32) and params["b2"].shape == (10,)
+    assert np.std(params["W1"]) == pytest.approx(np.sqrt(2 / 64), rel=0.1)  # he
+    assert digits_module.ARCH == {"sizes": (64, 32, 10), "activations": ("relu", "softmax"),
+                                  "loss": "cross_entropy"}
+    out = digits_module.forward(params, np.random.default_rng(0).standard_normal((5, 64)))
+    assert out.shape == (5, 10)
+    np.testing.assert_allclose(out.sum(axis=1), 1.0)
+    xavier = load("64-32:relu-10:softmax", "cross_entropy", init="xavier")
+    assert np.std(xavier.init_params()["W1"]) == pytest.approx(np.sqrt(2 / 96), rel=0.1)
+
+
+def test_save_and_load_round_trip(digits_module, tmp_path):
+    rng = np.random.default_rng(6)
+    X, Y = rng.standard_normal((20, 64)), np.eye(10)[rng.integers(0, 10, 20)]
+    trainer = digits_module.Trainer(lr=0.05, optimizer="momentum", batch_size=5, seed=2)
+    trainer.fit(X, Y, epochs=2, verbose=False)
+    trainer.save(tmp_path / "w.npz")
+    again = digits_module.Trainer.load(tmp_path / "w.npz")
+    assert (again.lr, again.optimizer, again.batch_size) == (0.05, "momentum", 5)
+    np.testing.assert_array_equal(again.predict(X), trainer.predict(X))
+
+
+def test_fit_prints_one_line_per_epoch(digits_module, capsys):
+    rng = np.random.default_rng(7)
+    X, Y = rng.standard_normal((10, 64)), np.eye(10)[rng.integers(0, 10, 10)]
+    costs = digits_module.Trainer(batch_size=4).fit(X, Y, epochs=3)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and lines[0].startswith("epoch 1/3  cost ")
+    assert float(lines[-1].split()[-1]) == pytest.approx(costs[-1], abs=1e-6)
+
+
+# --- the generated code itself ------------------------------------------------------------------
+
+def test_comments_quote_each_equation():
+    text = source("64-32:relu-10:softmax", "cross_entropy")
+    for line in ["# BP3: dA1 = W2.T @ dZ2    (rows are examples: dA1 = dZ2 @ W2)",
+                 "# BP1: dW2 = (1/m) * dZ2 @ A1.T    (rows are examples: dW2 = (1/m) * dZ2.T @ A1)",
+                 "# output: dZ2 = A2 - Y",
+                 "# Z1 = W1 @ A0 + b1    (rows are examples: Z1 = A0 @ W1.T + b1)"]:
+        assert line in text
+    code = text[text.index("def _train_step"):text.index("# --- checking input")]
+    assert "np.dot(dZ2, W2, dA1)" in code and "np.dot(dZ1, W1" not in code  # no input gradient
+    assert "np.greater(Z1, c0_0, H1)" in code  # a float 0/1 mask, reused by BP4
+    assert "np.multiply(dA1, H1, dZ1)" in code
+
+
+def test_output_is_deterministic_with_header_and_no_paths():
+    a = source("3-1:relu-2:relu", "mse")
+    source.cache_clear()
+    b = source("3-1:relu-2:relu", "mse")
+    assert a == b
+    header = a[:a.index('"""', 3)]
+    assert "    symbackprop generate 3-1:relu-2:relu --loss mse\n" in header
+    assert "3-1:relu-2:relu with loss mse" in header
+    assert not re.search(r"\d{4}-\d\d-\d\d|/tmp/|/home/|/work/", a)
+
+
+def test_generated_code_is_ruff_clean(tmp_path):
+    for k, (output, loss) in enumerate(COMBOS):
+        hidden = "tanh" if ACTIVATIONS[output].output_only else "relu"
+        (tmp_path / f"t{k}.py").write_text(source(f"3-4:{hidden}-2:{output}", loss))
+    (tmp_path / "adam.py").write_text(source("2-3-1", "half_sse", optimizer="adam",
+                                             dtype="float32", init="normal"))
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(tmp_path)],
+                            capture_output=True, text=True, cwd=tmp_path, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_codegen_has_no_rule_for_any_activation_by_name():
+    """Every kernel comes from SymPy expressions: no activation or loss named in the generator."""
+    import sympy as sp
+
+    names = [*ACTIVATIONS, *LOSSES]
+    files = [*(ROOT / "symbackprop" / "codegen").glob("*.py"), ROOT / "templates" / "trainer.py.j2"]
+    for path in files:
+        text = path.read_text()
+        for name in names:
+            # tanh is also a SymPy function (the printer's identities use sp.tanh)
+            pattern = rf"[\"']{name}[\"']" if hasattr(sp, name) else rf"\b{name}\b"
+            assert not re.search(pattern, text), f"{path.name} mentions {name}"
+
+
+# --- the command ------------------------------------------------------------------------------------
+
+def test_generate_command(tmp_path, capsys):
+    assert cli_main(["generate", "2-3-1"]) == 0
+    printed = capsys.readouterr().out
+    assert printed == source("2-3-1", "half_sse")
+    target = tmp_path / "my_trainer.py"
+    assert cli_main(["generate", "2-3:relu-1:identity", "--loss", "mse", "--optimizer", "adam",
+                     "--dtype", "float32", "--init", "xavier", "-o", str(target)]) == 0
+    text = target.read_text()
+    assert "symbackprop generate 2-3:relu-1:identity --loss mse --optimizer adam " \
+           "--dtype float32 --init xavier -o my_trainer.py" in text
+    assert 'OPTIMIZER = "adam"' in text and "DTYPE = np.float32" in text
+    assert str(tmp_path) not in text
+    assert cli_main(["generate", "2-3-1", "-o", str(target)]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert target.read_text() == text
+    assert cli_main(["generate", "2-3-1", "-o", str(target), "--force"]) == 0
+    assert target.read_text() != text
+
+
+@pytest.mark.parametrize("name", ["my-trainer.py", "class.py", "1net.py", "net.txt"])
+def test_generate_refuses_a_module_name_that_is_not_an_identifier(tmp_path, capsys, name):
+    assert cli_main(["generate", "2-3-1", "-o", str(tmp_path / name)]) == 2
+    assert "identifier" in capsys.readouterr().err
+    assert not (tmp_path / name).exists()
+
+
+def test_generate_rejects_bad_options(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["generate", "2-3-1", "--optimizer", "lbfgs"])
+    assert exc.value.code == 2
+    assert cli_main(["generate", "2-3:softmax-1"]) == 2
+
+
+def test_generated_module_command_line(tmp_path):
+    trainer = tmp_path / "digits_trainer.py"
+    trainer.write_text(source("4-6:relu-3:softmax", "cross_entropy"))
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((60, 4))
+    labels = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0).astype(int)
+    np.savez(tmp_path / "data.npz", X=X, Y=np.eye(3)[labels])
+    result = subprocess.run([sys.executable, str(trainer), "--data", "data.npz", "--epochs",
+                             "5", "--lr", "0.2", "--batch-size", "10", "--out", "w.npz"],
+                            capture_output=True, text=True, cwd=tmp_path, check=False)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.splitlines()
+    assert out[0].startswith("epoch 1/5") and out[4].startswith("epoch 5/5")
+    assert out[5].startswith("final cost ") and out[6].startswith("training accuracy ")
+    assert (tmp_path / "w.npz").exists()
+    np.savetxt(tmp_path / "data.csv", np.column_stack([X, labels]), delimiter=",")
+    result = subprocess.run([sys.executable, str(trainer), "--data", "data.csv", "--targets",
+                             "1", "--epochs", "2"], capture_output=True, text=True, cwd=tmp_path, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "training accuracy" in result.stdout
+    bad = subprocess.run([sys.executable, str(trainer), "--data", "data.csv", "--targets", "2"],
+                         capture_output=True, text=True, cwd=tmp_path, check=False)
+    assert bad.returncode == 2 and "shape" in bad.stderr
+
+
+# --- the printer's rules, one by one ----------------------------------------------------------------
+
+def test_stable_forms_are_equal_functions_without_overflow():
+    import sympy as sp
+
+    from symbackprop.codegen.printer import expand_logs, logaddexp, stable
+
+    z = sp.Symbol("z", real=True)
+    sigmoid = 1 / (1 + sp.exp(-z))
+    assert stable(sigmoid) == sp.tanh(z / 2) / 2 + sp.Rational(1, 2)
+    assert stable(sp.log(1 + sp.exp(z))) == logaddexp(0, z)
+    assert stable(expand_logs(sp.log(sigmoid))) == z - logaddexp(0, z)
+    assert stable(sp.Piecewise((z, z > 0), (z / 100, True))) == \
+        z * sp.Piecewise((1, z > 0), (sp.Rational(1, 100), True))
+    for value in (-3.0, 0.0, 2.5):
+        assert float(stable(sigmoid).subs(z, value)) == pytest.approx(
+            float(sigmoid.subs(z, value)), rel=1e-14)
+
+
+def test_shift_invariance_is_proven_not_assumed():
+    import sympy as sp
+
+    from symbackprop.codegen.printer import shift_invariant
+
+    z, y, s = sp.symbols("z y s", real=True)
+    exp_sum = {s: sp.exp(z)}
+    assert shift_invariant(sp.exp(z) / s, z, exp_sum)  # softmax
+    assert shift_invariant(-y * (z - sp.log(s)), z, exp_sum)  # its cross-entropy
+    assert not shift_invariant(sp.exp(z), z, {})  # exp alone changes with the shift
+    assert not shift_invariant(z * sp.exp(z) / s, z, exp_sum)
+
+
+def test_kernel_printer_writes_in_place_calls():
+    import sympy as sp
+
+    from symbackprop.codegen.printer import KernelPrinter
+
+    a, da = sp.symbols("A[1] dA[1]")
+    temps = iter(["t0", "t1"])
+    printer = KernelPrinter({a: "A1", da: "dA1"}, lambda shape: next(temps))
+    printer.emit(da * (1 - a**2), "dZ1")  # built in dZ1 itself: no scratch buffer
+    assert printer.lines == ["np.square(A1, dZ1)", "np.subtract(1.0, dZ1, dZ1)",
+                             "np.multiply(dZ1, dA1, dZ1)"]
+    # When dZ1 shares dA1's memory, dA1 is read by the first call that writes dZ1.
+    printer = KernelPrinter({a: "A1", da: "dA1"}, lambda shape: next(temps))
+    printer.preferred = da
+    printer.emit(da * (1 - a**2), "dZ1")
+    assert printer.lines == ["np.square(A1, t0)", "np.subtract(1.0, t0, t0)",
+                             "np.multiply(dA1, t0, dZ1)"]
+    printer = KernelPrinter({a: "A1"}, None)
+    with pytest.raises(Exception, match="no NumPy rule for the Piecewise"):
+        printer.emit(sp.Piecewise((1, a > 0), (a, True)), "out")
