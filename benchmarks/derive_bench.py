@@ -17,8 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from symbackprop import engine  # noqa: E402
-from symbackprop.spec import parse_arch  # noqa: E402
+from symbackprop import engine
+from symbackprop.spec import parse_arch
 
 
 def cold_derive_seconds(arch) -> float:
@@ -65,7 +65,7 @@ def main() -> int:
     rounds = parser.parse_args().rounds
 
     w = width(rounds)
-    print("Width (cold derive, median of %d):" % rounds)
+    print(f"Width (cold derive, median of {rounds}):")
     for name, seconds in w["median_s"].items():
         print(f"  {name:<12} {seconds * 1000:8.1f} ms")
     print(f"  ratio 784-128-10 / 4-3-2 = {w['ratio']:.2f}   (target <= 1.2)")

@@ -5,6 +5,7 @@ Public API (imported lazily, so that ``symbackprop --help`` does not load SymPy)
     arch = symbackprop.parse_arch("784-128:relu-10:softmax", loss="cross_entropy")
     d = symbackprop.derive(arch)           # Derivation: BP1-BP4 per layer, with their steps
     report = symbackprop.verify(arch)      # the proof against direct differentiation
+    source = symbackprop.generate(arch)    # a standalone NumPy trainer module, as text
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ _API = {
     "resolve_arch": "spec",
     "derive": "engine",
     "verify": "verify",
+    "generate": "codegen.module",
     "VerifyReport": "verify",
     "Derivation": "model",
     "SymbackpropError": "errors",
@@ -38,6 +40,7 @@ __all__ = [
     "VerificationError",
     "VerifyReport",
     "derive",
+    "generate",
     "load_arch",
     "parse_arch",
     "resolve_arch",
