@@ -14,11 +14,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 import sympy as sp
-from sympy.matrices.expressions.matexpr import MatrixElement
-from sympy.printing.latex import LatexPrinter
 
-from ..matrices import Elementwise
-from ..naming import split
+from ..printing.latex import DerivationLatexPrinter
 from ..printing.linear import TextPrinter
 from ..registry import ACTIVATIONS
 from .numbers import PRINTED_DIGITS, decimal_text
@@ -65,7 +62,8 @@ class TeachTextPrinter(TextPrinter):
     def _print_Sum(self, expr):
         limits = " ".join(f"Σ[{self._print(v)}={self._print(lo)}..{self._print(hi)}]"
                           for v, lo, hi in reversed(expr.limits))
-        return f"{limits} ({self._print(expr.function)})"
+        body = expr.function  # a sum of terms in parentheses; a product runs to the end
+        return f"{limits} {self._print(body) if not isinstance(body, sp.Add) else self._factor(body)}"
 
     def _print_Symbol(self, expr):
         if expr.name == "alpha" and expr not in self._bindings:
@@ -102,137 +100,29 @@ class TeachTextPrinter(TextPrinter):
                 for row in cells]
 
 
-class TeachLatexPrinter(LatexPrinter):
-    """LaTeX: ``W^{[2]}_{0,1}``, ``dZ^{[2]} A^{[1]\\top}``, ``\\odot``, ``\\mathbf{1}``."""
+class TeachLatexPrinter(DerivationLatexPrinter):
+    """The derivation's LaTeX (``W^{[2]}``, ``\\odot``, ``\\mathbf{1}_{m}``, ``[Z > 0]``), plus what
+    a worked example needs: entries of concrete matrices (``W^{[2]}_{0,1}``), summation ranges
+    (``\\sum_{j=0}^{1}``), a sample's part of a gradient, and numbers exact or rounded."""
 
-    _default_settings: ClassVar[dict] = {**LatexPrinter._default_settings, "digits": PRINTED_DIGITS}
+    _default_settings: ClassVar[dict] = {
+        **DerivationLatexPrinter._default_settings, "digits": PRINTED_DIGITS,
+        "function_names": {name: act.latex for name, act in ACTIVATIONS.items()}}
 
-    def __init__(self, settings=None):
-        super().__init__(settings)
-        self._bindings: dict = {}
+    def _indices(self, expr) -> str:
+        # Concrete indices run together (W_{01}); a comma keeps them apart: W^{[2]}_{0,1}.
+        _rows, cols = expr.parent.shape
+        indices = [expr.indices[0]] if cols == 1 else list(expr.indices)
+        return ",".join(self._print(i) for i in indices)
 
-    # names -------------------------------------------------------------------------------
-    def _name(self, name: str, extra: str = "") -> str:
-        """``W[2]`` -> ``W^{[2]}``, ``A[l-1]`` -> ``A^{[l-1]}``; ``extra`` joins the superscript."""
-        kind, label = split(name)
-        if label is None:
-            return f"{kind}^{{{extra}}}" if extra else kind
-        return f"{kind}^{{[{label}]{extra}}}"
-
-    def _print_MatrixSymbol(self, expr):
-        return self._name(expr.name)
+    def _sum_sign(self, limits) -> str:
+        # With concrete sizes the range says how many terms a sum has: \sum_{j=0}^{1}.
+        return r" ".join(rf"\sum_{{{self._print(v)}={self._print(lo)}}}^{{{self._print(hi)}}}"
+                         for v, lo, hi in reversed(limits))
 
     def of_sample(self, matrix, i) -> str:
         """``dW^{[2](i)}``: the part of a gradient that sample i contributes."""
-        return self._name(matrix.name, f"({i})")
-
-    def _print_MatrixElement(self, expr):
-        _rows, cols = expr.parent.shape
-        indices = [expr.indices[0]] if cols == 1 else list(expr.indices)
-        inside = ",".join(self._print(i) for i in indices)
-        return f"{self._print(expr.parent)}_{{{inside}}}"
-
-    def _print_Transpose(self, expr):
-        if isinstance(expr.arg, sp.MatrixSymbol):
-            return self._name(expr.arg.name, r"\top")
-        return rf"\left({self._print(expr.arg)}\right)^{{\top}}"
-
-    def _print_OneMatrix(self, expr):
-        rows, cols = expr.shape
-        if cols == 1:
-            return r"\mathbf{1}"
-        if rows == 1:
-            return r"\mathbf{1}^{\top}"
-        return r"\mathbf{1}\mathbf{1}^{\top}"
-
-    def _print_MatMul(self, expr):
-        coeff, mats = _scalars_and_matrices(expr)
-        parts = [] if coeff == 1 else [self._print(coeff)]
-        for M in mats:
-            text = self._print(M)
-            if isinstance(M, (sp.MatAdd, Elementwise)) and len(mats) > 1:
-                text = rf"\left({text}\right)"
-            parts.append(text)
-        return r"\, ".join(parts)
-
-    def _print_MatAdd(self, expr):
-        out = []
-        for pos, term in enumerate(expr.args):
-            coeff, mats = _scalars_and_matrices(term) if isinstance(term, sp.MatMul) \
-                else (sp.Integer(1), [term])
-            if coeff.could_extract_minus_sign():
-                out.append(("- " if pos else "-") + self._print(sp.MatMul(-coeff, *mats)))
-            else:
-                out.append(("+ " if pos else "") + self._print(term))
-        return " ".join(out)
-
-    def _print_Elementwise(self, expr):
-        outer = self._bindings
-        self._bindings = {**outer, **expr.bindings()}
-        try:
-            return self._entrywise(expr.scalar())
-        finally:
-            self._bindings = outer
-
-    def _entrywise(self, body):
-        bound = set(self._bindings)
-        if isinstance(body, sp.Mul):
-            coeff = [f for f in body.args if not (f.free_symbols & bound)]
-            mats = [f for f in body.args if f.free_symbols & bound]
-            if mats:
-                parts = [rf"\left({self._entrywise(f)}\right)" if isinstance(f, sp.Add)
-                         else self._entrywise(f) for f in mats]
-                text = r" \odot ".join(parts)
-                c = sp.Mul(*coeff)
-                if c == 1:
-                    return text
-                if c == -1:
-                    return "-" + text
-                return rf"{self._print(c)}\, {text}"
-        if isinstance(body, sp.Add):
-            terms = body.as_ordered_terms()
-            out = self._entrywise(terms[0])
-            for term in terms[1:]:
-                if term.could_extract_minus_sign():
-                    out += " - " + self._entrywise(-term)
-                else:
-                    out += " + " + self._entrywise(term)
-            return out
-        if isinstance(body, sp.Pow) and body.exp == -1 and body.base.free_symbols & bound:
-            return rf"\frac{{1}}{{{self._entrywise(body.base)}}}"
-        return self._print(body)
-
-    def _print_Symbol(self, expr, style="plain"):
-        if expr in self._bindings:
-            bound = self._bindings[expr]
-            text = self._print(bound)
-            return text if isinstance(bound, sp.MatrixSymbol) else rf"\left({text}\right)"
-        return super()._print_Symbol(expr, style=style)
-
-    def _print_Pow(self, expr):
-        if isinstance(expr.base, (MatrixElement, sp.MatrixSymbol)):  # no double superscript
-            return rf"\left({self._print(expr.base)}\right)^{{{self._print(expr.exp)}}}"
-        return super()._print_Pow(expr)
-
-    def _needs_mul_brackets(self, expr, first=False, last=False):
-        if _is_indicator(expr):  # [Z > 0] brackets itself
-            return False
-        return super()._needs_mul_brackets(expr, first=first, last=last)
-
-    def _print_Derivative(self, expr):
-        (var, _count), = expr.variable_count
-        return rf"\frac{{\partial {self._print(expr.expr)}}}{{\partial {self._print(var)}}}"
-
-    def _print_Piecewise(self, expr):
-        if _is_indicator(expr):
-            return rf"\left[{self._print(expr.args[0].cond)}\right]"
-        return super()._print_Piecewise(expr)
-
-    def _print_Function(self, expr, exp=None):
-        activation = ACTIVATIONS.get(expr.func.__name__)
-        if activation is not None and len(expr.args) == 1:
-            return rf"{activation.latex}\left({self._print(expr.args[0])}\right)"
-        return super()._print_Function(expr, exp)
+        return self._name(matrix.name, sup=f"({i})")
 
     # numbers -----------------------------------------------------------------------------
     def number(self, value) -> str:
