@@ -34,9 +34,9 @@ def teach_text(expr) -> str:
 # --- shared LaTeX printer: the hooks the teaching printer uses ------------------------------
 
 def test_power_of_an_entry_keeps_one_superscript():
-    assert latex(A1[2, 0] ** 2) == r"\left(A_{2}^{[1]}\right)^{2}"
-    assert latex(1 - A1[2, 0] ** 2) == r"1 - \left(A_{2}^{[1]}\right)^{2}"
-    assert latex(A1[2, 0] ** -2) == r"\frac{1}{\left(A_{2}^{[1]}\right)^{2}}"
+    assert latex(A1[2, 0] ** 2) == r"(A_{2}^{[1]})^{2}"
+    assert latex(1 - A1[2, 0] ** 2) == r"1 - (A_{2}^{[1]})^{2}"
+    assert latex(A1[2, 0] ** -2) == r"\frac{1}{(A_{2}^{[1]})^{2}}"
 
 
 def test_sum_sign_names_the_indices():
@@ -129,3 +129,13 @@ def test_entrywise_powers_and_products():
     tanh_step = Elementwise(sp.Lambda((d, a), d * (1 - a ** 2)), dA1, A1)
     assert teach_text(tanh_step) == "dA[1] ⊙ (1 - A[1]^⊙2)"
     assert teach_text(sp.MatAdd(W2, sp.MatMul(-sp.Symbol("alpha"), W2))) == "W[2] - α W[2]"
+
+
+def test_a_path_prints_its_local_derivatives_in_order():
+    a = A1[0, 0]
+    factors = [sp.Integer(1), a * (1 - a), W2[u2, 0], -A2[0, 0] * A2[1, 0], A2[0, 0] - Y[0, 0]]
+    assert TeachTextPrinter().chain(factors) == \
+        "1 · A[1][0] (1 - A[1][0]) · W[2][u_2,0] · (-A[2][0] A[2][1]) · (A[2][0] - Y[0])"
+    assert TeachLatexPrinter().chain(factors) == (
+        r"1 \cdot A_{0}^{[1]} \, \left(1 - A_{0}^{[1]}\right) \cdot W_{u_{2},0}^{[2]} \cdot "
+        r"\left(-A_{0}^{[2]} \, A_{1}^{[2]}\right) \cdot \left(A_{0}^{[2]} - Y_{0}\right)")

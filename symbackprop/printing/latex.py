@@ -301,7 +301,7 @@ class DerivationLatexPrinter(LatexPrinter):
             return self._entrywise_term(expr)
         if isinstance(expr.base, (MatrixElement, sp.MatrixSymbol)) and expr.exp.is_Integer \
                 and expr.exp > 1:  # (A^{[1]}_{r})^{2}: a layer superscript takes no second one
-            return rf"\left({self._print(expr.base)}\right)^{{{self._print(expr.exp)}}}"
+            return rf"({self._print(expr.base)})^{{{self._print(expr.exp)}}}"
         return super()._print_Pow(expr)
 
     def _print_Function(self, expr, exp=None):

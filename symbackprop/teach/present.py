@@ -45,6 +45,9 @@ class _Format:
     def math(self, expr) -> str:
         return self.printer.doprint(expr)
 
+    def chain(self, factors) -> str:
+        return self.printer.chain(factors)
+
     def equation(self, lhs, steps, tag="") -> Equation:
         lhs_text = lhs if isinstance(lhs, str) else self.math(lhs)
         steps = [(self.relations[rel], text) for rel, text in steps]
@@ -219,7 +222,7 @@ def explain_document(explanation, fmt: str = "text") -> str:
     indices = [{"index": f.math(index), "last": size - 1} for index, size in e.path_indices]
     paths = [dict(nodes=[f.math(node) for node in path.nodes],
                   factors=[f.math(x) for x in path.factors],
-                  product=f.math(path.product), **_signed(f, path.product))
+                  product=f.chain(path.factors), **_signed(f, path.product))
              for path in e.paths]
     gradient_lhs = sp.Derivative(sp.Symbol("L"), e.theta, evaluate=False)
     path_sum = f.equation(gradient_lhs, [("=", f.math(e.path_sum))]) \

@@ -33,6 +33,11 @@ def _is_indicator(expr) -> bool:
         and expr.args[1].cond == sp.true and (expr.args[0].expr, expr.args[1].expr) == (1, 0)
 
 
+def _needs_link_brackets(factor) -> bool:
+    """A factor of a chain that a · next to it would split: a sum or a negative."""
+    return isinstance(factor, sp.Add) or factor.could_extract_minus_sign()
+
+
 class TeachTextPrinter(TextPrinter):
     """Plain text: ``W[2][0,1]``, ``∂L/∂W[2][0,1]``, ``[Z[1][0] > 0]``, ``α``."""
 
@@ -88,6 +93,11 @@ class TeachTextPrinter(TextPrinter):
             return " ".join([self._print(coeff)] + [self._print(M) for M in mats])
         return super()._print_MatMul(expr)
 
+    def chain(self, factors) -> str:
+        """The local derivatives along a path, in its order: ``A[0][1] · A[1][0] (1 - A[1][0])``."""
+        return " · ".join(f"({self._print(f)})" if _needs_link_brackets(f) else self._print(f)
+                          for f in factors)
+
     # numbers -----------------------------------------------------------------------------
     def number(self, value) -> str:
         return decimal_text(value, self._settings["digits"])[0]
@@ -119,6 +129,11 @@ class TeachLatexPrinter(DerivationLatexPrinter):
         # With concrete sizes the range says how many terms a sum has: \sum_{j=0}^{1}.
         return r" ".join(rf"\sum_{{{self._print(v)}={self._print(lo)}}}^{{{self._print(hi)}}}"
                          for v, lo, hi in reversed(limits))
+
+    def chain(self, factors) -> str:
+        """The local derivatives along a path, in its order, joined by ``\\cdot``."""
+        return r" \cdot ".join(rf"\left({self._print(f)}\right)" if _needs_link_brackets(f)
+                               else self._print(f) for f in factors)
 
     def of_sample(self, matrix, i) -> str:
         """``dW^{[2](i)}``: the part of a gradient that sample i contributes."""
