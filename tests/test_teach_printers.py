@@ -139,3 +139,11 @@ def test_a_path_prints_its_local_derivatives_in_order():
     assert TeachLatexPrinter().chain(factors) == (
         r"1 \cdot A_{0}^{[1]} \, \left(1 - A_{0}^{[1]}\right) \cdot W_{u_{2},0}^{[2]} \cdot "
         r"\left(-A_{0}^{[2]} \, A_{1}^{[2]}\right) \cdot \left(A_{0}^{[2]} - Y_{0}\right)")
+
+
+def test_the_closed_form_sums_the_chain_over_the_path_indices():
+    factors = [W2[u2, 0], A2[u2, 0] - Y[u2, 0]]
+    limits = [(u2, 0, 1)]
+    assert TeachTextPrinter().chain(factors, limits) == "Σ[u_2=0..1] W[2][u_2,0] · (A[2][u_2] - Y[u_2])"
+    assert TeachLatexPrinter().chain(factors, limits) == \
+        r"\sum_{u_{2}=0}^{1} W_{u_{2},0}^{[2]} \cdot \left(A_{u_{2}}^{[2]} - Y_{u_{2}}\right)"

@@ -45,8 +45,8 @@ class _Format:
     def math(self, expr) -> str:
         return self.printer.doprint(expr)
 
-    def chain(self, factors) -> str:
-        return self.printer.chain(factors)
+    def chain(self, factors, limits=()) -> str:
+        return self.printer.chain(factors, limits)
 
     def equation(self, lhs, steps, tag="") -> Equation:
         lhs_text = lhs if isinstance(lhs, str) else self.math(lhs)
@@ -227,7 +227,10 @@ def explain_document(explanation, fmt: str = "text") -> str:
     gradient_lhs = sp.Derivative(sp.Symbol("L"), e.theta, evaluate=False)
     path_sum = f.equation(gradient_lhs, [("=", f.math(e.path_sum))]) \
         if e.path_sum is not None else None
-    closed_form = f.equation(gradient_lhs, [("=", f.math(e.closed_form))])
+    # Σ over the path indices of the product along a path, its local derivatives in path order
+    limits = [(index, 0, size - 1) for index, size in e.path_indices]
+    closed_form = f.equation(gradient_lhs,
+                             [("=", f.chain([edge.derivative for edge in e.edges], limits))])
     cached = [f.equation(step.lhs, [("=", f.math(x)) for x in (step.rhs, step.simplified)
                                     if x is not None], step.rule) for step in e.cached]
     entry = f.equation(e.entry[0], [("=", f.math(e.entry[1]))],

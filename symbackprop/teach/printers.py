@@ -65,10 +65,13 @@ class TeachTextPrinter(TextPrinter):
         return f"δ({self._print(expr.args[0])},{self._print(expr.args[1])})"
 
     def _print_Sum(self, expr):
-        limits = " ".join(f"Σ[{self._print(v)}={self._print(lo)}..{self._print(hi)}]"
-                          for v, lo, hi in reversed(expr.limits))
         body = expr.function  # a sum of terms in parentheses; a product runs to the end
-        return f"{limits} {self._print(body) if not isinstance(body, sp.Add) else self._factor(body)}"
+        text = self._factor(body) if isinstance(body, sp.Add) else self._print(body)
+        return f"{self._sum_sign(expr.limits)} {text}"
+
+    def _sum_sign(self, limits) -> str:
+        return " ".join(f"Σ[{self._print(v)}={self._print(lo)}..{self._print(hi)}]"
+                        for v, lo, hi in reversed(limits))
 
     def _print_Symbol(self, expr):
         if expr.name == "alpha" and expr not in self._bindings:
@@ -93,10 +96,12 @@ class TeachTextPrinter(TextPrinter):
             return " ".join([self._print(coeff)] + [self._print(M) for M in mats])
         return super()._print_MatMul(expr)
 
-    def chain(self, factors) -> str:
-        """The local derivatives along a path, in its order: ``A[0][1] · A[1][0] (1 - A[1][0])``."""
-        return " · ".join(f"({self._print(f)})" if _needs_link_brackets(f) else self._print(f)
+    def chain(self, factors, limits=()) -> str:
+        """The local derivatives along a path, in its order: ``A[0][1] · A[1][0] (1 - A[1][0])``;
+        with ``limits``, summed over every path: ``Σ[u_2=0..1] A[0][1] · ...``."""
+        text = " · ".join(f"({self._print(f)})" if _needs_link_brackets(f) else self._print(f)
                           for f in factors)
+        return f"{self._sum_sign(limits)} {text}" if limits else text
 
     # numbers -----------------------------------------------------------------------------
     def number(self, value) -> str:
@@ -130,10 +135,12 @@ class TeachLatexPrinter(DerivationLatexPrinter):
         return r" ".join(rf"\sum_{{{self._print(v)}={self._print(lo)}}}^{{{self._print(hi)}}}"
                          for v, lo, hi in reversed(limits))
 
-    def chain(self, factors) -> str:
-        """The local derivatives along a path, in its order, joined by ``\\cdot``."""
-        return r" \cdot ".join(rf"\left({self._print(f)}\right)" if _needs_link_brackets(f)
+    def chain(self, factors, limits=()) -> str:
+        """The local derivatives along a path, in its order, joined by ``\\cdot``; with
+        ``limits``, summed over every path."""
+        text = r" \cdot ".join(rf"\left({self._print(f)}\right)" if _needs_link_brackets(f)
                                else self._print(f) for f in factors)
+        return f"{self._sum_sign(limits)} {text}" if limits else text
 
     def of_sample(self, matrix, i) -> str:
         """``dW^{[2](i)}``: the part of a gradient that sample i contributes."""
