@@ -1,13 +1,11 @@
-"""Printers for teaching documents: one method per node, text and LaTeX side by side.
+"""Printers for teaching documents: the project's printers, plus what a worked example needs.
 
-Both print what the derivation's plain printers print (matrices by name, ⊙ for entrywise
-products, transposes, ones), and add what a worked example needs: matrix entries (W[2][0,1],
-W^{[2]}_{0,1}), partial derivatives, Iverson brackets for the steps of relu' ([Z > 0]),
-activation names from the registry, and numbers printed exactly (0.55, 1/3) or, where a value
-is not rational, rounded to a stated number of significant digits.
-
-The LaTeX printer keeps every layer-name decision in ``_name``; the project's shared LaTeX
-printer makes the same choices (W^{[2]}, ⊙, ᵀ), so these node methods can delegate to it.
+``TeachLatexPrinter`` is the derivation's ``DerivationLatexPrinter`` (W^{[2]}, ⊙, ᵀ, 1_m, sums,
+Iverson brackets, activation names from the registry); ``TeachTextPrinter`` is the one-line
+``TextPrinter`` (products side by side, powers as superscripts). Each adds only what teaching
+needs: entries of concrete matrices (W[2][0,1], W^{[2]}_{0,1}), summation ranges, a path as the
+chain of its local derivatives in order, and numbers printed exactly (0.55, 1/3) or, where a
+value is not rational, rounded to a stated number of significant digits.
 """
 from __future__ import annotations
 
