@@ -193,8 +193,8 @@ def test_text_output_walks_through_all_five_parts(capsys):
                     "3. The sum over paths", "4. Backpropagation", "5. Cost"):
         assert heading in out
     assert "∂Z[2][1]/∂W[2][1,2] = A[1][2]" in out
-    assert "dZ[2][1] = (1 - A[2][1])*A[2][1]*dA[2][1]    [BP4]" in out
-    assert "dW[2][1,2] = Σ[i=0..m - 1] (A[1][2,i]*dZ[2][1,i])/m    [BP1]" in out
+    assert "dZ[2][1] = dA[2][1] A[2][1] (1 - A[2][1])    [BP4]" in out
+    assert "dW[2][1,2] = (1/m) Σ[i=0..m - 1] dZ[2][1,i] A[1][2,i]    [BP1]" in out
     assert "their difference expands to 0" in out
     assert "path by path (each path of k factors takes k - 1): 137" in out
     assert "by backpropagation (dZ ⊙ g', Wᵀ dZ and dZ Aᵀ, every layer once): 28" in out

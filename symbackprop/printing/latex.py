@@ -283,11 +283,15 @@ class DerivationLatexPrinter(LatexPrinter):
         return rf"\frac{{\partial {self._print(fn)}}}{{\partial {self._print(var)}}}"
 
     def _print_Sum(self, expr):
-        indices = ",".join(self._print(v) for v, _, _ in expr.limits)
         body = expr.function
         chained = _as_matrix_product(body, [v for v, _, _ in expr.limits])
         text = self._product(chained) if chained else self._print_sum_body(body)
-        return rf"\sum_{{{indices}}} {text}"
+        return f"{self._sum_sign(expr.limits)} {text}"
+
+    def _sum_sign(self, limits) -> str:
+        """The summation sign with its indices: ``\\sum_{i}`` (the ranges are the sizes)."""
+        indices = ",".join(self._print(v) for v, _, _ in limits)
+        return rf"\sum_{{{indices}}}"
 
     def _print_sum_body(self, body) -> str:
         return self.parenthesize(body, 40) if isinstance(body, sp.Add) else self._print(body)
@@ -295,6 +299,9 @@ class DerivationLatexPrinter(LatexPrinter):
     def _print_Pow(self, expr, exp=None):
         if self._bindings and self._is_matrix_valued(expr):
             return self._entrywise_term(expr)
+        if isinstance(expr.base, (MatrixElement, sp.MatrixSymbol)) and expr.exp.is_Integer \
+                and expr.exp > 1:  # (A^{[1]}_{r})^{2}: a layer superscript takes no second one
+            return rf"({self._print(expr.base)})^{{{self._print(expr.exp)}}}"
         return super()._print_Pow(expr)
 
     def _print_Function(self, expr, exp=None):

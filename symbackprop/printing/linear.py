@@ -1,16 +1,22 @@
 """One-line text for formulas in terms of entries: ``dW[2] = (1/m) dZ[2] A[1]ᵀ``.
 
 A ``StrPrinter`` subclass with one method per node the derivation uses: matrix products,
-transposes, ones, and ``Elementwise`` maps, whose products print as ⊙. The 2-D terminal
+transposes, ones, and ``Elementwise`` maps, whose products print as ⊙; products of scalars as
+juxtaposition (``A[1][0] (1 - A[1][0])``), powers with superscripts (``(A - Y)²``), and scalar
+fractions in front (``(1/2) (A - Y)²``), as a textbook writes them on one line. The 2-D terminal
 documents use ``pretty.py``; this printer serves where a formula must stay on one line
 (the worked examples and path listings of ``explain`` and ``example``).
 """
 from __future__ import annotations
 
 import sympy as sp
+from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
 from ..matrices import Elementwise
+from .latex import _entry_atoms, _is_reciprocal, _scalar_factor_key
+
+_SUPERSCRIPTS = dict(zip("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
 
 
 class TextPrinter(StrPrinter):
@@ -60,6 +66,57 @@ class TextPrinter(StrPrinter):
             text = self._print(bound)
             return f"({text})" if not isinstance(bound, sp.MatrixSymbol) else text
         return super()._print_Symbol(expr)
+
+    def _print_Mul(self, expr):
+        """``(1/2) (A - Y)²``, ``dA[1][0] A[1][0] (1 - A[1][0])``, ``-Y[0]/A[2][0]``: factors
+        side by side in the order of the LaTeX printer (errors first), numbers and sizes in
+        front, a quotient of entries with a slash."""
+        if self._bindings and expr.free_symbols & set(self._bindings):
+            return self._entrywise(expr)
+        if expr.could_extract_minus_sign():
+            return "-" + self._print(-expr)
+        coeff, rest = expr.as_independent(*_entry_atoms(expr), as_Add=False)
+        if rest == 1:  # numbers and sizes only: 2/n_2, 1/m
+            return super()._print_Mul(expr)
+        factors = sorted(sp.Mul.make_args(rest), key=_scalar_factor_key)
+        den = sorted((1 / f for f in factors if _is_reciprocal(f)), key=_scalar_factor_key)
+        up = [f for f in factors if not _is_reciprocal(f)]
+        if den:
+            front = [f for f in up if _scalar_factor_key(f)[0] < 2 and not isinstance(f, sp.Add)]
+            num = [f for f in up if f not in front]
+            text = " ".join([*(self._factor(f) for f in front),
+                             f"{self._quotient_side(num)}/{self._quotient_side(den)}"])
+        else:
+            text = " ".join(self._factor(f) for f in up)
+        if coeff == 1:
+            return text
+        if coeff.is_Integer or coeff.is_Symbol:
+            return f"{self._print(coeff)} {text}"
+        return f"({self._print(coeff)}) {text}"
+
+    def _factor(self, f) -> str:
+        return f"({self._print(f)})" if isinstance(f, sp.Add) else self._print(f)
+
+    def _quotient_side(self, factors) -> str:
+        text = " ".join(self._factor(f) for f in factors)
+        return f"({text})" if len(factors) > 1 else text or "1"
+
+    def _print_Pow(self, expr, rational=False):
+        """``A[1][0]²``, ``(A - Y)²``, ``1/A[2][0]``; inside an ``Elementwise`` map ``A[1]^⊙2``."""
+        base, exp = expr.args
+        if exp.is_negative:
+            return f"1/{self._quotient_side(sp.Mul.make_args(1 / expr))}"
+        if exp.is_Rational and not exp.is_Integer:
+            return super()._print_Pow(expr, rational)
+        if isinstance(base, (sp.Add, sp.Mul, sp.Pow)) or base.could_extract_minus_sign():
+            base_text = f"({self._print(base)})"
+        else:
+            base_text = self._print(base)
+        if self._bindings and base.free_symbols & set(self._bindings):
+            return f"{base_text}^⊙{self._print(exp)}"
+        if exp.is_Integer:
+            return base_text + "".join(_SUPERSCRIPTS[d] for d in str(exp))
+        return f"{base_text}^{self.parenthesize(exp, PRECEDENCE['Pow'])}"
 
     def _entrywise(self, body):
         """A scalar body in placeholders: products of matrices print as ⊙, scalars in front."""

@@ -45,6 +45,13 @@ class _Format:
     def math(self, expr) -> str:
         return self.printer.doprint(expr)
 
+    def chain(self, factors, limits=()) -> str:
+        return self.printer.chain(factors, limits)
+
+    def chains(self, paths) -> str:
+        """A sum over paths, each path's chain of local derivatives a term."""
+        return " + ".join(self.chain(factors) for factors in paths)
+
     def equation(self, lhs, steps, tag="") -> Equation:
         lhs_text = lhs if isinstance(lhs, str) else self.math(lhs)
         steps = [(self.relations[rel], text) for rel, text in steps]
@@ -78,6 +85,10 @@ class TextFormat(_Format):
 
     def sample(self, symbol, k) -> str:
         return f"{self.math(symbol)} for i = {k}"
+
+    def chains(self, paths) -> str:
+        """One path a line: ``A[0][1] · ...`` then ``+ A[0][1] · ...`` below it."""
+        return "\n+ ".join(self.chain(factors) for factors in paths)
 
     def layout(self, lhs, steps) -> list:
         """``lhs = a = b`` on one line if it fits, else one step a line, aligned on the ``=``."""
@@ -189,12 +200,6 @@ def example_document(worked, fmt: str = "text", digits: int = PRINTED_DIGITS) ->
         contributions=contributions, updated=updated)
 
 
-def _signed(f, term) -> dict:
-    """A term of a sum as its sign and its magnitude, for sums written one term a line."""
-    negative = term.could_extract_minus_sign()
-    return {"sign": "-" if negative else "+", "magnitude": f.math(-term if negative else term)}
-
-
 def _sizes(f, arch) -> str:
     return ", ".join(f"{f.math(N.units(label))} = {size}" for label, size in enumerate(arch.sizes))
 
@@ -217,14 +222,17 @@ def explain_document(explanation, fmt: str = "text") -> str:
     edges = [f.equation(edge.lhs, [("=", f.math(edge.derivative))], _EDGE_NOTES[edge.kind])
              for edge in e.edges]
     indices = [{"index": f.math(index), "last": size - 1} for index, size in e.path_indices]
-    paths = [dict(nodes=[f.math(node) for node in path.nodes],
-                  factors=[f.math(x) for x in path.factors],
-                  product=f.math(path.product), **_signed(f, path.product))
+    paths = [{"nodes": [f.math(node) for node in path.nodes],
+              "factors": [f.math(x) for x in path.factors], "product": f.chain(path.factors)}
              for path in e.paths]
     gradient_lhs = sp.Derivative(sp.Symbol("L"), e.theta, evaluate=False)
-    path_sum = f.equation(gradient_lhs, [("=", f.math(e.path_sum))]) \
+    # the sum over paths: each path's chain, as section 2 shows it
+    path_sum = f.equation(gradient_lhs, [("=", f.chains([path.factors for path in e.paths]))]) \
         if e.path_sum is not None else None
-    closed_form = f.equation(gradient_lhs, [("=", f.math(e.closed_form))])
+    # Σ over the path indices of the product along a path, its local derivatives in path order
+    limits = [(index, 0, size - 1) for index, size in e.path_indices]
+    closed_form = f.equation(gradient_lhs,
+                             [("=", f.chain([edge.derivative for edge in e.edges], limits))])
     cached = [f.equation(step.lhs, [("=", f.math(x)) for x in (step.rhs, step.simplified)
                                     if x is not None], step.rule) for step in e.cached]
     entry = f.equation(e.entry[0], [("=", f.math(e.entry[1]))],

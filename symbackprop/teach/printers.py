@@ -1,24 +1,19 @@
-"""Printers for teaching documents: one method per node, text and LaTeX side by side.
+"""Printers for teaching documents: the project's printers, plus what a worked example needs.
 
-Both print what the derivation's plain printers print (matrices by name, ⊙ for entrywise
-products, transposes, ones), and add what a worked example needs: matrix entries (W[2][0,1],
-W^{[2]}_{0,1}), partial derivatives, Iverson brackets for the steps of relu' ([Z > 0]),
-activation names from the registry, and numbers printed exactly (0.55, 1/3) or, where a value
-is not rational, rounded to a stated number of significant digits.
-
-The LaTeX printer keeps every layer-name decision in ``_name``; the project's shared LaTeX
-printer makes the same choices (W^{[2]}, ⊙, ᵀ), so these node methods can delegate to it.
+``TeachLatexPrinter`` is the derivation's ``DerivationLatexPrinter`` (W^{[2]}, ⊙, ᵀ, 1_m, sums,
+Iverson brackets, activation names from the registry); ``TeachTextPrinter`` is the one-line
+``TextPrinter`` (products side by side, powers as superscripts). Each adds only what teaching
+needs: entries of concrete matrices (W[2][0,1], W^{[2]}_{0,1}), summation ranges, a path as the
+chain of its local derivatives in order, and numbers printed exactly (0.55, 1/3) or, where a
+value is not rational, rounded to a stated number of significant digits.
 """
 from __future__ import annotations
 
 from typing import ClassVar
 
 import sympy as sp
-from sympy.matrices.expressions.matexpr import MatrixElement
-from sympy.printing.latex import LatexPrinter
 
-from ..matrices import Elementwise
-from ..naming import split
+from ..printing.latex import DerivationLatexPrinter
 from ..printing.linear import TextPrinter
 from ..registry import ACTIVATIONS
 from .numbers import PRINTED_DIGITS, decimal_text
@@ -34,6 +29,11 @@ def _is_indicator(expr) -> bool:
     """Piecewise((1, P), (0, True)): the Iverson bracket [P]."""
     return isinstance(expr, sp.Piecewise) and len(expr.args) == 2 \
         and expr.args[1].cond == sp.true and (expr.args[0].expr, expr.args[1].expr) == (1, 0)
+
+
+def _needs_link_brackets(factor) -> bool:
+    """A factor of a chain that a · next to it would split: a sum or a negative."""
+    return isinstance(factor, sp.Add) or factor.could_extract_minus_sign()
 
 
 class TeachTextPrinter(TextPrinter):
@@ -63,9 +63,13 @@ class TeachTextPrinter(TextPrinter):
         return f"δ({self._print(expr.args[0])},{self._print(expr.args[1])})"
 
     def _print_Sum(self, expr):
-        limits = " ".join(f"Σ[{self._print(v)}={self._print(lo)}..{self._print(hi)}]"
-                          for v, lo, hi in reversed(expr.limits))
-        return f"{limits} ({self._print(expr.function)})"
+        body = expr.function  # a sum of terms in parentheses; a product runs to the end
+        text = self._factor(body) if isinstance(body, sp.Add) else self._print(body)
+        return f"{self._sum_sign(expr.limits)} {text}"
+
+    def _sum_sign(self, limits) -> str:
+        return " ".join(f"Σ[{self._print(v)}={self._print(lo)}..{self._print(hi)}]"
+                        for v, lo, hi in reversed(limits))
 
     def _print_Symbol(self, expr):
         if expr.name == "alpha" and expr not in self._bindings:
@@ -90,6 +94,13 @@ class TeachTextPrinter(TextPrinter):
             return " ".join([self._print(coeff)] + [self._print(M) for M in mats])
         return super()._print_MatMul(expr)
 
+    def chain(self, factors, limits=()) -> str:
+        """The local derivatives along a path, in its order: ``A[0][1] · A[1][0] (1 - A[1][0])``;
+        with ``limits``, summed over every path: ``Σ[u_2=0..1] A[0][1] · ...``."""
+        text = " · ".join(f"({self._print(f)})" if _needs_link_brackets(f) else self._print(f)
+                          for f in factors)
+        return f"{self._sum_sign(limits)} {text}" if limits else text
+
     # numbers -----------------------------------------------------------------------------
     def number(self, value) -> str:
         return decimal_text(value, self._settings["digits"])[0]
@@ -102,137 +113,36 @@ class TeachTextPrinter(TextPrinter):
                 for row in cells]
 
 
-class TeachLatexPrinter(LatexPrinter):
-    """LaTeX: ``W^{[2]}_{0,1}``, ``dZ^{[2]} A^{[1]\\top}``, ``\\odot``, ``\\mathbf{1}``."""
+class TeachLatexPrinter(DerivationLatexPrinter):
+    """The derivation's LaTeX (``W^{[2]}``, ``\\odot``, ``\\mathbf{1}_{m}``, ``[Z > 0]``), plus what
+    a worked example needs: entries of concrete matrices (``W^{[2]}_{0,1}``), summation ranges
+    (``\\sum_{j=0}^{1}``), a sample's part of a gradient, and numbers exact or rounded."""
 
-    _default_settings: ClassVar[dict] = {**LatexPrinter._default_settings, "digits": PRINTED_DIGITS}
+    _default_settings: ClassVar[dict] = {
+        **DerivationLatexPrinter._default_settings, "digits": PRINTED_DIGITS,
+        "function_names": {name: act.latex for name, act in ACTIVATIONS.items()}}
 
-    def __init__(self, settings=None):
-        super().__init__(settings)
-        self._bindings: dict = {}
+    def _indices(self, expr) -> str:
+        # Concrete indices run together (W_{01}); a comma keeps them apart: W^{[2]}_{0,1}.
+        _rows, cols = expr.parent.shape
+        indices = [expr.indices[0]] if cols == 1 else list(expr.indices)
+        return ",".join(self._print(i) for i in indices)
 
-    # names -------------------------------------------------------------------------------
-    def _name(self, name: str, extra: str = "") -> str:
-        """``W[2]`` -> ``W^{[2]}``, ``A[l-1]`` -> ``A^{[l-1]}``; ``extra`` joins the superscript."""
-        kind, label = split(name)
-        if label is None:
-            return f"{kind}^{{{extra}}}" if extra else kind
-        return f"{kind}^{{[{label}]{extra}}}"
+    def _sum_sign(self, limits) -> str:
+        # With concrete sizes the range says how many terms a sum has: \sum_{j=0}^{1}.
+        return r" ".join(rf"\sum_{{{self._print(v)}={self._print(lo)}}}^{{{self._print(hi)}}}"
+                         for v, lo, hi in reversed(limits))
 
-    def _print_MatrixSymbol(self, expr):
-        return self._name(expr.name)
+    def chain(self, factors, limits=()) -> str:
+        """The local derivatives along a path, in its order, joined by ``\\cdot``; with
+        ``limits``, summed over every path."""
+        text = r" \cdot ".join(rf"\left({self._print(f)}\right)" if _needs_link_brackets(f)
+                               else self._print(f) for f in factors)
+        return f"{self._sum_sign(limits)} {text}" if limits else text
 
     def of_sample(self, matrix, i) -> str:
         """``dW^{[2](i)}``: the part of a gradient that sample i contributes."""
-        return self._name(matrix.name, f"({i})")
-
-    def _print_MatrixElement(self, expr):
-        _rows, cols = expr.parent.shape
-        indices = [expr.indices[0]] if cols == 1 else list(expr.indices)
-        inside = ",".join(self._print(i) for i in indices)
-        return f"{self._print(expr.parent)}_{{{inside}}}"
-
-    def _print_Transpose(self, expr):
-        if isinstance(expr.arg, sp.MatrixSymbol):
-            return self._name(expr.arg.name, r"\top")
-        return rf"\left({self._print(expr.arg)}\right)^{{\top}}"
-
-    def _print_OneMatrix(self, expr):
-        rows, cols = expr.shape
-        if cols == 1:
-            return r"\mathbf{1}"
-        if rows == 1:
-            return r"\mathbf{1}^{\top}"
-        return r"\mathbf{1}\mathbf{1}^{\top}"
-
-    def _print_MatMul(self, expr):
-        coeff, mats = _scalars_and_matrices(expr)
-        parts = [] if coeff == 1 else [self._print(coeff)]
-        for M in mats:
-            text = self._print(M)
-            if isinstance(M, (sp.MatAdd, Elementwise)) and len(mats) > 1:
-                text = rf"\left({text}\right)"
-            parts.append(text)
-        return r"\, ".join(parts)
-
-    def _print_MatAdd(self, expr):
-        out = []
-        for pos, term in enumerate(expr.args):
-            coeff, mats = _scalars_and_matrices(term) if isinstance(term, sp.MatMul) \
-                else (sp.Integer(1), [term])
-            if coeff.could_extract_minus_sign():
-                out.append(("- " if pos else "-") + self._print(sp.MatMul(-coeff, *mats)))
-            else:
-                out.append(("+ " if pos else "") + self._print(term))
-        return " ".join(out)
-
-    def _print_Elementwise(self, expr):
-        outer = self._bindings
-        self._bindings = {**outer, **expr.bindings()}
-        try:
-            return self._entrywise(expr.scalar())
-        finally:
-            self._bindings = outer
-
-    def _entrywise(self, body):
-        bound = set(self._bindings)
-        if isinstance(body, sp.Mul):
-            coeff = [f for f in body.args if not (f.free_symbols & bound)]
-            mats = [f for f in body.args if f.free_symbols & bound]
-            if mats:
-                parts = [rf"\left({self._entrywise(f)}\right)" if isinstance(f, sp.Add)
-                         else self._entrywise(f) for f in mats]
-                text = r" \odot ".join(parts)
-                c = sp.Mul(*coeff)
-                if c == 1:
-                    return text
-                if c == -1:
-                    return "-" + text
-                return rf"{self._print(c)}\, {text}"
-        if isinstance(body, sp.Add):
-            terms = body.as_ordered_terms()
-            out = self._entrywise(terms[0])
-            for term in terms[1:]:
-                if term.could_extract_minus_sign():
-                    out += " - " + self._entrywise(-term)
-                else:
-                    out += " + " + self._entrywise(term)
-            return out
-        if isinstance(body, sp.Pow) and body.exp == -1 and body.base.free_symbols & bound:
-            return rf"\frac{{1}}{{{self._entrywise(body.base)}}}"
-        return self._print(body)
-
-    def _print_Symbol(self, expr, style="plain"):
-        if expr in self._bindings:
-            bound = self._bindings[expr]
-            text = self._print(bound)
-            return text if isinstance(bound, sp.MatrixSymbol) else rf"\left({text}\right)"
-        return super()._print_Symbol(expr, style=style)
-
-    def _print_Pow(self, expr):
-        if isinstance(expr.base, (MatrixElement, sp.MatrixSymbol)):  # no double superscript
-            return rf"\left({self._print(expr.base)}\right)^{{{self._print(expr.exp)}}}"
-        return super()._print_Pow(expr)
-
-    def _needs_mul_brackets(self, expr, first=False, last=False):
-        if _is_indicator(expr):  # [Z > 0] brackets itself
-            return False
-        return super()._needs_mul_brackets(expr, first=first, last=last)
-
-    def _print_Derivative(self, expr):
-        (var, _count), = expr.variable_count
-        return rf"\frac{{\partial {self._print(expr.expr)}}}{{\partial {self._print(var)}}}"
-
-    def _print_Piecewise(self, expr):
-        if _is_indicator(expr):
-            return rf"\left[{self._print(expr.args[0].cond)}\right]"
-        return super()._print_Piecewise(expr)
-
-    def _print_Function(self, expr, exp=None):
-        activation = ACTIVATIONS.get(expr.func.__name__)
-        if activation is not None and len(expr.args) == 1:
-            return rf"{activation.latex}\left({self._print(expr.args[0])}\right)"
-        return super()._print_Function(expr, exp)
+        return self._name(matrix.name, sup=f"({i})")
 
     # numbers -----------------------------------------------------------------------------
     def number(self, value) -> str:
