@@ -37,7 +37,9 @@ class Step:
     rule: str
 
     def __repr__(self) -> str:
-        return f"{self.lhs} = {self.rhs}    [{self.rule}]"
+        from .printing.linear import text
+
+        return f"{text(self.lhs)} = {text(self.rhs)}    [{self.rule}]"
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,9 @@ class Equation:
     steps: tuple[Step, ...] = ()
 
     def __repr__(self) -> str:
-        return f"{self.name}: {self.lhs} = {self.rhs}"
+        from .printing.linear import text
+
+        return f"{self.name}: {text(self.lhs)} = {text(self.rhs)}"
 
 
 @dataclass(frozen=True)

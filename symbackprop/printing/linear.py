@@ -19,6 +19,12 @@ from .latex import _entry_atoms, _is_reciprocal, _scalar_factor_key
 _SUPERSCRIPTS = dict(zip("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
 
 
+def _is_indicator(expr) -> bool:
+    """Piecewise((1, P), (0, True)): the Iverson bracket [P]."""
+    return isinstance(expr, sp.Piecewise) and len(expr.args) == 2 \
+        and expr.args[1].cond == sp.true and (expr.args[0].expr, expr.args[1].expr) == (1, 0)
+
+
 class TextPrinter(StrPrinter):
     """Matrices by name, products by juxtaposition, ⊙ for entrywise products."""
 
@@ -59,6 +65,30 @@ class TextPrinter(StrPrinter):
             return self._entrywise(expr.scalar())
         finally:
             self._bindings = outer
+
+    def _print_Derivative(self, expr):
+        (var, _count), = expr.variable_count
+        return f"∂{self._print(expr.expr)}/∂{self._print(var)}"
+
+    def _print_Piecewise(self, expr):
+        if _is_indicator(expr):
+            return f"[{self._print(expr.args[0].cond)}]"
+        if len(expr.args) == 2 and expr.args[1].cond == sp.true:
+            (first, cond), (second, _) = expr.args
+            return f"({self._print(first)} if {self._print(cond)} else {self._print(second)})"
+        return super()._print_Piecewise(expr)
+
+    def _print_KroneckerDelta(self, expr):
+        return f"δ({self._print(expr.args[0])},{self._print(expr.args[1])})"
+
+    def _print_Sum(self, expr):
+        body = expr.function  # a sum of terms in parentheses; a product runs to the end
+        text = self._factor(body) if isinstance(body, sp.Add) else self._print(body)
+        return f"{self._sum_sign(expr.limits)} {text}"
+
+    def _sum_sign(self, limits) -> str:
+        return " ".join(f"Σ[{self._print(v)}={self._print(lo)}..{self._print(hi)}]"
+                        for v, lo, hi in reversed(limits))
 
     def _print_Symbol(self, expr):
         if expr in self._bindings:

@@ -25,19 +25,13 @@ def _scalars_and_matrices(expr):
     return sp.Mul(*scalars), mats
 
 
-def _is_indicator(expr) -> bool:
-    """Piecewise((1, P), (0, True)): the Iverson bracket [P]."""
-    return isinstance(expr, sp.Piecewise) and len(expr.args) == 2 \
-        and expr.args[1].cond == sp.true and (expr.args[0].expr, expr.args[1].expr) == (1, 0)
-
-
 def _needs_link_brackets(factor) -> bool:
     """A factor of a chain that a · next to it would split: a sum or a negative."""
     return isinstance(factor, sp.Add) or factor.could_extract_minus_sign()
 
 
 class TeachTextPrinter(TextPrinter):
-    """Plain text: ``W[2][0,1]``, ``∂L/∂W[2][0,1]``, ``[Z[1][0] > 0]``, ``α``."""
+    """Plain text of concrete entries: ``W[2][0,1]``, ``b[1][2]``, ``α``."""
 
     _default_settings: ClassVar[dict] = {**TextPrinter._default_settings, "digits": PRINTED_DIGITS}
 
@@ -46,30 +40,6 @@ class TeachTextPrinter(TextPrinter):
         indices = [expr.indices[0]] if cols == 1 else list(expr.indices)
         inside = ",".join(self._print(i) for i in indices)
         return f"{self._print(expr.parent)}[{inside}]"
-
-    def _print_Derivative(self, expr):
-        (var, _count), = expr.variable_count
-        return f"∂{self._print(expr.expr)}/∂{self._print(var)}"
-
-    def _print_Piecewise(self, expr):
-        if _is_indicator(expr):
-            return f"[{self._print(expr.args[0].cond)}]"
-        if len(expr.args) == 2 and expr.args[1].cond == sp.true:
-            (first, cond), (second, _) = expr.args
-            return f"({self._print(first)} if {self._print(cond)} else {self._print(second)})"
-        return super()._print_Piecewise(expr)
-
-    def _print_KroneckerDelta(self, expr):
-        return f"δ({self._print(expr.args[0])},{self._print(expr.args[1])})"
-
-    def _print_Sum(self, expr):
-        body = expr.function  # a sum of terms in parentheses; a product runs to the end
-        text = self._factor(body) if isinstance(body, sp.Add) else self._print(body)
-        return f"{self._sum_sign(expr.limits)} {text}"
-
-    def _sum_sign(self, limits) -> str:
-        return " ".join(f"Σ[{self._print(v)}={self._print(lo)}..{self._print(hi)}]"
-                        for v, lo, hi in reversed(limits))
 
     def _print_Symbol(self, expr):
         if expr.name == "alpha" and expr not in self._bindings:
