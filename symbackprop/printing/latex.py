@@ -18,6 +18,7 @@ from sympy.printing.latex import LatexPrinter
 
 from .. import naming as N
 from ..matrices import Elementwise
+from .entrywise import EntrywiseScope
 
 # How each kind of matrix is written: (nucleus in Ng's notation, nucleus in the row notation).
 # In the row notation a gradient is a fraction; the layer label goes in its denominator.
@@ -39,7 +40,7 @@ class Component(sp.Expr):
         return sp.Expr.__new__(cls, sp.sympify(vector), sp.sympify(index))
 
 
-class DerivationLatexPrinter(LatexPrinter):
+class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
     """LaTeX of derivation expressions. ``notation``: "ng" or "rowvec"."""
 
     _default_settings: ClassVar[dict] = {
@@ -48,10 +49,6 @@ class DerivationLatexPrinter(LatexPrinter):
         "mul_symbol": None,
         "function_names": {},  # undefined function name -> LaTeX operator (activations)
     }
-
-    def __init__(self, settings=None):
-        super().__init__(settings)
-        self._bindings: dict = {}  # placeholder -> matrix, inside an Elementwise
 
     # --- names ------------------------------------------------------------------------------
     @property
@@ -175,14 +172,6 @@ class DerivationLatexPrinter(LatexPrinter):
             text = self._print(t)
             out += f" - {text[1:].lstrip()}" if text.startswith("-") else f" + {text}"
         return out
-
-    def _print_Elementwise(self, expr):
-        outer = self._bindings
-        self._bindings = {**outer, **expr.bindings()}
-        try:
-            return self._entrywise(expr.scalar())
-        finally:
-            self._bindings = outer
 
     # --- the body of an elementwise map: matrices combine entry by entry -----------------------
     def _is_matrix_valued(self, e) -> bool:

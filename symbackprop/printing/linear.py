@@ -14,6 +14,7 @@ from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
 from ..matrices import Elementwise
+from .entrywise import EntrywiseScope
 from .latex import _entry_atoms, _is_reciprocal, _scalar_factor_key
 
 _SUPERSCRIPTS = dict(zip("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
@@ -25,12 +26,8 @@ def _is_indicator(expr) -> bool:
         and expr.args[1].cond == sp.true and (expr.args[0].expr, expr.args[1].expr) == (1, 0)
 
 
-class TextPrinter(StrPrinter):
+class TextPrinter(EntrywiseScope, StrPrinter):
     """Matrices by name, products by juxtaposition, ⊙ for entrywise products."""
-
-    def __init__(self, settings=None):
-        super().__init__(settings)
-        self._bindings: dict = {}
 
     def _print_MatrixSymbol(self, expr):
         return expr.name
@@ -50,21 +47,25 @@ class TextPrinter(StrPrinter):
     def _print_MatMul(self, expr):
         scalars = [f for f in expr.args if not getattr(f, "is_Matrix", False)]
         mats = [f for f in expr.args if getattr(f, "is_Matrix", False)]
-        parts = [f"({self._print(sp.Mul(*scalars))})"] if scalars else []
+        coeff = sp.Mul(*scalars)
+        sign = "-" if coeff == -1 else ""
+        parts = [f"({self._print(coeff)})"] if scalars and coeff != -1 else []
         parts += [self.parenthesize(f, 1000) if isinstance(f, (sp.MatAdd, Elementwise))
                   and len(mats) > 1 else self._print(f) for f in mats]
-        return " ".join(parts)
+        return sign + " ".join(parts)
 
     def _print_MatAdd(self, expr):
-        return " + ".join(self._print(a) for a in expr.args).replace("+ -", "- ")
+        return self._signed_sum(list(expr.args), self._print)
 
-    def _print_Elementwise(self, expr):
-        outer = self._bindings
-        self._bindings = {**outer, **expr.bindings()}
-        try:
-            return self._entrywise(expr.scalar())
-        finally:
-            self._bindings = outer
+    @staticmethod
+    def _signed_sum(terms, show) -> str:
+        """Terms joined by + and -, a positive term first: ``A[2] - Y``, never ``-Y + A[2]``."""
+        terms.sort(key=lambda t: t.could_extract_minus_sign())
+        out = show(terms[0])
+        for term in terms[1:]:
+            negative = term.could_extract_minus_sign()
+            out += f" - {show(-term)}" if negative else f" + {show(term)}"
+        return out
 
     def _print_Derivative(self, expr):
         (var, _count), = expr.variable_count
@@ -164,8 +165,7 @@ class TextPrinter(StrPrinter):
                     return f"({self._print(c)}) {text}"
                 return text
         if isinstance(body, sp.Add):
-            terms = [self._entrywise(t) for t in body.as_ordered_terms()]
-            return " + ".join(terms).replace("+ -", "- ")
+            return self._signed_sum(body.as_ordered_terms(), self._entrywise)
         return self._print(body)
 
 

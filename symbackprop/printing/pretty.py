@@ -15,6 +15,7 @@ from sympy.printing.pretty.stringpict import prettyForm
 
 from .. import naming as N
 from ..matrices import Elementwise
+from .entrywise import EntrywiseScope
 from .latex import _scalar_factor_key, incoming_first
 
 
@@ -25,15 +26,11 @@ def _join(*parts) -> prettyForm:
     return out
 
 
-class DerivationPrettyPrinter(PrettyPrinter):
+class DerivationPrettyPrinter(EntrywiseScope, PrettyPrinter):
     """Unicode pretty printing of derivation expressions."""
 
     _default_settings: ClassVar[dict] = {**PrettyPrinter._default_settings, "use_unicode": True,
                          "wrap_line": False, "function_names": {}, "notation": "ng"}
-
-    def __init__(self, settings=None):
-        super().__init__(settings)
-        self._bindings: dict = {}
 
     def _name(self, name: str) -> str:
         """``W[2]`` in Ng's notation; ``W_2``, ``δ_2``, ``∂C/∂W_2`` in the row notation."""
@@ -151,14 +148,6 @@ class DerivationPrettyPrinter(PrettyPrinter):
             else:
                 out = _join(out, " + ", self._print(t))
         return out
-
-    def _print_Elementwise(self, expr):
-        outer = self._bindings
-        self._bindings = {**outer, **expr.bindings()}
-        try:
-            return self._entrywise(expr.scalar())
-        finally:
-            self._bindings = outer
 
     def _print_Symbol(self, expr, bold_name=False):
         if expr == N.J and self._settings["notation"] == "rowvec":

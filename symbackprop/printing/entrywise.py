@@ -1,0 +1,23 @@
+"""What every printer of derivations shares: the scope of an ``Elementwise`` map's placeholders.
+
+Inside ``Elementwise(Lambda((A[2], Y), A[2] - Y), A[2], Y)`` the symbols ``A[2]`` and ``Y`` stand
+for whole matrices; while its body prints, ``_bindings`` maps them to those matrices, so that a
+printer's ``_entrywise`` can write products as ⊙ and its symbol method can print the matrix.
+"""
+from __future__ import annotations
+
+
+class EntrywiseScope:
+    """Mixin for a SymPy printer class that defines ``_entrywise(body)``."""
+
+    def __init__(self, settings=None):
+        super().__init__(settings)
+        self._bindings: dict = {}  # placeholder -> matrix, inside an Elementwise
+
+    def _print_Elementwise(self, expr):
+        outer = self._bindings
+        self._bindings = {**outer, **expr.bindings()}
+        try:
+            return self._entrywise(expr.scalar())
+        finally:
+            self._bindings = outer
