@@ -82,3 +82,13 @@ def test_report_counts_and_summary():
     report = verify(parse_arch("2-3-1"), m=2)
     assert report.summary().startswith("PROVEN: 2-3-1 loss half_sse (ng): 26 of 26")
     assert all(isinstance(c.derived, sp.Basic) for c in report.checks)
+
+
+def test_verify_command_exits_1_when_the_proof_fails(monkeypatch, fresh_engine, capsys):
+    from symbackprop.cli import main
+
+    wrong = dataclasses.replace(ACTIVATIONS["tanh"])
+    object.__setattr__(wrong, "derivative_of_output", 1 + a**2)
+    monkeypatch.setitem(ACTIVATIONS, "tanh", wrong)
+    assert main(["verify", "2-2:tanh-1:identity"]) == 1
+    assert capsys.readouterr().out.startswith("FAILED: 2-2:tanh-1:identity")
