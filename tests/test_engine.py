@@ -133,5 +133,6 @@ def test_equations_and_steps_print_like_the_math():
     d = derive(parse_arch("4-3:relu-2:softmax", "cross_entropy"))
     assert repr(d.output.backward["output"]) == "output: dZ[2] = A[2] - Y"
     assert repr(d.layer(1).backward["BP4"]) == "BP4: dZ[1] = dA[1] ⊙ [Z[1] > 0]"
+    assert repr(d.output.backward["loss"]) == "loss: dA[2] = -Y ⊘ A[2]"  # Hadamard division
     local = next(s for s in d.layer(1).backward["BP1"].steps if s.rule == "local")
     assert repr(local) == "∂Z[1][j, i]/∂W[1][r, s] = δ(j,r) A[0][s, i]    [local]"

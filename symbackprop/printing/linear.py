@@ -155,9 +155,12 @@ class TextPrinter(EntrywiseScope, StrPrinter):
             coeff = [f for f in body.args if not (f.free_symbols & set(self._bindings))]
             mats = [f for f in body.args if f.free_symbols & set(self._bindings)]
             if mats:
-                parts = [self._entrywise(f) if not isinstance(f, sp.Add)
-                         else f"({self._entrywise(f)})" for f in mats]
-                text = " ⊙ ".join(parts)
+                # 1/X entrywise is a Hadamard division: Y ⊙ 1/A prints as Y ⊘ A
+                up = [f for f in mats if not (f.is_Pow and f.exp.is_negative)]
+                down = [1 / f for f in mats if f.is_Pow and f.exp.is_negative]
+                text = " ⊙ ".join(self._entrywise_factor(f) for f in up) or "1"
+                if down:
+                    text += "".join(f" ⊘ {self._entrywise_factor(f)}" for f in down)
                 if coeff:
                     c = sp.Mul(*coeff)
                     if c == -1:
@@ -167,6 +170,10 @@ class TextPrinter(EntrywiseScope, StrPrinter):
         if isinstance(body, sp.Add):
             return self._signed_sum(body.as_ordered_terms(), self._entrywise)
         return self._print(body)
+
+    def _entrywise_factor(self, factor) -> str:
+        text = self._entrywise(factor)
+        return f"({text})" if isinstance(factor, sp.Add) else text
 
 
 def text(expr) -> str:
