@@ -154,8 +154,9 @@ def _make_sum(term, limits):
 def sum_over(expr, limits):
     """Σ over ``limits`` ([(index, size), ...]) of ``expr``, summing out Kronecker deltas.
 
-    Terms are summed one at a time; an index with a delta is summed by SymPy (the delta picks
-    one value), an index without one stays a symbolic sum.
+    Terms are summed one at a time. An index that a delta factor pins is substituted (the delta
+    picks one value); a delta nested deeper is left to SymPy's ``Sum.doit``; an index without a
+    delta stays a symbolic sum.
     """
     total = sp.Integer(0)
     for term in _delta_terms(expr):
@@ -249,9 +250,9 @@ class _Network:
             return GENERIC_G(self.at(Z, unit, example))
         if activation.elementwise:
             return activation.expr.xreplace({z_var: self.at(Z, unit, example)})
-        # A vector activation is written over a column z_0 .. z_{n-1} of Z.
-        expr = activation.expr.xreplace({N.t: sp.Dummy()})
-        return expr.replace(lambda e: isinstance(e, sp.Indexed) and e.base == zvec,
+        # A vector activation is written over a column z_0 .. z_{n-1} of Z; its own summation
+        # index j becomes t, as j is the chain rule's index over the units of layer l.
+        return activation.expr.replace(lambda e: isinstance(e, sp.Indexed) and e.base == zvec,
                             lambda e: self.at(Z, e.indices[0], example)) \
             .xreplace({c_idx: unit, n_var: sym["units"], j_idx: N.t})
 
