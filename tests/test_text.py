@@ -44,3 +44,12 @@ def test_text_document_of_2_3_1():
     assert "  W[l] ← W[l] - α dW[l]" in text
     short = derivation_text(derive(parse_arch("2-3-1")), steps=False)
     assert "by the chain rule" not in short and "dZ[1] = (W[2]ᵀ dZ[2])" in short
+
+
+def test_rowvec_text_names_the_loss_of_an_example_as_the_documents_do():
+    from symbackprop import derive, parse_arch
+    from symbackprop.printing.text import derivation_text
+
+    text = derivation_text(derive(parse_arch("2-3-1"), "rowvec"))
+    cost = text[text.index("Cost:"):text.index("Dimensions:")]
+    assert "C_i" in cost and "L_i" not in cost

@@ -58,7 +58,10 @@ class DerivationPrettyPrinter(EntrywiseScope, PrettyPrinter):
         return prettyForm(f"{name}{sep}{''.join(str(i) for i in idx)}")
 
     def _print_Indexed(self, expr):
-        return prettyForm(f"{expr.base.label}_{''.join(str(i) for i in expr.indices)}")
+        # The loss of example i is C_i in the row notation, as the documents write it.
+        rowvec_loss = expr.base == N.L and self._settings["notation"] == "rowvec"
+        label = "C" if rowvec_loss else expr.base.label
+        return prettyForm(f"{label}_{''.join(str(i) for i in expr.indices)}")
 
     def _print_Component(self, expr):
         vector, index = expr.args
