@@ -80,7 +80,6 @@ class Buffer:
 class Plan:
     """Everything the template lays out for one architecture."""
 
-    arch: object
     params: list[tuple[str, tuple[int, ...]]]
     buffers: list[Buffer]
     forward: list[Block]
@@ -305,7 +304,7 @@ class TrainerPlanner:
             l = layer.index
             params += [(f"W{l}", (self.sizes[l], self.sizes[l - 1])), (f"b{l}", (self.sizes[l],))]
         return Plan(
-            arch=self.arch, params=params, buffers=list(self.buffers.values()),
+            params=params, buffers=list(self.buffers.values()),
             forward=forward, output=code_name(out.A.name), cost=cost_block,
             cost_value=cost_value, backward=backward,
             scale_note="BP1 and BP2 carry the factor 1/m; it is folded into the output error")

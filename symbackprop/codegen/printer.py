@@ -156,9 +156,6 @@ class KernelPrinter(NumPyPrinter):
         on a small array)."""
         return self.constant(value)
 
-    def ufunc(self, name: str) -> str:
-        return f"np.{name}"
-
     def call(self, fn: str, *args) -> None:
         """One ufunc call; its last argument is the buffer it writes."""
         self.ops.append((fn, args))
@@ -330,18 +327,15 @@ def scalar_text(expr, names: dict) -> str:
     return sp.sstr(expr.xreplace(shown))
 
 
-def matrix_text(expr, m, rows_are_examples: bool, names: dict | None = None,
-                transposed: bool | None = None) -> str:
+def matrix_text(expr, m, rows_are_examples: bool, transposed: bool | None = None) -> str:
     """``W2.T @ dZ2`` as derived (columns are examples), or ``dZ2 @ W2`` for row-major code.
 
     In row-major code an activation-sized array holds the transpose of its symbol, so the
     code for a matrix with m columns is the code of its transpose. ``transposed`` overrides
     that choice. ``OneMatrix`` factors print as what they do: a sum, or a broadcast bias.
     """
-    names = names or {}
-
     def name(M):
-        return names.get(M, code_name(M.name))
+        return code_name(M.name)
 
     def text(e, transposed):
         if isinstance(e, sp.MatrixSymbol):

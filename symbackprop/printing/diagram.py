@@ -35,7 +35,6 @@ class Column:
 @dataclass(frozen=True)
 class Diagram:
     columns: tuple[Column, ...]
-    spacing: float  # cm between columns
     top: float
     bottom: float
 
@@ -76,4 +75,4 @@ def layout(sizes) -> Diagram:
                               y(dots) if dots is not None else None, y(0), y(count - 1)))
     top = max(c.top for c in columns)
     bottom = min(c.bottom for c in columns)
-    return Diagram(tuple(columns), round(spacing, 3), top, bottom)
+    return Diagram(tuple(columns), top, bottom)

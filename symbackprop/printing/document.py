@@ -159,8 +159,8 @@ def _capital(sentence: str) -> str:
 class _Formatter:
     """Prints the sections with one printer; ``text`` turns prose into the format's text."""
 
-    def __init__(self, d, printer, text):
-        self.d, self.P, self.text = d, printer, text
+    def __init__(self, printer, text):
+        self.P, self.text = printer, text
 
     def math(self, expr) -> str:
         return self.P.doprint(expr)
@@ -242,7 +242,7 @@ def _diagram(d, f, text, acts) -> dict:
 
 
 def _context(d, printer, text, with_steps, with_diagram) -> dict:
-    f = _Formatter(d, printer, text)
+    f = _Formatter(printer, text)
     s = sections(d, with_steps)
     g, out = d.general, d.output
     arch, loss = d.arch, LOSSES[d.arch.loss]
@@ -310,7 +310,7 @@ def markdown_document(d, steps=True, diagram=True) -> str:
 def latex_summary(d) -> str:
     """One ``$$ \\begin{aligned} ... $$`` display (what Jupyter renders from ``_repr_latex_``):
     the equations specialised to the network, output layer first."""
-    f = _Formatter(d, _printer(d), tex_text)
+    f = _Formatter(_printer(d), tex_text)
     rows = [r for block in specialised(d) for r in block.rows]
     lines = f.rows(rows)
     from ..templating import render
