@@ -251,6 +251,9 @@ class KernelPrinter(NumPyPrinter):
             elif den:
                 self.call("divide", self.operand(first), self.operand(den[0]), dest)
                 den = den[1:]
+            elif coeff == -1:
+                self.call("negative", self.operand(first), dest)
+                coeff = sp.Integer(1)
             else:
                 self.call("multiply", self.operand(first), self.number(coeff), dest)
                 coeff = sp.Integer(1)
