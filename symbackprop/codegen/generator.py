@@ -390,24 +390,7 @@ class TrainerPlanner:
     # pieces -------------------------------------------------------------------------------------
     def _hoist(self, l, fwd: Kernel, bwd: Kernel) -> dict:
         """Subexpressions of BP4 that the forward pass computes anyway: computed once, saved."""
-        if isinstance(fwd.body, sp.Symbol) or isinstance(bwd.body, sp.Symbol):
-            return {}
-        reps, (f2, b2) = sp.cse([fwd.body, bwd.body], symbols=sp.numbered_symbols("_h"))
-        full = {}
-        for sym, expr in reps:
-            full[sym] = expr.xreplace(full)
-        shared = [sym for sym, _ in reps if f2.has(sym) and b2.has(sym)
-                  and not full[sym].free_symbols - set(fwd.names)]
-        saved = {}
-        for k, sym in enumerate(shared):
-            name = f"H{l}" if k == 0 else f"H{l}_{k}"
-            saved[sp.Symbol(name)] = (name, full[sym])
-        if not saved:
-            return {}
-        back = {full[s]: new for s, new in zip(shared, saved)}
-        fwd.body = fwd.body.xreplace(back)
-        bwd.body = bwd.body.xreplace(back)
-        return saved
+        return _share(fwd, bwd, set(fwd.names), f"H{l}")
 
     def _cost_kernel(self, out, loss) -> Kernel:
         """L summed over the units, as a scalar body; a log of A^[L] is written through Z^[L]."""
@@ -475,23 +458,8 @@ class TrainerPlanner:
 
     def _share_with_cost(self, cost: Kernel, out: Kernel) -> dict:
         """Subexpressions of the output error that the cost computes anyway (A2 - Y)."""
-        if isinstance(cost.body, sp.Symbol) or isinstance(out.body, sp.Symbol):
-            return {}
-        same = {s for s in cost.names if out.names.get(s) == cost.names[s]}
-        reps, (c2, o2) = sp.cse([cost.body, out.body], symbols=sp.numbered_symbols("_e"))
-        full = {}
-        for sym, expr in reps:
-            full[sym] = expr.xreplace(full)
-        shared = [sym for sym, _ in reps
-                  if c2.has(sym) and o2.has(sym) and full[sym].free_symbols <= same]
-        saved = {}
-        for k, sym in enumerate(shared):
-            name = f"E{self.L}" if k == 0 else f"E{self.L}_{k}"
-            saved[sp.Symbol(name)] = (name, full[sym])
-        back = {full[s]: new for s, new in zip(shared, saved)}
-        cost.body = cost.body.xreplace(back)
-        out.body = out.body.xreplace(back)
-        return saved
+        same = {sym for sym in cost.names if out.names.get(sym) == cost.names[sym]}
+        return _share(cost, out, same, f"E{self.L}")
 
     def _shift(self, layer, fwd: Kernel, bwd: Kernel, cost: Kernel) -> bool:
         """Shift Z by its row maximum when a kernel takes exp of it and all are shift-free."""
@@ -563,6 +531,28 @@ def _with_saved(kernel: Kernel, saved: dict) -> Kernel:
     names = dict(kernel.names)
     names.update({sym: name for sym, (name, _) in saved.items()})
     return Kernel(kernel.body, names, kernel.reductions, kernel.equation)
+
+
+def _share(first: Kernel, second: Kernel, allowed: set, prefix: str) -> dict:
+    """Subexpressions common to two kernels, over ``allowed`` symbols only: each becomes a
+    saved buffer (``prefix``, ``prefix_1``, ...) that both bodies read. Returns
+    {symbol: (buffer name, expression)}, and rewrites both bodies in place."""
+    if isinstance(first.body, sp.Symbol) or isinstance(second.body, sp.Symbol):
+        return {}
+    reps, (a2, b2) = sp.cse([first.body, second.body], symbols=sp.numbered_symbols("_c"))
+    full = {}
+    for sym, expr in reps:
+        full[sym] = expr.xreplace(full)
+    shared = [sym for sym, _ in reps
+              if a2.has(sym) and b2.has(sym) and full[sym].free_symbols <= allowed]
+    saved = {}
+    for k, sym in enumerate(shared):
+        name = prefix if k == 0 else f"{prefix}_{k}"
+        saved[sp.Symbol(name)] = (name, full[sym])
+    back = {full[sym]: new for sym, new in zip(shared, saved)}
+    first.body = first.body.xreplace(back)
+    second.body = second.body.xreplace(back)
+    return saved
 
 
 def _all_bodies(kernel: Kernel) -> sp.Expr:
