@@ -6,6 +6,8 @@ printer's ``_entrywise`` can write products as ⊙ and its symbol method can pri
 """
 from __future__ import annotations
 
+import sympy as sp
+
 
 class EntrywiseScope:
     """Mixin for a SymPy printer class that defines ``_entrywise(body)``."""
@@ -21,3 +23,19 @@ class EntrywiseScope:
             return self._entrywise(expr.scalar())
         finally:
             self._bindings = outer
+
+
+def is_negative(term) -> bool:
+    """Whether a term of a sum reads with a minus: -x, -2 x, and (-α) dW as a matrix product."""
+    if isinstance(term, sp.MatMul):
+        coeff = sp.Mul(*[f for f in term.args if not getattr(f, "is_Matrix", False)])
+        return coeff.could_extract_minus_sign()
+    return term.could_extract_minus_sign()
+
+
+def signed_join(terms, show) -> str:
+    """Terms joined by + and -, the sign read off each term, not off its printed text."""
+    out = show(terms[0])
+    for term in terms[1:]:
+        out += f" - {show(-term)}" if is_negative(term) else f" + {show(term)}"
+    return out

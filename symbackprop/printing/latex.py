@@ -18,7 +18,7 @@ from sympy.printing.latex import LatexPrinter
 
 from .. import naming as N
 from ..matrices import Elementwise
-from .entrywise import EntrywiseScope
+from .entrywise import EntrywiseScope, signed_join
 
 # How each kind of matrix is written: (nucleus in Ng's notation, nucleus in the row notation).
 # In the row notation a gradient is a fraction; the layer label goes in its denominator.
@@ -166,12 +166,7 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
         return self.parenthesize(c, 50)
 
     def _print_MatAdd(self, expr):
-        terms = list(expr.args)
-        out = self._print(terms[0])
-        for t in terms[1:]:
-            text = self._print(t)
-            out += f" - {text[1:].lstrip()}" if text.startswith("-") else f" + {text}"
-        return out
+        return signed_join(list(expr.args), self._print)
 
     # --- the body of an elementwise map: matrices combine entry by entry -----------------------
     def _is_matrix_valued(self, e) -> bool:
@@ -179,12 +174,7 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
 
     def _entrywise(self, body) -> str:
         if isinstance(body, sp.Add):
-            terms = sorted(body.args, key=self._term_key)
-            out = self._entrywise_term(terms[0])
-            for t in terms[1:]:
-                text = self._entrywise_term(t)
-                out += f" - {text[1:].lstrip()}" if text.startswith("-") else f" + {text}"
-            return out
+            return signed_join(sorted(body.args, key=self._term_key), self._entrywise_term)
         return self._entrywise_term(body)
 
     def _term_key(self, term):
@@ -338,18 +328,10 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
         # Sums first (Σ_t W_rt A_tk + b_r), positive terms before negative ones.
         terms = sorted(self._as_ordered_terms(expr, order=order),
                        key=lambda t: (not isinstance(t, sp.Sum) and not t.has(sp.Sum)))
-        out = ""
-        for pos, term in enumerate(terms):
+        def show(term):
             text = self._print(term)
-            if isinstance(term, sp.Add):
-                text = rf"\left({text}\right)"
-            if pos == 0:
-                out = text
-            elif text.startswith("-"):
-                out += f" - {text[1:].lstrip()}"
-            else:
-                out += f" + {text}"
-        return out
+            return rf"\left({text}\right)" if isinstance(term, sp.Add) else text
+        return signed_join(terms, show)
 
     def _product(self, factors) -> str:
         if not factors:

@@ -14,7 +14,7 @@ from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
 from ..matrices import Elementwise
-from .entrywise import EntrywiseScope
+from .entrywise import EntrywiseScope, is_negative, signed_join
 from .latex import _entry_atoms, _is_reciprocal, _scalar_factor_key
 
 _SUPERSCRIPTS = dict(zip("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
@@ -24,6 +24,11 @@ def _is_indicator(expr) -> bool:
     """Piecewise((1, P), (0, True)): the Iverson bracket [P]."""
     return isinstance(expr, sp.Piecewise) and len(expr.args) == 2 \
         and expr.args[1].cond == sp.true and (expr.args[0].expr, expr.args[1].expr) == (1, 0)
+
+
+def _positive_first(terms) -> list:
+    """A positive term first: ``A[2] - Y``, never ``-Y + A[2]``."""
+    return sorted(terms, key=is_negative)
 
 
 class TextPrinter(EntrywiseScope, StrPrinter):
@@ -55,17 +60,8 @@ class TextPrinter(EntrywiseScope, StrPrinter):
         return sign + " ".join(parts)
 
     def _print_MatAdd(self, expr):
-        return self._signed_sum(list(expr.args), self._print)
+        return signed_join(_positive_first(expr.args), self._print)
 
-    @staticmethod
-    def _signed_sum(terms, show) -> str:
-        """Terms joined by + and -, a positive term first: ``A[2] - Y``, never ``-Y + A[2]``."""
-        terms.sort(key=lambda t: t.could_extract_minus_sign())
-        out = show(terms[0])
-        for term in terms[1:]:
-            negative = term.could_extract_minus_sign()
-            out += f" - {show(-term)}" if negative else f" + {show(term)}"
-        return out
 
     def _print_Derivative(self, expr):
         (var, _count), = expr.variable_count
@@ -168,7 +164,7 @@ class TextPrinter(EntrywiseScope, StrPrinter):
                     return f"({self._print(c)}) {text}"
                 return text
         if isinstance(body, sp.Add):
-            return self._signed_sum(body.as_ordered_terms(), self._entrywise)
+            return signed_join(_positive_first(body.as_ordered_terms()), self._entrywise)
         return self._print(body)
 
     def _entrywise_factor(self, factor) -> str:
