@@ -7,6 +7,7 @@ printer's ``_entrywise`` can write products as ⊙ and its symbol method can pri
 from __future__ import annotations
 
 import sympy as sp
+from sympy.matrices.expressions.matexpr import MatrixElement
 
 
 class EntrywiseScope:
@@ -15,6 +16,10 @@ class EntrywiseScope:
     def __init__(self, settings=None):
         super().__init__(settings)
         self._bindings: dict = {}  # placeholder -> matrix, inside an Elementwise
+
+    def _is_matrix_valued(self, e) -> bool:
+        """Inside an Elementwise body: whether ``e`` involves a bound matrix."""
+        return bool(e.free_symbols & set(self._bindings))
 
     def _print_Elementwise(self, expr):
         outer = self._bindings
@@ -39,3 +44,28 @@ def signed_join(terms, show) -> str:
     for term in terms[1:]:
         out += f" - {show(-term)}" if is_negative(term) else f" + {show(term)}"
     return out
+
+
+def flatten_matmul(expr) -> list:
+    """The factors of a matrix product, nested products opened."""
+    out = []
+    for a in expr.args:
+        out.extend(flatten_matmul(a) if isinstance(a, sp.MatMul) else [a])
+    return out
+
+
+def is_reciprocal(f) -> bool:
+    return isinstance(f, sp.Pow) and f.exp.is_negative
+
+
+def entry_atoms(expr) -> list:
+    """What makes a product more than a scalar coefficient: entries, sums, derivatives."""
+    return [e for e in sp.preorder_traversal(expr)
+            if isinstance(e, (MatrixElement, sp.Sum, sp.Derivative, sp.KroneckerDelta,
+                              sp.Indexed, sp.Piecewise))]
+
+
+def is_indicator(expr) -> bool:
+    """Piecewise((1, P), (0, True)): the Iverson bracket [P]."""
+    return isinstance(expr, sp.Piecewise) and len(expr.args) == 2 \
+        and expr.args[1].cond == sp.true and (expr.args[0].expr, expr.args[1].expr) == (1, 0)

@@ -18,7 +18,14 @@ from sympy.printing.latex import LatexPrinter
 
 from .. import naming as N
 from ..matrices import Elementwise
-from .entrywise import EntrywiseScope, signed_join
+from .entrywise import (
+    EntrywiseScope,
+    entry_atoms,
+    flatten_matmul,
+    is_indicator,
+    is_reciprocal,
+    signed_join,
+)
 
 # How each kind of matrix is written: (nucleus in Ng's notation, nucleus in the row notation).
 # In the row notation a gradient is a fraction; the layer label goes in its denominator.
@@ -139,7 +146,7 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
                 rf"\mathbf{{1}}_{{{self._print(cols)}}}^{{\top}}")
 
     def _print_MatMul(self, expr):
-        factors = _flatten_matmul(expr)
+        factors = flatten_matmul(expr)
         scalars = [f for f in factors if not getattr(f, "is_Matrix", False)]
         mats = [f for f in factors if getattr(f, "is_Matrix", False)]
         parts = [self._scalar_factor(sp.Mul(*scalars))] if scalars else []
@@ -169,9 +176,6 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
         return signed_join(list(expr.args), self._print)
 
     # --- the body of an elementwise map: matrices combine entry by entry -----------------------
-    def _is_matrix_valued(self, e) -> bool:
-        return bool(e.free_symbols & set(self._bindings))
-
     def _entrywise(self, body) -> str:
         if isinstance(body, sp.Add):
             return signed_join(sorted(body.args, key=self._term_key), self._entrywise_term)
@@ -249,8 +253,7 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
 
     def _print_Piecewise(self, expr):
         # An indicator, 1 where the condition holds (relu'): an Iverson bracket.
-        if len(expr.args) == 2 and expr.args[1].cond == sp.true and expr.args[1].expr == 0 \
-                and expr.args[0].expr == 1:
+        if is_indicator(expr):
             return rf"[{self._print(expr.args[0].cond)}]"
         return super()._print_Piecewise(expr)
 
@@ -297,7 +300,7 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
         # 1/m and other scalar fractions in front: (1/m) Σ_i ..., not Σ_i ... / m.
         if self._bindings and self._is_matrix_valued(expr):
             return self._entrywise_term(expr)
-        coeff, rest = expr.as_independent(*_entry_atoms(expr), as_Add=False)
+        coeff, rest = expr.as_independent(*entry_atoms(expr), as_Add=False)
         if rest == 1:
             return super()._print_Mul(expr)
         if coeff == 1:
@@ -315,10 +318,10 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
     def _quotient(self, factors) -> str:
         """Errors and deltas in front, the rest as one fraction: δ_ik dA_ji e^{-Z}/(1+e^{-Z})²."""
         factors = sorted(factors, key=_scalar_factor_key)
-        den = [1 / f for f in factors if _is_reciprocal(f)]
+        den = [1 / f for f in factors if is_reciprocal(f)]
         if not den:
             return self._product(factors)
-        up = [f for f in factors if not _is_reciprocal(f)]
+        up = [f for f in factors if not is_reciprocal(f)]
         front = [f for f in up if _scalar_factor_key(f)[0] < 2 and not isinstance(f, sp.Add)]
         num = [f for f in up if f not in front]
         frac = rf"\frac{{{self._product(num)}}}{{{self._product(den)}}}"
@@ -363,23 +366,6 @@ def _is_plain_power(e) -> bool:
     return isinstance(e, sp.Pow) and not e.exp.is_negative
 
 
-def _flatten_matmul(expr):
-    out = []
-    for a in expr.args:
-        if isinstance(a, sp.MatMul):
-            out.extend(_flatten_matmul(a))
-        else:
-            out.append(a)
-    return out
-
-
-def _entry_atoms(expr):
-    """What makes a product more than a scalar coefficient: entries, sums, derivatives."""
-    return [e for e in sp.preorder_traversal(expr)
-            if isinstance(e, (MatrixElement, sp.Sum, sp.Derivative, sp.KroneckerDelta,
-                              sp.Indexed, sp.Piecewise))]
-
-
 def _as_matrix_product(body, summed):
     """Σ_t W_rt A_tk: the two entries in the order of the matrix product they form, or None."""
     factors = sp.Mul.make_args(body)
@@ -390,10 +376,6 @@ def _as_matrix_product(body, summed):
         if a.indices[1] == b.indices[0] and a.indices[1] in summed:
             return [a, b]
     return None
-
-
-def _is_reciprocal(f) -> bool:
-    return isinstance(f, sp.Pow) and f.exp.is_negative
 
 
 def _scalar_factor_key(f):

@@ -14,16 +14,17 @@ from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
 from ..matrices import Elementwise
-from .entrywise import EntrywiseScope, is_negative, signed_join
-from .latex import _entry_atoms, _is_reciprocal, _scalar_factor_key
+from .entrywise import (
+    EntrywiseScope,
+    entry_atoms,
+    is_indicator,
+    is_negative,
+    is_reciprocal,
+    signed_join,
+)
+from .latex import _scalar_factor_key
 
 _SUPERSCRIPTS = dict(zip("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
-
-
-def _is_indicator(expr) -> bool:
-    """Piecewise((1, P), (0, True)): the Iverson bracket [P]."""
-    return isinstance(expr, sp.Piecewise) and len(expr.args) == 2 \
-        and expr.args[1].cond == sp.true and (expr.args[0].expr, expr.args[1].expr) == (1, 0)
 
 
 def _positive_first(terms) -> list:
@@ -68,7 +69,7 @@ class TextPrinter(EntrywiseScope, StrPrinter):
         return f"∂{self._print(expr.expr)}/∂{self._print(var)}"
 
     def _print_Piecewise(self, expr):
-        if _is_indicator(expr):
+        if is_indicator(expr):
             return f"[{self._print(expr.args[0].cond)}]"
         if len(expr.args) == 2 and expr.args[1].cond == sp.true:
             (first, cond), (second, _) = expr.args
@@ -102,12 +103,12 @@ class TextPrinter(EntrywiseScope, StrPrinter):
             return self._entrywise(expr)
         if expr.could_extract_minus_sign():
             return "-" + self._print(-expr)
-        coeff, rest = expr.as_independent(*_entry_atoms(expr), as_Add=False)
+        coeff, rest = expr.as_independent(*entry_atoms(expr), as_Add=False)
         if rest == 1:  # numbers and sizes only: 2/n_2, 1/m
             return super()._print_Mul(expr)
         factors = sorted(sp.Mul.make_args(rest), key=_scalar_factor_key)
-        den = sorted((1 / f for f in factors if _is_reciprocal(f)), key=_scalar_factor_key)
-        up = [f for f in factors if not _is_reciprocal(f)]
+        den = sorted((1 / f for f in factors if is_reciprocal(f)), key=_scalar_factor_key)
+        up = [f for f in factors if not is_reciprocal(f)]
         if den:
             front = [f for f in up if _scalar_factor_key(f)[0] < 2 and not isinstance(f, sp.Add)]
             num = [f for f in up if f not in front]

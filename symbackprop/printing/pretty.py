@@ -15,7 +15,7 @@ from sympy.printing.pretty.stringpict import prettyForm
 
 from .. import naming as N
 from ..matrices import Elementwise
-from .entrywise import EntrywiseScope
+from .entrywise import EntrywiseScope, flatten_matmul, is_indicator, is_reciprocal
 from .latex import _scalar_factor_key, incoming_first
 
 
@@ -81,7 +81,7 @@ class DerivationPrettyPrinter(EntrywiseScope, PrettyPrinter):
         return _join(f"Σ_{indices} ", body)
 
     def _print_Mul(self, product):
-        if self._bindings and self._matrix_valued(product):
+        if self._bindings and self._is_matrix_valued(product):
             return self._entrywise(product)
         entries = [e for e in sp.preorder_traversal(product) if isinstance(
             e, (MatrixElement, sp.Sum, sp.Derivative, sp.KroneckerDelta, sp.Indexed))]
@@ -89,8 +89,8 @@ class DerivationPrettyPrinter(EntrywiseScope, PrettyPrinter):
         if rest == 1:
             return super()._print_Mul(product)
         factors = sorted(sp.Mul.make_args(rest), key=_scalar_factor_key)
-        nums = [f for f in factors if not _reciprocal(f)]
-        dens = [1 / f for f in factors if _reciprocal(f)]
+        nums = [f for f in factors if not is_reciprocal(f)]
+        dens = [1 / f for f in factors if is_reciprocal(f)]
         parts = []
         if coeff == -1:
             parts.append(prettyForm("-"))
@@ -123,7 +123,7 @@ class DerivationPrettyPrinter(EntrywiseScope, PrettyPrinter):
         return prettyForm("1" if cols == 1 else "1ᵀ" if rows == 1 else "1 1ᵀ")
 
     def _print_MatMul(self, expr):
-        factors = _flatten(expr)
+        factors = flatten_matmul(expr)
         scalars = [f for f in factors if not getattr(f, "is_Matrix", False)]
         mats = [f for f in factors if getattr(f, "is_Matrix", False)]
         parts = []
@@ -168,7 +168,7 @@ class DerivationPrettyPrinter(EntrywiseScope, PrettyPrinter):
         return super()._print_Function(expr, sort=sort, func_name=name or func_name)
 
     def _print_Piecewise(self, expr):
-        if len(expr.args) == 2 and expr.args[1] == (0, True) and expr.args[0].expr == 1:
+        if is_indicator(expr):  # relu': an Iverson bracket
             return prettyForm(*self._print(expr.args[0].cond).parens("[", "]"))
         return super()._print_Piecewise(expr)
 
@@ -180,9 +180,6 @@ class DerivationPrettyPrinter(EntrywiseScope, PrettyPrinter):
         return _join("∂", self._print(fn)) / _join("∂", self._print(var))
 
     # --- entrywise bodies ---------------------------------------------------------------------
-    def _matrix_valued(self, e) -> bool:
-        return bool(e.free_symbols & set(self._bindings))
-
     def _entrywise(self, body) -> prettyForm:
         if isinstance(body, sp.Add):
             terms = sorted(body.args, key=lambda t: (t.could_extract_minus_sign(),
@@ -194,14 +191,14 @@ class DerivationPrettyPrinter(EntrywiseScope, PrettyPrinter):
                 else:
                     out = _join(out, " + ", self._entrywise(t))
             return out
-        if not self._matrix_valued(body):
+        if not self._is_matrix_valued(body):
             return self._print(body)
         if isinstance(body, sp.Mul) or (isinstance(body, sp.Pow) and body.exp.is_negative):
             coeff, rest = body.as_independent(*self._bindings, as_Add=False)
             factors = sp.Mul.make_args(rest)
-            nums = sorted([f for f in factors if not _reciprocal(f)],
+            nums = sorted([f for f in factors if not is_reciprocal(f)],
                           key=lambda f: incoming_first(self._bindings, f))
-            dens = [1 / f for f in factors if _reciprocal(f)]
+            dens = [1 / f for f in factors if is_reciprocal(f)]
             form = self._hadamard(nums, grouped=coeff != 1) if nums else prettyForm("1")
             if dens:
                 form = form / self._hadamard(dens)
@@ -224,17 +221,6 @@ class DerivationPrettyPrinter(EntrywiseScope, PrettyPrinter):
                 form = prettyForm(*form.parens())
             forms.append(form)
         return _join(*[p for q in forms for p in (q, " ⊙ ")][:-1])
-
-
-def _flatten(expr):
-    out = []
-    for a in expr.args:
-        out.extend(_flatten(a) if isinstance(a, sp.MatMul) else [a])
-    return out
-
-
-def _reciprocal(f) -> bool:
-    return isinstance(f, sp.Pow) and f.exp.is_negative
 
 
 def pretty(expr, notation="ng", function_names=None) -> str:
