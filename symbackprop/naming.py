@@ -30,6 +30,11 @@ def units(label) -> sp.Symbol:
                      positive=True)
 
 
+def unit_sizes(sizes) -> dict:
+    """{n_0: sizes[0], n_1: sizes[1], ...}: the size symbols of a concrete network."""
+    return {units(label): size for label, size in enumerate(sizes)}
+
+
 def matrix(kind: str, label, rows, cols) -> sp.MatrixSymbol:
     return sp.MatrixSymbol(f"{kind}[{label}]", rows, cols)
 

@@ -25,6 +25,7 @@ from fractions import Fraction
 
 import sympy as sp
 
+from . import naming as N
 from .engine import derive
 from .errors import VerificationError
 from .registry import ACTIVATIONS, LOSSES, c_idx, zvec
@@ -200,7 +201,7 @@ def _rational(rng, lo, hi, denominator=8) -> sp.Rational:
 
 def _evaluate_derivation(d, sizes, m, point, net, rng) -> dict:
     """Every dW and db entry, from the derivation's vectorised equations at ``point``."""
-    size_map = {sp.Symbol(f"n_{l}", integer=True, positive=True): s for l, s in enumerate(sizes)}
+    size_map = N.unit_sizes(sizes)
     size_map[d.m] = m
     env = {}
     X = net.X.xreplace(point)

@@ -124,7 +124,7 @@ class TrainerPlanner:
         self.m = derivation.m
         self.sizes = self.arch.sizes
         self.L = self.arch.depth
-        self.units = {N.units(l): size for l, size in enumerate(self.sizes)}
+        self.units = N.unit_sizes(self.sizes)
         self.units[n_var] = self.sizes[-1]
         self.buffers: dict[str, Buffer] = {}
         self.reduction_names: dict = {}  # reduction matrix expression -> buffer name

@@ -187,7 +187,7 @@ class _Formatter:
 
 
 def _sizes_of(d) -> dict:
-    return {N.units(label): size for label, size in enumerate(d.arch.sizes)}
+    return N.unit_sizes(d.arch.sizes)
 
 
 def _concrete(shape, d):

@@ -50,7 +50,7 @@ def derivation_text(d, steps: bool = True) -> str:
         lines += ["", "Activations:"] + _rows(s.activations, notation=nt)
     lines += ["", "Cost:"] + _rows(s.cost, notation=nt)
 
-    sizes = {N.units(label): n for label, n in enumerate(arch.sizes)}
+    sizes = N.unit_sizes(arch.sizes)
     lines += ["", "Dimensions:"]
     header = ("layer", "units", "activation", "A, Z", "W", "b")
     table = [header, ("0", str(arch.sizes[0]), "input", _shape(d.X.shape, sizes), "", "")]

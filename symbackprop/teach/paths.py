@@ -173,7 +173,7 @@ class _Example:
     def __init__(self, derivation):
         self.d = derivation
         self.sizes = derivation.arch.sizes
-        self.rules = {N.units(label): size for label, size in enumerate(self.sizes)}
+        self.rules = N.unit_sizes(self.sizes)
         self.rules[derivation.m] = 1
 
     def concrete(self, expr):

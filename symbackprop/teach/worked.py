@@ -102,7 +102,7 @@ def work_example(derivation, parameters: Parameters, samples: Samples,
                  learning_rate) -> WorkedExample:
     """Forward pass, cost, backward pass and update for these numbers, from ``derivation``."""
     d = derivation
-    sizes = {N.units(label): size for label, size in enumerate(d.arch.sizes)}
+    sizes = N.unit_sizes(d.arch.sizes)
     sizes[d.m] = samples.m
     ev = _Evaluator(sizes)
     given = []
