@@ -1,6 +1,9 @@
 """Arguments several commands share: the architecture, the loss, the output file."""
 from __future__ import annotations
 
+# The output formats of the commands that write documents: derive, explain, example.
+FORMATS = ("text", "latex", "markdown")
+
 
 def add_arch_args(parser) -> None:
     parser.add_argument(

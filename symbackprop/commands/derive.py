@@ -1,9 +1,8 @@
 """``symbackprop derive``: the backpropagation equations of an architecture, written up."""
 from __future__ import annotations
 
-from .common import add_arch_args, add_output_args, arch_from_args
+from .common import FORMATS, add_arch_args, add_output_args, arch_from_args
 
-FORMATS = ("text", "latex", "markdown")
 NOTATIONS = ("ng", "rowvec")
 
 

@@ -1,9 +1,7 @@
 """``symbackprop explain``: one gradient by the chain rule, path by path, then by backprop."""
 from __future__ import annotations
 
-from .common import add_arch_args, add_output_args, arch_from_args
-
-FORMATS = ("text", "latex", "markdown")
+from .common import FORMATS, add_arch_args, add_output_args, arch_from_args
 
 
 def add_parser(sub) -> None:
