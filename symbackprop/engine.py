@@ -24,7 +24,7 @@ from . import naming as N
 from .errors import DerivationError
 from .matrices import elements, vectorise
 from .model import Derivation, Equation, Layer, Step
-from .registry import ACTIVATIONS, LOSSES, c_idx, j_idx, zvec
+from .registry import c_idx, j_idx, zvec
 from .registry import a as a_var
 from .registry import n as n_var
 from .registry import y as y_var
@@ -205,7 +205,8 @@ def _sum_inner(expr):
     """Sum out the deltas of the inner sums that ``diff`` leaves (∂/∂W of Σ_t W_jt A_ti)."""
     return expr.replace(
         lambda e: isinstance(e, sp.Sum) and e.has(sp.KroneckerDelta),
-        lambda e: sum_over(e.function, [(v, hi - lo + 1) for v, lo, hi in e.limits]))
+        lambda e: sum_over(_deltas_out_of_piecewise(e.function),
+                           [(v, hi - lo + 1) for v, lo, hi in e.limits]))
 
 
 # --- the engine ----------------------------------------------------------------------------
@@ -216,7 +217,7 @@ class _Network:
     def __init__(self, arch: Architecture, layout: Layout):
         self.arch, self.layout = arch, layout
         self.m = N.m
-        self.loss = LOSSES[arch.loss]
+        self.loss = arch.loss_entry
 
     # symbols -------------------------------------------------------------------------------
     def symbols(self, label):
@@ -426,8 +427,8 @@ class _Network:
         L_label = arch.depth
         self.Y = sp.MatrixSymbol("Y", *self.layout.shape(N.units(L_label), self.m))
         layers = tuple(
-            self.layer(label, ACTIVATIONS[act], label == L_label)
-            for label, act in enumerate(arch.activations, start=1))
+            self.layer(label, act, label == L_label)
+            for label, act in enumerate(arch.activation_entries, start=1))
         general = self.layer("l", None, False)
         A_out = layers[-1].A
         i = N.i

@@ -28,7 +28,7 @@ import sympy as sp
 from . import naming as N
 from .engine import derive
 from .errors import VerificationError
-from .registry import ACTIVATIONS, LOSSES, c_idx, zvec
+from .registry import c_idx, zvec
 from .registry import a as a_var
 from .registry import n as n_var
 from .registry import y as y_var
@@ -100,7 +100,7 @@ def verify(arch: Architecture, m: int = 2, seed: int = 0, notation: str = "ng",
     report = VerifyReport(arch, sizes, m, notation)
     net = _ScalarNetwork(arch, sizes, m)
     rng = random.Random(seed)
-    exact_first = all(ACTIVATIONS[act].elementwise for act in arch.activations)
+    exact_first = all(act.elementwise for act in arch.activation_entries)
     for _ in range(points):
         point = net.random_point(rng)
         checks = []
@@ -124,7 +124,7 @@ class _ScalarNetwork:
 
     def __init__(self, arch, sizes, m):
         self.arch, self.sizes, self.m = arch, sizes, m
-        self.loss = LOSSES[arch.loss]
+        self.loss = arch.loss_entry
         self.X = sp.Matrix(sizes[0], m, lambda r, i: sp.Symbol(f"x_{r}_{i}"))
         self.Y = sp.Matrix(sizes[-1], m, lambda r, i: sp.Symbol(f"y_{r}_{i}"))
         self.W, self.b = [], []
@@ -133,9 +133,9 @@ class _ScalarNetwork:
                                     lambda r, s, l=l: sp.Symbol(f"w{l}_{r}_{s}")))
             self.b.append(sp.Matrix(sizes[l], 1, lambda r, _, l=l: sp.Symbol(f"b{l}_{r}")))
         A = self.X
-        for W, b, act in zip(self.W, self.b, arch.activations):
+        for W, b, act in zip(self.W, self.b, arch.activation_entries):
             Z = W * A + b * sp.ones(1, m)
-            A = _apply(ACTIVATIONS[act], Z)
+            A = _apply(act, Z)
         term = self.loss.term.xreplace({n_var: sizes[-1]})
         self.J = sp.Rational(1, m) * sum(
             (term.xreplace({a_var: A[c, i], y_var: self.Y[c, i]})

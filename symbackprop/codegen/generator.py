@@ -20,7 +20,6 @@ import sympy as sp
 from .. import naming as N
 from ..matrices import Elementwise
 from ..naming import code_name
-from ..registry import LOSSES
 from ..registry import a as a_var
 from ..registry import n as n_var
 from ..registry import y as y_var
@@ -274,7 +273,7 @@ class TrainerPlanner:
 
     # the plan ----------------------------------------------------------------------------------
     def plan(self) -> Plan:
-        loss = LOSSES[self.arch.loss]
+        loss = self.arch.loss_entry
         layers = self.d.layers
         fwd, bwd, saved = {}, {}, {}
         for layer in layers:

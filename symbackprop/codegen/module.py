@@ -5,7 +5,6 @@ import re
 from math import prod
 
 from ..engine import derive
-from ..registry import LOSSES
 from ..templating import render
 from .generator import plan as make_plan
 from .options import DTYPES, INITS, OPTIMIZERS
@@ -68,7 +67,7 @@ def generate(arch, optimizer: str = "sgd", dtype: str = "float64", init: str = "
     if init not in INITS:
         raise ValueError(f"unknown init {init!r} (known: {', '.join(INITS)})")
     plan = make_plan(derive(arch))
-    loss = LOSSES[arch.loss]
+    loss = arch.loss_entry
     sizes = arch.sizes
     arch_dict = (f'{{"sizes": {tuple(sizes)!r}, "activations": {tuple(arch.activations)!r}, '
                  f'"loss": {arch.loss!r}}}').replace("'", '"')

@@ -11,14 +11,29 @@ def add_arch_args(parser) -> None:
         help="sizes joined by '-', each layer after the input optionally ':activation' "
              "(e.g. 2-3-1, 784-128:relu-10:softmax), or a .json/.toml spec file")
     parser.add_argument(
-        "--loss", default=None,
-        help="half_sse (default), mse, bce (sigmoid outputs), cross_entropy (softmax outputs)")
+        "--loss", default=None, metavar="NAME[=EXPR]",
+        help="half_sse (default), mse, bce (sigmoid outputs), cross_entropy (softmax outputs), "
+             "huber, log_cosh; or NAME=EXPR to define a loss per output unit in a and y "
+             "(e.g. 'pseudo_huber=sqrt(1 + (a - y)**2) - 1') and use it")
+    parser.add_argument(
+        "--activation", action="append", default=[], metavar="NAME=EXPR",
+        help="define an activation in z usable in ARCH, e.g. 'swish=z*sigmoid(z)' "
+             "(repeatable)")
+    parser.add_argument(
+        "--l2", default=None, metavar="LAMBDA",
+        help="L2 penalty (LAMBDA/2m) sum_l ||W[l]||^2 added to the cost (biases not "
+             "penalised); default 0, or the spec file's l2")
 
 
 def arch_from_args(args):
-    from ..spec import resolve_arch
+    from ..spec import definition_from_text, resolve_arch
 
-    return resolve_arch(args.arch, args.loss)
+    definitions = [definition_from_text("activation", text) for text in args.activation]
+    loss = args.loss
+    if loss is not None and "=" in loss:
+        definitions.append(definition_from_text("loss", loss))
+        loss = definitions[-1].name
+    return resolve_arch(args.arch, loss, tuple(definitions), args.l2)
 
 
 def add_output_args(parser) -> None:

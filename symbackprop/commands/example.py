@@ -38,7 +38,6 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..engine import derive
     from ..io import write_output
-    from ..registry import LOSSES
     from ..teach.inputs import (
         InputError,
         check_targets,
@@ -63,7 +62,7 @@ def run(args) -> int:
             raise InputError(f"missing {missing}: give --x \"inputs\" and --y \"targets\" "
                              "(one sample a row, rows separated by ';'), or --data FILE.csv")
         samples = parse_samples(args.x, args.y, sizes[0], sizes[-1])
-    check_targets(samples, LOSSES[arch.loss])
+    check_targets(samples, arch.loss_entry)
     if args.weights is not None:
         parameters = load_parameters(args.weights, sizes)
     else:

@@ -14,7 +14,7 @@ import sympy as sp
 from .. import naming as N
 from ..matrices import Elementwise
 from ..model import RULES
-from ..registry import ACTIVATIONS, LOSSES, c_idx
+from ..registry import ACTIVATIONS, c_idx, latex_names
 from ..registry import z as z_var
 from . import diagram as D
 from .latex import Component, DerivationLatexPrinter
@@ -122,12 +122,12 @@ def sections(d, with_steps: bool = True) -> Sections:
     for layer in d.layers:
         z_eq = layer.forward[0]
         forward += [Row(z_eq.lhs, z_eq.rhs), Row(layer.A, activation_of(layer))]
-    used = sorted({layer.activation.name for layer in d.layers},
-                  key=list(ACTIVATIONS).index)
+    order = [*ACTIVATIONS, *(x.name for x in d.arch.definitions)]
+    used = sorted({layer.activation.name for layer in d.layers}, key=order.index)
+    entries = [d.arch.activation_entry(name) for name in used]
     # tanh(z) = tanh(z) says nothing: a SymPy function of z is its own definition.
-    activations = tuple(definition(ACTIVATIONS[name]) for name in used
-                        if not (isinstance(ACTIVATIONS[name].expr, sp.Function)
-                                and ACTIVATIONS[name].expr.args == (z_var,)))
+    activations = tuple(definition(act) for act in entries
+                        if not (isinstance(act.expr, sp.Function) and act.expr.args == (z_var,)))
     i = d.example_index
     cost = (Row(N.J, sp.Sum(N.L[i], (i, 0, d.m - 1)) / d.m), Row(N.L[i], d.loss_entry))
     steps = tuple(Block(name, steps_rows(g.backward[name]), name=name) for name in BP_NAMES) \
@@ -245,8 +245,8 @@ def _context(d, printer, text, with_steps, with_diagram) -> dict:
     f = _Formatter(printer, text)
     s = sections(d, with_steps)
     g, out = d.general, d.output
-    arch, loss = d.arch, LOSSES[d.arch.loss]
-    acts = {name: ACTIVATIONS[name].latex for name in ACTIVATIONS}
+    arch, loss = d.arch, d.arch.loss_entry
+    acts = latex_names(arch)
 
     parts = ["network"] + (["activations"] if s.activations else []) + ["cost", "dimensions"] \
         + (["diagram"] if with_diagram else []) \
@@ -288,8 +288,8 @@ def weight_text(W, notation) -> str:
 
 
 def _printer(d) -> DerivationLatexPrinter:
-    names = {name: act.latex for name, act in ACTIVATIONS.items()}
-    return DerivationLatexPrinter({"notation": d.notation, "function_names": names})
+    return DerivationLatexPrinter({"notation": d.notation,
+                                   "function_names": latex_names(d.arch)})
 
 
 def latex_document(d, standalone=False, steps=True, diagram=True) -> str:

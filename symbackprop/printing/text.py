@@ -9,15 +9,12 @@ from __future__ import annotations
 import sympy as sp
 
 from ..model import RULES
-from ..registry import ACTIVATIONS, LOSSES
 from .document import output_rows, sections
 from .pretty import equation
 
-_NAMES = {name: name for name in ACTIVATIONS}  # activations print by their registry names
-
-
 def _eq(row, lhs=None, relation="=", notation="ng") -> str:
-    return equation(row.lhs if lhs is None else lhs, row.rhs, relation, _NAMES, notation)
+    # Activations print by their registry names, as the undefined functions that carry them.
+    return equation(row.lhs if lhs is None else lhs, row.rhs, relation, None, notation)
 
 
 def _rows(rows, indent="  ", notation="ng") -> list[str]:
@@ -40,7 +37,7 @@ def derivation_text(d, steps: bool = True) -> str:
 
     arch, s, nt = d.arch, sections(d, steps), d.notation
     where = "columns are examples" if d.notation == "ng" else "rows are examples"
-    loss = LOSSES[arch.loss]
+    loss = arch.loss_entry
     title = (f"Backpropagation for the {arch.spec()} network "
              f"({', '.join(arch.activations)}), loss {arch.loss}: {loss.description}.")
     lines = [title,

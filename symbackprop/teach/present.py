@@ -13,7 +13,6 @@ from typing import ClassVar
 import sympy as sp
 
 from .. import naming as N
-from ..registry import LOSSES
 from ..templating import render
 from .numbers import PRINTED_DIGITS, decimal_text, is_approximate
 from .printers import TeachLatexPrinter, TeachTextPrinter
@@ -191,7 +190,7 @@ def example_document(worked, fmt: str = "text", digits: int = PRINTED_DIGITS) ->
     name, kind = _template("example", fmt)
     return render(
         name, kind, spec=f.text(arch.spec()), activations=f.text(", ".join(arch.activations)),
-        loss=f.text(arch.loss), loss_description=f.text(LOSSES[arch.loss].description),
+        loss=f.text(arch.loss), loss_description=f.text(arch.loss_entry.description),
         m=worked.m, sizes=_sizes(f, arch), lr=lr_text,
         alpha=f.math(ALPHA), source=f.text(worked.parameters.source),
         drawn=worked.parameters.source.startswith("--init"),
@@ -242,7 +241,7 @@ def explain_document(explanation, fmt: str = "text") -> str:
     counts = e.counts
     return render(
         name, kind, spec=f.text(arch.spec()), activations=f.text(", ".join(arch.activations)),
-        loss=f.text(arch.loss), loss_description=f.text(LOSSES[arch.loss].description),
+        loss=f.text(arch.loss), loss_description=f.text(arch.loss_entry.description),
         parameter=f.text(str(e.parameter)),
         theta=f.math(e.theta), layer=e.parameter.layer, depth=arch.depth,
         layers=(f"the neurons of layer {arch.depth}" if e.parameter.layer == arch.depth else
