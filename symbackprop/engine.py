@@ -218,6 +218,7 @@ class _Network:
         self.arch, self.layout = arch, layout
         self.m = N.m
         self.loss = arch.loss_entry
+        self.l2 = sp.Rational(arch.l2.numerator, arch.l2.denominator)
 
     # symbols -------------------------------------------------------------------------------
     def symbols(self, label):
@@ -373,6 +374,8 @@ class _Network:
 
         # BP1: dW = ∂J/∂W through Z.
         steps, grad = self.chain(W[lay.weight_pos(r, s)], Z, dZ, n_l, z_def)
+        if self.l2:
+            steps, grad = self.penalised(sym, W[lay.weight_pos(r, s)], steps, grad)
         backward["BP1"] = self.finish("BP1", label, dW, *lay.weight_pos(r, s), grad, steps)
         # BP2: db = ∂J/∂b through Z.
         steps, grad = self.chain(b[lay.bias_pos(r)], Z, dZ, n_l, z_def)
@@ -384,6 +387,22 @@ class _Network:
 
         return Layer(label, n_l, activation, W, b, Z, A, A_prev, dZ, dA, dW, db, dA_prev,
                      forward, backward, is_output)
+
+    def penalty(self, sym):
+        """(λ/2m) Σ_j Σ_t (W_jt)²: the L2 penalty's part that depends on this layer's W."""
+        j, t, W = N.j, N.t, sym["W"]
+        return N.lam / (2 * self.m) * sp.Sum(W[self.layout.weight_pos(j, t)] ** 2,
+                                             (j, 0, sym["units"] - 1),
+                                             (t, 0, sym["prev_units"] - 1))
+
+    def penalised(self, sym, target, steps, grad):
+        """∂J/∂W with the penalty: the chain rule's part through Z, plus the penalty's own."""
+        lhs = sp.Derivative(N.J, target)
+        P = self.penalty(sym)
+        steps = [*steps, Step(lhs, grad + sp.Derivative(P, target, evaluate=False), "penalty")]
+        local = _sum_inner(sp.diff(P, target))
+        total = grad + local
+        return [*steps, Step(lhs, total, "kronecker")], total
 
     def loss_equation(self, label, sym):
         """dA^[L] = m ∂J/∂A^[L], from the cost."""
@@ -434,9 +453,11 @@ class _Network:
         i = N.i
         loss_i = self.loss_entry(A_out, self.Y, N.units(L_label), i)
         cost = sp.Sum(loss_i, (i, 0, self.m - 1)) / self.m
+        penalty = sp.Add(*[self.penalty(self.symbols(layer.index)) for layer in layers]) \
+            if self.l2 else sp.Integer(0)
         X = N.matrix("A", 0, *self.layout.shape(N.units(0), self.m))
-        return Derivation(arch, self.layout.name, self.m, X, self.Y, cost, loss_i, i, layers,
-                          general)
+        return Derivation(arch, self.layout.name, self.m, X, self.Y, cost + penalty, loss_i, i,
+                          layers, general, self.l2, penalty)
 
 
 def _is_target_sum(s: sp.Sum, Y) -> bool:

@@ -25,6 +25,8 @@ RULES = {
     "simplify": "simplify",
     "targets": "the targets of each example sum to 1",
     "vectorise": "write the sum over entries as a matrix expression",
+    "penalty": "the L2 penalty (λ/2m) Σ_l ‖W^[l]‖² depends on W^[l] directly: add its "
+               "derivative",
 }
 
 
@@ -108,6 +110,8 @@ class Derivation:
     example_index: sp.Symbol
     layers: tuple[Layer, ...]
     general: Layer  # a hidden layer l with an unspecified activation g: BP1 .. BP4 in general
+    l2: sp.Rational = sp.Integer(0)  # λ of the L2 penalty (naming.lam in the equations); 0: none
+    penalty: sp.Expr = sp.Integer(0)  # (λ/2m) Σ_l Σ_{j,t} (W^[l]_jt)², part of ``cost``
 
     def __repr__(self) -> str:
         return f"Derivation({self.arch.spec()}, loss={self.arch.loss}, notation={self.notation})"

@@ -15,6 +15,7 @@ KINDS = ("W", "b", "Z", "A", "dW", "db", "dZ", "dA")
 r, s, k, j, t, i, c = sp.symbols("r s k j t i c", integer=True)
 m = sp.Symbol("m", integer=True, positive=True)
 J = sp.Symbol("J")
+lam = sp.Symbol("lambda", nonnegative=True)  # λ, the weight of the L2 penalty
 L = sp.IndexedBase("L")  # L[i]: the loss of example i
 
 

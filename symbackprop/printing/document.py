@@ -129,7 +129,10 @@ def sections(d, with_steps: bool = True) -> Sections:
     activations = tuple(definition(act) for act in entries
                         if not (isinstance(act.expr, sp.Function) and act.expr.args == (z_var,)))
     i = d.example_index
-    cost = (Row(N.J, sp.Sum(N.L[i], (i, 0, d.m - 1)) / d.m), Row(N.L[i], d.loss_entry))
+    cost = (Row(N.J, sp.Sum(N.L[i], (i, 0, d.m - 1)) / d.m + d.penalty),
+            Row(N.L[i], d.loss_entry))
+    if d.l2:  # the L2 penalty's weight, as given
+        cost += (Row(N.lam, d.l2),)
     steps = tuple(Block(name, steps_rows(g.backward[name]), name=name) for name in BP_NAMES) \
         if with_steps else ()
     results = tuple(Row(g.backward[name].lhs, g.backward[name].rhs, name) for name in BP_NAMES)

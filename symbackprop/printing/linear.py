@@ -32,6 +32,9 @@ def _positive_first(terms) -> list:
     return sorted(terms, key=is_negative)
 
 
+_GREEK = {"lambda": "λ", "alpha": "α"}  # symbols named by a Greek letter print as that letter
+
+
 class TextPrinter(EntrywiseScope, StrPrinter):
     """Matrices by name, products by juxtaposition, ⊙ for entrywise products."""
 
@@ -93,6 +96,8 @@ class TextPrinter(EntrywiseScope, StrPrinter):
             bound = self._bindings[expr]
             text = self._print(bound)
             return f"({text})" if not isinstance(bound, sp.MatrixSymbol) else text
+        if expr.name in _GREEK:
+            return _GREEK[expr.name]
         return super()._print_Symbol(expr)
 
     def _print_Mul(self, expr):
