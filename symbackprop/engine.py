@@ -123,6 +123,8 @@ def _is_range_guard(cond) -> bool:
 def _deltas_out_of_piecewise(expr):
     """Piecewise((δ·x, c), (0, True)) -> δ·Piecewise((x, c), (0, True)), so deltas can be summed."""
     def pull(pw):
+        # A branch such as (2 δ Z + δ) dA: its common factors first, so its deltas are factors.
+        pw = sp.Piecewise(*[(sp.factor_terms(b.expr), b.cond) for b in pw.args])
         shared = None
         for branch in pw.args:
             if branch.expr == 0:

@@ -114,7 +114,9 @@ class _Builder:
     def _Constant(self, node):
         value = node.value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            kind = "a string" if isinstance(value, (str, bytes)) else repr(value)
+            kind = ("a string" if isinstance(value, (str, bytes))
+                    else f"the complex literal {value!r}" if isinstance(value, complex)
+                    else repr(value))
             self.fail(kind)
         source = ast.get_source_segment(self.text.strip(), node) or repr(value)
         return _number(source, self)

@@ -3,6 +3,8 @@ import subprocess
 import sys
 
 import pytest
+
+from symbackprop.registry import ACTIVATIONS
 from conftest import ROOT
 
 
@@ -46,7 +48,7 @@ def test_verify_command_proves_and_exits_zero(cli):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["derive", "2-3:rleu-1"], "layer 1: unknown activation 'rleu' (known: identity, leaky_relu"),
+    (["derive", "2-3:rleu-1"], "layer 1: unknown activation 'rleu' (known: " + ", ".join(sorted(ACTIVATIONS))),
     (["derive", "2-0-1"], "layer 1: size must be a positive integer"),
     (["derive", "5"], "at least two layers"),
     (["derive", "2-3:softmax-1"], "softmax is allowed on the output layer only"),

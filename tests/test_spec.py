@@ -53,7 +53,8 @@ def test_spec_validation_knows_every_registry_entry():
 
 
 @pytest.mark.parametrize("text,loss,message", [
-    ("2-3:rleu-1", None, "layer 1: unknown activation 'rleu' (known: identity, leaky_relu, relu"),
+    ("2-3:rleu-1", None, "layer 1: unknown activation 'rleu' (known: "
+                         + ", ".join(sorted(ACTIVATIONS))),
     ("2-0-1", None, "layer 1: size must be a positive integer, got '0'"),
     ("2-x-1", None, "layer 1: size must be a positive integer, got 'x'"),
     ("2--1", None, "layer 1: size must be a positive integer, got ''"),
@@ -64,7 +65,7 @@ def test_spec_validation_knows_every_registry_entry():
     ("2-3:softmax-1", None, "layer 1: softmax is allowed on the output layer only"),
     ("2-3-1", "cross_entropy", "loss cross_entropy needs a softmax output layer, got sigmoid"),
     ("2-3-1:relu", "bce", "loss bce needs a sigmoid output layer, got relu"),
-    ("2-3-1", "hinge", "unknown loss 'hinge' (known: bce, cross_entropy, half_sse, mse)"),
+    ("2-3-1", "hinge", "unknown loss 'hinge' (known: " + ", ".join(sorted(LOSSES)) + ")"),
 ])
 def test_bad_specs_name_the_fault_and_the_fix(text, loss, message):
     with pytest.raises(SpecError) as info:

@@ -17,41 +17,39 @@ import sympy as sp
 from symbackprop import naming as N
 from symbackprop.engine import derive
 from symbackprop.printing.document import specialised
+from symbackprop.registry import ACTIVATIONS, LOSSES, c_idx, zvec
+from symbackprop.registry import a as a_var
+from symbackprop.registry import n as n_var
+from symbackprop.registry import y as y_var
+from symbackprop.registry import z as z_var
 from symbackprop.spec import parse_arch
 
 M = 4  # examples
 
 
-def _softmax(Z, axis):
-    e = np.exp(Z - Z.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
+def activation(entry, Z, rows_are_examples):
+    """g(Z) from the entry's own definition (the registry's expression, not the derivation)."""
+    if entry.elementwise:
+        return np.vectorize(sp.lambdify(z_var, entry.expr, "math"), otypes=[float])(Z)
+    cols = Z if rows_are_examples else Z.T  # one example a row
+    out = np.empty_like(cols)
+    n_units = cols.shape[1]
+    zs = sp.symbols(f"q0:{n_units}")
+    for c in range(n_units):
+        e = entry.expr.xreplace({c_idx: c, n_var: n_units}).doit().replace(
+            lambda x: isinstance(x, sp.Indexed) and x.base == zvec,
+            lambda x: zs[int(x.indices[0])])
+        f = sp.lambdify(zs, e, "math")
+        for row in range(cols.shape[0]):
+            out[row, c] = f(*(cols[row] - cols[row].max()))
+    return out if rows_are_examples else out.T
 
 
-def activation(name, Z, rows_are_examples):
-    if name == "sigmoid":
-        return 1 / (1 + np.exp(-Z))
-    if name == "tanh":
-        return np.tanh(Z)
-    if name == "relu":
-        return np.maximum(Z, 0)
-    if name == "softmax":
-        return _softmax(Z, 1 if rows_are_examples else 0)
-    raise AssertionError(name)
-
-
-def loss(name, A, Y, n_out):
+def loss(entry, A, Y, n_out):
     """The cost J: the mean over examples of the loss summed over output units."""
-    if name == "half_sse":
-        per = 0.5 * (A - Y) ** 2
-    elif name == "mse":
-        per = (A - Y) ** 2 / n_out
-    elif name == "bce":
-        per = -(Y * np.log(A) + (1 - Y) * np.log(1 - A))
-    elif name == "cross_entropy":
-        per = -Y * np.log(A)
-    else:
-        raise AssertionError(name)
-    return per.sum() / M
+    term = np.vectorize(sp.lambdify((a_var, y_var), entry.term.xreplace({n_var: n_out}), "math"),
+                        otypes=[float])
+    return term(A, Y).sum() / M
 
 
 class Net:
@@ -68,18 +66,19 @@ class Net:
         self.X = rng.normal(0, 1, (M, sizes[0]) if self.rowvec else (sizes[0], M))
         n_out = sizes[-1]
         out_shape = (M, n_out) if self.rowvec else (n_out, M)
-        if arch.loss == "cross_entropy":  # one-hot targets
+        entry = arch.loss_entry
+        if entry.targets_sum_to_one:  # one-hot targets
             hot = rng.integers(0, n_out, M)
             Y = np.eye(n_out)[hot]
             self.Y = Y if self.rowvec else Y.T
-        elif arch.loss == "bce":
+        elif tuple(entry.y_domain) == (0.0, 1.0):
             self.Y = rng.uniform(0.05, 0.95, out_shape)
         else:
             self.Y = rng.normal(0, 1, out_shape)
 
     def forward(self):
         A, Zs, As = self.X, [], [self.X]
-        for W, b, g in zip(self.W, self.b, self.arch.activations):
+        for W, b, g in zip(self.W, self.b, self.arch.activation_entries):
             Z = A @ W + b if self.rowvec else W @ A + b
             A = activation(g, Z, self.rowvec)
             Zs.append(Z)
@@ -87,7 +86,9 @@ class Net:
         return Zs, As
 
     def cost(self):
-        return loss(self.arch.loss, self.forward()[1][-1], self.Y, self.arch.sizes[-1])
+        penalty = float(self.arch.l2) / (2 * M) * sum((W ** 2).sum() for W in self.W)
+        return loss(self.arch.loss_entry, self.forward()[1][-1], self.Y,
+                    self.arch.sizes[-1]) + penalty
 
     def central_difference(self, param, eps=1e-6):
         grad = np.zeros_like(param)
@@ -104,26 +105,48 @@ class Net:
 
 def evaluate(expr, values: dict, sizes: dict) -> np.ndarray:
     """A printed matrix expression at concrete values: matrices first, then the sizes."""
-    concrete = {sym: sp.ImmutableMatrix(val) for sym, val in values.items()}
-    out = expr.xreplace(concrete).subs(sizes).doit()
+    concrete = {sym.xreplace(sizes): sp.ImmutableMatrix(val) for sym, val in values.items()}
+    out = expr.xreplace(sizes).xreplace(concrete).doit()
     if hasattr(out, "as_explicit"):
         out = out.as_explicit()
     return np.array(sp.ImmutableMatrix(out).evalf(), dtype=float)
 
 
-CASES = [("2-3-1", "half_sse"), ("3-1:relu-2:relu", "mse"), ("5-4:relu-3:softmax", "cross_entropy"),
-         ("3-4:tanh-4:tanh-4:tanh-2:sigmoid", "bce"), ("2-3:tanh-2:sigmoid", "half_sse")]
+USER = {"activations": {"swish": "z*sigmoid(z)", "bent": "where(z > 0, z**2 + z, tanh(z))"},
+        "losses": {"pseudo_huber": "sqrt(1 + (a - y)**2) - 1", "l1": "abs(a - y)"}}
+WIDTHS = (3, 4, 3, 4, 2)
 
 
-@pytest.mark.parametrize("notation", ["ng", "rowvec"])
-@pytest.mark.parametrize("spec,loss_name", CASES)
-def test_specialised_equations_match_central_differences(spec, loss_name, notation):
-    arch = parse_arch(spec, loss_name)
+def _cases():
+    """Every hidden activation at depths 1-4, in both notations; every (loss, output activation)
+    pair the registry allows; the user's functions; the L2 penalty."""
+    hidden = [name for name, act in ACTIVATIONS.items() if not act.output_only]
+    for k, name in enumerate(hidden):
+        depth = 1 + k % 4
+        parts = [str(WIDTHS[0])] + [f"{w}:{name}" for w in WIDTHS[1:depth]] + ["2:identity"]
+        for notation in ("ng", "rowvec"):
+            yield "-".join(parts), "mse", notation, 0
+    for loss_name, entry in LOSSES.items():
+        for out in entry.output_activations or list(ACTIVATIONS):
+            yield f"3-4:tanh-2:{out}", loss_name, "ng", 0
+    yield "3-4:swish-3:bent-2:identity", "pseudo_huber", "ng", 0
+    yield "3-4:bent-2:swish", "l1", "rowvec", 0
+    yield "3-4:relu-3:softmax", "cross_entropy", "ng", "0.1"
+    yield "3-4:tanh-2:sigmoid", "bce", "rowvec", "0.5"
+
+
+CASES = list(_cases())
+
+
+@pytest.mark.parametrize("spec,loss_name,notation,l2", CASES)
+def test_specialised_equations_match_central_differences(spec, loss_name, notation, l2):
+    arch = parse_arch(spec, loss_name, definitions=USER, l2=l2)
     d = derive(arch, notation)
     net = Net(arch, notation, np.random.default_rng(zlib.crc32(f"{spec} {notation}".encode())))
     Zs, As = net.forward()
     sizes = {N.units(label): n for label, n in enumerate(arch.sizes)}
     sizes[d.m] = M
+    sizes[N.lam] = d.l2
     values = {d.Y: net.Y}
     for layer, Z, A, A_prev, W, b in zip(d.layers, Zs, As[1:], As, net.W, net.b):
         values.update({layer.Z: Z, layer.A: A, layer.A_prev: A_prev, layer.W: W, layer.b: b})

@@ -236,6 +236,11 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
             return rf"{self._entrywise_factor_base(f.base)}^{{\odot {f.exp}}}"
         if isinstance(f, sp.Mul):
             return self._entrywise_term(f)
+        if isinstance(f, sp.Pow) and not f.exp.is_Integer:  # √(1 + (A - Y)^⊙2), entrywise
+            base = self._entrywise(f.base)
+            if f.exp == sp.Rational(1, 2):
+                return rf"\sqrt{{{base}}}"
+            return rf"\left({base}\right)^{{\odot {self._print(f.exp)}}}"
         return self._print(f)
 
     def _entrywise_factor_base(self, b) -> str:
