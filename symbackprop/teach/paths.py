@@ -9,6 +9,10 @@ differentiating the derivation's own forward definitions (and the loss) entry by
 
 Derivatives along one path multiply, paths add. Backpropagation computes the same sum by caching
 dZ of every later layer once; its steps here are the derivation's BP equations, entry by entry.
+
+With an L2 penalty the cost of the example is J = L + (λ/2) Σ_l ‖W^[l]‖² (m = 1): a weight also
+reaches J directly, by one more edge whose derivative is the penalty's, λ W_pq, differentiated
+from the derivation's ``penalty``. A bias has no such edge: the penalty holds weights only.
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .. import naming as N
-from ..engine import sum_over
+from ..engine import _deltas_out_of_piecewise, sum_over
 from ..errors import SymbackpropError
 from ..registry import a as a_var
 from ..registry import z as z_var
@@ -96,7 +100,7 @@ class Edge:
     source: sp.Basic
     target: sp.Basic
     derivative: sp.Expr
-    kind: str  # "parameter", "activation", "weight" or "loss"
+    kind: str  # "parameter", "activation", "weight", "loss" or "penalty" (a weight to J)
 
     @property
     def lhs(self):
@@ -115,7 +119,7 @@ class Path:
 
 @dataclass(frozen=True)
 class CachedStep:
-    """One line of backpropagation: ``lhs = rhs`` by ``rule`` (BP1 .. BP4, loss)."""
+    """One line of backpropagation: ``lhs = rhs`` by ``rule`` (BP1 .. BP4, loss, penalty)."""
 
     lhs: sp.Basic
     rhs: sp.Expr
@@ -149,10 +153,17 @@ class Explanation:
     agrees: bool | None  # path sum == backpropagation, expanded (None: not checked)
     counts: Counts
     targets_sum_to_one: bool  # the output error's simplification uses Σ_c Y_c = 1
+    penalty: sp.Expr = sp.Integer(0)  # (λ/2) Σ_l ‖W^[l]‖² of one example; 0: no penalty
+    penalty_edge: Edge | None = None  # θ -> J directly, for a weight when there is a penalty
 
     @property
     def all_shown(self) -> bool:
         return len(self.paths) == self.path_count
+
+    @property
+    def penalised(self) -> bool:
+        """Whether the cost has an L2 penalty (on the weights; a bias is never penalised)."""
+        return self.penalty != 0
 
 
 # --- building it ---------------------------------------------------------------------------
@@ -203,10 +214,12 @@ class _Example:
 
 
 def local(expr, wrt) -> sp.Expr:
-    """∂expr/∂wrt, with the Kronecker deltas of inner sums summed out."""
+    """∂expr/∂wrt, with the Kronecker deltas of inner sums summed out (deltas in the branches
+    of a Piecewise, as Huber's, are taken out of it first)."""
     out = sp.diff(expr, wrt)
     return out.replace(lambda e: isinstance(e, sp.Sum) and e.has(sp.KroneckerDelta),
-                       lambda e: sum_over(e.function, [(v, hi - lo + 1) for v, lo, hi in e.limits]))
+                       lambda e: sum_over(_deltas_out_of_piecewise(e.function),
+                                          [(v, hi - lo + 1) for v, lo, hi in e.limits]))
 
 
 def _in_terms_of_output(derivative, ex: _Example, k, out_unit, in_unit):
@@ -272,7 +285,16 @@ def explain(derivation, parameter: Parameter) -> Explanation:
     closed_form = sp.Sum(body, *[(index, 0, size - 1) for index, size in indices]) \
         if indices else body
 
-    cached, gradient = _backpropagation(ex, parameter, theta, substitute=count <= CHECK_LIMIT)
+    penalty = ex.concrete(d.penalty)
+    penalty_edge = Edge(theta, N.J, local(penalty, theta), "penalty") \
+        if parameter.kind == "W" and penalty != 0 else None
+
+    cached, gradient, penalty_part = _backpropagation(ex, parameter, theta,
+                                                      substitute=count <= CHECK_LIMIT)
+    direct = penalty_edge.derivative if penalty_edge is not None else sp.Integer(0)
+    if sp.expand(penalty_part - direct) != 0:
+        raise SymbackpropError(f"internal error: the penalty's part of BP1, {penalty_part}, is "
+                               f"not the derivative of the penalty, {direct}")
     agrees = None
     if count <= CHECK_LIMIT:
         explicit = path_sum if path_sum is not None else sp.Add(
@@ -283,7 +305,8 @@ def explain(derivation, parameter: Parameter) -> Explanation:
                     count * _path_multiplications(L - l, parameter.kind == "b"))
     targets = any(step.rule == "targets" for step in d.output.backward["output"].steps)
     return Explanation(d, parameter, theta, tuple(edges), tuple(indices), count, paths,
-                       path_sum, closed_form, gradient, cached, entry, agrees, counts, targets)
+                       path_sum, closed_form, gradient, cached, entry, agrees, counts, targets,
+                       penalty, penalty_edge)
 
 
 def _paths(edges, indices, theta):
@@ -296,8 +319,12 @@ def _paths(edges, indices, theta):
 
 
 def _backpropagation(ex: _Example, parameter: Parameter, theta, substitute=True):
-    """The cached steps, output layer first, and ∂L/∂θ with every cached value substituted
-    (None when ``substitute`` is false: for many paths the substituted tree is as large)."""
+    """The cached steps, output layer first; ∂L/∂θ with every cached value substituted (None
+    when ``substitute`` is false: for many paths the substituted tree is as large); and the
+    penalty's part of BP1, its terms in λ (0 for a bias or without a penalty).
+
+    With the penalty BP1 is ∂J/∂θ: its terms without λ are ∂L/∂θ, the sum over the paths, and
+    its terms with λ the penalty's direct derivative."""
     L, l, p = ex.d.arch.depth, parameter.layer, parameter.row
     steps = []
     unit = {k: (sp.Integer(p) if k == l else _unit(k)) for k in range(l, L + 1)}
@@ -313,8 +340,14 @@ def _backpropagation(ex: _Example, parameter: Parameter, theta, substitute=True)
                                                                   "s": sp.Integer(parameter.col)}
     _, rhs = ex.equation(l, name, **at)
     rhs = rhs.doit()
-    steps.append(CachedStep(sp.Derivative(LOSS, theta, evaluate=False), rhs, name))
-    return tuple(steps), (_substitute_cached(ex, rhs) if substitute else None)
+    terms = sp.Add.make_args(rhs)
+    through_loss = sp.Add(*[t for t in terms if not t.has(N.lam)])
+    penalty_part = sp.Add(*[t for t in terms if t.has(N.lam)])
+    steps.append(CachedStep(sp.Derivative(LOSS, theta, evaluate=False), through_loss, name))
+    if penalty_part != 0:
+        steps.append(CachedStep(sp.Derivative(N.J, theta, evaluate=False), rhs, "penalty"))
+    return (tuple(steps), (_substitute_cached(ex, through_loss) if substitute else None),
+            penalty_part)
 
 
 def _substitute_cached(ex: _Example, expr):

@@ -4,6 +4,8 @@ Python decides what is shown and prints every piece of mathematics through a pri
 templates ``explain.<fmt>.j2`` and ``example.<fmt>.j2`` only lay the pieces out with their prose.
 An equation reaches a template as its left-hand side and a chain of (relation, right-hand side)
 steps; for text it also comes laid out in rows, since a matrix of numbers spans several lines.
+With an L2 penalty the pieces that carry it (the cost, dW, the update; in an explanation the
+direct edge from a weight to J) come as more steps and more equations of the same kinds.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import sympy as sp
 from .. import naming as N
 from ..templating import render
 from .numbers import PRINTED_DIGITS, decimal_text, is_approximate
+from .paths import LOSS
 from .printers import TeachLatexPrinter, TeachTextPrinter
 from .worked import ALPHA
 
@@ -38,7 +41,7 @@ class _Format:
 
     relations: dict
 
-    def __init__(self, digits):
+    def __init__(self, digits, arch=None):
         self.digits = digits
 
     def math(self, expr) -> str:
@@ -61,17 +64,23 @@ class _Format:
 
     def value_step(self, value) -> tuple[str, str]:
         """("=" or "≈", the value printed): ≈ when an entry is rounded."""
-        entries = list(value) if isinstance(value, sp.MatrixBase) else [value]
-        approximate = any(is_approximate(x) for x in entries)
-        return ("≈" if approximate else "="), self.value(value)
+        return _relation(value), self.value(value)
+
+    def sum_step(self, values) -> tuple[str, str]:
+        """("=" or "≈", the values printed with + between them): the parts of a sum."""
+        relation = "≈" if any(_relation(v) == "≈" for v in values) else "="
+        return relation, self.plus([self.value(v) for v in values])
+
+    def plus(self, texts) -> str:
+        return " + ".join(texts)
 
 
 class TextFormat(_Format):
     name = "text"
     relations: ClassVar[dict] = {"=": "=", "≈": "≈", "←": "←"}
 
-    def __init__(self, digits):
-        super().__init__(digits)
+    def __init__(self, digits, arch=None):
+        super().__init__(digits, arch)
         self.printer = TeachTextPrinter({"digits": digits})
 
     def text(self, words: str) -> str:
@@ -88,6 +97,20 @@ class TextFormat(_Format):
     def chains(self, paths) -> str:
         """One path a line: ``A[0][1] · ...`` then ``+ A[0][1] · ...`` below it."""
         return "\n+ ".join(self.chain(factors) for factors in paths)
+
+    def plus(self, texts) -> str:
+        """Printed values side by side, row by row (a matrix spans several lines), with + on
+        the middle row."""
+        blocks = [text.split("\n") for text in texts]
+        height = max(len(block) for block in blocks)
+        widths = [max(len(line) for line in block) for block in blocks]
+        middle = (height - 1) // 2
+        rows = []
+        for row in range(height):
+            cells = [(block[row] if row < len(block) else "").ljust(width)
+                     for block, width in zip(blocks, widths)]
+            rows.append((" + " if row == middle else "   ").join(cells).rstrip())
+        return "\n".join(rows)
 
     def layout(self, lhs, steps) -> list:
         """``lhs = a = b`` on one line if it fits, else one step a line, aligned on the ``=``."""
@@ -112,9 +135,9 @@ class LatexFormat(_Format):
         """Prose for TeX: its special characters escaped."""
         return "".join(_TEX_SPECIAL.get(ch, ch) for ch in words)
 
-    def __init__(self, digits):
-        super().__init__(digits)
-        self.printer = TeachLatexPrinter({"digits": digits})
+    def __init__(self, digits, arch=None):
+        super().__init__(digits, arch)
+        self.printer = TeachLatexPrinter.for_arch(arch, {"digits": digits})
 
     def value(self, value) -> str:
         if isinstance(value, sp.MatrixBase):
@@ -137,8 +160,15 @@ _TEX_SPECIAL = {"_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$", "{":
                 "\\": r"\textbackslash{}"}
 
 
-def formatter(name: str, digits: int = PRINTED_DIGITS) -> _Format:
-    return {"text": TextFormat, "latex": LatexFormat, "markdown": MarkdownFormat}[name](digits)
+def _relation(value) -> str:
+    entries = list(value) if isinstance(value, sp.MatrixBase) else [value]
+    return "≈" if any(is_approximate(x) for x in entries) else "="
+
+
+def formatter(name: str, digits: int = PRINTED_DIGITS, arch=None) -> _Format:
+    """The format ``name``; ``arch`` names the user's activations in LaTeX."""
+    return {"text": TextFormat, "latex": LatexFormat, "markdown": MarkdownFormat}[name](
+        digits, arch)
 
 
 def _template(command: str, fmt: str):
@@ -149,9 +179,10 @@ def _template(command: str, fmt: str):
 # --- the worked example --------------------------------------------------------------------
 
 def example_document(worked, fmt: str = "text", digits: int = PRINTED_DIGITS) -> str:
-    f = formatter(fmt, digits)
     d = worked.derivation
     arch = d.arch
+    f = formatter(fmt, digits, arch)
+    penalised = bool(worked.l2)
 
     def show(item, lhs=None, formula=None, tag="", relation="="):
         steps = []
@@ -159,6 +190,21 @@ def example_document(worked, fmt: str = "text", digits: int = PRINTED_DIGITS) ->
             steps.append((relation, f.math(formula)))
         steps.append(f.value_step(item.value))
         return f.equation(lhs if lhs is not None else item.symbol, steps, tag)
+
+    def gradient(item):
+        """dW with the penalty: its two parts' formulas, their values, and their sum."""
+        if not item.parts:
+            return show(item, formula=item.formula, tag=item.rule)
+        parts = [part.formula for part in item.parts]
+        return f.equation(item.symbol, [("=", f.plus([f.math(x) for x in parts])),
+                                        f.sum_step([part.value for part in item.parts]),
+                                        f.value_step(item.value)], item.rule)
+
+    def update(item):
+        steps = [("←", f.math(item.formula))]
+        if item.expanded is not None:
+            steps.append(("=", f.math(item.expanded)))
+        return f.equation(item.symbol, [*steps, f.value_step(item.value)])
 
     given = [show(v) for v in worked.given if v.symbol not in (d.X, d.Y)]
     X = sp.MatrixSymbol("X", *d.X.shape)
@@ -172,17 +218,31 @@ def example_document(worked, fmt: str = "text", digits: int = PRINTED_DIGITS) ->
     loss_i = f.equation(N.L[i], [("=", f.math(d.loss_entry))])
     losses = [f.equation(N.L[k], [f.value_step(value)]) for k, value in enumerate(worked.losses)]
     cost_formula = sp.Sum(N.L[i], (i, 0, d.m - 1)) / d.m
-    cost = f.equation(N.J, [("=", f.math(cost_formula)), f.value_step(worked.cost)])
-    backward = [show(v, formula=v.formula, tag=v.rule) for v in worked.backward]
+    if penalised:
+        penalty = d.penalty.xreplace(N.unit_sizes(arch.sizes))
+        cost = f.equation(N.J, [("=", f.plus([f.math(cost_formula), f.math(penalty)])),
+                                f.sum_step([worked.data_cost, worked.penalty]),
+                                f.value_step(worked.cost)])
+    else:
+        cost = f.equation(N.J, [("=", f.math(cost_formula)), f.value_step(worked.cost)])
+    backward = [gradient(v) for v in worked.backward]
+    loss_parts = {v.symbol: v.parts for v in worked.backward if v.parts}
     contributions = []
     for part in worked.contributions:
         layer = d.layer(part.layer)
         rows = [f.equation(f.sample(part.gradient, k), [f.value_step(value)])
                 for k, value in enumerate(part.per_sample)]
-        mean = f.equation(part.gradient, [f.value_step(part.mean)])
+        if part.gradient in loss_parts:  # the mean is the loss's part of dW only
+            loss_part, penalty_part = loss_parts[part.gradient]
+            mean = f.equation(loss_part.formula, [f.value_step(part.mean)])
+            penalty_term = f.math(penalty_part.formula)
+        else:
+            mean = f.equation(part.gradient, [f.value_step(part.mean)])
+            penalty_term = ""
         contributions.append({"gradient": f.math(part.gradient), "dZ": f.math(layer.dZ),
-                                  "A_prev": f.math(layer.A_prev), "samples": rows, "mean": mean})
-    updated = [show(v, formula=v.formula, relation="←") for v in worked.updated]
+                              "A_prev": f.math(layer.A_prev), "samples": rows, "mean": mean,
+                              "penalty": penalty_term})
+    updated = [update(v) for v in worked.updated]
     lr_text = decimal_text(worked.learning_rate)[0]
     every = [*worked.forward, *worked.backward, *worked.updated]
     approximate = any(is_approximate(x) for v in every for x in v.value) \
@@ -196,7 +256,9 @@ def example_document(worked, fmt: str = "text", digits: int = PRINTED_DIGITS) ->
         drawn=worked.parameters.source.startswith("--init"),
         digits=digits, approximate=approximate, given=given, inputs=inputs, forward=forward,
         loss_i=loss_i, losses=losses if worked.m > 1 else [], cost=cost, backward=backward,
-        contributions=contributions, updated=updated)
+        contributions=contributions, updated=updated, penalised=penalised,
+        lam=f.math(N.lam), l2=decimal_text(worked.l2)[0],
+        decay=f.value(worked.decay) if worked.decay is not None else "")
 
 
 def _sizes(f, arch) -> str:
@@ -210,21 +272,23 @@ _EDGE_NOTES = {
     "activation": "the activation's derivative",
     "weight": "the next layer's pre-activation, through a weight",
     "loss": "the loss's derivative",
+    "penalty": "the L2 penalty's derivative: the weight reaches J directly",
 }
 
 
 def explain_document(explanation, fmt: str = "text") -> str:
-    f = formatter(fmt)
     e = explanation
     d = e.derivation
     arch = d.arch
+    f = formatter(fmt, arch=arch)
+    every_edge = [*e.edges, *([e.penalty_edge] if e.penalty_edge is not None else [])]
     edges = [f.equation(edge.lhs, [("=", f.math(edge.derivative))], _EDGE_NOTES[edge.kind])
-             for edge in e.edges]
+             for edge in every_edge]
     indices = [{"index": f.math(index), "last": size - 1} for index, size in e.path_indices]
     paths = [{"nodes": [f.math(node) for node in path.nodes],
               "factors": [f.math(x) for x in path.factors], "product": f.chain(path.factors)}
              for path in e.paths]
-    gradient_lhs = sp.Derivative(sp.Symbol("L"), e.theta, evaluate=False)
+    gradient_lhs = sp.Derivative(LOSS, e.theta, evaluate=False)
     # the sum over paths: each path's chain, as section 2 shows it
     path_sum = f.equation(gradient_lhs, [("=", f.chains([path.factors for path in e.paths]))]) \
         if e.path_sum is not None else None
@@ -236,6 +300,15 @@ def explain_document(explanation, fmt: str = "text") -> str:
                                     if x is not None], step.rule) for step in e.cached]
     entry = f.equation(e.entry[0], [("=", f.math(e.entry[1]))],
                        "BP1" if e.parameter.kind == "W" else "BP2")
+    # With the penalty: J of one example, and ∂J/∂θ from ∂L/∂θ (plus the direct edge of a weight)
+    cost_lhs = sp.Derivative(N.J, e.theta, evaluate=False)
+    example_cost = total = None
+    if e.penalised:
+        example_cost = f.equation(N.J, [("=", f.plus([f.math(LOSS), f.math(e.penalty)]))])
+        through = [f.math(gradient_lhs)]
+        if e.penalty_edge is not None:
+            through.append(f.math(e.penalty_edge.derivative))
+        total = f.equation(cost_lhs, [("=", f.plus(through))])
     layer = d.layer(e.parameter.layer)
     name, kind = _template("explain", fmt)
     counts = e.counts
@@ -253,4 +326,6 @@ def explain_document(explanation, fmt: str = "text") -> str:
         by_paths=counts.by_paths, by_backprop=counts.by_backprop,
         for_parameter=counts.for_parameter_by_paths,
         ratio=f"{counts.by_paths / counts.by_backprop:.1f}",
-        m=f.math(d.m), dZ_output=f.math(d.output.dZ), targets=e.targets_sum_to_one)
+        m=f.math(d.m), dZ_output=f.math(d.output.dZ), targets=e.targets_sum_to_one,
+        penalised=e.penalised, example_cost=example_cost, total=total,
+        direct=e.penalty_edge is not None)

@@ -5,7 +5,10 @@ Iverson brackets, activation names from the registry); ``TeachTextPrinter`` is t
 ``TextPrinter`` (products side by side, powers as superscripts). Each adds only what teaching
 needs: entries of concrete matrices (W[2][0,1], W^{[2]}_{0,1}), summation ranges, a path as the
 chain of its local derivatives in order, and numbers printed exactly (0.55, 1/3) or, where a
-value is not rational, rounded to a stated number of significant digits.
+value is not rational, rounded to a stated number of significant digits. A constant of an
+activation given with many decimal places (SELU's 1.0507009873...) prints as that decimal, not
+as a fraction of two long integers. The LaTeX printer names activations by the operators of
+``registry.latex_names(arch)``, the user's functions included.
 """
 from __future__ import annotations
 
@@ -13,10 +16,23 @@ from typing import ClassVar
 
 import sympy as sp
 
+from ..printing.entrywise import entry_atoms
 from ..printing.latex import DerivationLatexPrinter
 from ..printing.linear import TextPrinter
-from ..registry import ACTIVATIONS
-from .numbers import PRINTED_DIGITS, decimal_text
+from ..registry import latex_names
+from .numbers import PRINTED_DIGITS, decimal_text, terminating_decimal
+
+#: A rational with a denominator this large that is a terminating decimal prints as the decimal.
+DECIMAL_DENOMINATOR = 1000
+
+
+def long_decimal(value) -> str | None:
+    """``0.044715`` for 8943/200000: the decimal of a constant written with many places, else
+    None (1/2 and 1/3 stay fractions)."""
+    if not (isinstance(value, sp.Rational) and not value.is_Integer
+            and value.q >= DECIMAL_DENOMINATOR):
+        return None
+    return terminating_decimal(value)
 
 
 def _scalars_and_matrices(expr):
@@ -45,6 +61,32 @@ class TeachTextPrinter(TextPrinter):
         if expr.name == "alpha" and expr not in self._bindings:
             return "α"
         return super()._print_Symbol(expr)
+
+    def _print_Rational(self, expr):
+        return long_decimal(expr) or super()._print_Rational(expr)
+
+    def _print_Abs(self, expr):
+        return f"|{self._print(expr.args[0])}|"
+
+    def _print_Mul(self, expr):
+        # A product of numbers and symbols alone: side by side over one slash, λ/(2 m), α λ/m.
+        if (self._bindings and expr.free_symbols & set(self._bindings)) or entry_atoms(expr) \
+                or not expr.free_symbols:
+            return super()._print_Mul(expr)
+        if expr.could_extract_minus_sign():
+            return "-" + self._print(-expr)
+        num, den = expr.as_numer_denom()
+        text = self._side(num)
+        if den == 1:
+            return text
+        den_text = self._side(den)
+        return f"{text}/({den_text})" if isinstance(den, sp.Mul) else f"{text}/{den_text}"
+
+    def _side(self, expr) -> str:
+        factors = sorted(sp.Mul.make_args(expr), key=lambda f: (not f.is_Number,
+                                                                sp.default_sort_key(f)))
+        return " ".join(f"({self._print(f)})" if isinstance(f, sp.Add) else self._print(f)
+                        for f in factors)
 
     def _print_MatAdd(self, expr):
         parts = []
@@ -90,7 +132,36 @@ class TeachLatexPrinter(DerivationLatexPrinter):
 
     _default_settings: ClassVar[dict] = {
         **DerivationLatexPrinter._default_settings, "digits": PRINTED_DIGITS,
-        "function_names": {name: act.latex for name, act in ACTIVATIONS.items()}}
+        "function_names": latex_names()}
+
+    @classmethod
+    def for_arch(cls, arch, settings=None) -> TeachLatexPrinter:
+        """A printer that names every activation of ``arch``, the user's included."""
+        return cls({**(settings or {}), "function_names": latex_names(arch)})
+
+    def _print_Rational(self, expr):
+        return long_decimal(expr) or super()._print_Rational(expr)
+
+    def _with_coefficient(self, coeff, text) -> str:
+        decimal = long_decimal(coeff)
+        if decimal is not None:
+            return f"{decimal} {text}" if text else decimal
+        return super()._with_coefficient(coeff, text)
+
+    def _scalar_factor(self, c) -> str:
+        decimal = long_decimal(c)
+        return decimal if decimal is not None else super()._scalar_factor(c)
+
+    def _entrywise_factor(self, f) -> str:
+        # A root of a matrix expression, entry by entry: √(1 + (A - Y)^⊙2); the shared printer
+        # has no case for a power that is not an integer inside an entrywise map.
+        if isinstance(f, sp.Pow) and not f.exp.is_Integer and not f.exp.is_negative \
+                and self._is_matrix_valued(f):
+            base = self._entrywise(f.base)
+            if f.exp == sp.Rational(1, 2):
+                return rf"\sqrt{{{base}}}"
+            return rf"\left({base}\right)^{{\odot {self._print(f.exp)}}}"
+        return super()._entrywise_factor(f)
 
     def _indices(self, expr) -> str:
         # Concrete indices run together (W_{01}); a comma keeps them apart: W^{[2]}_{0,1}.

@@ -1,17 +1,24 @@
 """One step of gradient descent with real numbers, computed from a ``Derivation``.
 
 Every number comes from an equation of the derivation: its right-hand side with the known
-matrices and sizes substituted, then evaluated by SymPy (``doit``). Nothing here knows what an
+matrices, sizes and λ substituted, then evaluated by SymPy (``doit``). Nothing here knows what an
 activation or a loss computes; the derivation does. The only equation not in the derivation is
 the update itself, W <- W - α dW.
+
+With an L2 penalty (λ > 0) the derivation's cost and BP1 carry λ. Their parts are told apart
+by λ itself: the terms of BP1's entry without λ are the loss's part (1/m) dZ Aᵀ, the terms with
+it the penalty's (λ/m) W; the cost's penalty is the derivation's ``penalty``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import sympy as sp
+from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .. import naming as N
+from ..matrices import vectorise
+from ..errors import SymbackpropError
 from .inputs import Parameters, Samples
 from .numbers import settle
 
@@ -27,6 +34,10 @@ class Value:
     formula: sp.Basic | None
     value: sp.ImmutableMatrix
     rule: str = ""
+    # With the L2 penalty: dW as its two parts (the loss's, the penalty's), each a Value; and
+    # a weight's update written W - α (λ/m) W - α (1/m) dZ Aᵀ, the penalty's term apart.
+    parts: tuple = ()
+    expanded: sp.Basic | None = None
 
     def __repr__(self) -> str:
         return f"{self.symbol} = {self.value.tolist()}"
@@ -34,7 +45,9 @@ class Value:
 
 @dataclass(frozen=True)
 class Contribution:
-    """Each sample's own dW^[l] (BP1 with m = 1, on that sample's column) and their mean."""
+    """Each sample's own dW^[l] (BP1 with m = 1, on that sample's column) and their mean.
+
+    With the L2 penalty these are the loss's part of dW only; dW adds (λ/m) W to the mean."""
 
     layer: int
     gradient: sp.MatrixSymbol  # dW^[l]
@@ -52,13 +65,21 @@ class WorkedExample:
     forward: tuple[Value, ...]  # Z^[1], A^[1], ..., Z^[L], A^[L]
     losses: tuple[sp.Expr, ...]  # L of each sample
     cost: sp.Expr  # J
+    data_cost: sp.Expr  # (1/m) Σ_i L_i, the part of J that the samples give
+    penalty: sp.Expr  # (λ/2m) Σ_l ‖W^[l]‖², 0 without the penalty
     backward: tuple[Value, ...]  # dA^[L], dZ^[L], dW^[L], db^[L], dA^[L-1], ..., db^[1]
     contributions: tuple[Contribution, ...]  # output layer first; empty when m = 1
     updated: tuple[Value, ...]  # W^[l], b^[l] after the step, layer 1 first
+    decay: sp.Expr | None = None  # 1 - αλ/m, the factor the penalty scales the weights by
 
     @property
     def m(self) -> int:
         return self.samples.m
+
+    @property
+    def l2(self) -> sp.Rational:
+        """λ of the L2 penalty; 0 when there is none."""
+        return self.derivation.l2
 
     def value_of(self, symbol_name: str) -> sp.ImmutableMatrix:
         """The computed value called ``symbol_name`` (``"dW[2]"``), before any update."""
@@ -104,6 +125,7 @@ def work_example(derivation, parameters: Parameters, samples: Samples,
     d = derivation
     sizes = N.unit_sizes(d.arch.sizes)
     sizes[d.m] = samples.m
+    sizes[N.lam] = d.l2
     ev = _Evaluator(sizes)
     given = []
     for layer, W, b in zip(d.layers, parameters.weights, parameters.biases):
@@ -122,13 +144,16 @@ def work_example(derivation, parameters: Parameters, samples: Samples,
     losses = tuple(ev.evaluate(d.loss_entry.xreplace({d.example_index: k}))
                    for k in range(samples.m))
     cost = ev.evaluate(d.cost)
+    penalty = ev.evaluate(d.penalty)
+    data_cost = ev.evaluate(d.cost - d.penalty)
 
     backward = []
 
     def compute(eq, rule):
         value = ev.evaluate(eq.rhs)
         ev[eq.lhs] = value
-        backward.append(Value(eq.lhs, eq.rhs, value, rule))
+        parts = _penalised_parts(ev, eq) if rule == "BP1" and d.l2 else ()
+        backward.append(Value(eq.lhs, eq.rhs, value, rule, parts))
 
     for layer in reversed(d.layers):
         if layer.is_output:
@@ -144,14 +169,56 @@ def work_example(derivation, parameters: Parameters, samples: Samples,
         contributions = tuple(_contribution(ev, layer, samples.m, d.m)
                               for layer in reversed(d.layers))
 
-    updated = []
+    updated, decay = [], None
+    parts = {v.symbol: v.parts for v in backward if v.parts}
     for layer in d.layers:
         for param, grad in ((layer.W, layer.dW), (layer.b, layer.db)):
             rule = sp.MatAdd(param, sp.MatMul(-ALPHA, grad))
             value = ev.evaluate(rule, rules={ALPHA: learning_rate})
-            updated.append(Value(param, rule, value, "update"))
+            expanded = None
+            if grad in parts:
+                rate = _penalty_rate(layer)
+                expanded = sp.MatAdd(param, sp.MatMul(-ALPHA * rate, param),
+                                     sp.MatMul(-ALPHA, parts[grad][0].formula))
+                if ev.evaluate(expanded, rules={ALPHA: learning_rate}) != value:
+                    raise SymbackpropError(f"internal error: the update of {param} with its "
+                                           "penalty's term differs from W - α dW")
+                decay = ev.evaluate(1 - ALPHA * rate, rules={ALPHA: learning_rate})
+            updated.append(Value(param, rule, value, "update", expanded=expanded))
     return WorkedExample(d, parameters, samples, learning_rate, tuple(given), tuple(forward),
-                         losses, cost, tuple(backward), contributions, tuple(updated))
+                         losses, cost, data_cost, penalty, tuple(backward), contributions,
+                         tuple(updated), decay)
+
+
+def _split_bp1(eq) -> tuple[sp.Expr, sp.Expr]:
+    """The entry of BP1 as (the loss's part, the penalty's part), told apart by λ."""
+    terms = sp.Add.make_args(eq.entry_rhs)
+    return (sp.Add(*[t for t in terms if not t.has(N.lam)]),
+            sp.Add(*[t for t in terms if t.has(N.lam)]))
+
+
+def _penalised_parts(ev: _Evaluator, eq) -> tuple[Value, Value]:
+    """BP1 with the penalty as its two parts, the loss's (1/m) dZ Aᵀ and the penalty's
+    (λ/m) W, each with its formula and value."""
+    rows, cols = eq.entry_lhs.indices
+    out = tuple(Value(eq.lhs, formula, ev.evaluate(formula), "BP1")
+                for formula in (vectorise(entry, rows, cols, eq.lhs.shape)
+                                for entry in _split_bp1(eq)))
+    if any(settle(p + q) != total for p, q, total in zip(out[0].value, out[1].value,
+                                                           ev.known[eq.lhs])):
+        raise SymbackpropError(f"internal error: the parts of {eq.lhs} do not add up to it")
+    return out
+
+
+def _penalty_rate(layer) -> sp.Expr:
+    """λ/m: BP1's penalty part divided by W, entry by entry (a scalar free of entries)."""
+    eq = layer.backward["BP1"]
+    rows, cols = eq.entry_lhs.indices
+    rate = sp.cancel(_split_bp1(eq)[1] / layer.W[rows, cols])
+    if rate.atoms(MatrixElement):
+        raise SymbackpropError(f"internal error: the penalty's part of {eq.lhs} is not a "
+                               f"multiple of {layer.W}")
+    return rate
 
 
 def _contribution(ev: _Evaluator, layer, m: int, m_symbol) -> Contribution:
@@ -159,8 +226,9 @@ def _contribution(ev: _Evaluator, layer, m: int, m_symbol) -> Contribution:
     bp1 = layer.backward["BP1"]
     per_sample = []
     for k in range(m):
+        # the loss's part only: the penalty belongs to the whole step, not to a sample
         column = {layer.dZ: ev.known[layer.dZ][:, k], layer.A_prev: ev.known[layer.A_prev][:, k],
-                  m_symbol: 1}
+                  m_symbol: 1, N.lam: 0}
         per_sample.append(ev.evaluate(bp1.rhs, rules=column))
     total = per_sample[0]
     for part in per_sample[1:]:
