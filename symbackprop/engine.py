@@ -22,6 +22,7 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 
 from . import naming as N
 from .errors import DerivationError
+from .kinds import ACTIVATION, SPEC_LAYER
 from .matrices import elements, vectorise
 from .model import Derivation, Equation, Layer, Step
 from .registry import c_idx, j_idx, zvec
@@ -157,8 +158,9 @@ def sum_over(expr, limits):
     """Σ over ``limits`` ([(index, size), ...]) of ``expr``, summing out Kronecker deltas.
 
     Terms are summed one at a time. An index that a delta factor pins is substituted (the delta
-    picks one value); a delta nested deeper is left to SymPy's ``Sum.doit``; an index without a
-    delta stays a symbolic sum.
+    picks one value; an affine one, δ(x + u, p), picks x = p - u and keeps its range condition
+    0 <= p - u <= size - 1); a delta nested deeper is left to SymPy's ``Sum.doit``; an index
+    without a delta stays a symbolic sum.
     """
     total = sp.Integer(0)
     for term in _delta_terms(expr):
@@ -166,7 +168,7 @@ def sum_over(expr, limits):
         for var, size in limits:
             if not term.has(var):
                 term = term * size
-            elif (picked := _pick_delta(term, var)) is not None:
+            elif (picked := _pick_delta(term, var, size)) is not None:
                 term = picked
             elif any(var in d.free_symbols for d in term.atoms(sp.KroneckerDelta)):
                 term = _first_branch(sp.Sum(term, (var, 0, size - 1)).doit())
@@ -176,18 +178,36 @@ def sum_over(expr, limits):
     return total
 
 
-def _pick_delta(term, var):
-    """Σ_var δ(var, x) f(var) = f(x), for a delta that is a factor of the term (else None).
+def _pick_delta(term, var, size=None):
+    """Σ_var δ(c·var + u, p) f(var) for a delta that is a factor of the term (else None).
 
-    x is in the range of var by construction: both index the same dimension.
+    δ(var, x) with x a single index: f(x), x being in the range of var by construction (both
+    index the same dimension). Otherwise the delta's equation is solved for var, an affine
+    value v = (p - u)/c; the sum is f(v) where v is an index of var's range, 0 otherwise: the
+    range condition 0 <= v <= size - 1 (and c | p - u for a stride c) is kept as a Piecewise.
     """
     for factor in sp.Mul.make_args(term):
-        if isinstance(factor, sp.KroneckerDelta) and var in factor.args[:2]:
-            other = factor.args[1] if factor.args[0] == var else factor.args[0]
+        if not isinstance(factor, sp.KroneckerDelta) or var not in factor.free_symbols:
+            continue
+        left, right = factor.args[:2]
+        rest = sp.Mul(*[f for f in sp.Mul.make_args(term) if f is not factor])
+        if var in (left, right):
+            other = right if left == var else left
             if other == var:
                 continue
-            rest = sp.Mul(*[f for f in sp.Mul.make_args(term) if f is not factor])
-            return rest.xreplace({var: other})
+            if isinstance(other, sp.Symbol) or size is None:
+                return rest.xreplace({var: other})
+        equation = sp.expand(left - right)  # c·var + rest == 0
+        coeff = equation.coeff(var)
+        if not (coeff.is_Integer and coeff != 0 and not (equation - coeff * var).has(var)):
+            continue
+        shift = equation - coeff * var
+        value = sp.expand(-shift / coeff)
+        conditions = [sp.Le(0, value), sp.Le(value, size - 1)]
+        if abs(coeff) != 1:
+            conditions.append(sp.Eq(sp.Mod(shift, abs(coeff)), 0))
+        picked = rest.xreplace({var: value})
+        return sp.Piecewise((picked, sp.And(*conditions)), (0, True))
     return None
 
 
@@ -244,10 +264,6 @@ class _Network:
         return M[self.layout.pos(unit, example)]
 
     # forward definitions -------------------------------------------------------------------
-    def z_entry(self, sym, unit, example):
-        return self.layout.forward_z(sym["W"], sym["A_prev"], sym["b"], sym["prev_units"],
-                                     unit, example)
-
     def a_entry(self, sym, activation, unit, example):
         Z = sym["Z"]
         if activation is None:
@@ -266,37 +282,42 @@ class _Network:
         return sp.Sum(term, (N.c, 0, n_out - 1))
 
     # the chain rule --------------------------------------------------------------------------
-    def chain(self, target, V, dV, units_V, definition, rewrite=None):
-        """∂J/∂target through V, whose entries are ``definition(j, i)``.
+    def chain(self, target, uses, rewrite=None):
+        """∂J/∂target through every quantity that uses it: ``uses`` lists (V, dV, units of V,
+        definition) with V's entries ``definition(j, i)``; the chain rule sums over all of them.
 
         Returns (steps, ∂J/∂target as an index expression). ``rewrite`` may restate the local
         derivative (g' in terms of the output); it returns (new expression, rule) or None.
         """
         j, i, m = N.j, N.i, self.m
-        V_ji, dV_ji = self.at(V, j, i), self.at(dV, j, i)
-        limits = ((j, 0, units_V - 1), (i, 0, m - 1))
         lhs = sp.Derivative(N.J, target)
-        local_lhs = sp.Derivative(V_ji, target, evaluate=False)
-        steps = [
-            Step(lhs, sp.Sum(sp.Derivative(N.J, V_ji) * local_lhs, *limits), "chain"),
-            Step(lhs, sp.Sum(dV_ji / m * local_lhs, *limits), "adjoint"),
-        ]
-        local = _deltas_out_of_piecewise(_sum_inner(sp.diff(definition(j, i), target)))
-        steps.append(Step(local_lhs, local, "local"))
-        if rewrite is not None:
-            restated = rewrite(local, j, i)
-            if restated is not None:
-                local, rule = restated
-                steps.append(Step(local_lhs, local, rule))
-        steps.append(Step(lhs, sp.Sum(dV_ji / m * local, *limits), "insert"))
-        result = sum_over(dV_ji / m * local, [(j, units_V), (i, m)])
-        steps.append(Step(lhs, result, "kronecker"))
+        rows = {rule: [] for rule in ("chain", "adjoint", "insert", "kronecker")}
+        local_steps, result = [], sp.Integer(0)
+        for V, dV, units_V, definition in uses:
+            V_ji, dV_ji = self.at(V, j, i), self.at(dV, j, i)
+            limits = ((j, 0, units_V - 1), (i, 0, m - 1))
+            local_lhs = sp.Derivative(V_ji, target, evaluate=False)
+            rows["chain"].append(sp.Sum(sp.Derivative(N.J, V_ji) * local_lhs, *limits))
+            rows["adjoint"].append(sp.Sum(dV_ji / m * local_lhs, *limits))
+            local = _deltas_out_of_piecewise(_sum_inner(sp.diff(definition(j, i), target)))
+            local_steps.append(Step(local_lhs, local, "local"))
+            if rewrite is not None:
+                restated = rewrite(local, j, i)
+                if restated is not None:
+                    local, rule = restated
+                    local_steps.append(Step(local_lhs, local, rule))
+            rows["insert"].append(sp.Sum(dV_ji / m * local, *limits))
+            result += sum_over(dV_ji / m * local, [(j, units_V), (i, m)])
+        steps = [Step(lhs, sp.Add(*rows["chain"]), "chain"),
+                 Step(lhs, sp.Add(*rows["adjoint"]), "adjoint"),
+                 *local_steps,
+                 Step(lhs, sp.Add(*rows["insert"]), "insert"),
+                 Step(lhs, result, "kronecker")]
         return steps, result
 
-    def per_example(self, lhs_matrix, unit, example, steps, grad):
-        """dX = m ∂J/∂X, entry (unit, example): the error of one example."""
+    def per_example(self, lhs, steps, grad):
+        """dX = m ∂J/∂X, entry ``lhs``: the error of one example."""
         entry = sp.Add(*[self.m * t for t in sp.Add.make_args(grad)])
-        lhs = self.at(lhs_matrix, unit, example)
         steps = [*steps, Step(lhs, entry, "scale")]
         return steps, entry
 
@@ -345,50 +366,49 @@ class _Network:
 
     # one layer -------------------------------------------------------------------------------
     def layer(self, label, activation, is_output) -> Layer:
+        """Layer ``label``: the kinds of a spec layer in a row (dense, then the activation),
+        each kind's forward definition, and each kind's gradients by the chain rule through
+        its output, last kind first, as backpropagation runs."""
         sym = self.symbols(label)
         lay = self.layout
         r, s, k = N.r, N.s, N.k
-        W, b, Z, A, A_prev = (sym[x] for x in ("W", "b", "Z", "A", "A_prev"))
-        dZ, dA, dW, db, dA_prev = (sym[x] for x in ("dZ", "dA", "dW", "db", "dA_prev"))
-        n_l = sym["units"]
         rows_rk = lay.pos(r, k)
 
-        forward = (
-            self.finish("forward", label, Z, *rows_rk, self.z_entry(sym, r, k), []),
-            self.finish("forward", label, A, *rows_rk, self.a_entry(sym, activation, r, k), []),
-        )
+        def definition(kind):
+            return lambda unit, example: kind.forward(self, sym, activation, unit, example)
+
+        forward = tuple(self.finish("forward", label, sym[kind.output], *rows_rk,
+                                    definition(kind)(r, k), []) for kind in SPEC_LAYER)
         backward: dict[str, Equation] = {}
-        rewrite = self.output_rewrite(sym, activation)
-        a_def = lambda j, i: self.a_entry(sym, activation, j, i)
-        z_def = lambda j, i: self.z_entry(sym, j, i)
+        for kind in reversed(SPEC_LAYER):
+            V, dV = sym[kind.output], sym["d" + kind.output]
+            # The activation's g' may be restated in terms of its output (σ' = A(1 - A)).
+            rewrite = self.output_rewrite(sym, activation) if kind is ACTIVATION else None
+            uses = [(V, dV, sym["units"], definition(kind))]
+            for grad in kind.gradients:
+                position = grad.position(lay, r, s, k)
+                target = sym[grad.target][position]
+                lhs = sym[grad.result]
+                steps, entry = self.chain(target, uses, rewrite)
+                if grad.penalised and self.l2:
+                    steps, entry = self.penalised(sym, target, steps, entry)
+                if grad.per_example:
+                    steps, entry = self.per_example(lhs[position], steps, entry)
+                if is_output and kind.output == "A":
+                    # The output's error comes from the cost: dA^[L] first, then dZ simplified.
+                    backward["loss"] = self.loss_equation(label, sym)
+                    backward[grad.name] = self.finish(grad.name, label, lhs, *position, entry,
+                                                      steps)
+                    more, entry = self.output_error(sym, entry, backward["loss"])
+                    backward["output"] = self.finish("output", label, lhs, *position, entry,
+                                                     [*steps, *more])
+                    continue
+                backward[grad.name] = self.finish(grad.name, label, lhs, *position, entry,
+                                                  steps)
 
-        # dZ: through A (BP4); on the output layer with dA from the loss, then simplified.
-        steps, grad = self.chain(self.at(Z, r, k), A, dA, n_l, a_def, rewrite)
-        steps, entry = self.per_example(dZ, r, k, steps, grad)
-        if is_output:
-            backward["loss"] = self.loss_equation(label, sym)
-            backward["BP4"] = self.finish("BP4", label, dZ, *rows_rk, entry, steps)
-            more, entry = self.output_error(sym, entry, backward["loss"])
-            backward["output"] = self.finish("output", label, dZ, *rows_rk, entry,
-                                             [*steps, *more])
-        else:
-            backward["BP4"] = self.finish("BP4", label, dZ, *rows_rk, entry, steps)
-
-        # BP1: dW = ∂J/∂W through Z.
-        steps, grad = self.chain(W[lay.weight_pos(r, s)], Z, dZ, n_l, z_def)
-        if self.l2:
-            steps, grad = self.penalised(sym, W[lay.weight_pos(r, s)], steps, grad)
-        backward["BP1"] = self.finish("BP1", label, dW, *lay.weight_pos(r, s), grad, steps)
-        # BP2: db = ∂J/∂b through Z.
-        steps, grad = self.chain(b[lay.bias_pos(r)], Z, dZ, n_l, z_def)
-        backward["BP2"] = self.finish("BP2", label, db, *lay.bias_pos(r), grad, steps)
-        # BP3: dA^[l-1] = m ∂J/∂A^[l-1] through Z.
-        steps, grad = self.chain(self.at(A_prev, s, k), Z, dZ, n_l, z_def)
-        steps, entry = self.per_example(dA_prev, s, k, steps, grad)
-        backward["BP3"] = self.finish("BP3", label, dA_prev, *lay.pos(s, k), entry, steps)
-
-        return Layer(label, n_l, activation, W, b, Z, A, A_prev, dZ, dA, dW, db, dA_prev,
-                     forward, backward, is_output)
+        return Layer(label, sym["units"], activation, *(sym[x] for x in (
+            "W", "b", "Z", "A", "A_prev", "dZ", "dA", "dW", "db", "dA_prev")),
+            forward, backward, is_output)
 
     def penalty(self, sym):
         """(λ/2m) Σ_j Σ_t (W_jt)²: the L2 penalty's part that depends on this layer's W."""
@@ -417,7 +437,7 @@ class _Network:
         steps.append(Step(lhs, sp.Sum(inner, (i, 0, m - 1)) / m, "local"))
         grad = sum_over(inner / m, [(i, m)])
         steps.append(Step(lhs, grad, "kronecker"))
-        steps, entry = self.per_example(dA, r, k, steps, grad)
+        steps, entry = self.per_example(self.at(dA, r, k), steps, grad)
         return self.finish("loss", label, dA, *self.layout.pos(r, k), entry, steps)
 
     def output_error(self, sym, entry, loss_eq):

@@ -238,15 +238,19 @@ def parse_arch(text: str, loss: str | None = None, definitions=(), l2=0) -> Arch
     """
     if not isinstance(text, str) or not text.strip():
         raise SpecError("empty architecture; write sizes joined by '-', e.g. '2-3-1'")
+    from .kinds import SPEC_LAYER  # each token: the kinds of a spec layer, by their syntax
+
+    dense, activation = SPEC_LAYER
     sizes, acts = [], []
     for pos, part in enumerate(text.strip().split("-")):
         size_text, sep, act = part.partition(":")
         size_text, act = size_text.strip(), act.strip()
-        if not size_text.isdigit() or int(size_text) < 1:
+        match = dense.pattern.match(size_text)
+        if match is None or int(match["units"]) < 1:
             raise SpecError(
                 f"layer {pos}: size must be a positive integer, got {size_text!r} "
                 f"in {text!r}; write e.g. '2-3-1' or '784-128:relu-10:softmax'")
-        sizes.append(int(size_text))
+        sizes.append(int(match["units"]))
         if pos == 0:
             if sep:
                 raise SpecError(
@@ -255,6 +259,9 @@ def parse_arch(text: str, loss: str | None = None, definitions=(), l2=0) -> Arch
             continue
         if sep and not act:
             raise SpecError(f"layer {pos}: empty activation after ':' in {text!r}")
+        if act and not activation.pattern.match(act):
+            raise SpecError(f"layer {pos}: {act!r} is not an activation name; write "
+                            f"{activation.syntax}, e.g. '2-3:relu-1'")
         acts.append(act or DEFAULT_ACTIVATION)
     return Architecture(sizes, acts, loss if loss is not None else DEFAULT_LOSS,
                         definitions, l2)
