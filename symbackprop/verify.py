@@ -105,13 +105,15 @@ class VerifyReport:
     m: int
     notation: str
     checks: list[Check] = field(default_factory=list)
+    lemmas: list = field(default_factory=list)  # Lemma, one per equation of each layer
     points: int = 0
     seed: int = 0
     timings: dict = field(default_factory=dict)  # seconds: derive, each point, total
 
     @property
     def ok(self) -> bool:
-        return bool(self.checks) and all(c.ok for c in self.checks)
+        return (bool(self.checks) and all(c.ok for c in self.checks)
+                and all(lemma.ok for lemma in self.lemmas))
 
     @property
     def failures(self) -> list[Check]:
@@ -131,12 +133,14 @@ class VerifyReport:
         grad = self.gradient
         rest = [c for c in self.checks if not c.is_gradient]
         penalty = f", l2 {self.arch.l2}" if self.arch.l2 else ""
+        symbolic = sum(lemma.method == "symbolic" for lemma in self.lemmas)
         return (f"{verdict}: {self.arch.spec()} loss {self.arch.loss}{penalty} ({self.notation}): "
                 f"{sum(c.ok for c in grad)} of {len(grad)} gradient entries equal direct "
                 f"differentiation, and {sum(c.ok for c in rest)} of {len(rest)} entries of "
                 f"Z, A, dZ, dA on the way ({len(self.checks)} checks: {self.count('exact')} exact, "
                 f"{self.count('digits')} to {DIGITS} digits) at sizes {sizes}, m = {self.m}, "
-                f"{self.points} random points")
+                f"{self.points} random points; {symbolic} of {len(self.lemmas)} layer equations "
+                f"proven symbolic identities")
 
     def method_text(self) -> str:
         """How the values were computed and compared, in one sentence."""
@@ -152,11 +156,20 @@ class VerifyReport:
 
     def __str__(self) -> str:
         lines = [self.summary()]
+        for lemma in self.lemmas:
+            what = (f"layer {lemma.layer} {lemma.equation} {lemma.lhs} "
+                    f"({EQUATIONS[lemma.equation]})")
+            if lemma.method == "FAIL":
+                lines.append(f"  {what}: not an identity, it differs from direct "
+                             "differentiation at a random point")
+            elif lemma.method == "sampled":
+                lines.append(f"  {what}: SymPy did not simplify the difference to 0; it "
+                             f"vanishes at random points to {DIGITS} digits")
         failures = self.failures
         if failures:
             first = failures[0]
             lines.append(f"  first difference: layer {_layer_of(first.name)} "
-                         f"{first.equation} ({EQUATIONS.get(first.equation, '')}), "
+                         f"{first.equation} ({EQUATIONS[first.equation]}), "
                          f"point {first.point + 1}")
         for c in failures[:20]:
             lines.append(f"  {c.name} ({c.equation}): derived {sp.N(c.derived, 15)} != "
@@ -184,8 +197,11 @@ class VerifyReport:
                                      "agreeing_digits": DIGITS,
                                      "zero_below": f"1e-{WORKING_DIGITS - 10}"}},
             "counts": {"checks": len(self.checks), "failures": len(self.failures),
+                       "lemmas": len(self.lemmas),
+                       "symbolic": sum(x.method == "symbolic" for x in self.lemmas),
                        "gradient": len(self.gradient), "exact": self.count("exact"),
                        "digits": self.count("digits")},
+            "lemmas": [lemma.as_dict() for lemma in self.lemmas],
             "checks": [c.as_dict() for c in self.checks],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
         }
@@ -222,27 +238,35 @@ def verify(arch: Architecture, m: int = 2, seed: int = 0, notation: str = "ng",
     start = time.perf_counter()
     say(f"deriving {arch.spec()} ({notation})")
     d = derive(arch, notation)
+    if len(d.layers) != arch.depth:
+        raise VerificationError(f"the derivation has {len(d.layers)} layers, {arch.spec()} "
+                                f"has {arch.depth}")
     report = VerifyReport(arch, sizes, m, notation, points=points, seed=seed)
     report.timings["derive"] = time.perf_counter() - start
+    began = time.perf_counter()
+    report.lemmas = _Lemmas(arch, d, sizes, min(m, 2)).run(say)
+    report.timings["lemmas"] = time.perf_counter() - began
     rng = random.Random(seed)
     models = {}
     for number in range(points):
         began = time.perf_counter()
-        report.checks.extend(_prove_at_a_point(d, sizes, m, rng, number, points, models, say))
+        report.checks.extend(_prove_at_a_point(arch, d, sizes, m, rng, number, points, models,
+                                               say))
         report.timings[f"point {number + 1}"] = time.perf_counter() - began
     report.timings["total"] = time.perf_counter() - start
     return report
 
 
-def _prove_at_a_point(d, sizes, m, rng, number, points, models, say) -> list[Check]:
+def _prove_at_a_point(arch, d, sizes, m, rng, number, points, models, say) -> list[Check]:
+    """The checks at one random point. ``arch`` (not ``d.arch``) defines the direct side."""
     for _ in range(TRIES):
-        point = _random_point(d.arch, sizes, m, rng)
+        point = _random_point(arch, sizes, m, rng)
         for arithmetic in (_EXACT, _DIGITS):
             where = f"point {number + 1} of {points} ({arithmetic.name})"
             key = arithmetic.name
             if key not in models:
-                models[key] = (_Direct(d.arch, sizes, m, arithmetic), _Derived(d, sizes, m,
-                                                                               arithmetic))
+                models[key] = (_Direct(arch, sizes, m, arithmetic),
+                               _Derived(d, sizes, m, arithmetic))
             direct, derived = models[key]
             try:
                 with arithmetic.context():
@@ -254,7 +278,7 @@ def _prove_at_a_point(d, sizes, m, rng, number, points, models, say) -> list[Che
             except _OutOfDomain:
                 break
     raise VerificationError(
-        f"no random point out of {TRIES} keeps {d.arch.spec()} with loss {d.arch.loss} inside "
+        f"no random point out of {TRIES} keeps {arch.spec()} with loss {arch.loss} inside "
         "the domain where the cost is a finite real number")
 
 
@@ -363,6 +387,213 @@ def _compiled(cache, arithmetic, variables, expr):
         body = expr.xreplace(dict(zip(variables, dummies)))
         cache[key] = arithmetic.function(dummies, body)
     return cache[key]
+
+
+# --- lemmas: each layer's equations as identities in symbols -------------------------------
+
+@dataclass(frozen=True)
+class Lemma:
+    """One equation of one layer, at the proof's sizes, with every input a free symbol.
+
+    ``method``: "symbolic" (derived - direct simplifies to 0: it holds for all values),
+    "sampled" (SymPy could not simplify the difference to 0, and it vanishes at random points
+    to ``DIGITS`` digits; the network's points then decide), or "FAIL" (a counterexample).
+    """
+
+    layer: int
+    equation: str  # a key of EQUATIONS
+    lhs: str  # the matrix it gives, e.g. "dZ[2]"
+    entries: int
+    method: str
+
+    @property
+    def ok(self) -> bool:
+        return self.method != "FAIL"
+
+    def as_dict(self) -> dict:
+        return {"layer": self.layer, "equation": self.equation, "lhs": self.lhs,
+                "entries": self.entries,
+                "method": self.method, "ok": self.ok}
+
+
+class _Symbolic:
+    """SymPy expressions: the lemmas' arithmetic."""
+
+    name = "symbolic"
+
+    def context(self):
+        return _NoContext()
+
+    def number(self, q: Fraction):
+        return sp.Rational(q.numerator, q.denominator)
+
+    def constant(self, expr):
+        return expr
+
+    def function(self, variables, expr):
+        return lambda *values: expr.xreplace(dict(zip(variables, values)))
+
+    def sympy(self, value):
+        return value
+
+
+_SYMBOLIC = _Symbolic()
+
+
+def _symbols(name, rows, cols, **assumptions):
+    return [[sp.Symbol(f"{name}_{r}_{k}", real=True, **assumptions) for k in range(cols)]
+            for r in range(rows)]
+
+
+class _Lemmas:
+    """The equations of every layer, each against plain sympy.diff of what it claims to be.
+
+    For layer l with W, b, A^[l-1], Z, dA, dZ and Y all free symbols:
+      forward  Z = W A^[l-1] + b 1ᵀ and A = g(Z), g from the registry;
+      BP4      dZ_rk = Σ_{c,i} dA_ci ∂g(Z)_ci/∂Z_rk;
+      BP1..3   dW, db, dA^[l-1] = ∂/∂W, ∂/∂b, m ∂/∂A^[l-1] of (1/m) Σ dZ ⊙ Z (+ the L2 penalty):
+               J depends on them through Z only, and dZ = m ∂J/∂Z;
+      loss     dA_rk = ∂/∂A_rk Σ_{c,i} ℓ(A_ci, Y_ci);
+      output   dZ_rk = ∂/∂Z_rk Σ_{c,i} ℓ(g(Z)_ci, Y_ci), with each Y column summing to 1 where
+               the loss says so.
+    Chained from the output layer down, these give every gradient for all values at these sizes.
+    """
+
+    def __init__(self, arch, d, sizes, m):
+        self.arch, self.d, self.sizes, self.m = arch, d, sizes, m
+        self.derived = _Derived(d, sizes, m, _SYMBOLIC)
+        self.zero_cache = {}
+        self.rng = random.Random(1)
+
+    def run(self, say) -> list[Lemma]:
+        out = []
+        for layer in reversed(self.d.layers):
+            say(f"lemmas, layer {layer.index} of {len(self.d.layers)}")
+            out.extend(self.layer(layer))
+        return out
+
+    def layer(self, layer) -> list[Lemma]:
+        d, m, sizes = self.d, self.m, self.sizes
+        l = layer.index
+        n, n_prev = sizes[l], sizes[l - 1]
+        act = self.arch.activation_entries[l - 1]  # the registry's, not the engine's copy
+        lay = self.derived.layout
+        W = _symbols("w", n, n_prev)
+        b = _symbols("b", n, 1)
+        P = _symbols("p", n_prev, m)
+        Z = _symbols("z", n, m)
+        dA = _symbols("da", n, m)
+        dZ = _symbols("dz", n, m)
+        Y = _symbols("y", n, m)
+        A = _apply_activation(act, Z)
+        env = {layer.W.name: lay(W), layer.b.name: lay(b), layer.A_prev.name: lay(P),
+               layer.Z.name: lay(Z), layer.A.name: lay(A), layer.dA.name: lay(dA),
+               layer.dZ.name: lay(dZ), d.Y.name: lay(Y)}
+        lemmas = []
+
+        def lemma(equation, eq, direct, env=env, rewrite=None):
+            derived = self.derived.evaluate(eq.rhs, env)
+            expected = lay(direct)
+            diffs = [dv - ev for drow, erow in zip(derived, expected)
+                     for dv, ev in zip(drow, erow)]
+            if rewrite is not None:
+                diffs = [e.xreplace(rewrite) for e in diffs]
+            methods = [self.zero(e) for e in diffs]
+            method = ("FAIL" if "FAIL" in methods else
+                      "sampled" if "sampled" in methods else "symbolic")
+            lemmas.append(Lemma(l, equation, eq.lhs.name, len(diffs), method))
+
+        Zx = [[sum((W[r][s] * P[s][k] for s in range(n_prev)), b[r][0]) for k in range(m)]
+              for r in range(n)]
+        lemma("forward", layer.forward[0], Zx)
+        lemma("forward", layer.forward[1], A, env={**env, layer.A.name: None})
+        # BP4: dZ from dA through g.
+        lemma("BP4", layer.backward["BP4"],
+              [[sum((dA[c][i] * sp.diff(A[c][i], Z[r][k]) for c in range(n) for i in range(m)),
+                    sp.Integer(0)) for k in range(m)] for r in range(n)])
+        if layer.is_output:
+            loss = self.arch.loss_entry
+            term = loss.term.xreplace({n_var: n})
+            As = _symbols("a", n, m)
+            total_a = sum((term.xreplace({a_var: As[c][i], y_var: Y[c][i]})
+                           for c in range(n) for i in range(m)), sp.Integer(0))
+            lemma("loss", layer.backward["loss"],
+                  [[sp.diff(total_a, As[r][k]) for k in range(m)] for r in range(n)],
+                  env={**env, layer.A.name: lay(As)})
+            total = sum((term.xreplace({a_var: A[c][i], y_var: Y[c][i]})
+                         for c in range(n) for i in range(m)), sp.Integer(0))
+            rewrite = None
+            if loss.targets_sum_to_one:  # the last target of each example is 1 - the others
+                rewrite = {Y[n - 1][i]: 1 - sum((Y[c][i] for c in range(n - 1)), sp.Integer(0))
+                           for i in range(m)}
+            lemma("output", layer.backward["output"],
+                  [[sp.diff(total, Z[r][k]) for k in range(m)] for r in range(n)],
+                  rewrite=rewrite)
+        # BP1..BP3: through Z = W A^[l-1] + b 1ᵀ, with dZ = m ∂J/∂Z.
+        through = sum((dZ[r][k] * Zx[r][k] for r in range(n) for k in range(m)),
+                      sp.Integer(0)) / m
+        lam = sp.Rational(self.arch.l2.numerator, self.arch.l2.denominator)
+        penalty = lam / (2 * m) * sum((w ** 2 for row in W for w in row), sp.Integer(0))
+        lemma("BP1", layer.backward["BP1"],
+              [[sp.diff(through + penalty, W[r][s]) for s in range(n_prev)] for r in range(n)])
+        lemma("BP2", layer.backward["BP2"], [[sp.diff(through, b[r][0])] for r in range(n)])
+        lemma("BP3", layer.backward["BP3"],
+              [[m * sp.diff(through, P[s][k]) for k in range(m)] for s in range(n_prev)])
+        return lemmas
+
+    def zero(self, expr) -> str:
+        """"symbolic" if expr is 0 for all values, "FAIL" if not at some point, else "sampled"."""
+        free = sorted(expr.free_symbols, key=sp.default_sort_key)
+        canonical = expr.xreplace({v: sp.Symbol(f"{v.name.split('_')[0]}_{pos}", real=True)
+                                   for pos, v in enumerate(free)})
+        if canonical not in self.zero_cache:
+            self.zero_cache[canonical] = _zero(canonical, self.rng)
+        return self.zero_cache[canonical]
+
+
+def _apply_activation(act, Z):
+    """g applied to a matrix of expressions, from the registry's expression."""
+    if act.elementwise:
+        return [[act.expr.xreplace({z_var: v}) for v in row] for row in Z]
+    units = len(Z)
+    out = [[None] * len(Z[0]) for _ in Z]
+    for k in range(len(Z[0])):
+        for c in range(units):
+            entry = act.expr.xreplace({c_idx: c, n_var: units}).doit()
+            out[c][k] = entry.replace(lambda e: isinstance(e, sp.Indexed) and e.base == zvec,
+                                      lambda e, k=k: Z[int(e.indices[0])][k])
+    return out
+
+
+def _zero(expr, rng) -> str:
+    if expr == 0:
+        return "symbolic"
+    free = sorted(expr.free_symbols, key=sp.default_sort_key)
+    # A counterexample first: at random points in (-1, 1) (targets and the loss's inputs in
+    # (0, 1), where every loss is defined) the difference must vanish to DIGITS digits.
+    with mpmath.workdps(WORKING_DIGITS):
+        f = sp.lambdify(free, expr, modules="mpmath")
+        for _ in range(3):
+            values = [mpmath.mpf(rng.randint(1, 63)) / 64 if v.name[0] in "ay"
+                      else mpmath.mpf(rng.randint(-63, 63)) / 64 for v in free]
+            try:
+                value = f(*values)
+            except (ZeroDivisionError, ValueError, TypeError):
+                continue
+            if not mpmath.isfinite(value) or abs(value) > mpmath.mpf(10) ** -DIGITS:
+                return "FAIL"
+    for attempt in (sp.expand, sp.cancel, _rewritten, sp.simplify):
+        try:
+            if attempt(expr) == 0:
+                return "symbolic"
+        except (sp.PolynomialError, NotImplementedError, TypeError, ValueError):
+            continue
+    return "sampled"
+
+
+def _rewritten(expr):
+    """tanh, cosh, sinh as exponentials, then the rational function of them cancelled."""
+    return sp.cancel(sp.expand(sp.piecewise_fold(expr).rewrite(sp.exp)))
 
 
 # --- random points ---------------------------------------------------------------------------
@@ -554,7 +785,7 @@ class _Derived:
         self.d, self.sizes, self.m, self.ar = d, sizes, m, arithmetic
         self.scalars = N.unit_sizes(sizes)
         self.scalars[d.m] = m
-        self.scalars[N.lam] = sp.Rational(d.arch.l2.numerator, d.arch.l2.denominator)
+        self.scalars[N.lam] = sp.sympify(d.l2)  # the derivation's own λ
         self.rowvec = d.notation == "rowvec"
         self.cache = {}
 
