@@ -1,35 +1,37 @@
 """The proof: every derived equation equals direct differentiation of the cost.
 
 SymPy's matrix calculus has silent wrong answers, so no derivation is trusted on its own.
-``verify(arch)`` picks small concrete sizes (2-3-1 stays 2-3-1; wider layers shrink to 3 units)
-and random rational points (weights, biases, inputs, targets), and at each point compares two
-computations of the same numbers, entry by entry:
+``verify(arch)`` works at small concrete sizes (2-3-1 stays 2-3-1; wider layers shrink to 3
+units) and proves the derivation twice, each time against an independent side built from the
+registry's expressions and plain ``sympy.diff`` alone, never from the engine:
 
-- *derived*: the engine's vectorised equations (forward, output error, BP4, BP1, BP2, BP3),
-  evaluated on the concrete matrices, layer by layer as backpropagation runs;
-- *direct*: forward-mode differentiation of the cost J -- one forward pass that carries, with
-  every value, its derivative with respect to every weight, bias, and every entry of every Z and
-  A (a dual number per entry). It is built from the registry's expressions and plain
-  ``sympy.diff`` of them (g'(z), ∂ℓ/∂a, the Jacobian of a vector activation), and the L2 penalty
-  (λ/2m) Σ ‖W‖² differentiated entry by entry; nothing in it comes from the engine.
+1. *Lemmas*, one per equation of each layer, every input a free symbol (``_Lemmas``): the
+   engine's vectorised right-hand side, evaluated on symbolic matrices, minus what the equation
+   claims to be, differentiated directly (dZ = m ∂J/∂Z through g; dW, db, dA^[l-1] through
+   Z = W A^[l-1] + b 1ᵀ, with the L2 penalty; the output layer's dA and dZ from the loss).
+   SymPy simplifies the difference to 0: the equation holds for all values, branches of
+   piecewise functions included. Chained from the output layer down, the lemmas prove every
+   gradient at these sizes. Where SymPy cannot simplify to 0 the lemma says "sampled" (it
+   vanishes at random points to ``DIGITS`` digits); a counterexample makes it fail.
+2. *The whole network at random rational points* (weights, biases, inputs, targets): the
+   engine's equations (forward, output error, BP4, BP1, BP2, BP3) evaluated layer by layer as
+   backpropagation runs (``_Derived``), against forward-mode differentiation of the cost J
+   (``_Direct``): one forward pass that carries with every value its derivative with respect to
+   every weight, bias, and every entry of every Z and A (dual numbers), plus the L2 penalty
+   (λ/2m) Σ ‖W‖² differentiated entry by entry. Each equation is checked against the quantity it
+   claims to be (dZ^[l] = m ∂J/∂Z^[l], dA^[l-1] = m ∂J/∂A^[l-1], dW^[l] = ∂J/∂W^[l],
+   db^[l] = ∂J/∂b^[l]); the first failure in backpropagation order names the wrong equation.
+   A point costs time quadratic in the depth (each layer's derivatives travel through the
+   layers above it), never the size of an expanded expression. Arithmetic, per point:
+   - *exact*: where every value is rational (ReLU, leaky ReLU, identity, softsign, squared
+     errors, Huber), exact rational arithmetic on both sides, and equality;
+   - *digits*: otherwise (e, tanh, erf, π ...), ``WORKING_DIGITS``-digit arithmetic (mpmath)
+     on both sides, agreeing to ``DIGITS`` significant digits (entries below
+     10^-(WORKING_DIGITS - 10) in absolute value count as 0).
 
-So each equation of each layer is checked on its own against the quantity it claims to be
-(dZ^[l] = m ∂J/∂Z^[l], dA^[l-1] = m ∂J/∂A^[l-1], dW^[l] = ∂J/∂W^[l], db^[l] = ∂J/∂b^[l]), and
-a wrong equation is named by the first check that fails in backpropagation order. The cost of a
-point grows with the square of the depth (each layer's derivatives travel through the layers
-above it), never with the size of an expanded expression.
-
-Arithmetic, per point:
-
-- *exact*: where every value is rational (ReLU, leaky ReLU, identity, softsign, squared errors,
-  Huber), both sides are computed in exact rational arithmetic and must be equal;
-- *digits*: otherwise (e, tanh, erf, π ...), both sides are computed with ``WORKING_DIGITS``
-  significant digits (mpmath) and must agree to ``DIGITS`` significant digits (entries below
-  10^-(WORKING_DIGITS - 10) in absolute value count as 0).
-
-An equality at random points is evidence, not a symbolic identity: a wrong equation that agrees
-with the right one at every sampled point (say, differing only on a branch of a piecewise
-function that no sampled entry reaches) would pass.
+Both are at concrete sizes: the engine derives with symbolic sizes, and the proof covers the
+sizes it runs at. An equality at random points is evidence, not an identity; the lemmas are
+the identities, and the report says which of them SymPy closed.
 """
 from __future__ import annotations
 
@@ -98,6 +100,31 @@ class Check:
                 "derived": _text(self.derived), "direct": _text(self.direct)}
 
 
+@dataclass(frozen=True)
+class Lemma:
+    """One equation of one layer, at the proof's sizes, with every input a free symbol.
+
+    ``method``: "symbolic" (derived - direct simplifies to 0: it holds for all values),
+    "sampled" (SymPy could not simplify the difference to 0, and it vanishes at random points
+    to ``DIGITS`` digits; the network's points then decide), or "FAIL" (a counterexample).
+    """
+
+    layer: int
+    equation: str  # a key of EQUATIONS
+    lhs: str  # the matrix it gives, e.g. "dZ[2]"
+    entries: int
+    method: str
+
+    @property
+    def ok(self) -> bool:
+        return self.method != "FAIL"
+
+    def as_dict(self) -> dict:
+        return {"layer": self.layer, "equation": self.equation, "lhs": self.lhs,
+                "entries": self.entries,
+                "method": self.method, "ok": self.ok}
+
+
 @dataclass
 class VerifyReport:
     arch: Architecture
@@ -105,7 +132,7 @@ class VerifyReport:
     m: int
     notation: str
     checks: list[Check] = field(default_factory=list)
-    lemmas: list = field(default_factory=list)  # Lemma, one per equation of each layer
+    lemmas: list[Lemma] = field(default_factory=list)  # one per equation of each layer
     points: int = 0
     seed: int = 0
     timings: dict = field(default_factory=dict)  # seconds: derive, each point, total
@@ -391,31 +418,6 @@ def _compiled(cache, arithmetic, variables, expr):
 
 # --- lemmas: each layer's equations as identities in symbols -------------------------------
 
-@dataclass(frozen=True)
-class Lemma:
-    """One equation of one layer, at the proof's sizes, with every input a free symbol.
-
-    ``method``: "symbolic" (derived - direct simplifies to 0: it holds for all values),
-    "sampled" (SymPy could not simplify the difference to 0, and it vanishes at random points
-    to ``DIGITS`` digits; the network's points then decide), or "FAIL" (a counterexample).
-    """
-
-    layer: int
-    equation: str  # a key of EQUATIONS
-    lhs: str  # the matrix it gives, e.g. "dZ[2]"
-    entries: int
-    method: str
-
-    @property
-    def ok(self) -> bool:
-        return self.method != "FAIL"
-
-    def as_dict(self) -> dict:
-        return {"layer": self.layer, "equation": self.equation, "lhs": self.lhs,
-                "entries": self.entries,
-                "method": self.method, "ok": self.ok}
-
-
 class _Symbolic:
     """SymPy expressions: the lemmas' arithmetic."""
 
@@ -464,6 +466,8 @@ class _Lemmas:
         self.derived = _Derived(d, sizes, m, _SYMBOLIC)
         self.zero_cache = {}
         self.rng = random.Random(1)
+        loss = arch.loss_entry  # the loss's inputs and targets are sampled where it is defined
+        self.domains = {"a": loss.a_domain, "y": loss.y_domain}
 
     def run(self, say) -> list[Lemma]:
         out = []
@@ -547,7 +551,7 @@ class _Lemmas:
         canonical = expr.xreplace({v: sp.Symbol(f"{v.name.split('_')[0]}_{pos}", real=True)
                                    for pos, v in enumerate(free)})
         if canonical not in self.zero_cache:
-            self.zero_cache[canonical] = _zero(canonical, self.rng)
+            self.zero_cache[canonical] = _zero(canonical, self.rng, self.domains)
         return self.zero_cache[canonical]
 
 
@@ -565,30 +569,40 @@ def _apply_activation(act, Z):
     return out
 
 
-def _zero(expr, rng) -> str:
+def _zero(expr, rng, domains) -> str:
+    """"symbolic" if SymPy simplifies expr to 0, "FAIL" if it is not 0 at a random point,
+    else "sampled". ``domains``: where to sample a symbol, by its prefix ("a", "y")."""
     if expr == 0:
         return "symbolic"
     free = sorted(expr.free_symbols, key=sp.default_sort_key)
-    # A counterexample first: at random points in (-1, 1) (targets and the loss's inputs in
-    # (0, 1), where every loss is defined) the difference must vanish to DIGITS digits.
     with mpmath.workdps(WORKING_DIGITS):
         f = sp.lambdify(free, expr, modules="mpmath")
-        for _ in range(3):
-            values = [mpmath.mpf(rng.randint(1, 63)) / 64 if v.name[0] in "ay"
-                      else mpmath.mpf(rng.randint(-63, 63)) / 64 for v in free]
+
+        def counterexample(tries):
+            for _ in range(tries):
+                values = []
+                for v in free:
+                    lo, hi = domains.get(v.name.split("_")[0], (-2, 2))
+                    values.append(mpmath.mpf(lo) + (mpmath.mpf(hi) - lo)
+                                  * rng.randint(1, 255) / 256)
+                try:
+                    value = f(*values)
+                except (ZeroDivisionError, ValueError, TypeError):
+                    continue  # outside the domain of one side: not a counterexample
+                if isinstance(value, mpmath.mpf) and mpmath.isfinite(value) \
+                        and abs(value) > mpmath.mpf(10) ** -DIGITS:
+                    return True
+            return False
+
+        if counterexample(3):
+            return "FAIL"
+        for attempt in (sp.expand, sp.cancel, _rewritten, sp.simplify):
             try:
-                value = f(*values)
-            except (ZeroDivisionError, ValueError, TypeError):
+                if attempt(expr) == 0:
+                    return "symbolic"
+            except (sp.PolynomialError, NotImplementedError, TypeError, ValueError):
                 continue
-            if not mpmath.isfinite(value) or abs(value) > mpmath.mpf(10) ** -DIGITS:
-                return "FAIL"
-    for attempt in (sp.expand, sp.cancel, _rewritten, sp.simplify):
-        try:
-            if attempt(expr) == 0:
-                return "symbolic"
-        except (sp.PolynomialError, NotImplementedError, TypeError, ValueError):
-            continue
-    return "sampled"
+        return "FAIL" if counterexample(30) else "sampled"
 
 
 def _rewritten(expr):

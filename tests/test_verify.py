@@ -188,6 +188,40 @@ def test_a_wrong_output_error_is_caught(monkeypatch, fresh_engine):
     assert {x.equation for x in report.lemmas if not x.ok} == {"BP4", "output"}
 
 
+def _sabotaged(monkeypatch, layer, name, change):
+    """verify sees a derivation whose equation ``name`` of ``layer`` has rhs ``change(rhs)``."""
+    from symbackprop import engine
+
+    def derive(arch, notation="ng"):
+        d = engine.derive(arch, notation)
+        old = d.layer(layer)
+        eq = old.backward[name]
+        backward = {**old.backward, name: dataclasses.replace(eq, rhs=change(eq.rhs))}
+        layers = list(d.layers)
+        layers[layer - 1] = dataclasses.replace(old, backward=backward)
+        return dataclasses.replace(d, layers=tuple(layers))
+    monkeypatch.setattr(verify_module, "derive", derive)
+
+
+def test_a_wrong_equation_deep_in_the_network_is_named(monkeypatch):
+    _sabotaged(monkeypatch, 7, "BP3", lambda rhs: 2 * rhs)
+    report = verify(parse_arch("3" + "-3:tanh" * 11 + "-2:identity", "half_sse"))
+    assert not report.ok
+    assert [(x.layer, x.equation) for x in report.lemmas if not x.ok] == [(7, "BP3")]
+    first = report.failures[0]
+    assert first.equation == "BP3" and first.name.startswith("dA[6]")
+    assert all(c.ok for c in report.checks if c.name.startswith(("dW[7]", "dW[12]", "dZ[7]")))
+
+
+def test_a_wrong_branch_of_a_piecewise_derivative_is_caught(monkeypatch):
+    """leaky_relu' = 1/100 for z <= 0, sabotaged into 1/50: only negative entries see it."""
+    _sabotaged(monkeypatch, 1, "BP4",
+               lambda rhs: rhs.xreplace({sp.Rational(1, 100): sp.Rational(1, 50)}))
+    report = verify(parse_arch("2-3:leaky_relu-2:identity", "mse"))
+    assert not report.ok
+    assert [(x.layer, x.equation) for x in report.lemmas if not x.ok] == [(1, "BP4")]
+
+
 def test_report_counts_and_summary():
     report = verify(parse_arch("2-3-1"), m=2)
     assert report.summary().startswith("PROVEN: 2-3-1 loss half_sse (ng): 26 of 26")
