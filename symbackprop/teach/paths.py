@@ -374,7 +374,15 @@ def _substitute_cached(ex: _Example, expr):
 
 
 def _same(first, second, ex: _Example) -> bool:
-    """Equal as expressions: expanded, or after writing every A as g(Z)."""
+    """Equal as expressions: as polynomials in the entries and in the functions applied to them
+    (distributivity is all that relates the path sum and backpropagation; expanding GELU's g'
+    inside a product of eight paths with ``expand`` takes minutes), else expanded in full, else
+    after writing every A as g(Z)."""
+    held: dict = {}
+    f, g = _hold(first, held), _hold(second, held)
+    ring, *_ = sp.ring(list(held.values()), sp.QQ) if held else (None,)
+    if ring is not None and ring(f) == ring(g):
+        return True
     difference = sp.expand(first - second)
     if difference == 0:
         return True
@@ -384,6 +392,21 @@ def _same(first, second, ex: _Example) -> bool:
         for u in range(ex.sizes[k]):
             as_z[A[u, 0]] = ex.a_entry(k, u).doit()
     return sp.simplify(sp.expand(difference.xreplace(as_z))) == 0
+
+
+def _hold(expr, held: dict):
+    """``expr`` as a polynomial with rational coefficients: sums, products and integer powers
+    kept, every other node (an entry, tanh(...), a root, a Piecewise) one symbol, the same
+    symbol for the same node."""
+    if expr.is_Rational:
+        return expr
+    if isinstance(expr, (sp.Add, sp.Mul)):
+        return expr.func(*[_hold(arg, held) for arg in expr.args])
+    if isinstance(expr, sp.Pow) and expr.exp.is_Integer and expr.exp > 0:
+        return sp.Pow(_hold(expr.base, held), expr.exp)
+    if expr not in held:
+        held[expr] = sp.Dummy(f"h{len(held)}")
+    return held[expr]
 
 
 def _bp_entry(d, parameter: Parameter):

@@ -20,7 +20,7 @@ from .. import naming as N
 from ..matrices import vectorise
 from ..errors import SymbackpropError
 from .inputs import Parameters, Samples
-from .numbers import settle
+from .numbers import WORKING_DIGITS, settle
 
 #: The learning rate, as the update formula prints it.
 ALPHA = sp.Symbol("alpha", positive=True)
@@ -180,7 +180,7 @@ def work_example(derivation, parameters: Parameters, samples: Samples,
                 rate = _penalty_rate(layer)
                 expanded = sp.MatAdd(param, sp.MatMul(-ALPHA * rate, param),
                                      sp.MatMul(-ALPHA, parts[grad][0].formula))
-                if ev.evaluate(expanded, rules={ALPHA: learning_rate}) != value:
+                if not _agree(ev.evaluate(expanded, rules={ALPHA: learning_rate}), value):
                     raise SymbackpropError(f"internal error: the update of {param} with its "
                                            "penalty's term differs from W - α dW")
                 decay = ev.evaluate(1 - ALPHA * rate, rules={ALPHA: learning_rate})
@@ -204,10 +204,16 @@ def _penalised_parts(ev: _Evaluator, eq) -> tuple[Value, Value]:
     out = tuple(Value(eq.lhs, formula, ev.evaluate(formula), "BP1")
                 for formula in (vectorise(entry, rows, cols, eq.lhs.shape)
                                 for entry in _split_bp1(eq)))
-    if any(settle(p + q) != total for p, q, total in zip(out[0].value, out[1].value,
-                                                           ev.known[eq.lhs])):
+    if not _agree(out[0].value + out[1].value, ev.known[eq.lhs]):
         raise SymbackpropError(f"internal error: the parts of {eq.lhs} do not add up to it")
     return out
+
+
+def _agree(first, second) -> bool:
+    """Equal matrices: exactly where rational, to the working precision where not."""
+    tolerance = sp.Rational(1, 10 ** (WORKING_DIGITS - 10))
+    return all(p == q or abs(p - q) <= tolerance * max(1, abs(q))
+               for p, q in zip(first, second))
 
 
 def _penalty_rate(layer) -> sp.Expr:
