@@ -2,17 +2,23 @@
 from __future__ import annotations
 
 import json
+import random
 from fractions import Fraction as F
 
 import numpy as np
 import pytest
 import sympy as sp
-from teach_helpers import matrix, scalar
+from teach_helpers import block, matrix, scalar
 
 from symbackprop.cli import main
 from symbackprop.engine import derive
 from symbackprop.spec import parse_arch
-from symbackprop.teach.inputs import INIT_CHOICES, draw_parameters, parse_samples
+from symbackprop.teach.inputs import (
+    INIT_CHOICES,
+    draw_parameters,
+    parameters_from_mapping,
+    parse_samples,
+)
 from symbackprop.teach.numbers import decimal_text, parse_number, settle
 from symbackprop.teach.worked import work_example
 
@@ -361,3 +367,100 @@ def test_other_bad_example_arguments(tmp_path, capsys):
         main([*HAND, "--x", "1, 2", "--y", "1, 0"])
     assert exit_info.value.code == 2
     assert "one of the arguments --weights --init is required" in capsys.readouterr().err
+
+
+# --- the L2 penalty: J gains (λ/2m) Σ_l ‖W^[l]‖² ------------------------------------------------
+
+def _relu_net_cost(W, b, X, Y, lam):
+    """J of relu hidden layers and an identity output with mse and the L2 penalty, in Fractions:
+    written here from the definitions, not from any derivation."""
+    m = len(X)
+    total = F(0)
+    for x, y in zip(X, Y):
+        a = list(x)
+        for l, (Wl, bl) in enumerate(zip(W, b)):
+            z = [sum(Wl[r][t] * a[t] for t in range(len(a))) + bl[r] for r in range(len(bl))]
+            a = z if l == len(W) - 1 else [v if v > 0 else F(0) for v in z]
+        total += sum((p - q) ** 2 for p, q in zip(a, y)) / len(y)
+    penalty = lam / (2 * m) * sum(v ** 2 for Wl in W for row in Wl for v in row)
+    return total / m + penalty
+
+
+def _fractions(matrix_):
+    return [[F(int(v.p), int(v.q)) for v in row] for row in matrix_.tolist()]
+
+
+@pytest.mark.parametrize("spec,lam", [("2-2:identity", "0.5"), ("2-3:relu-2:identity", "0.1"),
+                                      ("3-2:relu-2:relu-2:identity", "1/4"),
+                                      ("2-2:relu-3:relu-2:relu-1:identity", "0.01")])
+def test_l2_step_equals_exact_central_differences_of_a_fraction_cost(spec, lam):
+    # relu and identity layers with mse: J is quadratic in each parameter between the kinks, so
+    # a central difference in Fractions is the exact derivative, penalty included
+    arch = parse_arch(spec, "mse", l2=lam.replace("1/4", "0.25"))
+    rng = random.Random(spec)  # no zero weight or bias: no pre-activation exactly at a kink
+    choices = [F(k, 20) for k in range(-15, 16) if k]
+    params = parameters_from_mapping(
+        {f"{kind}{l}": [[rng.choice(choices) for _ in range(arch.sizes[l - 1])]
+                        if kind == "W" else rng.choice(choices) for _ in range(arch.sizes[l])]
+         for l in range(1, len(arch.sizes)) for kind in "Wb"}, arch.sizes, "test")
+    x = "; ".join(", ".join(row[: arch.sizes[0]]) for row in (["0.5", "-1.5", "0.75"],
+                                                               ["1.25", "0.5", "-2"]))
+    y = "; ".join(", ".join(row[: arch.sizes[-1]]) for row in (["1", "-0.5"], ["0.25", "2"]))
+    samples = parse_samples(x, y, arch.sizes[0], arch.sizes[-1])
+    w = work_example(derive(arch), params, samples, sp.Rational(1, 10))
+    W = [_fractions(M) for M in params.weights]
+    b = [[row[0] for row in _fractions(v)] for v in params.biases]
+    X = _transpose(_fractions(samples.X))
+    Y = _transpose(_fractions(samples.Y))
+    lam = F(lam)
+    assert F(int(w.cost.p), int(w.cost.q)) == _relu_net_cost(W, b, X, Y, lam)
+    assert w.penalty == sp.Rational(lam / (2 * len(X))
+                                    * sum(v ** 2 for Wl in W for row in Wl for v in row))
+    h = F(1, 10 ** 6)
+    for l in range(len(W)):
+        for (kind, table) in (("W", W), ("b", b)):
+            cells = [(i, j) for i in range(len(table[l])) for j in range(len(table[l][0]))] \
+                if kind == "W" else [(i, None) for i in range(len(table[l]))]
+            for i, j in cells:
+                def at(delta):
+                    W2, b2 = [[list(r) for r in M] for M in W], [list(v) for v in b]
+                    if kind == "W":
+                        W2[l][i][j] += delta
+                    else:
+                        b2[l][i] += delta
+                    return _relu_net_cost(W2, b2, X, Y, lam)
+                numeric = (at(h) - at(-h)) / (2 * h)
+                exact = w.value_of(f"d{kind}[{l + 1}]")[i, j if j is not None else 0]
+                assert F(int(exact.p), int(exact.q)) == numeric, (kind, l + 1, i, j)
+
+
+def test_l2_penalty_is_shown_in_the_cost_the_gradient_and_the_update(capsys):
+    code, out, err = run(capsys, "example", "2-2:relu-1:identity", "--loss", "mse", "--init", "0",
+                         "--x", "1 2; 0.5 -1", "--y", "3; 1", "--l2", "0.1")
+    assert code == 0, err  # before: "internal error: ... has free symbols {lambda}"
+    assert "L2 penalty on the weights: λ = 0.1 (biases are not penalised)." in out
+    # W1 = [[0.1, 0.1], [-0.5, -0.1]], W2 = [[0.3, 0.2]]: (0.1/4) (0.28 + 0.13) = 0.01025
+    cost = block(out, "J")
+    assert cost[0].endswith("(λ/(2 m)) Σ[t=0..1] Σ[j=0..1] W[1][j,t]² + (λ/(2 m)) Σ[t=0..1] "
+                            "Σ[j=0..0] W[2][j,t]²")
+    assert cost[1].strip() == "= 4.73405 + 0.01025" and cost[2].strip() == "= 4.7443"
+    dW1 = block(out, "dW[1]", after="Backward")
+    assert dW1[0].strip().startswith("dW[1] = (1/m) dZ[1] A[0]ᵀ + (λ/m) W[1]")
+    assert "[ -0.873  -1.746 ] + [  0.005   0.005 ]" in dW1[1]  # the loss's part + (λ/m) W
+    assert matrix("\n".join(dW1[3:]), "=") == [[F("-0.868"), F("-1.741")],
+                                               [F("-0.025"), F("-0.005")]]
+    # the per-sample parts are the loss's alone; dW adds the penalty
+    assert "(1/m) dZ[1] A[0]ᵀ = [ -0.873  -1.746 ]" in out and "dW[1] adds (λ/m) W[1] to it." in out
+    assert "scales every weight by 0.995" in out  # 1 - αλ/m = 1 - 0.1 · 0.1 / 2
+    update = block(out, "W[1]", after="Update")
+    assert update[1].strip() == "= W[1] - (α λ/m) W[1] - α (1/m) dZ[1] A[0]ᵀ"
+    assert matrix(out, "W[1]", after="Update") == [[F("0.1868"), F("0.2741")],
+                                                   [F("-0.4975"), F("-0.0995")]]
+    # the biases move as without the penalty
+    assert matrix(out, "b[1]", after="Update") == [[F("0.0873")], [F(0)]]
+
+
+def test_without_l2_nothing_about_a_penalty_is_printed(capsys):
+    code, out, _ = run(capsys, "example", "2-2:relu-1:identity", "--loss", "mse", "--init", "0",
+                       "--x", "1 2", "--y", "3")
+    assert code == 0 and "penalty" not in out and "λ" not in out

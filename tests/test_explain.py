@@ -8,6 +8,7 @@ import pytest
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixElement
 
+from symbackprop import naming as N
 from symbackprop.cli import main
 from symbackprop.engine import derive
 from symbackprop.spec import parse_arch
@@ -233,3 +234,72 @@ def test_beyond_the_check_limit_the_output_says_the_sum_was_not_expanded(capsys)
     out = capsys.readouterr().out
     assert "Too many paths to expand the sum here" in out and "expands to 0" not in out
     assert "... and 595 more paths." in out
+
+
+# --- the L2 penalty: a weight reaches J directly ----------------------------------------------
+
+@pytest.mark.parametrize("spec,loss", [("2-3:relu-2:identity", "mse"), ("2-2:tanh-2-1", "half_sse")])
+def test_with_l2_paths_plus_the_penalty_edge_equal_central_differences_of_the_cost(spec, loss):
+    lam = 0.3
+    arch = parse_arch(spec, loss, l2="0.3")
+    d = derive(arch)
+    rng = np.random.default_rng(1)
+    W = [rng.normal(0, 0.8, (arch.sizes[l], arch.sizes[l - 1])) for l in range(1, len(arch.sizes))]
+    b = [rng.normal(0, 0.5, arch.sizes[l]) for l in range(1, len(arch.sizes))]
+    x, y = rng.normal(0, 1, arch.sizes[0]), rng.normal(0, 1, arch.sizes[-1])
+    Zs, As = forward(W, b, x, arch.activations)
+
+    def cost(W2, b2):  # one example: J = L + (λ/2) Σ_l ‖W^[l]‖²
+        return LOSS[loss](forward(W2, b2, x, arch.activations)[1][-1], y) + \
+            lam / 2 * sum(np.sum(M ** 2) for M in W2)
+
+    for p in every_parameter(arch.sizes):
+        e = explain(d, p)
+        assert e.agrees is True and e.penalised, p
+        values = values_of(e, W, b, x, y, Zs, As)
+        values[N.lam] = lam
+        direct = 0.0
+        if p.kind == "W":
+            assert e.penalty_edge.derivative == N.lam * e.theta  # (λ/m) W with m = 1
+            values[e.theta] = W[p.layer - 1][p.row, p.col]
+            direct = float(e.penalty_edge.derivative.xreplace(values))
+        else:
+            assert e.penalty_edge is None  # biases are not penalised
+        h = 1e-6
+        W_up, W_down = [M.copy() for M in W], [M.copy() for M in W]
+        b_up, b_down = [v.copy() for v in b], [v.copy() for v in b]
+        if p.kind == "W":
+            W_up[p.layer - 1][p.row, p.col] += h
+            W_down[p.layer - 1][p.row, p.col] -= h
+        else:
+            b_up[p.layer - 1][p.row] += h
+            b_down[p.layer - 1][p.row] -= h
+        numeric = (cost(W_up, b_up) - cost(W_down, b_down)) / (2 * h)
+        assert float(e.path_sum.xreplace(values)) + direct == pytest.approx(numeric, abs=1e-7), p
+
+
+def test_l2_explain_shows_the_penalty_edge_and_splits_bp1(capsys):
+    assert main(["explain", "2-2:relu-1:identity", "--loss", "mse", "--param", "W1[0,1]",
+                 "--l2", "0.1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("The gradient of the cost with respect to W[1][0,1]")
+    assert "  J = L + (λ/2) Σ[t=0..1] Σ[j=0..1] W[1][j,t]² + (λ/2) Σ[t=0..1] Σ[j=0..0] W[2][j,t]²" \
+        in out
+    assert "∂J/∂W[1][0,1] = λ W[1][0,1]    (the L2 penalty's derivative: the weight reaches J " \
+        "directly)" in out
+    assert "and the penalty's one edge straight from W[1][0,1] to J." in out
+    assert "  ∂J/∂W[1][0,1] = ∂L/∂W[1][0,1] + λ W[1][0,1]\n" in out
+    # the path sum is ∂L/∂θ: backpropagation's loss part, then BP1 with the penalty
+    assert "  ∂L/∂W[1][0,1] = dZ[1][0] A[0][1]    [BP1]" in out
+    assert "  ∂J/∂W[1][0,1] = λ W[1][0,1] + dZ[1][0] A[0][1]    [penalty]" in out
+    assert "dW[1][0,1] = (λ/m) W[1][0,1] + (1/m) Σ[i=0..m - 1] dZ[1][0,i] A[0][1,i]    [BP1]" in out
+    assert "their difference expands to 0" in out
+
+
+def test_l2_explain_of_a_bias_says_biases_are_not_penalised(capsys):
+    assert main(["explain", "2-2:relu-1:identity", "--loss", "mse", "--param", "b1[1]",
+                 "--l2", "0.1"]) == 0
+    out = capsys.readouterr().out
+    assert "biases are not penalised, and ∂J/∂b[1][1] = ∂L/∂b[1][1]." in out
+    assert "  ∂J/∂b[1][1] = ∂L/∂b[1][1]\n" in out
+    assert "λ b" not in out and "[penalty]" not in out and "straight from" not in out

@@ -16,6 +16,9 @@ EXPLAIN = [
     ["explain", "2-3:tanh-3:softmax", "--loss", "cross_entropy", "--param", "b1[2]"],
     ["explain", "3-6-5-4-2", "--param", "W1[0,2]"],  # more paths than are shown
     ["explain", "2-2:relu-2:identity", "--loss", "mse", "--param", "W2[1,0]"],
+    ["explain", "2-2:elu-2:identity", "--loss", "huber", "--param", "W1[1,0]", "--l2", "0.1"],
+    ["explain", "2-2:swish-1:identity", "--activation", "swish=z*sigmoid(z)", "--param", "b1[0]",
+     "--l2", "0.5"],
 ]
 EXAMPLE = [
     ["example", "2-3-1", "--init", "3", "--x", "0.5, 1; 1, 2; 0, 0", "--y", "1; 0; 1"],
@@ -23,9 +26,14 @@ EXAMPLE = [
      "--y", "1, 0", "--lr", "1/3"],
     ["example", "2-3:tanh-3:softmax", "--loss", "cross_entropy", "--init", "4",
      "--x", "1, 2; -1, 0.5", "--y", "0, 1, 0; 1, 0, 0", "--digits", "4"],
+    ["example", "2-2:relu-2:identity", "--loss", "mse", "--init", "2", "--x", "0.5, -1; 1, 2",
+     "--y", "1, 0; 0, 1", "--l2", "0.1"],
+    ["example", "2-2:swish-2:identity", "--activation", "swish=z*sigmoid(z)", "--loss",
+     "pseudo_huber=sqrt(1 + (a - y)**2) - 1", "--init", "1", "--x", "1, 2", "--y", "0.5, -1",
+     "--l2", "0.2"],
 ]
 CASES = EXPLAIN + EXAMPLE
-IDS = [" ".join(argv[:3]) for argv in CASES]
+IDS = [" ".join(argv[:3]) + (" --l2" if "--l2" in argv else "") for argv in CASES]
 
 
 def produce(capsys, argv, fmt):

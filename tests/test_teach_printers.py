@@ -147,3 +147,48 @@ def test_the_closed_form_sums_the_chain_over_the_path_indices():
     assert TeachTextPrinter().chain(factors, limits) == "Σ[u_2=0..1] W[2][u_2,0] · (A[2][u_2] - Y[u_2])"
     assert TeachLatexPrinter().chain(factors, limits) == \
         r"\sum_{u_{2}=0}^{1} W_{u_{2},0}^{[2]} \cdot \left(A_{u_{2}}^{[2]} - Y_{u_{2}}\right)"
+
+
+# --- what the new entries and the user's functions need ---------------------------------------
+
+def test_abs_prints_as_bars_in_text():
+    from symbackprop.registry import Abs
+
+    assert teach_text(Abs(A2[0, 0] - Y[0, 0])) == "|A[2][0] - Y[0]|"
+    assert teach_latex(Abs(A2[0, 0] - Y[0, 0])) == r"\left|{A_{0}^{[2]} - Y_{0}}\right|"
+
+
+def test_constants_with_many_decimals_print_as_decimals():
+    scale = sp.Rational("1.0507009873554804934193349852946")
+    assert teach_text(scale * Z1[0, 0]) == "(1.0507009873554804934193349852946) Z[1][0]"
+    assert teach_latex(scale * Z1[0, 0]) == r"1.0507009873554804934193349852946 Z_{0}^{[1]}"
+    assert teach_text(sp.Rational("0.044715")) == "0.044715"
+    # short fractions stay fractions
+    assert teach_text(sp.Rational(1, 100) * Z1[0, 0]) == "(1/100) Z[1][0]"
+    assert teach_latex(sp.Rational(1, 3) * Z1[0, 0]) == r"\frac{1}{3} Z_{0}^{[1]}"
+
+
+def test_scalar_products_sit_side_by_side():
+    lam, alpha = N.lam, sp.Symbol("alpha")
+    assert teach_text(lam / (2 * m)) == "λ/(2 m)"
+    assert teach_text(alpha * lam / m) == "α λ/m"
+    assert teach_text(2 / n2) == "2/n_2" and teach_text(-lam / m) == "-λ/m"
+
+
+def test_a_root_inside_an_entrywise_map():
+    a, y = sp.symbols("a y")
+    root = Elementwise(sp.Lambda((a, y), (a - y) / sp.sqrt(1 + (a - y) ** 2)), A2, Y)
+    assert teach_latex(root) == \
+        r"\frac{A^{[2]} - Y}{\sqrt{1 + \left(A^{[2]} - Y\right)^{\odot 2}}}"
+    assert teach_text(root) == "(A[2] - Y) ⊘ sqrt((A[2] - Y)^⊙2 + 1)"
+
+
+def test_the_users_activations_print_by_their_names():
+    from symbackprop.spec import parse_arch
+
+    arch = parse_arch("2-2:swish-1:identity",
+                      definitions=({"activations": {"swish": "z*sigmoid(z)"}}))
+    printer = TeachLatexPrinter.for_arch(arch, {"digits": 4})
+    assert printer.doprint(sp.Function("swish")(Z1)) == r"\operatorname{swish}(Z^{[1]})"
+    assert printer.doprint(sp.Function("sigmoid")(Z1)) == r"\sigma(Z^{[1]})"
+    assert printer._settings["digits"] == 4
