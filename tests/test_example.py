@@ -464,3 +464,20 @@ def test_without_l2_nothing_about_a_penalty_is_printed(capsys):
     code, out, _ = run(capsys, "example", "2-2:relu-1:identity", "--loss", "mse", "--init", "0",
                        "--x", "1 2", "--y", "3")
     assert code == 0 and "penalty" not in out and "λ" not in out
+
+
+def test_piecewise_activations_are_exact_where_rational_and_50_digits_where_not():
+    from symbackprop.registry import z
+
+    data = {"W1": [[1], [-1]], "b1": [0, 0], "W2": [[1, 1]], "b2": [0]}
+    for name in ("elu", "selu"):
+        arch = parse_arch(f"1-2:{name}-1:identity", "huber")
+        params = parameters_from_mapping(data, arch.sizes, "test")
+        w = work_example(derive(arch), params, parse_samples("0.5", "3", 1, 1), sp.Rational(1, 10))
+        positive, negative = w.value_of("A[1]")
+        entry = arch.activation_entries[0].expr
+        assert positive.is_Rational and positive == entry.subs(z, sp.Rational(1, 2))
+        assert not negative.is_Rational and negative._prec >= 160  # 50 significant digits
+        assert abs(negative - sp.N(entry.subs(z, sp.Rational(-1, 2)), 60)) < sp.Float("1e-48")
+        # Huber beyond |A - Y| = 1: the error is sign(A - Y) = -1, exactly
+        assert w.value_of("dZ[2]") == sp.Matrix([[-1]])

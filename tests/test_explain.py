@@ -303,3 +303,25 @@ def test_l2_explain_of_a_bias_says_biases_are_not_penalised(capsys):
     assert "biases are not penalised, and ∂J/∂b[1][1] = ∂L/∂b[1][1]." in out
     assert "  ∂J/∂b[1][1] = ∂L/∂b[1][1]\n" in out
     assert "λ b" not in out and "[penalty]" not in out and "straight from" not in out
+
+
+def test_piecewise_edges_of_elu_selu_and_huber():
+    from symbackprop import registry
+
+    for name in ("elu", "selu"):
+        act = registry.ACTIVATIONS[name]
+        d = derive(parse_arch(f"1-2:{name}-1:identity", "huber"))
+        e = explain(d, parse_parameter("W1[1,0]", d.arch.sizes))
+        edge = e.edges[1]
+        assert edge.kind == "activation" and isinstance(edge.derivative, (sp.Mul, sp.Piecewise))
+        for value in (sp.Rational(1, 3), sp.Rational(-2, 3)):  # both branches, g' of the entry
+            assert sp.simplify(edge.derivative.xreplace({edge.source: value})
+                               - act.derivative.xreplace({registry.z: value})) == 0
+        # the loss's edge: Huber's branches, the Kronecker delta summed out of them
+        loss_edge = e.edges[-1]
+        assert isinstance(loss_edge.derivative, sp.Piecewise)
+        assert not loss_edge.derivative.has(sp.KroneckerDelta)
+        (inside, _), (outside, _) = loss_edge.derivative.args
+        A, Y = loss_edge.source, d.Y.xreplace({d.m: 1, N.units(2): 1})[loss_edge.source.indices]
+        assert inside == A - Y and outside == sp.sign(A - Y)
+        assert e.agrees is True

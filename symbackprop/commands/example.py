@@ -9,7 +9,9 @@ def add_parser(sub) -> None:
         "example", help="work one gradient-descent step with exact numbers",
         description="A worked numeric example of one gradient-descent step: every Z and A of the "
                     "forward pass, the cost, dA and dZ of every layer, every gradient and every "
-                    "updated parameter, computed exactly from the derived equations.")
+                    "updated parameter, computed exactly from the derived equations. With --l2 "
+                    "the penalty's part of the cost, of each dW and of each weight's update is "
+                    "shown apart.")
     add_arch_args(parser)
     params = parser.add_mutually_exclusive_group(required=True)
     params.add_argument("--weights", metavar="FILE.json",

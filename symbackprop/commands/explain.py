@@ -9,7 +9,9 @@ def add_parser(sub) -> None:
         "explain", help="explain one parameter's gradient path by path",
         description="The computation graph from one weight or bias to the loss: every path, the "
                     "local derivative on each edge, their products and sum, and how "
-                    "backpropagation computes the same sum by caching dZ of later layers.")
+                    "backpropagation computes the same sum by caching dZ of later layers. With "
+                    "--l2 a weight also reaches the cost directly, by the penalty's edge; biases "
+                    "are not penalised.")
     add_arch_args(parser)
     parser.add_argument("--param", required=True, metavar="PARAM",
                         help="W<l>[row,col] (e.g. W2[0,1]) or b<l>[row] (e.g. b1[2])")
