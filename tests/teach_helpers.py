@@ -1,8 +1,15 @@
-"""Reading numbers back from the text that ``symbackprop example`` prints."""
+"""Helpers of the teaching tests: numbers read back from what ``symbackprop example`` prints,
+and a network's cost computed from the registry's definitions alone (``Network``)."""
 from __future__ import annotations
 
+import itertools
 import re
 from fractions import Fraction
+
+import mpmath
+import sympy as sp
+
+from symbackprop import registry
 
 _ROW = re.compile(r"\[ ([-0-9./e+ ]+) \]")
 
@@ -50,12 +57,6 @@ def scalar(text: str, lhs: str, after: str | None = None) -> Fraction:
 # (g(z) and the loss term, never a derivative), at 50 digits, and differentiated by central
 # differences: with h = 1e-20 their error is far below the 1e-20 the checks allow.
 
-import itertools  # noqa: E402
-
-import mpmath  # noqa: E402
-import sympy as sp  # noqa: E402
-
-from symbackprop import registry  # noqa: E402
 
 DIGITS = 50
 WORKING = 70  # digits mpmath works with here

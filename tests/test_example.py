@@ -422,16 +422,22 @@ def test_l2_step_equals_exact_central_differences_of_a_fraction_cost(spec, lam):
             cells = [(i, j) for i in range(len(table[l])) for j in range(len(table[l][0]))] \
                 if kind == "W" else [(i, None) for i in range(len(table[l]))]
             for i, j in cells:
-                def at(delta):
-                    W2, b2 = [[list(r) for r in M] for M in W], [list(v) for v in b]
-                    if kind == "W":
-                        W2[l][i][j] += delta
-                    else:
-                        b2[l][i] += delta
-                    return _relu_net_cost(W2, b2, X, Y, lam)
-                numeric = (at(h) - at(-h)) / (2 * h)
+                up = _nudged(W, b, kind, l, i, j, h)
+                down = _nudged(W, b, kind, l, i, j, -h)
+                numeric = (_relu_net_cost(*up, X, Y, lam) - _relu_net_cost(*down, X, Y, lam)) \
+                    / (2 * h)
                 exact = w.value_of(f"d{kind}[{l + 1}]")[i, j if j is not None else 0]
                 assert F(int(exact.p), int(exact.q)) == numeric, (kind, l + 1, i, j)
+
+
+def _nudged(W, b, kind, l, i, j, delta):
+    """Copies of W and b with one entry moved by delta."""
+    W2, b2 = [[list(r) for r in M] for M in W], [list(v) for v in b]
+    if kind == "W":
+        W2[l][i][j] += delta
+    else:
+        b2[l][i] += delta
+    return W2, b2
 
 
 def test_l2_penalty_is_shown_in_the_cost_the_gradient_and_the_update(capsys):

@@ -36,7 +36,7 @@ from symbackprop.commands.common import arch_from_args
 from symbackprop.engine import derive
 from symbackprop.teach.inputs import load_parameters, parse_samples
 from symbackprop.teach.paths import explain, parse_parameter
-from symbackprop.teach.present import FORMATS, example_document, explain_document
+from symbackprop.teach.present import FORMATS, explain_document
 from symbackprop.teach.worked import work_example
 
 PDFLATEX = shutil.which("pdflatex")

@@ -153,7 +153,7 @@ class Explanation:
     agrees: bool | None  # path sum == backpropagation, expanded (None: not checked)
     counts: Counts
     targets_sum_to_one: bool  # the output error's simplification uses Σ_c Y_c = 1
-    penalty: sp.Expr = sp.Integer(0)  # (λ/2) Σ_l ‖W^[l]‖² of one example; 0: no penalty
+    penalty: sp.Expr  # (λ/2) Σ_l ‖W^[l]‖² of one example; 0: no penalty
     penalty_edge: Edge | None = None  # θ -> J directly, for a weight when there is a penalty
 
     @property

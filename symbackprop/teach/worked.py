@@ -17,8 +17,8 @@ import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .. import naming as N
-from ..matrices import vectorise
 from ..errors import SymbackpropError
+from ..matrices import vectorise
 from .inputs import Parameters, Samples
 from .numbers import WORKING_DIGITS, settle
 
