@@ -306,7 +306,9 @@ def _prove_at_a_point(arch, d, sizes, m, rng, number, points, models, say) -> li
                 break
     raise VerificationError(
         f"no random point out of {TRIES} keeps {arch.spec()} with loss {arch.loss} inside "
-        "the domain where the cost is a finite real number")
+        "the domain where the cost is a finite real number: the output layer's activation "
+        "must give values where the loss is defined (e.g. sigmoid outputs for a loss of "
+        "probabilities)")
 
 
 # --- arithmetic: exact rationals, or many digits ------------------------------------------
@@ -576,10 +578,13 @@ def _zero(expr, rng, domains) -> str:
         return "symbolic"
     free = sorted(expr.free_symbols, key=sp.default_sort_key)
     with mpmath.workdps(WORKING_DIGITS):
-        f = sp.lambdify(free, expr, modules="mpmath")
+        try:
+            f = sp.lambdify(free, expr, modules="mpmath")
+        except (KeyError, NameError, SyntaxError, TypeError, ValueError):
+            f = None  # e.g. a branch holding zoo (log 0) that NumPy-style printers cannot print
 
         def counterexample(tries):
-            for _ in range(tries):
+            for _ in range(tries if f is not None else 0):
                 values = []
                 for v in free:
                     lo, hi = domains.get(v.name.split("_")[0], (-2, 2))
