@@ -152,17 +152,6 @@ class TeachLatexPrinter(DerivationLatexPrinter):
         decimal = long_decimal(c)
         return decimal if decimal is not None else super()._scalar_factor(c)
 
-    def _entrywise_factor(self, f) -> str:
-        # A root of a matrix expression, entry by entry: √(1 + (A - Y)^⊙2); the shared printer
-        # has no case for a power that is not an integer inside an entrywise map.
-        if isinstance(f, sp.Pow) and not f.exp.is_Integer and not f.exp.is_negative \
-                and self._is_matrix_valued(f):
-            base = self._entrywise(f.base)
-            if f.exp == sp.Rational(1, 2):
-                return rf"\sqrt{{{base}}}"
-            return rf"\left({base}\right)^{{\odot {self._print(f.exp)}}}"
-        return super()._entrywise_factor(f)
-
     def _indices(self, expr) -> str:
         # Concrete indices run together (W_{01}); a comma keeps them apart: W^{[2]}_{0,1}.
         _rows, cols = expr.parent.shape
