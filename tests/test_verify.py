@@ -129,6 +129,22 @@ def test_user_defined_functions_are_proven():
     assert all(lemma.ok for lemma in report.lemmas)
 
 
+USER_FUNCTIONS = [  # (activation text, loss text): piecewise, abs, min/max, erf, pi
+    ("min(max(z, -1), 1)", "abs(a - y)"),
+    ("where(z > 0, z**2, 0) + z", "log(1 + (a - y)**2)"),
+    ("erf(z)*pi/4 + sin(z)", "max(0, 1 - a*y)"),
+    ("abs(z) + z/2", "(a - y)**4"),
+]
+
+
+@pytest.mark.parametrize("act,loss", USER_FUNCTIONS)
+def test_table_of_user_functions_is_proven(act, loss):
+    arch = parse_arch("2-3:mine-2:tanh-2:mine", loss="my_loss",
+                      definitions={"activations": {"mine": act}, "losses": {"my_loss": loss}})
+    report = verify(arch)
+    assert report.ok, str(report)
+
+
 def test_user_loss_of_probabilities_is_proven():
     """A loss defined only for a in (0, 1), behind a user's activation that stays there."""
     arch = parse_arch("2-3:my_tanh-2:squash", loss="my_bce",
