@@ -25,8 +25,8 @@ from .errors import DerivationError
 from .kinds import ACTIVATION, SPEC_LAYER
 from .matrices import elements, vectorise
 from .model import Derivation, Equation, Layer, Step
-from .registry import c_idx, j_idx, zvec
 from .registry import a as a_var
+from .registry import c_idx, j_idx, zvec
 from .registry import n as n_var
 from .registry import y as y_var
 from .registry import z as z_var
@@ -121,7 +121,7 @@ def _is_range_guard(cond) -> bool:
                for part in parts)
 
 
-def _deltas_out_of_piecewise(expr):
+def deltas_out_of_piecewise(expr):
     """Piecewise((δ·x, c), (0, True)) -> δ·Piecewise((x, c), (0, True)), so deltas can be summed."""
     def pull(pw):
         # A branch such as (2 δ Z + δ) dA: its common factors first, so its deltas are factors.
@@ -227,7 +227,7 @@ def _sum_inner(expr):
     """Sum out the deltas of the inner sums that ``diff`` leaves (∂/∂W of Σ_t W_jt A_ti)."""
     return expr.replace(
         lambda e: isinstance(e, sp.Sum) and e.has(sp.KroneckerDelta),
-        lambda e: sum_over(_deltas_out_of_piecewise(e.function),
+        lambda e: sum_over(deltas_out_of_piecewise(e.function),
                            [(v, hi - lo + 1) for v, lo, hi in e.limits]))
 
 
@@ -299,7 +299,7 @@ class _Network:
             local_lhs = sp.Derivative(V_ji, target, evaluate=False)
             rows["chain"].append(sp.Sum(sp.Derivative(N.J, V_ji) * local_lhs, *limits))
             rows["adjoint"].append(sp.Sum(dV_ji / m * local_lhs, *limits))
-            local = _deltas_out_of_piecewise(_sum_inner(sp.diff(definition(j, i), target)))
+            local = deltas_out_of_piecewise(_sum_inner(sp.diff(definition(j, i), target)))
             local_steps.append(Step(local_lhs, local, "local"))
             if rewrite is not None:
                 restated = rewrite(local, j, i)

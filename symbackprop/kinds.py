@@ -17,8 +17,8 @@ expressions; every printer (LaTeX, text, code) prints them by node type.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass(frozen=True)

@@ -110,8 +110,8 @@ class Derivation:
     example_index: sp.Symbol
     layers: tuple[Layer, ...]
     general: Layer  # a hidden layer l with an unspecified activation g: BP1 .. BP4 in general
-    l2: sp.Rational = sp.Integer(0)  # λ of the L2 penalty (naming.lam in the equations); 0: none
-    penalty: sp.Expr = sp.Integer(0)  # (λ/2m) Σ_l Σ_{j,t} (W^[l]_jt)², part of ``cost``
+    l2: sp.Rational = sp.S.Zero  # λ of the L2 penalty (naming.lam in the equations); 0: none
+    penalty: sp.Expr = sp.S.Zero  # (λ/2m) Σ_l Σ_{j,t} (W^[l]_jt)², part of ``cost``
 
     def __repr__(self) -> str:
         return f"Derivation({self.arch.spec()}, loss={self.arch.loss}, notation={self.notation})"

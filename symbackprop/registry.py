@@ -83,11 +83,12 @@ def _one_generator(expr) -> bool:
     """Is expr (or its log) a rational function of z alone, or of e^z alone? Then SymPy solves
     a = g(z) quickly; in general ``solve`` can run for minutes (GELU's tanh form)."""
     w = sp.Dummy("w")
-    for gen in (z, sp.exp(z)):
-        rest = expr.replace(lambda e: e == gen or (isinstance(e, sp.exp) and e.args[0] == z
-                                                   and gen != z), lambda e: w)
-        rest = rest.replace(lambda e: isinstance(e, sp.exp) and (e.args[0] / z).is_Integer
-                            and gen != z, lambda e: w ** int(e.args[0] / z))
+    candidates = (
+        expr.xreplace({z: w}),  # a function of z
+        expr.replace(lambda e: isinstance(e, sp.exp) and (e.args[0] / z).is_Integer,
+                     lambda e: w ** int(e.args[0] / z)),  # a function of e^z
+    )
+    for rest in candidates:
         if isinstance(rest, sp.log):  # log of a rational function: exp of both sides
             rest = rest.args[0]
         if not rest.has(z) and rest.is_rational_function(w):

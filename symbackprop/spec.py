@@ -7,6 +7,7 @@ Validation reads the registry, the one place that knows which activations and lo
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -115,7 +116,7 @@ def parse_l2(value) -> Fraction:
     elif isinstance(value, int):
         out = Fraction(value)
     elif isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
+        if not math.isfinite(value):
             raise SpecError(f"l2 must be a finite number >= 0 such as 0.001, got {value!r}")
         out = Fraction(repr(value))
     elif isinstance(value, str):

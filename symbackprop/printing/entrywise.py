@@ -17,6 +17,10 @@ class EntrywiseScope:
         super().__init__(settings)
         self._bindings: dict = {}  # placeholder -> matrix, inside an Elementwise
 
+    def doprint(self, expr):
+        # Constants such as SELU's print as the decimals they were given as (see decimal_text).
+        return super().doprint(with_decimals(expr))
+
     def _is_matrix_valued(self, e) -> bool:
         """Inside an Elementwise body: whether ``e`` involves a bound matrix."""
         return bool(e.free_symbols & set(self._bindings))
@@ -69,3 +73,51 @@ def is_indicator(expr) -> bool:
     """Piecewise((1, P), (0, True)): the Iverson bracket [P]."""
     return isinstance(expr, sp.Piecewise) and len(expr.args) == 2 \
         and expr.args[1].cond == sp.true and (expr.args[0].expr, expr.args[1].expr) == (1, 0)
+
+
+def decimal_text(value) -> str | None:
+    """A rational with a long terminating decimal expansion, as that decimal (SELU's
+    1.0507009873554804934193349852946, not a 31-digit fraction); None for other numbers."""
+    if not isinstance(value, sp.Rational) or value.q < 1000:
+        return None
+    q, twos, fives = value.q, 0, 0
+    while q % 2 == 0:
+        q, twos = q // 2, twos + 1
+    while q % 5 == 0:
+        q, fives = q // 5, fives + 1
+    if q != 1:
+        return None
+    places = max(twos, fives)
+    digits = str(abs(value.p) * 10 ** places // value.q).rjust(places + 1, "0")
+    sign = "-" if value.p < 0 else ""
+    return f"{sign}{digits[:-places]}.{digits[-places:]}"
+
+
+class DecimalNumber(sp.Symbol):
+    """A positive rational shown as its exact terminating decimal, by every printer."""
+
+    def __new__(cls, text):
+        return super().__new__(cls, text, positive=True)
+
+    def _latex(self, printer):
+        return self.name
+
+    def _sympystr(self, printer):
+        return self.name
+
+    def _pretty(self, printer):
+        from sympy.printing.pretty.stringpict import prettyForm
+
+        return prettyForm(self.name)
+
+
+def with_decimals(expr):
+    """expr with every long terminating rational (a decimal_text) as a DecimalNumber."""
+    if not isinstance(expr, sp.Basic):
+        return expr
+
+    def show(r):
+        text = decimal_text(abs(r))
+        return DecimalNumber(text) if r > 0 else -DecimalNumber(text)
+    return expr.replace(lambda e: isinstance(e, sp.Rational) and decimal_text(e) is not None,
+                        show)

@@ -20,6 +20,7 @@ from .. import naming as N
 from ..matrices import Elementwise
 from .entrywise import (
     EntrywiseScope,
+    decimal_text,
     entry_atoms,
     flatten_matmul,
     is_indicator,
@@ -290,6 +291,9 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
                 and expr.exp > 1:  # (A^{[1]}_{r})^{2}: a layer superscript takes no second one
             return rf"({self._print(expr.base)})^{{{self._print(expr.exp)}}}"
         return super()._print_Pow(expr)
+
+    def _print_Rational(self, expr):
+        return decimal_text(expr) or super()._print_Rational(expr)
 
     def _print_Function(self, expr, exp=None):
         # An activation by its registry name prints as its operator: \sigma(Z), \tanh(Z).

@@ -16,6 +16,7 @@ from sympy.printing.str import StrPrinter
 from ..matrices import Elementwise
 from .entrywise import (
     EntrywiseScope,
+    decimal_text,
     entry_atoms,
     is_indicator,
     is_negative,
@@ -71,6 +72,12 @@ class TextPrinter(EntrywiseScope, StrPrinter):
         (var, _count), = expr.variable_count
         return f"∂{self._print(expr.expr)}/∂{self._print(var)}"
 
+    def _print_Abs(self, expr):
+        return f"|{self._print(expr.args[0])}|"
+
+    def _print_Rational(self, expr):
+        return decimal_text(expr) or super()._print_Rational(expr)
+
     def _print_Piecewise(self, expr):
         if is_indicator(expr):
             return f"[{self._print(expr.args[0].cond)}]"
@@ -109,8 +116,12 @@ class TextPrinter(EntrywiseScope, StrPrinter):
         if expr.could_extract_minus_sign():
             return "-" + self._print(-expr)
         coeff, rest = expr.as_independent(*entry_atoms(expr), as_Add=False)
-        if rest == 1:  # numbers and sizes only: 2/n_2, 1/m
-            return super()._print_Mul(expr)
+        if rest == 1:  # numbers and sizes only: 2/n_2, 1/m, λ/(2 m)
+            num, den = expr.as_numer_denom()
+            if den == 1 or not (num.is_Mul or den.is_Mul):
+                return super()._print_Mul(expr)
+            return f"{self._quotient_side(list(sp.Mul.make_args(num)))}/" \
+                f"{self._quotient_side(list(sp.Mul.make_args(den)))}"
         factors = sorted(sp.Mul.make_args(rest), key=_scalar_factor_key)
         den = sorted((1 / f for f in factors if is_reciprocal(f)), key=_scalar_factor_key)
         up = [f for f in factors if not is_reciprocal(f)]
@@ -123,7 +134,7 @@ class TextPrinter(EntrywiseScope, StrPrinter):
             text = " ".join(self._factor(f) for f in up)
         if coeff == 1:
             return text
-        if coeff.is_Integer or coeff.is_Symbol:
+        if coeff.is_Integer or coeff.is_Symbol or decimal_text(coeff):
             return f"{self._print(coeff)} {text}"
         return f"({self._print(coeff)}) {text}"
 

@@ -15,7 +15,14 @@ from sympy.printing.pretty.stringpict import prettyForm
 
 from .. import naming as N
 from ..matrices import Elementwise
-from .entrywise import EntrywiseScope, flatten_matmul, is_indicator, is_reciprocal
+from .entrywise import (
+    EntrywiseScope,
+    decimal_text,
+    flatten_matmul,
+    is_indicator,
+    is_reciprocal,
+    with_decimals,
+)
 from .latex import _scalar_factor_key, incoming_first
 
 
@@ -167,6 +174,10 @@ class DerivationPrettyPrinter(EntrywiseScope, PrettyPrinter):
         name = self._settings["function_names"].get(expr.func.__name__)
         return super()._print_Function(expr, sort=sort, func_name=name or func_name)
 
+    def _print_Rational(self, expr):
+        text = decimal_text(expr)
+        return prettyForm(text) if text else super()._print_Rational(expr)
+
     def _print_Piecewise(self, expr):
         if is_indicator(expr):  # relu': an Iverson bracket
             return prettyForm(*self._print(expr.args[0].cond).parens("[", "]"))
@@ -233,5 +244,6 @@ def equation(lhs, rhs, relation="=", function_names=None, notation="ng") -> str:
     """``lhs = rhs`` as one two-dimensional picture, baselines aligned."""
     printer = DerivationPrettyPrinter({"function_names": function_names or {},
                                        "notation": notation})
-    form = _join(printer._print(lhs), f" {relation} ", printer._print(rhs))
+    form = _join(printer._print(with_decimals(lhs)), f" {relation} ",
+                 printer._print(with_decimals(rhs)))
     return form.render(wrap_line=False)

@@ -12,6 +12,7 @@ from ..model import RULES
 from .document import output_rows, sections
 from .pretty import equation
 
+
 def _eq(row, lhs=None, relation="=", notation="ng") -> str:
     # Activations print by their registry names, as the undefined functions that carry them.
     return equation(row.lhs if lhs is None else lhs, row.rhs, relation, None, notation)

@@ -25,7 +25,7 @@ import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .. import naming as N
-from ..engine import _deltas_out_of_piecewise, sum_over
+from ..engine import deltas_out_of_piecewise, sum_over
 from ..errors import SymbackpropError
 from ..registry import a as a_var
 from ..registry import z as z_var
@@ -218,7 +218,7 @@ def local(expr, wrt) -> sp.Expr:
     of a Piecewise, as Huber's, are taken out of it first)."""
     out = sp.diff(expr, wrt)
     return out.replace(lambda e: isinstance(e, sp.Sum) and e.has(sp.KroneckerDelta),
-                       lambda e: sum_over(_deltas_out_of_piecewise(e.function),
+                       lambda e: sum_over(deltas_out_of_piecewise(e.function),
                                           [(v, hi - lo + 1) for v, lo, hi in e.limits]))
 
 
