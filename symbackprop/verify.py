@@ -135,6 +135,7 @@ class VerifyReport:
     lemmas: list[Lemma] = field(default_factory=list)  # one per equation of each layer
     points: int = 0
     seed: int = 0
+    arithmetic: list[str] = field(default_factory=list)  # "exact" or "digits", per point
     timings: dict = field(default_factory=dict)  # seconds: derive, each point, total
 
     @property
@@ -171,15 +172,14 @@ class VerifyReport:
 
     def method_text(self) -> str:
         """How the values were computed and compared, in one sentence."""
-        parts = []
-        if self.count("exact") or not self.checks:
-            parts.append("exact: rational arithmetic, equal")
-        if any(c.method == "digits" or (c.method == "FAIL" and isinstance(c.direct, sp.Float))
-               for c in self.checks):
-            parts.append(f"digits: {WORKING_DIGITS}-digit arithmetic, agree to {DIGITS} "
-                         f"significant digits")
-        return ("derived equations against forward-mode differentiation of the cost at random "
-                f"rational points (k/{DENOMINATOR}); " + "; ".join(parts))
+        how = {"exact": "exact rational arithmetic, equal",
+               "digits": f"{WORKING_DIGITS}-digit arithmetic, agreeing to {DIGITS} "
+                         "significant digits"}
+        points = "; ".join(f"point {number}: {how[name]}"
+                           for number, name in enumerate(self.arithmetic, start=1))
+        return ("each layer's equations as symbolic identities (SymPy simplifies derived - "
+                "direct to 0), and the engine's equations against forward-mode differentiation "
+                f"of the cost at random rational points (k/{DENOMINATOR}); {points}")
 
     def __str__(self) -> str:
         lines = [self.summary()]
@@ -219,6 +219,7 @@ class VerifyReport:
             "points": self.points,
             "seed": self.seed,
             "method": self.method_text(),
+            "arithmetic": list(self.arithmetic),
             "precision": {"exact": "rational arithmetic, equality",
                           "digits": {"working_digits": WORKING_DIGITS,
                                      "agreeing_digits": DIGITS,
@@ -262,6 +263,8 @@ def verify(arch: Architecture, m: int = 2, seed: int = 0, notation: str = "ng",
         raise VerificationError(f"sizes {sizes} do not fit {arch.spec()}")
     if not 1 <= m <= MAX_EXAMPLES:
         raise VerificationError(f"m must be between 1 and {MAX_EXAMPLES} examples, got {m}")
+    if points < 1:
+        raise VerificationError(f"points must be at least 1, got {points}")
     start = time.perf_counter()
     say(f"deriving {arch.spec()} ({notation})")
     d = derive(arch, notation)
@@ -277,15 +280,18 @@ def verify(arch: Architecture, m: int = 2, seed: int = 0, notation: str = "ng",
     models = {}
     for number in range(points):
         began = time.perf_counter()
-        report.checks.extend(_prove_at_a_point(arch, d, sizes, m, rng, number, points, models,
-                                               say))
+        name, checks = _prove_at_a_point(arch, d, sizes, m, rng, number, points, models, say)
+        report.arithmetic.append(name)
+        report.checks.extend(checks)
         report.timings[f"point {number + 1}"] = time.perf_counter() - began
     report.timings["total"] = time.perf_counter() - start
     return report
 
 
-def _prove_at_a_point(arch, d, sizes, m, rng, number, points, models, say) -> list[Check]:
-    """The checks at one random point. ``arch`` (not ``d.arch``) defines the direct side."""
+def _prove_at_a_point(arch, d, sizes, m, rng, number, points, models, say):
+    """(arithmetic, checks) at one random point: exact where every value is rational, else
+    digits; a point outside the cost's domain is drawn again. ``arch`` (not ``d.arch``)
+    defines the direct side."""
     for _ in range(TRIES):
         point = _random_point(arch, sizes, m, rng)
         for arithmetic in (_EXACT, _DIGITS):
@@ -298,8 +304,8 @@ def _prove_at_a_point(arch, d, sizes, m, rng, number, points, models, say) -> li
             try:
                 with arithmetic.context():
                     truth = direct.run(point, lambda text: say(f"{where}: direct, {text}"))
-                    return derived.compare(point, truth, number,
-                                           lambda text: say(f"{where}: derived, {text}"))
+                    return arithmetic.name, derived.compare(
+                        point, truth, number, lambda text: say(f"{where}: derived, {text}"))
             except _NotRational:
                 continue
             except _OutOfDomain:

@@ -280,7 +280,8 @@ def test_verify_command_json(capsys):
     assert data["arch"] == "3-2:relu-2:softmax" and data["loss"] == "cross_entropy"
     assert data["precision"]["digits"] == {"working_digits": 100, "agreeing_digits": 50,
                                            "zero_below": "1e-90"}
-    assert "forward-mode" in data["method"]
+    assert "forward-mode" in data["method"] and "point 3" not in data["method"]
+    assert "point 1: exact" in data["method"] or "point 1: 100-digit" in data["method"]
     entry = data["checks"][0]
     assert set(entry) == {"name", "equation", "point", "method", "ok", "derived", "direct"}
     assert {x["equation"] for x in data["lemmas"]} == {"forward", "BP4", "loss", "output",
