@@ -47,8 +47,8 @@ from . import naming as N
 from .engine import derive
 from .errors import VerificationError
 from .matrices import Elementwise
-from .registry import c_idx, zvec
 from .registry import a as a_var
+from .registry import c_idx, zvec
 from .registry import n as n_var
 from .registry import y as y_var
 from .registry import z as z_var
@@ -303,9 +303,9 @@ def _prove_at_a_point(arch, d, sizes, m, rng, number, points, models, say):
             direct, derived = models[key]
             try:
                 with arithmetic.context():
-                    truth = direct.run(point, lambda text: say(f"{where}: direct, {text}"))
+                    truth = direct.run(point, lambda text, w=where: say(f"{w}: direct, {text}"))
                     return arithmetic.name, derived.compare(
-                        point, truth, number, lambda text: say(f"{where}: derived, {text}"))
+                        point, truth, number, lambda text, w=where: say(f"{w}: derived, {text}"))
             except _NotRational:
                 continue
             except _OutOfDomain:
@@ -778,7 +778,7 @@ class _Direct:
             out[("dW", l)] = grad("W", l, sizes[l], sizes[l - 1], one)
             out[("db", l)] = [[dJ.get(self.seed(("b", l, r)), zero)] for r in range(sizes[l])]
             out[("dZ", l)] = grad("Z", l, sizes[l], m, scale)
-        for l in range(0, L + 1):
+        for l in range(L + 1):
             out[("dA", l)] = grad("A", l, sizes[l], m, scale)
         return out
 

@@ -1,6 +1,7 @@
 """The proof: every derived equation equals direct differentiation of the cost."""
 import dataclasses
 import importlib
+import itertools
 import json
 import time
 
@@ -39,7 +40,7 @@ CASES = _cases()
 
 
 def _parameters(sizes):
-    return sum(o * i + o for i, o in zip(sizes, sizes[1:]))
+    return sum(o * i + o for i, o in itertools.pairwise(sizes))
 
 
 def test_cases_cover_the_whole_registry():
