@@ -322,11 +322,19 @@ def load_arch(path: str | Path, loss: str | None = None, definitions=(),
     return arch_from_mapping(data, source=str(path), loss=loss, definitions=definitions, l2=l2)
 
 
+def _is_file(text: str) -> bool:
+    """Whether text names an existing file; a one-line spec too long for a file name is not."""
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):  # name too long, or a NUL byte
+        return False
+
+
 def resolve_arch(text_or_path: str, loss: str | None = None, definitions=(),
                  l2=None) -> Architecture:
     """What the CLI takes: a one-line spec, or the path of a .json/.toml spec file."""
     if isinstance(text_or_path, str) and text_or_path.lower().endswith((".json", ".toml")):
         return load_arch(text_or_path, loss, definitions, l2)
-    if isinstance(text_or_path, str) and Path(text_or_path).is_file():
+    if isinstance(text_or_path, str) and _is_file(text_or_path):
         return load_arch(text_or_path, loss, definitions, l2)
     return parse_arch(text_or_path, loss, definitions, l2 if l2 is not None else 0)
