@@ -112,3 +112,9 @@ def test_unreadable_spec_file(tmp_path):
     folder.mkdir()
     with pytest.raises(SpecError, match="cannot read spec file"):
         load_arch(folder)
+
+
+def test_a_one_line_spec_longer_than_a_file_name_is_a_spec():
+    text = "-".join(["3"] + ["3:relu"] * 129 + ["1:identity"])
+    assert len(text) > 255
+    assert resolve_arch(text).depth == 130
