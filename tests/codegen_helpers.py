@@ -1,4 +1,6 @@
-"""Shared by the trainer tests: generating a module, loading it, data it accepts."""
+"""Shared by the trainer tests: generating a module, loading it, data it accepts, and the
+entries the tests run over: every built-in activation and loss of the registry, and a few
+functions users write (through the same definitions a spec file or --activation makes)."""
 from __future__ import annotations
 
 import importlib.util
@@ -9,14 +11,45 @@ from pathlib import Path
 
 import numpy as np
 
+from symbackprop import registry
 from symbackprop.codegen import generate
 from symbackprop.registry import ACTIVATIONS, LOSSES
-from symbackprop.spec import parse_arch
+from symbackprop.spec import Definition, parse_arch
+
+# Functions users write, as --activation / --loss or [define.*] in a spec file would give them:
+# a smooth product, a where() continuous at its threshold (a log on one side), a where() that
+# no clamp of z can keep finite outside its branch (z*z < 4), abs/min/max; two losses.
+USER_DEFINITIONS = (
+    Definition("activation", "swish", "z*sigmoid(z)"),
+    Definition("activation", "log_above_one", "where(z > 1, 1 + log(z), z)"),
+    Definition("activation", "bump", "where(z*z < 4, exp(1 - 4/(4 - z*z)), 0)"),
+    Definition("activation", "clipped", "min(max(z, -2), 2) + abs(z)/10"),
+    Definition("loss", "pseudo_huber", "sqrt(1 + (a - y)**2) - 1"),
+    Definition("loss", "asymmetric", "where(a > y, (a - y)**2, 2*abs(y - a))"),
+)
+USER_ACTIVATIONS = [d.name for d in USER_DEFINITIONS if d.kind == "activation"]
+USER_LOSSES = [d.name for d in USER_DEFINITIONS if d.kind == "loss"]
+
+
+def activation(name: str):
+    """The entry of activation ``name``: a built-in, or one of USER_DEFINITIONS."""
+    return registry.activation(name, USER_DEFINITIONS)
+
+
+def loss_entry(name: str):
+    return registry.loss(name, USER_DEFINITIONS)
+
+
+def arch(spec: str, loss: str, l2=0):
+    """The architecture of ``spec``, with the user's definitions it uses."""
+    used = {part.partition(":")[2] for part in spec.split("-")} | {loss}
+    definitions = tuple(d for d in USER_DEFINITIONS if d.name in used)
+    return parse_arch(spec, loss, definitions=definitions, l2=l2)
 
 
 @cache
-def source(spec: str, loss: str, **options) -> str:
-    return generate(parse_arch(spec, loss), **options)
+def source(spec: str, loss: str, l2=0, **options) -> str:
+    return generate(arch(spec, loss, l2), **options)
 
 
 def module_from_source(text: str, name: str = "generated_trainer") -> types.ModuleType:
@@ -41,33 +74,55 @@ def import_path(path: Path) -> types.ModuleType:
 
 def targets(loss_name: str, n_out: int, m: int, rng) -> np.ndarray:
     """Targets the loss accepts: one-hot rows, probabilities, or any reals."""
-    loss = LOSSES[loss_name]
+    loss = loss_entry(loss_name)
     if loss.targets_sum_to_one:
         return np.eye(n_out)[rng.integers(0, n_out, m)]
     lo, hi = loss.y_domain
     return rng.uniform(lo, hi, (m, n_out))
 
 
+def allowed(act: str, loss_name: str) -> bool:
+    """May ``act`` be the output activation of a network trained on ``loss_name``?"""
+    loss = loss_entry(loss_name)
+    if loss.output_activations is not None:
+        return act in loss.output_activations
+    # A loss of probabilities (a user's, with a in (0, 1)) needs outputs in (0, 1).
+    return tuple(loss.a_domain) != (0.05, 0.95) or act == "sigmoid"
+
+
 def combinations():
-    """Every (output activation, loss) the registry allows."""
+    """Every (output activation, loss) the registry allows, then each user function with the
+    first built-in loss (activations) or the first activations (losses), and the two paired."""
     for act in ACTIVATIONS:
-        for loss_name, loss in LOSSES.items():
-            if loss.output_activations is None or act in loss.output_activations:
+        for loss_name in LOSSES:
+            if allowed(act, loss_name):
+                yield act, loss_name
+    first_loss = next(iter(LOSSES))
+    for act in USER_ACTIVATIONS:
+        yield act, first_loss
+    for loss_name in USER_LOSSES:
+        for act in [*list(ACTIVATIONS)[:2], *USER_ACTIVATIONS[:1]]:
+            if allowed(act, loss_name):
                 yield act, loss_name
 
 
-HIDDEN = [name for name, act in ACTIVATIONS.items() if not act.output_only]
+HIDDEN = [name for name, act in ACTIVATIONS.items() if not act.output_only] + USER_ACTIVATIONS
 
 
-def spec_for(output: str, depth: int, rng) -> str:
+def hidden_for(output: str) -> str:
+    """An activation for the hidden layers in front of ``output`` (itself where it can be)."""
+    return "tanh" if activation(output).output_only else output
+
+
+def spec_for(output: str, depth: int, rng, start: int = 0) -> str:
     """A random architecture of ``depth`` layers ending in ``output``; hidden layers cycle
-    through the elementwise activations."""
+    through every elementwise activation from position ``start``."""
     sizes = [int(rng.integers(1, 5)) for _ in range(depth + 1)]
-    if ACTIVATIONS[output].output_only:
+    if activation(output).output_only:
         sizes[-1] = max(sizes[-1], 2)
     parts = [str(sizes[0])]
     for l in range(1, depth):
-        parts.append(f"{sizes[l]}:{HIDDEN[(l + depth) % len(HIDDEN)]}")
+        parts.append(f"{sizes[l]}:{HIDDEN[(start + l) % len(HIDDEN)]}")
     parts.append(f"{sizes[-1]}:{output}")
     return "-".join(parts)
 

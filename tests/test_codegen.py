@@ -1,5 +1,7 @@
 """Generated NumPy trainers: gradients against central differences, the SGD step, training,
-float32, numerical stability, input validation, the command and the generated module's CLI."""
+float32, numerical stability and relative accuracy, input validation, the command and the
+generated module's CLI. The tests run over every entry of the registry (and a few functions
+users write), taken from the tables: adding an entry adds its cases."""
 from __future__ import annotations
 
 import re
@@ -12,8 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from codegen_helpers import (
+    HIDDEN,
+    USER_ACTIVATIONS,
+    USER_LOSSES,
+    activation,
     combinations,
+    hidden_for,
     load,
+    loss_entry,
     random_params,
     relative_error,
     source,
@@ -26,6 +34,9 @@ from symbackprop.registry import ACTIVATIONS, LOSSES
 
 ROOT = Path(__file__).resolve().parent.parent
 COMBOS = list(combinations())
+DEPTHS = (1, 2, 3, 4)
+GRADIENT_CASES = [(k, output, loss, depth) for k, (output, loss) in enumerate(COMBOS)
+                  for depth in DEPTHS]
 
 
 def data(module, m, rng, loss):
@@ -35,23 +46,50 @@ def data(module, m, rng, loss):
 
 # --- gradients --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("depth", [1, 2, 3, 4])
-@pytest.mark.parametrize("output,loss", COMBOS, ids=[f"{a}-{l}" for a, l in COMBOS])
-def test_gradients_match_central_differences(output, loss, depth):
+def gradient_spec(k, output, depth, loss):
     rng = np.random.default_rng(zlib.crc32(f"{output} {loss} {depth}".encode()))
-    spec = spec_for(output, depth, rng)
+    return spec_for(output, depth, rng, start=k + depth), rng
+
+
+def test_gradient_cases_cover_every_entry_at_every_depth():
+    outputs = {output for _, output, _, _ in GRADIENT_CASES}
+    losses = {loss for _, _, loss, _ in GRADIENT_CASES}
+    hidden = {part.split(":")[1] for k, output, loss, depth in GRADIENT_CASES
+              for part in gradient_spec(k, output, depth, loss)[0].split("-")[1:-1]}
+    assert outputs == set(ACTIVATIONS) | set(USER_ACTIVATIONS)
+    assert losses == set(LOSSES) | set(USER_LOSSES)
+    assert hidden == set(HIDDEN)
+    assert {depth for *_, depth in GRADIENT_CASES} == set(DEPTHS)
+
+
+@pytest.mark.parametrize("k,output,loss,depth", GRADIENT_CASES,
+                         ids=[f"{o}-{l}-{d}" for _, o, l, d in GRADIENT_CASES])
+def test_gradients_match_central_differences(k, output, loss, depth):
+    """float64 against central differences; float32 against float64 at the same point."""
+    spec, rng = gradient_spec(k, output, depth, loss)
     module = load(spec, loss)
-    X, Y = data(module, 4, rng, loss)
-    params = random_params(module, rng)
+    for _ in range(5):  # a draw where every unit is dead (relu) would prove nothing: draw again
+        X, Y = data(module, 4, rng, loss)
+        params = random_params(module, rng)
+        numeric = module.numeric_gradients(params, X, Y)
+        if sum(float(np.abs(v).sum()) for v in numeric.values()) > 1e-8:
+            break
+    else:
+        pytest.fail(f"{spec} {loss}: all gradients vanish in five draws")
     analytic = module.gradients(params, X, Y)
-    numeric = module.numeric_gradients(params, X, Y)
     assert set(analytic) == set(params)
     for key in params:
         assert analytic[key].shape == params[key].shape
-    total = sum(float(np.abs(v).sum()) for v in numeric.values())
-    assert total > 1e-8, f"{spec} {loss}: all gradients vanish, the check would prove nothing"
     err = relative_error(analytic, numeric)
     assert err < 1e-6, f"{spec} {loss}: relative error {err:.2e}\n{analytic}\n{numeric}"
+    p32 = {key: value.astype(np.float32) for key, value in params.items()}
+    X32, Y32 = X.astype(np.float32), Y.astype(np.float32)
+    g32 = module.gradients(p32, X32, Y32)
+    assert all(g.dtype == np.float32 for g in g32.values())
+    g64 = module.gradients({key: v.astype(np.float64) for key, v in p32.items()},
+                           X32.astype(np.float64), Y32.astype(np.float64))
+    err32 = relative_error(g32, g64)
+    assert err32 < 1e-4, f"{spec} {loss}: float32 relative error {err32:.2e}"
 
 
 def test_gradient_check_catches_a_wrong_gradient():
@@ -87,21 +125,22 @@ def test_sgd_step_is_params_minus_lr_times_gradients(spec, loss):
                                    rtol=1e-12, atol=1e-14)
 
 
-def test_cost_is_the_mean_of_the_loss_as_the_spec_defines_it():
-    """J = (1/m) sum_i sum_c term(a, y), computed here from the registry's SymPy term."""
+@pytest.mark.parametrize("loss", [*LOSSES, *USER_LOSSES])
+def test_cost_is_the_mean_of_the_loss_as_the_spec_defines_it(loss):
+    """J = (1/m) sum_i sum_c term(a, y), computed here from the entry's SymPy term."""
     import sympy as sp
 
     from symbackprop.registry import a, n, y
 
     rng = np.random.default_rng(2)
-    for spec, loss in STEP_CASES:
-        module = load(spec, loss)
-        X, Y = data(module, 6, rng, loss)
-        params = random_params(module, rng)
-        A = module.forward(params, X)
-        term = sp.lambdify((a, y, n), LOSSES[loss].term, "numpy")
-        expected = float(np.sum(term(A, Y, A.shape[1]))) / X.shape[0]
-        assert module.cost(params, X, Y) == pytest.approx(expected, rel=1e-10)
+    output = next(act for act, name in COMBOS if name == loss)
+    module = load(f"3-4:{hidden_for(output)}-3:{output}", loss)
+    X, Y = data(module, 6, rng, loss)
+    params = random_params(module, rng)
+    A = module.forward(params, X)
+    term = sp.lambdify((a, y, n), loss_entry(loss).term, "numpy")
+    expected = float(np.sum(term(A, Y, A.shape[1]))) / X.shape[0]
+    assert module.cost(params, X, Y) == pytest.approx(expected, rel=1e-10)
 
 
 def teacher_problem(module, loss, m, rng):
@@ -109,19 +148,28 @@ def teacher_problem(module, loss, m, rng):
     teacher = module.init_params(seed=99)
     X = rng.standard_normal((m, module.ARCH["sizes"][0]))
     out = module.forward(teacher, X)
-    if LOSSES[loss].targets_sum_to_one:
+    if loss_entry(loss).targets_sum_to_one:
         return X, np.eye(out.shape[1])[out.argmax(axis=1)]
-    if tuple(LOSSES[loss].y_domain) == (0.0, 1.0):
+    if tuple(loss_entry(loss).y_domain) == (0.0, 1.0):
         return X, (out > 0.5).astype(float)
     return X, out
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
-@pytest.mark.parametrize("output,loss", COMBOS, ids=[f"{a}-{l}" for a, l in COMBOS])
+def small_net(output) -> str:
+    """The network every entry trains, and is checked for stability and ruff, in."""
+    return f"2-3:{hidden_for(output)}-3:{output}"
+
+
+LEARN_CASES = [(output, loss, "sgd") for output, loss in COMBOS] + \
+    [(output, loss, optimizer) for output, loss in COMBOS[:: max(1, len(COMBOS) // 6)]
+     for optimizer in ("momentum", "adam")]
+
+
+@pytest.mark.parametrize("output,loss,optimizer", LEARN_CASES,
+                         ids=[f"{a}-{l}-{o}" for a, l, o in LEARN_CASES])
 def test_cost_falls_on_a_learnable_problem(output, loss, optimizer):
     rng = np.random.default_rng(3)
-    hidden = "tanh" if ACTIVATIONS[output].output_only else output
-    module = load(f"4-8:{hidden}-3:{output}", loss)
+    module = load(small_net(output), loss)
     X, Y = teacher_problem(module, loss, 128, rng)
     lr = {"sgd": 0.1, "momentum": 0.02, "adam": 0.005}[optimizer]
     trainer = module.Trainer(lr=lr, optimizer=optimizer, batch_size=16, seed=1)
@@ -151,34 +199,80 @@ def test_float32_trains_and_matches_float64():
 
 # --- numerical stability --------------------------------------------------------------------------
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("output,loss", COMBOS, ids=[f"{a}-{l}" for a, l in COMBOS])
-def test_stable_at_pre_activations_of_1000(output, loss):
-    """|z| = 1000 in every layer and targets at probability 0: finite, and no warning."""
-    hidden = "tanh" if ACTIVATIONS[output].output_only else output
-    module = load(f"2-3:{hidden}-3:{output}", loss)
+def test_stable_at_pre_activations_and_errors_of_1000(output, loss, dtype):
+    """|z| = 1000 in every layer, targets at probability 0 or |a - y| = 1000: finite, and no
+    overflow, division by zero, invalid operation or warning (values below the smallest float
+    underflow to it, as the exact values do)."""
+    module = load(small_net(output), loss)
     params = {
         "W1": np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]) * 1000.0, "b1": np.zeros(3),
         "W2": np.array([[1.0, -1.0, 0.0], [-1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]) * 1000.0,
         "b2": np.array([0.0, 0.0, -1000.0]),
     }
+    params = {key: value.astype(dtype) for key, value in params.items()}
     X = np.array([[1.0, -1.0], [-1.0, 1.0], [1.0, 1.0], [-1.0, -1.0]])
     n = 3
-    if LOSSES[loss].targets_sum_to_one:
-        Y = np.eye(n)[[2, 2, 0, 1]]  # classes whose probability underflows to 0
-    elif tuple(LOSSES[loss].y_domain) == (0.0, 1.0):
-        Y = np.array([[0.0, 1.0, 1.0]] * 4)
+    entry = loss_entry(loss)
+    if entry.targets_sum_to_one:
+        targets_list = [np.eye(n)[[2, 2, 0, 1]]]  # classes whose probability underflows to 0
+    elif tuple(entry.y_domain) == (0.0, 1.0):
+        targets_list = [np.array([[0.0, 1.0, 1.0]] * 4)]
     else:
-        Y = np.zeros((4, n))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        out = module.forward(params, X)
-        J = module.cost(params, X, Y)
-        grads = module.gradients(params, X, Y)
-        trainer = module.Trainer({k: v.copy() for k, v in params.items()}, batch_size=4)
-        trainer.step(X, Y)
-    assert np.isfinite(out).all() and np.isfinite(J)
-    assert all(np.isfinite(g).all() for g in grads.values())
-    assert all(np.isfinite(p).all() for p in trainer.params.values())
+        targets_list = [np.zeros((4, n)), 1000.0 * np.array([[1.0, -1.0, 1.0], [-1.0, 1.0, -1.0]] * 2)]
+    for Y in targets_list:
+        with warnings.catch_warnings(), np.errstate(over="raise", divide="raise", invalid="raise"):
+            warnings.simplefilter("error")
+            out = module.forward(params, X)
+            J = module.cost(params, X, Y)
+            grads = module.gradients(params, X, Y)
+            trainer = module.Trainer({k: v.copy() for k, v in params.items()}, batch_size=4,
+                                     dtype=dtype)
+            trainer.step(X, Y)
+        assert np.isfinite(out).all() and np.isfinite(J)
+        assert all(np.isfinite(g).all() for g in grads.values())
+        assert all(np.isfinite(p).all() for p in trainer.params.values())
+
+
+ELEMENTWISE = [name for name in HIDDEN]
+GRID = sorted({s * v for v in (1e-300, 1e-30, 1e-8, 0.3, 1.0, 1.7, 3.0, 10.0, 15.0, 20.0, 37.0,
+                               38.0, 50.0, 80.0, 100.0, 300.0, 700.0) for s in (1, -1)})
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_activations_are_accurate_in_relative_terms(name, dtype):
+    """g(z) from the generated forward pass, against g at 60 digits: relative error at most
+    64 eps (1 + |z g'(z) / g(z)|), the error that rounding z alone makes, wherever g(z) is a
+    normal number of the dtype (an exp of z that underflows is allowed to, not to lose digits
+    before: 1/(1 + e^-z) at z = -38 is 3e-17, not 0; at z = -15 in float32 it is 3.06e-7 to
+    7 digits)."""
+    import mpmath
+    import sympy as sp
+
+    from symbackprop.registry import z
+
+    entry = activation(name)
+    g = sp.lambdify(z, entry.expr, "mpmath")
+    gp = sp.lambdify(z, entry.derivative, "mpmath")
+    module = load(f"1-1:{name}", "half_sse")
+    info = np.finfo(dtype)
+    params = {"W1": np.ones((1, 1), dtype), "b1": np.zeros(1, dtype)}
+    values = np.array([v for v in GRID if abs(v) <= np.log(info.max) and (v == 0 or
+                                                                          abs(np.dtype(dtype).type(v)) > 0)],
+                      dtype)
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        got = module.forward(params, values[:, None])[:, 0]
+    with mpmath.workdps(60):
+        for x, value in zip(values, got):
+            exact = g(mpmath.mpf(float(x)))
+            if not info.tiny <= abs(exact) <= info.max:
+                continue
+            condition = abs(mpmath.mpf(float(x)) * gp(mpmath.mpf(float(x))) / exact)
+            error = abs((mpmath.mpf(float(value)) - exact) / exact)
+            assert error <= 64 * info.eps * (1 + condition), \
+                f"{name}({x}) = {value} in {dtype}, exactly {mpmath.nstr(exact, 17)}"
 
 
 def test_cross_entropy_at_probability_zero_is_the_exact_large_value():
@@ -308,8 +402,7 @@ def test_output_is_deterministic_with_header_and_no_paths():
 
 def test_generated_code_is_ruff_clean(tmp_path):
     for k, (output, loss) in enumerate(COMBOS):
-        hidden = "tanh" if ACTIVATIONS[output].output_only else "relu"
-        (tmp_path / f"t{k}.py").write_text(source(f"3-4:{hidden}-2:{output}", loss))
+        (tmp_path / f"t{k}.py").write_text(source(small_net(output), loss))
     (tmp_path / "adam.py").write_text(source("2-3-1", "half_sse", optimizer="adam",
                                              dtype="float32", init="normal"))
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(tmp_path)],
@@ -393,21 +486,110 @@ def test_generated_module_command_line(tmp_path):
 
 # --- the printer's rules, one by one ----------------------------------------------------------------
 
-def test_stable_forms_are_equal_functions_without_overflow():
+def _equal_at(lhs, rhs, symbols, points=12, digits=50):
+    """lhs == rhs at random points (|values| from 1e-3 to 400, both signs), to 40 digits."""
     import sympy as sp
 
-    from symbackprop.codegen.printer import expand_logs, logaddexp, stable
+    rng = np.random.default_rng(zlib.crc32(str(lhs).encode()))
+    for _ in range(points):
+        point = {s: sp.Float(float(rng.choice([-1, 1]) * 10 ** rng.uniform(-3, 2.6)), digits)
+                 for s in symbols}
+        left, right = sp.N(lhs.xreplace(point), digits), sp.N(rhs.xreplace(point), digits)
+        assert left.is_finite and right.is_finite, (lhs, rhs, point)
+        assert abs(left - right) <= sp.Float(10) ** -40 * max(1, abs(left)), (lhs, rhs, point)
+
+
+def test_every_rule_of_the_tables_is_an_equality():
+    """Each row of STABLE_FORMS, PRODUCT_FORMS and MINMAX_FORMS, with its wild symbols made
+    real symbols (and the negative power p -1, -2 and -1/2), is equal on both sides."""
+    import sympy as sp
+
+    from symbackprop.codegen.printer import MINMAX_FORMS, PRODUCT_FORMS, STABLE_FORMS
+
+    u = sp.Symbol("u", real=True)
+    rows = [*STABLE_FORMS, *PRODUCT_FORMS, *MINMAX_FORMS]
+    assert len(rows) >= 15
+    for row in rows:
+        wilds = sorted(row.lhs.atoms(sp.Wild), key=str)
+        powers = [sp.Integer(-1), sp.Integer(-2), sp.Rational(-1, 2)]
+        for p in powers if any(w.name == "p" for w in wilds) else [None]:
+            rep = {w: (p if w.name == "p" else u) for w in wilds}
+            _equal_at(row.lhs.xreplace(rep), row.rhs.xreplace(rep), [u])
+        assert row.why
+
+
+def _entry_forms():
+    """Every entry's expression and derivative: (label, expression, variables)."""
+    import sympy as sp
+
+    from symbackprop.registry import a, y, z
+
+    forms = []
+    for name in ELEMENTWISE:
+        expr = activation(name).expr
+        forms += [(name, expr, [z]), (f"{name}'", sp.diff(expr, z), [z])]
+    for name in [*LOSSES, *USER_LOSSES]:
+        term = loss_entry(name).term.xreplace({sp.Symbol("n", integer=True, positive=True): 3})
+        if tuple(loss_entry(name).a_domain) == (0.05, 0.95):
+            continue  # logs of probabilities: the generator writes them through z (below)
+        forms += [(name, term, [a, y]), (f"d{name}/da", sp.diff(term, a), [a, y])]
+    return forms
+
+
+@pytest.mark.parametrize("label,expr,variables", _entry_forms(), ids=[f[0] for f in _entry_forms()])
+def test_stable_is_the_same_function_for_every_entry(label, expr, variables):
+    """The form the trainer computes equals the entry (and its derivative) at 50 digits, and
+    check_printable accepts it."""
+    from symbackprop.codegen.printer import check_printable, stable
+
+    _equal_at(expr, stable(expr), variables, points=8)
+    check_printable(expr, [] if "'" in label or "/d" in label else variables)
+
+
+def test_stable_forms_of_the_common_cases():
+    import sympy as sp
+    from sympy.codegen.cfunctions import expm1, log1p
+
+    from symbackprop.codegen.printer import GuardedPiecewise, expand_logs, stable
 
     z = sp.Symbol("z", real=True)
     sigmoid = 1 / (1 + sp.exp(-z))
-    assert stable(sigmoid) == sp.tanh(z / 2) / 2 + sp.Rational(1, 2)
-    assert stable(sp.log(1 + sp.exp(z))) == logaddexp(0, z)
-    assert stable(expand_logs(sp.log(sigmoid))) == z - logaddexp(0, z)
+    # relative accuracy for z < 0, no overflow for z > 0 (the tanh form returned 0 at z < -38)
+    assert stable(sigmoid) == sp.exp(sp.Min(0, z)) / (1 + sp.exp(-sp.Abs(z)))
+    assert stable(sp.log(1 + sp.exp(z))) == sp.Max(0, z) + log1p(sp.exp(-sp.Abs(z)))
+    assert stable(expand_logs(sp.log(sigmoid))) == sp.Min(0, z) - log1p(sp.exp(-sp.Abs(z)))
     assert stable(sp.Piecewise((z, z > 0), (z / 100, True))) == \
         z * sp.Piecewise((1, z > 0), (sp.Rational(1, 100), True))
-    for value in (-3.0, 0.0, 2.5):
-        assert float(stable(sigmoid).subs(z, value)) == pytest.approx(
-            float(sigmoid.subs(z, value)), rel=1e-14)
+    # a Piecewise continuous at 0: no mask, and exp is evaluated at min(z, 0) only
+    assert stable(sp.Piecewise((z, z > 0), (sp.exp(z) - 1, True))) == \
+        sp.Max(0, z) + expm1(sp.Min(0, z))
+    assert stable(sp.Piecewise((1, z > 0), (sp.exp(z), True))) == sp.exp(sp.Min(0, z))
+    # discontinuous: the exp branch clamped into its condition
+    assert stable(sp.Piecewise((1, z > 0), (2 * sp.exp(z), True))) == \
+        sp.Piecewise((1, z > 0), (2 * sp.exp(sp.Min(0, z)), True))
+    assert stable(sp.log(sp.cosh(z))) == sp.Abs(z) + log1p(sp.exp(-2 * sp.Abs(z))) - sp.log(2)
+    assert stable(sp.sinh(z) / sp.cosh(z) * 3) == 3 * sp.tanh(z)
+    # no clamp of z keeps 1/(1 - z^2) finite outside z^2 < 1: computed where it holds only
+    bump = sp.Piecewise((sp.exp(1 / (z**2 - 1)), z**2 < 1), (0, True))
+    assert isinstance(stable(bump), GuardedPiecewise)
+    assert not stable(sp.Piecewise((z**2, z**2 < 1), (0, True))).has(GuardedPiecewise)
+
+
+def test_check_printable_refuses_what_has_no_numpy_form():
+    import sympy as sp
+
+    from symbackprop.codegen.printer import GenerationError, check_printable
+
+    z = sp.Symbol("z", real=True)
+    for expr, message in [(sp.Function("f")(z), "no NumPy ufunc for f"),
+                          (sp.gamma(z), "no NumPy ufunc for gamma"),
+                          (sp.besselj(0, z), "besselj"),
+                          (sp.I * z, "not a finite real"),
+                          (sp.Piecewise((z, z > 0)), "no branch for 'otherwise'")]:
+        with pytest.raises(GenerationError, match=message):
+            check_printable(expr, [z])
+    check_printable(sp.erf(z) * sp.Abs(z) + sp.Max(z, 1) + sp.cosh(z), [z])
+    check_printable(sp.sign(z))  # its derivative, a delta, has no NumPy form: not asked here
 
 
 def test_shift_invariance_is_proven_not_assumed():
@@ -426,7 +608,7 @@ def test_shift_invariance_is_proven_not_assumed():
 def test_kernel_printer_writes_in_place_calls():
     import sympy as sp
 
-    from symbackprop.codegen.printer import KernelPrinter
+    from symbackprop.codegen.printer import GuardedPiecewise, KernelPrinter
 
     a, da = sp.symbols("A[1] dA[1]")
     temps = iter(["t0", "t1"])
@@ -440,6 +622,71 @@ def test_kernel_printer_writes_in_place_calls():
     printer.emit(da * (1 - a**2), "dZ1")
     assert printer.lines == ["np.square(A1, t0)", "np.subtract(1.0, t0, t0)",
                              "np.multiply(dA1, t0, dZ1)"]
+    # A Piecewise of values: each times the 0/1 mask of its branch, the last one's the
+    # complement of the first (values finite everywhere: 0 times the other is exactly 0).
+    temps = iter(["t0", "t1", "t2"])
+    printer = KernelPrinter({a: "A1"}, lambda shape: next(temps))
+    printer.emit(sp.Piecewise((1, a > 0), (a, True)), "out")
+    assert printer.lines == ["np.greater(A1, 0.0, t0)", "np.multiply(t0, 1.0, out)",
+                             "np.logical_not(t0, t1)", "np.copyto(t2, A1)",
+                             "np.multiply(t2, t1, t2)", "np.add(out, t2, out)"]
+    # min/max take their output by keyword; -|x| is one call
     printer = KernelPrinter({a: "A1"}, None)
-    with pytest.raises(Exception, match="no NumPy rule for the Piecewise"):
-        printer.emit(sp.Piecewise((1, a > 0), (a, True)), "out")
+    printer.emit(sp.exp(sp.Min(a, 0)), "out")
+    assert printer.lines == ["np.minimum(0.0, A1, out=out)", "np.exp(out, out)"]
+    printer = KernelPrinter({a: "A1"}, None)
+    printer.emit(-2 * sp.Abs(a), "out")
+    assert printer.lines == ["np.copysign(A1, -1.0, out)", "np.multiply(out, 2.0, out)"]
+    # A guarded Piecewise: every call restricted to its branch's boolean mask
+    temps = iter(["m0", "t0", "m1"])
+    printer = KernelPrinter({a: "A1"}, lambda shape: next(temps))
+    printer.emit(GuardedPiecewise((sp.log(a), a > 1), (0, True)), "out")
+    assert printer.lines == ["np.greater(A1, 1.0, m0)", "np.log(A1, out=t0, where=m0)",
+                             "np.copyto(out, t0, where=m0)", "np.logical_not(m0, m1)",
+                             "np.copyto(out, 0.0, where=m1)"]
+
+
+# --- erf: the kernel the generated modules carry -----------------------------------------------
+
+def _erf_grid():
+    tails = np.geomspace(1e-320, 30.0, 4000)
+    return np.concatenate([np.linspace(-30.0, 30.0, 120001), tails, -tails,
+                           [0.0, 0.46875, np.nextafter(0.46875, 1), 4.0, np.nextafter(4.0, 5),
+                            26.5, 27.3, 1e300, -1e300]])
+
+
+@pytest.mark.parametrize("dtype,tolerance", [("float64", 1e-14), ("float32", 1e-6)])
+@pytest.mark.parametrize("name", ["_erf", "_erfc"])
+def test_erf_kernels_against_math(name, dtype, tolerance):
+    """Relative error against math.erf / math.erfc on |x| <= 30 and beyond, subnormal x
+    included; where the exact value is subnormal, within one of its units in the last place.
+    In place (out is x) gives the same bits. No warning for any input."""
+    import math
+
+    from symbackprop.codegen import kernels
+
+    kernel = getattr(kernels, name)
+    exact_fn = math.erf if name == "_erf" else math.erfc
+    with np.errstate(over="ignore"):
+        x = _erf_grid().astype(dtype)
+    scratch = [np.empty_like(x) for _ in range(kernels.SCRATCH[name])]
+    out = np.empty_like(x)
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        kernel(x, *scratch, out)
+        again = x.copy()
+        kernel(again, *scratch, again)
+    np.testing.assert_array_equal(again, out)
+    exact = np.array([exact_fn(float(v)) for v in x])
+    info = np.finfo(dtype)
+    error = np.abs(out.astype(np.float64) - exact)
+    normal = np.abs(exact) >= info.tiny
+    worst = np.max(error[normal] / np.abs(exact[normal]))
+    assert worst < tolerance, f"{name} {dtype}: relative error {worst:.2e}"
+    assert np.all(error[~normal] <= 2 * info.smallest_subnormal), name
+
+
+def test_erf_kernel_is_in_a_module_only_when_used():
+    with_erf = source("2-3:gelu-1:identity", "half_sse")
+    assert "def _erfc(" in with_erf and "_erfc(H1, " in with_erf
+    assert "import scipy" not in with_erf
+    assert "def _erf" not in source("2-3:relu-1:identity", "half_sse")

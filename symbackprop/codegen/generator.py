@@ -25,6 +25,7 @@ from ..registry import n as n_var
 from ..registry import y as y_var
 from .printer import (
     GenerationError,
+    GuardedPiecewise,
     KernelPrinter,
     expand_logs,
     factors,
@@ -62,6 +63,7 @@ class Buffer:
     alias: str | None = None
     note: str = ""
     value: str | None = None  # a constant: a 0-d array holding this literal
+    boolean: bool = False  # a mask for ufuncs' where=, not a float array
 
     @property
     def line(self) -> str:
@@ -71,7 +73,8 @@ class Buffer:
         elif self.value is not None:
             line = f"{self.name} = np.array({self.value}, dtype)"
         else:
-            line = f"{self.name} = np.empty((m, {self.cols}), dtype)"
+            kind = "bool" if self.boolean else "dtype"
+            line = f"{self.name} = np.empty((m, {self.cols}), {kind})"
         return f"{line}  # {self.note}" if self.note else line
 
 
@@ -87,6 +90,7 @@ class Plan:
     cost_value: str  # expression of J from the cost block's buffers
     backward: list[Block]
     scale_note: str
+    kernels: list[str]  # the functions of ``kernels`` the calls use (erf, ...)
 
 
 @dataclass
@@ -127,6 +131,7 @@ class TrainerPlanner:
         self.units[n_var] = self.sizes[-1]
         self.buffers: dict[str, Buffer] = {}
         self.reduction_names: dict = {}  # reduction matrix expression -> buffer name
+        self.kernels: set[str] = set()  # functions of ``kernels`` the kept calls use
 
     # buffers --------------------------------------------------------------------------------
     def buffer(self, name, cols, note=""):
@@ -139,14 +144,16 @@ class TrainerPlanner:
 
         New buffers go to ``pending``; they exist once the kernel's code is kept.
         """
-        used = {"full": 0, "column": 0}
+        used = {"full": 0, "column": 0, "mask": 0}
 
         def temp(shape):
             k = used[shape]
             used[shape] += 1
-            name, width = (f"col_{k}", 1) if shape == "column" else (f"tmp{cols}_{k}", cols)
+            name, width = {"column": (f"col_{k}", 1), "full": (f"tmp{cols}_{k}", cols),
+                           "mask": (f"mask{cols}_{k}", cols)}[shape]
             if name not in self.buffers:
-                pending.setdefault(name, Buffer(name, width, note="scratch"))
+                pending.setdefault(name, Buffer(name, width, note="scratch",
+                                                boolean=shape == "mask"))
             return name
         return temp
 
@@ -205,6 +212,7 @@ class TrainerPlanner:
             if candidate is None or _alias_safe(printer.ops, dest, candidate):
                 self.buffers.update(pending)
                 self.reduction_names.update(reductions)
+                self.kernels |= printer.kernels
                 if candidate is not None:
                     self.buffers[dest] = Buffer(dest, cols, alias=candidate)
                 else:
@@ -230,8 +238,7 @@ class TrainerPlanner:
         for sym, (name, expr) in saved.items():
             printer.emit(expr, name)
         new_vars = list(new)
-        reps, reduced = sp.cse([new[v][0] for v in new_vars] + [kernel.body],
-                               symbols=sp.numbered_symbols("_x"))
+        reps, reduced = _cse([new[v][0] for v in new_vars] + [kernel.body], "_x")
         inners, body = reduced[:-1], reduced[-1]
         coeff = sp.Integer(1)
         if scale is not None:
@@ -306,7 +313,8 @@ class TrainerPlanner:
             params=params, buffers=list(self.buffers.values()),
             forward=forward, output=code_name(out.A.name), cost=cost_block,
             cost_value=cost_value, backward=backward,
-            scale_note="BP1 and BP2 carry the factor 1/m; it is folded into the output error")
+            scale_note="BP1 and BP2 carry the factor 1/m; it is folded into the output error",
+            kernels=sorted(self.kernels))
 
     def _equation_block(self, label, target, rhs, fold=False) -> Block:
         """A linear equation (Z, BP1, BP2, BP3): as derived and in rows, then its calls."""
@@ -398,7 +406,9 @@ class TrainerPlanner:
         names = {A_sym: code_name(out.A.name), Y_sym: "Y"}
         equation = scalar_text(term, names)
         activation = out.forward[1].rhs
-        if term.has(sp.log) and isinstance(activation, Elementwise):
+        logs_of_a = [e for e in term.atoms(sp.log)
+                     if e.args[0].has(A_sym) and e.args[0].is_rational_function(A_sym)]
+        if logs_of_a and isinstance(activation, Elementwise):
             through_z = self.kernel(activation)
             body = activation.scalar().xreplace(self.units)
             term = stable(expand_logs(term.xreplace({A_sym: body})))
@@ -433,10 +443,11 @@ class TrainerPlanner:
             self.buffer(name, cols)
         if squares and body in names:
             total = f"np.vdot({names[pair[0]]}, {names[body]})"
-            printer = KernelPrinter(names, None, constant=self.constant)
+            printer = KernelPrinter(names, self.temps(cols, self.buffers), constant=self.constant)
             for name, expr in shared.values():
                 printer.emit(expr, name)
             lines = printer.lines
+            self.kernels |= printer.kernels
         else:
             self.buffer(dest, cols, "the loss of each example and output unit")
             printer, pending, reductions = self._emit(
@@ -444,6 +455,7 @@ class TrainerPlanner:
                 shared)
             self.buffers.update(pending)
             self.reduction_names.update(reductions)
+            self.kernels |= printer.kernels
             lines = printer.lines
             first = dest if pair is None or pair[0] == pair[1] else names[pair[0]]
             total = f"np.vdot({first}, {dest})" if squares else f"{dest}.sum()"
@@ -463,6 +475,8 @@ class TrainerPlanner:
     def _shift(self, layer, fwd: Kernel, bwd: Kernel, cost: Kernel) -> bool:
         """Shift Z by its row maximum when a kernel takes exp of it and all are shift-free."""
         z = sp.Symbol(layer.Z.name)
+        if not fwd.reductions:  # an entry by entry function is never unchanged by a shift
+            return False
         if not any(e.args[0].has(z) for e in _all_bodies(fwd).atoms(sp.exp)):
             return False
         for kernel in (fwd, bwd, cost):
@@ -538,7 +552,7 @@ def _share(first: Kernel, second: Kernel, allowed: set, prefix: str) -> dict:
     {symbol: (buffer name, expression)}, and rewrites both bodies in place."""
     if isinstance(first.body, sp.Symbol) or isinstance(second.body, sp.Symbol):
         return {}
-    reps, (a2, b2) = sp.cse([first.body, second.body], symbols=sp.numbered_symbols("_c"))
+    reps, (a2, b2) = _cse([first.body, second.body], "_c")
     full = {}
     for sym, expr in reps:
         full[sym] = expr.xreplace(full)
@@ -552,6 +566,19 @@ def _share(first: Kernel, second: Kernel, allowed: set, prefix: str) -> dict:
     first.body = first.body.xreplace(back)
     second.body = second.body.xreplace(back)
     return saved
+
+
+def _cse(exprs, prefix):
+    """SymPy's cse, with each GuardedPiecewise kept whole: the parts of its branches hold only
+    where the branch is selected, so none may be computed outside it."""
+    guarded = {}
+    for expr in exprs:
+        for g in expr.atoms(GuardedPiecewise):
+            guarded.setdefault(g, sp.Dummy())
+    hidden = [e.xreplace(guarded) for e in exprs]
+    reps, reduced = sp.cse(hidden, symbols=sp.numbered_symbols(prefix))
+    back = {d: g for g, d in guarded.items()}
+    return ([(sym, e.xreplace(back)) for sym, e in reps], [e.xreplace(back) for e in reduced])
 
 
 def _all_bodies(kernel: Kernel) -> sp.Expr:
@@ -568,7 +595,7 @@ def _shown(kernel: Kernel) -> dict:
 def _alias_safe(ops, dest, source) -> bool:
     """dest may share source's memory: no call reads source after one has written dest."""
     written = False
-    for _, args in ops:
+    for _, args, _ in ops:
         if written and source in args[:-1]:
             return False
         if args[-1] == dest:

@@ -6,6 +6,7 @@ from math import prod
 
 from ..engine import derive
 from ..templating import render
+from . import kernels
 from .generator import plan as make_plan
 from .options import DTYPES, INITS, OPTIMIZERS
 
@@ -95,4 +96,5 @@ def generate(arch, optimizer: str = "sgd", dtype: str = "float64", init: str = "
         forward=plan.forward, output=plan.output, cost=plan.cost, cost_value=plan.cost_value,
         backward=plan.backward, scale_note=plan.scale_note,
         target_checks=_target_checks(loss, sizes[-1]), report=_report(loss),
+        kernels=[kernels.source(name) for name in plan.kernels],
     )
