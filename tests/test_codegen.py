@@ -284,6 +284,63 @@ def test_cross_entropy_at_probability_zero_is_the_exact_large_value():
         assert module.cost(params, X, Y) == pytest.approx(2000.0)  # -log softmax = 2000
 
 
+# --- the L2 penalty and the user's functions -------------------------------------------------
+
+L2_CASES = [("3-4:tanh-2:sigmoid", "bce", "0.05"), ("2-3:relu-3:softmax", "cross_entropy", "1e-3"),
+            ("2-3:swish-2:gelu-2:identity", "pseudo_huber", "0.3")]
+
+
+@pytest.mark.parametrize("spec,loss,l2", L2_CASES, ids=[f"{s} {l} {p}" for s, l, p in L2_CASES])
+def test_l2_penalty_in_cost_gradients_and_training(spec, loss, l2):
+    """J gains (l2/2m) sum ||W||^2 (biases free), every dW gains (l2/m) W, and the SGD step
+    follows the gradient that includes it."""
+    rng = np.random.default_rng(9)
+    module, plain = load(spec, loss, l2=l2), load(spec, loss)
+    assert module.ARCH["l2"] == float(l2) and plain.ARCH["l2"] == 0.0
+    X, Y = data(module, 5, rng, loss)
+    params = random_params(module, rng)
+    weights = sum(float(np.sum(v**2)) for k, v in params.items() if k.startswith("W"))
+    assert module.cost(params, X, Y) == pytest.approx(
+        plain.cost(params, X, Y) + float(l2) / (2 * 5) * weights, rel=1e-12)
+    grads = module.gradients(params, X, Y)
+    err = relative_error(grads, module.numeric_gradients(params, X, Y))
+    assert err < 1e-6, f"{spec} {loss} l2={l2}: relative error {err:.2e}"
+    base = plain.gradients(params, X, Y)
+    for key in params:
+        extra = float(l2) / 5 * params[key] if key.startswith("W") else 0.0
+        np.testing.assert_allclose(grads[key], base[key] + extra, rtol=1e-10, atol=1e-13)
+    trainer = module.Trainer({k: v.copy() for k, v in params.items()}, lr=0.3, batch_size=5)
+    assert trainer.step(X, Y) == pytest.approx(module.cost(params, X, Y), rel=1e-12)
+    for key in params:
+        np.testing.assert_allclose(trainer.params[key], params[key] - 0.3 * grads[key],
+                                   rtol=1e-12, atol=1e-14)
+
+
+def test_a_module_records_the_users_functions_and_its_command_regenerates_it(capsys):
+    import shlex
+
+    text = source("2-3:swish-2:bump-1:identity", "pseudo_huber", l2="0.01")
+    module = load("2-3:swish-2:bump-1:identity", "pseudo_huber", l2="0.01")
+    assert module.ARCH["define"] == {
+        "activations": {"swish": "z*sigmoid(z)",
+                        "bump": "where(z*z < 4, exp(1 - 4/(4 - z*z)), 0)"},
+        "losses": {"pseudo_huber": "sqrt(1 + (a - y)**2) - 1"}}
+    command = next(line.strip() for line in text.splitlines()
+                   if line.strip().startswith("symbackprop generate"))
+    assert "--activation 'swish=z*sigmoid(z)'" in command and "--l2 0.01" in command
+    assert cli_main(shlex.split(command)[1:]) == 0
+    assert capsys.readouterr().out == text
+
+
+def test_a_spec_file_with_definitions_generates_the_same_module(tmp_path, capsys):
+    spec = tmp_path / "net.toml"
+    spec.write_text('arch = "2-3:swish-2:identity"\nloss = "pseudo_huber"\n\n'
+                    '[define.activations]\nswish = "z*sigmoid(z)"\n\n'
+                    '[define.losses]\npseudo_huber = "sqrt(1 + (a - y)**2) - 1"\n')
+    assert cli_main(["generate", str(spec)]) == 0
+    assert capsys.readouterr().out == source("2-3:swish-2:identity", "pseudo_huber")
+
+
 # --- validation -----------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -346,7 +403,7 @@ def test_api_shapes_and_init(digits_module):
     assert params["W2"].shape == (10, 32) and params["b2"].shape == (10,)
     assert np.std(params["W1"]) == pytest.approx(np.sqrt(2 / 64), rel=0.1)  # he
     assert digits_module.ARCH == {"sizes": (64, 32, 10), "activations": ("relu", "softmax"),
-                                  "loss": "cross_entropy"}
+                                  "loss": "cross_entropy", "l2": 0.0}
     out = digits_module.forward(params, np.random.default_rng(0).standard_normal((5, 64)))
     assert out.shape == (5, 10)
     np.testing.assert_allclose(out.sum(axis=1), 1.0)

@@ -22,7 +22,7 @@ import sys
 
 import numpy as np
 
-ARCH = {"sizes": (64, 32, 10), "activations": ("relu", "softmax"), "loss": "cross_entropy"}
+ARCH = {"sizes": (64, 32, 10), "activations": ("relu", "softmax"), "loss": "cross_entropy", "l2": 0.0}
 DTYPE = np.float64
 OPTIMIZER = "sgd"
 OPTIMIZERS = ("sgd", "momentum", "adam")

@@ -22,7 +22,7 @@ import sys
 
 import numpy as np
 
-ARCH = {"sizes": (3, 1, 2), "activations": ("relu", "relu"), "loss": "mse"}
+ARCH = {"sizes": (3, 1, 2), "activations": ("relu", "relu"), "loss": "mse", "l2": 0.0}
 DTYPE = np.float64
 OPTIMIZER = "sgd"
 OPTIMIZERS = ("sgd", "momentum", "adam")

@@ -22,7 +22,7 @@ import sys
 
 import numpy as np
 
-ARCH = {"sizes": (2, 3, 1), "activations": ("sigmoid", "sigmoid"), "loss": "half_sse"}
+ARCH = {"sizes": (2, 3, 1), "activations": ("sigmoid", "sigmoid"), "loss": "half_sse", "l2": 0.0}
 DTYPE = np.float64
 OPTIMIZER = "sgd"
 OPTIMIZERS = ("sgd", "momentum", "adam")

@@ -27,6 +27,7 @@ from .printer import (
     GenerationError,
     GuardedPiecewise,
     KernelPrinter,
+    decimal,
     expand_logs,
     factors,
     matrix_text,
@@ -64,6 +65,7 @@ class Buffer:
     note: str = ""
     value: str | None = None  # a constant: a 0-d array holding this literal
     boolean: bool = False  # a mask for ufuncs' where=, not a float array
+    shape: tuple[int, ...] | None = None  # a parameter's shape, not (m, cols)
 
     @property
     def line(self) -> str:
@@ -72,6 +74,8 @@ class Buffer:
             line = f"{self.name} = {self.alias}"
         elif self.value is not None:
             line = f"{self.name} = np.array({self.value}, dtype)"
+        elif self.shape is not None:
+            line = f"{self.name} = np.empty({self.shape}, dtype)"
         else:
             kind = "bool" if self.boolean else "dtype"
             line = f"{self.name} = np.empty((m, {self.cols}), {kind})"
@@ -91,6 +95,8 @@ class Plan:
     backward: list[Block]
     scale_note: str
     kernels: list[str]  # the functions of ``kernels`` the calls use (erf, ...)
+    penalty: str = ""  # the L2 penalty's part of J as an expression of P (and m), or ""
+    penalty_note: str = ""
 
 
 @dataclass
@@ -309,20 +315,34 @@ class TrainerPlanner:
         for layer in layers:
             l = layer.index
             params += [(f"W{l}", (self.sizes[l], self.sizes[l - 1])), (f"b{l}", (self.sizes[l],))]
+        penalty, penalty_note = self._penalty()
         return Plan(
             params=params, buffers=list(self.buffers.values()),
             forward=forward, output=code_name(out.A.name), cost=cost_block,
             cost_value=cost_value, backward=backward,
             scale_note="BP1 and BP2 carry the factor 1/m; it is folded into the output error",
-            kernels=sorted(self.kernels))
+            kernels=sorted(self.kernels), penalty=penalty, penalty_note=penalty_note)
 
     def _equation_block(self, label, target, rhs, fold=False) -> Block:
         """A linear equation (Z, BP1, BP2, BP3): as derived and in rows, then its calls."""
         m = self.m
+        rhs = _as_sum(rhs)
         derived = f"{target} = {matrix_text(rhs, m, False)}"
         rows = f"{target} = {matrix_text(rhs, m, True)}"
-        return block([f"{label}{derived}    (rows are examples: {rows})"],
-                     self._linear(rhs, target, fold=fold))
+        comments = [f"{label}{derived}    (rows are examples: {rows})"]
+        if rhs.has(N.lam):
+            comments.append(f"with lambda = {decimal(self.d.l2)} (--l2): the penalty's "
+                            "derivative, times the same scale as the product")
+        return block(comments, self._linear(rhs, target, fold=fold))
+
+    def _penalty(self):
+        """The L2 penalty's part of J, (lambda/(2m)) sum_l ||W^[l]||^2, as code, and a note."""
+        if not self.d.l2:
+            return "", ""
+        terms = " + ".join(f"np.vdot(W{layer.index}, W{layer.index})" for layer in self.d.layers)
+        value = f"{number(self.d.l2 / 2)} * ({terms}) / m"
+        return value, (f"the L2 penalty (lambda/(2m)) sum_l ||W[l]||^2, lambda = "
+                       f"{decimal(self.d.l2)} (biases are not penalised)")
 
     def _forward_blocks(self, layer, kernel, bwd, cost, saved, reads_after) -> list[Block]:
         l, cols = layer.index, self.sizes[layer.index]
@@ -429,7 +449,7 @@ class TrainerPlanner:
         pair = None
         if body.is_Pow and body.exp == 2:
             pair = (body.base, body.base)
-        elif body.is_Mul and len(body.args) == 2:
+        elif body.is_Mul and len(body.args) == 2 and any(f in names for f in body.args):
             pair = tuple(sorted(body.args, key=lambda f: f not in names))
         squares = pair is not None
         if squares:
@@ -515,6 +535,11 @@ class TrainerPlanner:
             scalars = [a for a in factors(term) if not getattr(a, "is_Matrix", False)]
             mats = [a for a in factors(term) if getattr(a, "is_Matrix", False)]
             coeff = sp.Mul(*scalars)
+            if fold and len(mats) == 1 and isinstance(mats[0], sp.MatrixSymbol) \
+                    and coeff.has(N.lam):
+                # (lambda/m) W: scaled as the product's 1/m is, by scale
+                rest += self._penalty_term(mats[0], coeff * m, target)
+                continue
             if coeff != 1 and not (fold and coeff == 1 / m):
                 raise GenerationError(f"no rule for the factor {coeff} in {rhs}")
             if fold and coeff != 1 / m:
@@ -538,6 +563,38 @@ class TrainerPlanner:
         if len(lines) != 1:
             raise GenerationError(f"expected one product in {rhs}")
         return lines + rest
+
+    def _penalty_term(self, W, factor, target) -> list[str]:
+        """target += scale * factor * W, factor = lambda with the penalty's value put in."""
+        value = factor.xreplace({N.lam: self.d.l2})
+        if not value.is_number or value.free_symbols:
+            raise GenerationError(f"no rule for the penalty factor {factor} of {W}")
+        name = code_name(W.name)
+        scratch = f"{name}_decay"
+        self.buffers.setdefault(scratch, Buffer(scratch, 0, note=f"the penalty's term of d{name}",
+                                                shape=self._param_shape(name)))
+        return [f"np.multiply({name}, scale * {number(value)}, {scratch})",
+                f"np.add({target}, {scratch}, {target})"]
+
+    def _param_shape(self, name: str) -> tuple[int, int]:
+        l = int(name[1:])
+        return (self.sizes[l], self.sizes[l - 1])
+
+
+def _as_sum(rhs):
+    """An Elementwise map linear in matrices (BP1 with the L2 penalty: lambda/m W + 1/m dZ Aᵀ)
+    as the sum of scaled matrices it is; anything else as it is."""
+    if not isinstance(rhs, Elementwise):
+        return rhs
+    body, bound = rhs.scalar(), rhs.bindings()
+    terms = sp.Add.make_args(sp.expand(body))
+    out = []
+    for term in terms:
+        used = [v for v in bound if term.has(v)]
+        if len(used) != 1 or not (term / used[0]).free_symbols.isdisjoint(bound):
+            return rhs
+        out.append(sp.MatMul(term / used[0], bound[used[0]]))
+    return sp.MatAdd(*out)
 
 
 def _with_saved(kernel: Kernel, saved: dict) -> Kernel:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import re
+import shlex
+import textwrap
 from math import prod
 
 from ..engine import derive
@@ -9,11 +11,19 @@ from ..templating import render
 from . import kernels
 from .generator import plan as make_plan
 from .options import DTYPES, INITS, OPTIMIZERS
+from .printer import decimal
 
 
 def command_line(arch, optimizer="sgd", dtype="float64", init="he", output=None) -> str:
     """The canonical command that generates this module (no paths but the file's name)."""
-    parts = ["symbackprop generate", str(arch), f"--loss {arch.loss}"]
+    used = arch.used_definitions()
+    loss = [d for d in used if d.kind == "loss"]
+    parts = ["symbackprop generate", str(arch),
+             f"--loss {shlex.quote(f'{loss[0].name}={loss[0].text}') if loss else arch.loss}"]
+    parts += [f"--activation {shlex.quote(f'{d.name}={d.text}')}" for d in used
+              if d.kind == "activation"]
+    if arch.l2:
+        parts.append(f"--l2 {decimal(arch.l2)}")
     defaults = {"optimizer": "sgd", "dtype": "float64", "init": "he"}
     for key, value in (("optimizer", optimizer), ("dtype", dtype), ("init", init)):
         if value != defaults[key]:
@@ -21,6 +31,21 @@ def command_line(arch, optimizer="sgd", dtype="float64", init="he", output=None)
     if output:
         parts.append(f"-o {output}")
     return " ".join(parts)
+
+
+def _arch_dict(arch) -> str:
+    """ARCH as the module records it: sizes, activations, loss, l2, and the user's functions
+    the network uses (``define``, as a spec file writes them). The expression language has
+    no quotes, so every string prints in double quotes."""
+    text = (f'{{"sizes": {tuple(arch.sizes)!r}, "activations": {tuple(arch.activations)!r}, '
+            f'"loss": {arch.loss!r}, "l2": {float(arch.l2)!r}')
+    used = arch.used_definitions()
+    if used:
+        define = {key: {d.name: d.text for d in used if d.kind == kind}
+                  for key, kind in (("activations", "activation"), ("losses", "loss"))
+                  if any(d.kind == kind for d in used)}
+        text += f', "define": {define!r}'
+    return (text + "}").replace("'", '"')
 
 
 def _target_checks(loss, n_out) -> list[str]:
@@ -70,19 +95,27 @@ def generate(arch, optimizer: str = "sgd", dtype: str = "float64", init: str = "
     plan = make_plan(derive(arch))
     loss = arch.loss_entry
     sizes = arch.sizes
-    arch_dict = (f'{{"sizes": {tuple(sizes)!r}, "activations": {tuple(arch.activations)!r}, '
-                 f'"loss": {arch.loss!r}}}').replace("'", '"')
+    arch_dict = _arch_dict(arch)
+    defined = [f"{d.name}({'z' if d.kind == 'activation' else 'a, y'}) = {d.text}"
+               for d in arch.used_definitions()]
+    notes = []
+    if defined:
+        notes += textwrap.wrap("Functions defined for this network: " + "; ".join(defined) + ".",
+                               92, break_long_words=False, break_on_hyphens=False)
+    if plan.penalty:
+        notes += textwrap.wrap(f"The cost adds {plan.penalty_note}.", 92)
     targets_note = ", one-hot rows" if loss.targets_sum_to_one else ""
     buffers = [b.name for b in plan.buffers]
     params = [name for name, _ in plan.params]
     grads = ["d" + name for name in params]
-    cost_uses = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", plan.cost_value)
+    cost_uses = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", plan.cost_value + plan.penalty)
     all_blocks = plan.forward + plan.cost + plan.backward
     return render(
         "trainer.py.j2",
         forward_unpack={"P": _unpack(params, plan.forward),
                         "B": _unpack(buffers, plan.forward, [plan.output])},
-        cost_unpack={"B": _unpack(buffers, plan.cost, cost_uses)},
+        cost_unpack={"B": _unpack(buffers, plan.cost, cost_uses),
+                     "P": _unpack(params, plan.cost, cost_uses)},
         step_unpack={"P": _unpack(params, all_blocks), "G": _unpack(grads, all_blocks),
                      "B": _unpack(buffers, all_blocks, cost_uses)},
         arch_text=str(arch), loss=arch.loss, loss_description=loss.description,
@@ -97,4 +130,5 @@ def generate(arch, optimizer: str = "sgd", dtype: str = "float64", init: str = "
         backward=plan.backward, scale_note=plan.scale_note,
         target_checks=_target_checks(loss, sizes[-1]), report=_report(loss),
         kernels=[kernels.source(name) for name in plan.kernels],
+        penalty=plan.penalty, penalty_note=plan.penalty_note, notes=notes,
     )

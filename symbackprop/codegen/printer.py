@@ -110,6 +110,7 @@ STABLE_FORMS = (
              "finite but returns 0 where the value is below 1e-17 (relative error 1)"),
     Identity(sp.exp(_u) - 1, expm1(_u), "e^u - 1 cancels for small u"),
     Identity(1 - sp.exp(_u), -expm1(_u), "1 - e^u cancels for small u"),
+    Identity(sp.sqrt(_u) - 1, (_u - 1) / (sp.sqrt(_u) + 1), "sqrt(u) - 1 cancels for u near 1"),
 )
 
 # Identities applied to products (SymPy's subs finds them among the factors of a Mul).
@@ -498,6 +499,11 @@ _OUT_BY_KEYWORD = ("minimum", "maximum")
 def number(value) -> str:
     """A numeric literal in Python: 1/2 -> 0.5, 2 -> 2.0."""
     return repr(float(value))
+
+
+def decimal(value) -> str:
+    """A number as the shortest decimal that reads back to its float: 1/1000 -> 0.001."""
+    return repr(float(value)).removesuffix(".0")
 
 
 def format_call(fn: str, args, where: str | None = None) -> str:
