@@ -630,7 +630,7 @@ def _cse(exprs, prefix):
     where the branch is selected, so none may be computed outside it."""
     guarded = {}
     for expr in exprs:
-        for g in expr.atoms(GuardedPiecewise):
+        for g in sorted(expr.atoms(GuardedPiecewise), key=sp.default_sort_key):
             guarded.setdefault(g, sp.Dummy())
     hidden = [e.xreplace(guarded) for e in exprs]
     reps, reduced = sp.cse(hidden, symbols=sp.numbered_symbols(prefix))

@@ -59,6 +59,7 @@ def _bounded_above(e) -> bool:
 _u = sp.Wild("u")
 _v = sp.Wild("v", properties=[lambda e: not _bounded_above(e)])  # e^v may overflow
 _p = sp.Wild("p", properties=[lambda e: e.is_number and e.is_negative])
+_w = sp.Wild("w", properties=[lambda e: e.is_Add and 1 in e.args])  # 1 + x: w - 1 is x
 
 
 class erfc(sp.erfc):
@@ -110,7 +111,7 @@ STABLE_FORMS = (
              "finite but returns 0 where the value is below 1e-17 (relative error 1)"),
     Identity(sp.exp(_u) - 1, expm1(_u), "e^u - 1 cancels for small u"),
     Identity(1 - sp.exp(_u), -expm1(_u), "1 - e^u cancels for small u"),
-    Identity(sp.sqrt(_u) - 1, (_u - 1) / (sp.sqrt(_u) + 1), "sqrt(u) - 1 cancels for u near 1"),
+    Identity(sp.sqrt(_w) - 1, (_w - 1) / (sp.sqrt(_w) + 1), "sqrt(1 + x) - 1 cancels for small x"),
 )
 
 # Identities applied to products (SymPy's subs finds them among the factors of a Mul).
