@@ -227,6 +227,9 @@ def _show(point) -> str:
 
 
 def _check_derivative(expr, var, kind, name):
+    """Refuse, when it is defined, a function whose derivative is no ordinary function or
+    which (or whose derivative) a generated NumPy trainer cannot compute."""
+    from .codegen.printer import GenerationError, check_printable
     from .errors import SpecError
 
     bad = (sp.DiracDelta, sp.Heaviside, sp.Derivative, sp.Subs)
@@ -234,6 +237,11 @@ def _check_derivative(expr, var, kind, name):
         raise SpecError(f"{kind} {name!r}: its derivative is not an ordinary function "
                         "(SymPy gives a delta or an unevaluated derivative); rewrite it with "
                         "where(...), abs, min or max")
+    try:
+        check_printable(expr, [var])
+    except GenerationError as exc:
+        raise SpecError(f"{kind} {name!r}: no NumPy form for a generated trainer: {exc}") \
+            from None
 
 
 @lru_cache(maxsize=256)

@@ -3,9 +3,9 @@ import subprocess
 import sys
 
 import pytest
+from conftest import ROOT
 
 from symbackprop.registry import ACTIVATIONS
-from conftest import ROOT
 
 
 def test_help_does_not_load_sympy():

@@ -147,3 +147,19 @@ def test_every_builtin_can_be_rewritten_by_a_user_under_another_name():
             assert float(entry.expr.subs(z, x)) == pytest.approx(
                 float(act.expr.subs(z, x)), rel=1e-12), name
             assert math.isfinite(float(entry.derivative.subs(z, x)))
+
+
+def test_a_definition_the_code_generator_cannot_print_is_refused_when_made(monkeypatch):
+    from symbackprop.codegen import printer
+    from symbackprop.registry import user_activation
+
+    def refuse(expr, variables=()):
+        raise printer.GenerationError("no NumPy rule for FancyFunction")
+    monkeypatch.setattr(printer, "check_printable", refuse)
+    user_activation.cache_clear()
+    try:
+        with pytest.raises(SpecError, match="no NumPy form for a generated trainer: no NumPy "
+                                            "rule for FancyFunction"):
+            parse_arch("2-2:q-1:identity", definitions={"activations": {"q": "z**3 + z"}})
+    finally:
+        user_activation.cache_clear()

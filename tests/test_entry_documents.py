@@ -3,12 +3,12 @@
 Driven by the registry: adding an activation or a loss adds its cases here.
 """
 import pytest
+from test_latex import _pdflatex
 
 from symbackprop import derive, parse_arch
 from symbackprop.printing.document import latex_document, markdown_document
 from symbackprop.printing.text import derivation_text
 from symbackprop.registry import ACTIVATIONS, LOSSES
-from test_latex import _pdflatex
 
 USER = {"activations": {"swish": "z*sigmoid(z)", "bent": "where(z > 0, z**2 + z, tanh(z))",
                         "clip": "min(max(z, -1), 1)"},

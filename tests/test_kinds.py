@@ -1,5 +1,6 @@
 """Layer kinds as entries, and the two generalisations of the engine they stand on: the chain
 rule sums over every use of a quantity, and affine Kronecker deltas keep their ranges."""
+import itertools
 import random
 
 import pytest
@@ -30,7 +31,7 @@ def test_every_kind_defines_its_output_from_its_inputs_and_has_its_gradients(kin
 
 
 def test_the_kinds_of_a_spec_layer_chain_output_to_input():
-    for before, after in zip(SPEC_LAYER, SPEC_LAYER[1:]):
+    for before, after in itertools.pairwise(SPEC_LAYER):
         assert before.output in after.inputs
 
 

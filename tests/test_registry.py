@@ -6,9 +6,17 @@ import pytest
 import sympy as sp
 
 from symbackprop import derive, parse_arch, verify
-from symbackprop.registry import ACTIVATIONS, LOSSES, Activation, a, n, y, z
-
-from symbackprop.registry import user_activation, user_loss
+from symbackprop.registry import (
+    ACTIVATIONS,
+    LOSSES,
+    Activation,
+    a,
+    n,
+    user_activation,
+    user_loss,
+    y,
+    z,
+)
 
 # Functions users write are entries like the built-ins: every test below runs on both.
 USER_ACTIVATIONS = {"swish": "z*sigmoid(z)", "clipped": "min(max(z, -1), 1)",
