@@ -25,8 +25,8 @@ RULES = {
     "simplify": "simplify",
     "targets": "the targets of each example sum to 1",
     "vectorise": "write the sum over entries as a matrix expression",
-    "penalty": "the L2 penalty (λ/2m) Σ_l ‖W^[l]‖² depends on W^[l] directly: add its "
-               "derivative",
+    "penalty": "the L2 penalty (λ/2m) Σ ‖W‖² of the cost depends on the weights directly: "
+               "add its derivative",
 }
 
 

@@ -290,7 +290,7 @@ def user_loss(name: str, text: str) -> Loss:
         domain = {"a_domain": (0.05, 0.95), "y_domain": (0.0, 1.0)}
     _check_derivative(term, a, "loss", name)
     return Loss(name, term, rf"\mathrm{{{_latex_name(name)}}}",
-                f"defined as {text.strip()}, summed over the output units",
+                "defined by the user, summed over the output units",
                 user_text=text, **domain)
 
 

@@ -54,7 +54,7 @@ def test_every_entry_derives_in_every_format(spec, loss, l2, notation):
 @pytest.mark.parametrize("spec,loss,l2", NETS)
 def test_every_entry_compiles_as_a_standalone_document(tmp_path, spec, loss, l2):
     arch = parse_arch(spec, loss, definitions=USER, l2=l2)
-    (tmp_path / "d.tex").write_text(latex_document(derive(arch), standalone=True, steps=False),
+    (tmp_path / "d.tex").write_text(latex_document(derive(arch), standalone=True),
                                     encoding="utf-8")
     log = _pdflatex(tmp_path, "d.tex")
     assert "! " not in log

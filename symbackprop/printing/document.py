@@ -146,6 +146,7 @@ def sections(d, with_steps: bool = True) -> Sections:
 _TEX_TEXT = str.maketrans({
     "∂": r"\ensuremath{\partial}", "Σ": r"\ensuremath{\Sigma}", "ᵢ": r"\ensuremath{_i}",
     "⁽": r"\ensuremath{^{(}}", "ⁱ": r"\ensuremath{^{i}}", "⁾": r"\ensuremath{^{)}}",
+    "λ": r"\ensuremath{\lambda}", "‖": r"\ensuremath{\Vert}", "²": r"\ensuremath{^2}",
     "_": r"\_", "&": r"\&", "%": r"\%", "#": r"\#", "$": r"\$",
 })
 
