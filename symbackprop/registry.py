@@ -153,6 +153,10 @@ ACTIVATIONS: dict[str, Activation] = {
         Activation("softsign", z / (1 + Abs(z)), r"\operatorname{softsign}"),
         Activation("softmax", _softmax(), r"\operatorname{softmax}", elementwise=False,
                    output_only=True),
+        # log-probabilities, for the negative log-likelihood loss (torch.nn.LogSoftmax).
+        Activation("log_softmax", zvec[c_idx] - sp.log(sp.Sum(sp.exp(zvec[j_idx]),
+                                                              (j_idx, 0, n - 1))),
+                   r"\operatorname{log\,softmax}", elementwise=False, output_only=True),
     ]
 }
 
@@ -174,6 +178,10 @@ LOSSES: dict[str, Loss] = {
         Loss("huber", sp.Piecewise(((a - y) ** 2 / 2, Abs(a - y) < 1),
                                    (Abs(a - y) - sp.Rational(1, 2), True)),
              r"\mathrm{Huber}", "Huber loss (delta = 1), summed over the output units"),
+        Loss("nll", -y * a, r"\mathrm{NLL}",
+             "negative log-likelihood of log-probabilities (targets one-hot or probabilities)",
+             output_activations=("log_softmax",), targets_sum_to_one=True,
+             a_domain=(-3.0, -0.05), y_domain=(0.0, 1.0)),
         Loss("log_cosh", sp.log(sp.cosh(a - y)), r"\log\cosh",
              "log-cosh of the error, summed over the output units"),
     ]

@@ -250,7 +250,8 @@ def _forward_values(e, net, W, b, x, y):
     tables = {"W": lambda l, r, c: W[l - 1][r][c], "b": lambda l, r, c: b[l - 1][r],
               "Z": lambda l, r, c: Zs[l - 1][r], "A": lambda l, r, c: As[l][r]}
     values = {N.lam: sp.Rational(e.derivation.l2)}
-    exprs = [e.path_sum, e.gradient] + ([e.penalty_edge.derivative] if e.penalty_edge else [])
+    exprs = [e.path_sum.doit(), e.gradient.doit()] + \
+        ([e.penalty_edge.derivative] if e.penalty_edge else [])
     for expr in exprs:
         for elem in expr.atoms(MatrixElement):
             kind, label = N.split(elem.parent.name)
@@ -277,7 +278,8 @@ def test_explain_sums_the_paths_to_the_gradient_of_the_definitions(prepared):
         assert e.penalised == bool(arch.l2) and (e.penalty_edge is not None) == \
             (bool(arch.l2) and text.startswith("W")), text
         values = _forward_values(e, net, W, b, x, y)
-        total = e.path_sum + (e.penalty_edge.derivative if e.penalty_edge else 0)
+        # A vector activation's edges hold sums over its units (log-softmax): in full first.
+        total = e.path_sum.doit() + (e.penalty_edge.derivative if e.penalty_edge else 0)
         derived = sp.N(total.xreplace(values), 50)
         kind, layer, row = text[0], int(text[1]), int(text[3])
         col = int(text[5]) if kind == "W" else None
