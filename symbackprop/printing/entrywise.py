@@ -75,22 +75,38 @@ def is_indicator(expr) -> bool:
         and expr.args[1].cond == sp.true and (expr.args[0].expr, expr.args[1].expr) == (1, 0)
 
 
-def decimal_text(value) -> str | None:
-    """A rational with a long terminating decimal expansion, as that decimal (SELU's
-    1.0507009873554804934193349852946, not a 31-digit fraction); None for other numbers."""
-    if not isinstance(value, sp.Rational) or value.q < 1000:
-        return None
-    q, twos, fives = value.q, 0, 0
+def terminating_decimal(value: sp.Rational) -> str | None:
+    """``11/20`` -> ``"0.55"``; None when the decimal does not terminate (1/3)."""
+    p, q = int(value.p), int(value.q)
+    twos = fives = 0
     while q % 2 == 0:
-        q, twos = q // 2, twos + 1
+        q //= 2
+        twos += 1
     while q % 5 == 0:
-        q, fives = q // 5, fives + 1
+        q //= 5
+        fives += 1
     if q != 1:
         return None
     places = max(twos, fives)
-    digits = str(abs(value.p) * 10 ** places // value.q).rjust(places + 1, "0")
-    sign = "-" if value.p < 0 else ""
-    return f"{sign}{digits[:-places]}.{digits[-places:]}"
+    scaled = abs(p) * 10 ** places // int(value.q)
+    digits = str(scaled).rjust(places + 1, "0")
+    whole, frac = digits[: len(digits) - places], digits[len(digits) - places:]
+    text = whole + ("." + frac if places else "")
+    return ("-" if p < 0 else "") + text
+
+
+#: A rational with a denominator this large that is a terminating decimal prints as the decimal.
+DECIMAL_DENOMINATOR = 1000
+
+
+def decimal_text(value) -> str | None:
+    """A rational with a long terminating decimal expansion, as that decimal (SELU's
+    1.0507009873554804934193349852946, GELU's 0.044715); None for other numbers (1/2 and 1/3
+    stay fractions)."""
+    if not (isinstance(value, sp.Rational) and not value.is_Integer
+            and value.q >= DECIMAL_DENOMINATOR):
+        return None
+    return terminating_decimal(value)
 
 
 class DecimalNumber(sp.Symbol):

@@ -11,6 +11,7 @@ from fractions import Fraction
 import sympy as sp
 
 from ..errors import SymbackpropError
+from ..printing.entrywise import terminating_decimal
 
 #: Significant digits carried for values that are not rational.
 WORKING_DIGITS = 50
@@ -58,26 +59,6 @@ def settle(value) -> sp.Expr:
 
 def is_approximate(value) -> bool:
     return not sp.sympify(value).is_Rational
-
-
-def terminating_decimal(value: sp.Rational) -> str | None:
-    """``11/20`` -> ``"0.55"``; None when the decimal does not terminate (1/3)."""
-    p, q = int(value.p), int(value.q)
-    twos = fives = 0
-    while q % 2 == 0:
-        q //= 2
-        twos += 1
-    while q % 5 == 0:
-        q //= 5
-        fives += 1
-    if q != 1:
-        return None
-    places = max(twos, fives)
-    scaled = abs(p) * 10 ** places // int(value.q)
-    digits = str(scaled).rjust(places + 1, "0")
-    whole, frac = digits[: len(digits) - places], digits[len(digits) - places:]
-    text = whole + ("." + frac if places else "")
-    return ("-" if p < 0 else "") + text
 
 
 def decimal_text(value, digits: int = PRINTED_DIGITS) -> tuple[str, bool]:

@@ -16,23 +16,12 @@ from typing import ClassVar
 
 import sympy as sp
 
+from ..printing.entrywise import decimal_text as long_decimal
 from ..printing.entrywise import entry_atoms
 from ..printing.latex import DerivationLatexPrinter
 from ..printing.linear import TextPrinter
 from ..registry import latex_names
-from .numbers import PRINTED_DIGITS, decimal_text, terminating_decimal
-
-#: A rational with a denominator this large that is a terminating decimal prints as the decimal.
-DECIMAL_DENOMINATOR = 1000
-
-
-def long_decimal(value) -> str | None:
-    """``0.044715`` for 8943/200000: the decimal of a constant written with many places, else
-    None (1/2 and 1/3 stay fractions)."""
-    if not (isinstance(value, sp.Rational) and not value.is_Integer
-            and value.q >= DECIMAL_DENOMINATOR):
-        return None
-    return terminating_decimal(value)
+from .numbers import PRINTED_DIGITS, decimal_text
 
 
 def _scalars_and_matrices(expr):
@@ -61,9 +50,6 @@ class TeachTextPrinter(TextPrinter):
         if expr.name == "alpha" and expr not in self._bindings:
             return "α"
         return super()._print_Symbol(expr)
-
-    def _print_Rational(self, expr):
-        return long_decimal(expr) or super()._print_Rational(expr)
 
     def _print_Abs(self, expr):
         return f"|{self._print(expr.args[0])}|"
@@ -138,9 +124,6 @@ class TeachLatexPrinter(DerivationLatexPrinter):
     def for_arch(cls, arch, settings=None) -> TeachLatexPrinter:
         """A printer that names every activation of ``arch``, the user's included."""
         return cls({**(settings or {}), "function_names": latex_names(arch)})
-
-    def _print_Rational(self, expr):
-        return long_decimal(expr) or super()._print_Rational(expr)
 
     def _with_coefficient(self, coeff, text) -> str:
         decimal = long_decimal(coeff)
