@@ -24,9 +24,26 @@ import textwrap
 import numpy as np
 
 # The kernels a trainer's calls may name, and the kernels each one calls in turn.
-DEPENDS = {"_erf": ("_erf_near_zero", "_erfc_tail"), "_erfc": ("_erf_near_zero", "_erfc_tail")}
+DEPENDS = {"_erf": ("_erf_near_zero", "_erfc_tail"), "_erfc": ("_erf_near_zero", "_erfc_tail"),
+           "_erf_near_zero": ("_rational",), "_erfc_tail": ("_rational",)}
 # How many scratch arrays each kernel takes (between its input and its output).
 SCRATCH = {"_erf": 7, "_erfc": 7}
+
+
+def _rational(t, p, q, num, den, out):
+    """out = P(t)/Q(t) in Cody's form, n = len(q): the numerator is Horner's scheme on
+    p[n] t^n + p[0] t^(n-1) + ... + p[n-1], the denominator on t^n + q[0] t^(n-1) + ... + q[n-1]."""
+    n = len(q)
+    np.multiply(t, p[n], num)
+    np.copyto(den, t)
+    for k in range(n - 1):
+        np.add(num, p[k], num)
+        np.multiply(num, t, num)
+        np.add(den, q[k], den)
+        np.multiply(den, t, den)
+    np.add(num, p[n - 1], num)
+    np.add(den, q[n - 1], den)
+    np.divide(num, den, out)
 
 
 def _erfc_tail(a, y, num, den, r, s, out):
@@ -46,31 +63,13 @@ def _erfc_tail(a, y, num, den, r, s, out):
          6.05183413124413191e-2, 2.33520497626869185e-3)
     # 0.46875 < a <= 4: erfc(a) = exp(-a^2) c(a)/d(a), into r
     np.clip(a, 0.46875, 4.0, out=y)
-    np.multiply(y, c[8], num)
-    np.copyto(den, y)
-    for k in range(7):
-        np.add(num, c[k], num)
-        np.multiply(num, y, num)
-        np.add(den, d[k], den)
-        np.multiply(den, y, den)
-    np.add(num, c[7], num)
-    np.add(den, d[7], den)
-    np.divide(num, den, r)
+    _rational(y, c, d, num, den, r)
     # a > 4: erfc(a) = exp(-a^2) (1/sqrt(pi) - w p(w)/q(w)) / a with w = 1/a^2, into num;
     # beyond 27.3 erfc is 0 in float64 (below the least subnormal), so a stops there
     np.clip(a, 4.0, 27.3, out=y)
     np.square(y, s)
     np.reciprocal(s, s)
-    np.multiply(s, p[5], num)
-    np.copyto(den, s)
-    for k in range(4):
-        np.add(num, p[k], num)
-        np.multiply(num, s, num)
-        np.add(den, q[k], den)
-        np.multiply(den, s, den)
-    np.add(num, p[4], num)
-    np.add(den, q[4], den)
-    np.divide(num, den, num)
+    _rational(s, p, q, num, den, num)
     np.multiply(num, s, num)
     np.subtract(5.6418958354775628695e-1, num, num)
     np.divide(num, y, num)
@@ -105,16 +104,7 @@ def _erf_near_zero(x, x1, w, num, den):
          2.84423683343917062e03)
     np.clip(x, -0.46875, 0.46875, out=x1)
     np.square(x1, w)
-    np.multiply(w, a[4], num)
-    np.copyto(den, w)
-    for k in range(3):
-        np.add(num, a[k], num)
-        np.multiply(num, w, num)
-        np.add(den, b[k], den)
-        np.multiply(den, w, den)
-    np.add(num, a[3], num)
-    np.add(den, b[3], den)
-    np.divide(num, den, num)
+    _rational(w, a, b, num, den, num)
     np.multiply(num, x1, num)
 
 
