@@ -22,7 +22,7 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 
 from . import naming as N
 from .errors import DerivationError
-from .kinds import ACTIVATION, SPEC_LAYER
+from .kinds import SPEC_LAYER
 from .matrices import elements, vectorise
 from .model import Derivation, Equation, Layer, Step
 from .registry import a as a_var
@@ -382,8 +382,7 @@ class _Network:
         backward: dict[str, Equation] = {}
         for kind in reversed(SPEC_LAYER):
             V, dV = sym[kind.output], sym["d" + kind.output]
-            # The activation's g' may be restated in terms of its output (σ' = A(1 - A)).
-            rewrite = self.output_rewrite(sym, activation) if kind is ACTIVATION else None
+            rewrite = self.output_rewrite(sym, activation) if kind.restates_output else None
             uses = [(V, dV, sym["units"], definition(kind))]
             for grad in kind.gradients:
                 position = grad.position(lay, r, s, k)

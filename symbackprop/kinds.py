@@ -49,6 +49,8 @@ class LayerKind:
     shape: Callable  # (input units, spec argument) -> output units
     syntax: str  # how a spec writes it
     pattern: re.Pattern  # the spec token, with named groups
+    # The local derivative may be restated in terms of the kind's output (σ' = A(1 - A)).
+    restates_output: bool = False
 
     def __repr__(self) -> str:
         return f"LayerKind({self.name}: {self.output} from {', '.join(self.inputs)})"
@@ -87,6 +89,7 @@ ACTIVATION = LayerKind(
     shape=lambda n_in, _: n_in,
     syntax=":NAME after a dense layer's size (an activation of the registry, or defined)",
     pattern=re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)\Z"),
+    restates_output=True,
 )
 
 # A spec layer "n:g", in forward order.
