@@ -22,15 +22,16 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 
 from . import naming as N
 from .errors import DerivationError
-from .kinds import SPEC_LAYER
+from .kinds import FEATURE_KINDS, SPEC_LAYER
 from .matrices import elements, vectorise
-from .model import Derivation, Equation, Layer, Step
+from .model import Derivation, Equation, FeatureLayer, Layer, Step
 from .registry import a as a_var
 from .registry import c_idx, j_idx, zvec
 from .registry import n as n_var
 from .registry import y as y_var
 from .registry import z as z_var
 from .spec import Architecture
+from .tensors import Map, Plus, Scaled, recognise_map
 
 GENERIC_G = sp.Function("g")
 
@@ -166,6 +167,8 @@ def sum_over(expr, limits):
     for term in _delta_terms(expr):
         remaining = []
         for var, size in limits:
+            if term.has(sp.Piecewise) and term.has(sp.KroneckerDelta):
+                term = deltas_out_of_piecewise(term)
             if not term.has(var):
                 term = term * size
             elif (picked := _pick_delta(term, var, size)) is not None:
@@ -207,8 +210,24 @@ def _pick_delta(term, var, size=None):
         if abs(coeff) != 1:
             conditions.append(sp.Eq(sp.Mod(shift, abs(coeff)), 0))
         picked = rest.xreplace({var: value})
+        # A range condition already on the picked term (a delta summed before) joins this one.
+        for inner in sp.Mul.make_args(picked):
+            if (isinstance(inner, sp.Piecewise) and len(inner.args) == 2
+                    and inner.args[1] == (0, True)):
+                picked = picked.xreplace({inner: inner.args[0].expr})
+                conditions = [*_conjuncts(inner.args[0].cond), *conditions]
         return sp.Piecewise((picked, sp.And(*conditions)), (0, True))
     return None
+
+
+def _conjuncts(cond) -> list:
+    return list(cond.args) if isinstance(cond, sp.And) else [cond]
+
+
+def _drop_zero_sums(expr):
+    """Σ 0 -> 0 (what ``diff`` leaves of a sum free of the target)."""
+    return expr.replace(lambda e: isinstance(e, sp.Sum) and e.function == 0,
+                        lambda e: sp.Integer(0))
 
 
 def _delta_terms(expr) -> list:
@@ -290,24 +309,33 @@ class _Network:
         derivative (g' in terms of the output); it returns (new expression, rule) or None.
         """
         j, i, m = N.j, N.i, self.m
+        entries = [(self.at(V, j, i), self.at(dV, j, i), [(j, units_V), (i, m)],
+                    definition(j, i)) for V, dV, units_V, definition in uses]
+        restate = None if rewrite is None else (lambda local: rewrite(local, j, i))
+        return self.chain_entries(target, entries, restate)
+
+    def chain_entries(self, target, uses, rewrite=None):
+        """The chain rule over ``uses``: (entry of V, entry of dV, [(index, size), ...] that
+        the entries run over, V's forward definition at that entry)."""
+        m = self.m
         lhs = sp.Derivative(N.J, target)
         rows = {rule: [] for rule in ("chain", "adjoint", "insert", "kronecker")}
         local_steps, result = [], sp.Integer(0)
-        for V, dV, units_V, definition in uses:
-            V_ji, dV_ji = self.at(V, j, i), self.at(dV, j, i)
-            limits = ((j, 0, units_V - 1), (i, 0, m - 1))
-            local_lhs = sp.Derivative(V_ji, target, evaluate=False)
-            rows["chain"].append(sp.Sum(sp.Derivative(N.J, V_ji) * local_lhs, *limits))
-            rows["adjoint"].append(sp.Sum(dV_ji / m * local_lhs, *limits))
-            local = deltas_out_of_piecewise(_sum_inner(sp.diff(definition(j, i), target)))
+        for V_e, dV_e, index_sizes, definition in uses:
+            limits = tuple((x, 0, size - 1) for x, size in index_sizes)
+            local_lhs = sp.Derivative(V_e, target, evaluate=False)
+            rows["chain"].append(sp.Sum(sp.Derivative(N.J, V_e) * local_lhs, *limits))
+            rows["adjoint"].append(sp.Sum(dV_e / m * local_lhs, *limits))
+            local = deltas_out_of_piecewise(_sum_inner(_drop_zero_sums(
+                sp.diff(definition, target))))
             local_steps.append(Step(local_lhs, local, "local"))
             if rewrite is not None:
-                restated = rewrite(local, j, i)
+                restated = rewrite(local)
                 if restated is not None:
                     local, rule = restated
                     local_steps.append(Step(local_lhs, local, rule))
-            rows["insert"].append(sp.Sum(dV_ji / m * local, *limits))
-            result += sum_over(dV_ji / m * local, [(j, units_V), (i, m)])
+            rows["insert"].append(sp.Sum(dV_e / m * local, *limits))
+            result += sum_over(dV_e / m * local, list(index_sizes))
         steps = [Step(lhs, sp.Add(*rows["chain"]), "chain"),
                  Step(lhs, sp.Add(*rows["adjoint"]), "adjoint"),
                  *local_steps,
@@ -462,23 +490,142 @@ class _Network:
                 steps.append(Step(lhs, out, "targets"))
         return steps, out
 
+    # feature layers ------------------------------------------------------------------------
+    def feature_symbols(self, label, feature, activation) -> dict:
+        """The arrays and sizes of feature layer ``label`` (naming.feature_size, Ng's names)."""
+        m, lay = self.m, self.layout
+        prev = label - 1
+        Cp, Hp, Wp = (N.feature_size(kind, prev) for kind in ("n_C", "n_H", "n_W"))
+        sym = {"prev_channels": Cp, "layout": lay.name, "prev_sizes": (Cp, Hp, Wp),
+               "A_prev": N.tensor("A", prev, (m, Cp, Hp, Wp)),
+               "dA_prev": N.tensor("dA", prev, (m, Cp, Hp, Wp))}
+        if feature.kind == "flatten":
+            n = N.units(label)
+            sym.update(units=n, A=N.matrix("A", label, *lay.shape(n, m)),
+                       dA=N.matrix("dA", label, *lay.shape(n, m)))
+            return sym
+        C, H, W = (N.feature_size(kind, label) for kind in ("n_C", "n_H", "n_W"))
+        f, s = N.feature_size("f", label), N.feature_size("s", label)
+        shape = (m, C, H, W)
+        sym.update(sizes=(C, H, W), channels=C, f=f, s=s, A=N.tensor("A", label, shape),
+                   dA=N.tensor("dA", label, shape))
+        if feature.kind == "conv":
+            sym.update(p=N.feature_size("p", label),
+                       W=N.tensor("W", label, (C, Cp, f, f)), b=N.tensor("b", label, (C,)),
+                       dW=N.tensor("dW", label, (C, Cp, f, f)), db=N.tensor("db", label, (C,)),
+                       Z=N.tensor("Z", label, shape), dZ=N.tensor("dZ", label, shape))
+            sym["activation_map"] = Map(sp.Lambda(z_var, activation.expr), sym["Z"])
+        if feature.kind == "maxpool":
+            sym["M"] = N.tensor("M", label, (*shape, f, f))
+        return sym
+
+    def feature_activation(self, sym, indices):
+        return sym["activation_map"].entry(*indices)
+
+    def feature_layer(self, label, feature, activation) -> FeatureLayer:
+        """Feature layer ``label``: each stage's forward definition (its operation's entry),
+        then each stage's gradients by the chain rule through its output, last stage first,
+        each recognised as the operation its gradient entry names."""
+        kind = FEATURE_KINDS[feature.kind]
+        sym = self.feature_symbols(label, feature, activation)
+        lay = self.layout
+        forward = []
+        for stage in kind.stages:
+            node = stage.node(sym)
+            idx = tuple(getattr(N, name) for name in stage.indices)
+            lhs_e = stage.entry(sym, lay, stage.output, idx)
+            forward.append(Equation("forward", label, sym[stage.output], node, lhs_e,
+                                    node.entry(*idx),
+                                    (Step(sym[stage.output], node, "vectorise"),)))
+        backward: dict[str, Equation] = {}
+        for stage in reversed(kind.stages):
+            node = stage.node(sym)
+            sums = tuple(getattr(N, name) for name in stage.sums)
+            V_shape = sym["A_prev"].shape if stage.name == "flatten" \
+                else sym[stage.output].shape
+            uses = [(stage.entry(sym, lay, stage.output, sums),
+                     stage.entry(sym, lay, "d" + stage.output, sums),
+                     list(zip(sums, V_shape)), node.entry(*sums))]
+            for grad in stage.gradients:
+                position = grad.position()
+                target = sym[grad.target][position]
+                lhs = sym[grad.result]
+                steps, entry = self.chain_entries(target, uses)
+                if grad.penalised and self.l2:
+                    steps, entry = self.penalised_entry(self.tensor_penalty(sym), target,
+                                                        steps, entry)
+                if grad.per_example:
+                    steps, entry = self.per_example(lhs[position], steps, entry)
+                rhs = self.recognise(grad, sym, entry, position)
+                backward[grad.name] = Equation(grad.name, label, lhs, rhs, lhs[position],
+                                               entry, (*steps, Step(lhs, rhs, "vectorise")))
+        return FeatureLayer(label, feature, kind, activation, sym, tuple(forward), backward)
+
+    def recognise(self, grad, sym, entry, position):
+        """The operation the derived ``entry`` is: the gradient's node, checked entry for
+        entry (with the 1/m of a parameter's gradient, and the penalty's λ/m W)."""
+        if grad.node is None:
+            node = recognise_map(entry, position)
+            if node is None:
+                raise DerivationError(f"{grad.result}: the derived entry {entry} is not an "
+                                      "entry-by-entry map")
+            return node
+        node = grad.node(sym)
+        if not grad.per_example:
+            node = Scaled(1 / self.m, node)
+            if grad.penalised and self.l2:
+                node = Plus(node, Scaled(N.lam / self.m, sym[grad.target]))
+        expected = node.entry(*position)
+        if not _same(entry, expected):
+            raise DerivationError(f"{grad.result}: the derived entry {entry} is not "
+                                  f"{type(grad.node(sym)).__name__}'s entry {expected}")
+        return node
+
+    def tensor_penalty(self, sym):
+        """(λ/2m) Σ (W_rcuv)² over a kernel's entries."""
+        W = sym["W"]
+        idx = (N.j, N.t, N.mu, N.nu)
+        return N.lam / (2 * self.m) * sp.Sum(W[idx] ** 2, *[(x, 0, n - 1) for x, n
+                                                             in zip(idx, W.shape)])
+
+    def penalised_entry(self, P, target, steps, grad):
+        lhs = sp.Derivative(N.J, target)
+        steps = [*steps, Step(lhs, grad + sp.Derivative(P, target, evaluate=False), "penalty")]
+        total = grad + _sum_inner(sp.diff(P, target))
+        return [*steps, Step(lhs, total, "kronecker")], total
+
     def derive(self) -> Derivation:
         arch = self.arch
         L_label = arch.depth
         self.Y = sp.MatrixSymbol("Y", *self.layout.shape(N.units(L_label), self.m))
+        features = tuple(
+            self.feature_layer(label, f, arch.activation_entry(f.activation)
+                               if f.activation else None)
+            for label, f in enumerate(arch.features, start=1))
         layers = tuple(
             self.layer(label, act, label == L_label)
-            for label, act in enumerate(arch.activation_entries, start=1))
+            for label, act in zip(arch.dense_labels, arch.activation_entries))
         general = self.layer("l", None, False)
         A_out = layers[-1].A
         i = N.i
         loss_i = self.loss_entry(A_out, self.Y, N.units(L_label), i)
         cost = sp.Sum(loss_i, (i, 0, self.m - 1)) / self.m
-        penalty = sp.Add(*[self.penalty(self.symbols(layer.index)) for layer in layers]) \
+        penalty = sp.Add(*[self.tensor_penalty(f.symbols) for f in features
+                           if "W" in f.symbols],
+                         *[self.penalty(self.symbols(layer.index)) for layer in layers]) \
             if self.l2 else sp.Integer(0)
-        X = N.matrix("A", 0, *self.layout.shape(N.units(0), self.m))
+        if arch.image is not None:
+            X = N.tensor("A", 0, (self.m, *(N.feature_size(kind, 0)
+                                            for kind in ("n_C", "n_H", "n_W"))))
+        else:
+            X = N.matrix("A", 0, *self.layout.shape(N.units(0), self.m))
         return Derivation(arch, self.layout.name, self.m, X, self.Y, cost + penalty, loss_i, i,
-                          layers, general, self.l2, penalty)
+                          layers, general, self.l2, penalty, features)
+
+
+def _same(a, b) -> bool:
+    """Whether two index expressions are one (identical, or their difference expands to 0)."""
+    return a == b or sp.expand(a - b) == 0
 
 
 def _is_target_sum(s: sp.Sum, Y) -> bool:

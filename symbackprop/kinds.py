@@ -20,6 +20,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import sympy as sp
+
 
 @dataclass(frozen=True)
 class Gradient:
@@ -95,3 +97,214 @@ ACTIVATION = LayerKind(
 # A spec layer "n:g", in forward order.
 LAYER_KINDS: dict[str, LayerKind] = {kind.name: kind for kind in (DENSE, ACTIVATION)}
 SPEC_LAYER = (DENSE, ACTIVATION)
+
+
+# --- feature layers: between an image input and flatten ----------------------------------
+#
+# A feature map is indexed (example, channel, row, column). A feature kind is one or two
+# stages in a row (conv: the correlation Z = W ⋆ A + b, then the activation A = g(Z)); a stage
+# holds its forward definition entry by entry, with symbolic sizes, and its gradients, each
+# with the vectorised operation (a node of ``tensors``) it must come out as. The engine
+# derives every entry by the chain rule and checks that it is that operation.
+
+@dataclass(frozen=True)
+class TensorGradient:
+    """d``result`` = ∂J/∂``target`` at entry ``position()``; ``node(sym)`` is the operation
+    the derived entry must be (without the 1/m of a parameter's gradient), None for an entry
+    by entry map, recognised as one."""
+
+    name: str
+    target: str
+    result: str
+    position: Callable  # () -> tuple of entry indices of the target
+    node: Callable | None  # (sym) -> tensors node
+    per_example: bool = False
+    penalised: bool = False
+
+
+def _plain_entry(sym, layout, out, indices):
+    return sym[out][indices]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One quantity a feature kind computes, ``output`` (a key of the layer's symbol table),
+    defined entry by entry by the operation ``node(sym)``: its forward definition is the
+    node's entry. ``entry(sym, layout, output, indices)`` is the output's entry that index
+    tuple names (flatten: the vector entry of position (c, h, w))."""
+
+    name: str
+    output: str
+    node: Callable  # (sym) -> tensors node of the forward computation
+    gradients: tuple[TensorGradient, ...]
+    indices: tuple[str, ...] = ("k", "r", "x", "y")  # the forward definition's entry
+    sums: tuple[str, ...] = ("i", "j", "x", "y")  # the chain rule's indices over the output
+    entry: Callable = _plain_entry
+
+
+@dataclass(frozen=True)
+class FeatureKind:
+    """A layer kind between the image input and flatten: its stages in forward order, its spec
+    syntax and shape rule."""
+
+    name: str
+    stages: tuple[Stage, ...]
+    syntax: str
+    pattern: re.Pattern
+    token: Callable  # (Feature) -> spec token
+    out_shape: Callable  # (Feature, (C, H, W)) -> output shape
+    make: Callable  # (regex match, activation text) -> Feature
+    parameters: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"FeatureKind({self.name})"
+
+    def check(self, feature, shape, pos) -> None:
+        """Refuse a layer that does not fit its input, naming the fault and the fix."""
+        from .errors import SpecError
+
+        token = self.token(feature)
+        if len(shape) != 3:
+            raise SpecError(f"layer {pos}: {token} needs a feature map (channels x height x "
+                            f"width) as input, got a vector of {shape[0]}")
+        if self.name == "flatten":
+            return
+        height, width = shape[1:]
+        k, s, p = feature.kernel, feature.stride, feature.padding
+        for name, value in (("kernel", k), ("stride", s)):
+            if value < 1:
+                raise SpecError(f"layer {pos}: {token}: the {name} must be a positive "
+                                f"integer, got {value}")
+        if self.name == "conv" and feature.channels < 1:
+            raise SpecError(f"layer {pos}: {token}: the number of channels must be a "
+                            f"positive integer, got {feature.channels}")
+        if p < 0 or (self.name == "conv" and p >= k):
+            raise SpecError(f"layer {pos}: {token}: padding must be between 0 and the kernel "
+                            f"size - 1 ({k - 1}), got {p}")
+        padded = (height + 2 * p, width + 2 * p)
+        if k > min(padded):
+            what = "padded input" if p else "input"
+            raise SpecError(
+                f"layer {pos}: {token}: a {k}x{k} kernel is larger than its {what} "
+                f"{padded[0]}x{padded[1]}; use a kernel of at most {min(padded)}"
+                + ("" if p or self.name != "conv" else " or add padding (p1)"))
+
+
+def _conv_out(f, shape):
+    k, s, p = f.kernel, f.stride, f.padding
+    return (f.channels, (shape[1] + 2 * p - k) // s + 1, (shape[2] + 2 * p - k) // s + 1)
+
+
+def _pool_out(f, shape):
+    return (shape[0], (shape[1] - f.kernel) // f.stride + 1,
+            (shape[2] - f.kernel) // f.stride + 1)
+
+
+def _conv_token(f):
+    text = f"conv{f.channels}k{f.kernel}"
+    text += f"s{f.stride}" if f.stride != 1 else ""
+    text += f"p{f.padding}" if f.padding else ""
+    return text + (f":{f.activation}" if f.activation != "identity" else "")
+
+
+def _pool_token(f):
+    return f"{f.kind}{f.kernel}" + (f"s{f.stride}" if f.stride != f.kernel else "")
+
+
+def _tensors():
+    from . import tensors as T
+    return T
+
+
+def _idx(*names):
+    from . import naming as N
+    return tuple(getattr(N, n) for n in names)
+
+
+def _flat_entry(sym, layout, out, indices):
+    k, c, h, w = indices
+    unit = _tensors().Flatten.position(sym["A_prev"], c, h, w)
+    return sym[out][layout.pos(unit, k)]
+
+
+CONV_CORRELATION = Stage(
+    "correlation", "Z",
+    lambda sym: _tensors().Correlate(sym["W"], sym["A_prev"], sym["b"], sym["s"], sym["p"]),
+    (TensorGradient("BP1", "W", "dW", lambda: _idx("r", "c", "u", "v"),
+                    lambda sym: _tensors().WeightCorrelate(sym["A_prev"], sym["dZ"], sym["s"],
+                                                           sym["p"]), penalised=True),
+     TensorGradient("BP2", "b", "db", lambda: _idx("r"),
+                    lambda sym: _tensors().ChannelSum(sym["dZ"])),
+     TensorGradient("BP3", "A_prev", "dA_prev", lambda: _idx("k", "c", "h", "w"),
+                    lambda sym: _tensors().FullCorrelate(sym["dZ"], sym["W"], sym["s"],
+                                                         sym["p"]), per_example=True)))
+
+FEATURE_ACTIVATION = Stage(
+    "activation", "A", lambda sym: sym["activation_map"],
+    (TensorGradient("BP4", "Z", "dZ", lambda: _idx("k", "r", "x", "y"), None,
+                    per_example=True),), sums=("i", "j", "h", "w"))
+
+
+def _pool_stage(how):
+    return Stage(
+        f"{how}pool", "A",
+        lambda sym: _tensors().Pool(how, sym["A_prev"], sym["f"], sym["s"], sym.get("M")),
+        (TensorGradient("BP3", "A_prev", "dA_prev", lambda: _idx("k", "c", "h", "w"),
+                        lambda sym: _tensors().Unpool(how, sym["dA"], sym["f"], sym["s"],
+                                                      sym.get("M")), per_example=True),),
+        indices=("k", "c", "x", "y"))
+
+
+FLATTEN_STAGE = Stage(
+    "flatten", "A", lambda sym: _tensors().Flatten(sym["A_prev"], sym["layout"]),
+    (TensorGradient("BP3", "A_prev", "dA_prev", lambda: _idx("k", "c", "h", "w"),
+                    lambda sym: _tensors().Unflatten(sym["dA"], sym["A_prev"], sym["layout"]),
+                    per_example=True),),
+    indices=("k", "c", "h", "w"), sums=("i", "t", "x", "y"), entry=_flat_entry)
+
+
+def _make_conv(match, act):
+    return _feature("conv", channels=int(match["channels"]), kernel=int(match["kernel"]),
+                    stride=int(match["stride"] or 1), padding=int(match["padding"] or 0),
+                    activation=act or "identity")
+
+
+def _make_pool(kind):
+    def make(match, act):
+        kernel = int(match["kernel"])
+        return _feature(kind, kernel=kernel, stride=int(match["stride"] or kernel))
+    return make
+
+
+def _feature(kind, **fields):
+    from .spec import Feature
+    return Feature(kind, **fields)
+
+
+CONV = FeatureKind(
+    "conv", (CONV_CORRELATION, FEATURE_ACTIVATION),
+    syntax="conv{F}k{K}[s{S}][p{P}][:act]: F output channels, a KxK kernel, stride S "
+           "(default 1), zero padding P (default 0)",
+    pattern=re.compile(r"conv(?P<channels>[0-9]+)k(?P<kernel>[0-9]+)(?:s(?P<stride>[0-9]+))?"
+                       r"(?:p(?P<padding>[0-9]+))?\Z"),
+    token=_conv_token, out_shape=_conv_out, make=_make_conv, parameters=("W", "b"))
+MAXPOOL = FeatureKind(
+    "maxpool", (_pool_stage("max"),),
+    syntax="maxpool{K}[s{S}]: the maximum of each KxK window, stride S (default K)",
+    pattern=re.compile(r"maxpool(?P<kernel>[0-9]+)(?:s(?P<stride>[0-9]+))?\Z"),
+    token=_pool_token, out_shape=_pool_out, make=_make_pool("maxpool"))
+AVGPOOL = FeatureKind(
+    "avgpool", (_pool_stage("avg"),),
+    syntax="avgpool{K}[s{S}]: the mean of each KxK window, stride S (default K)",
+    pattern=re.compile(r"avgpool(?P<kernel>[0-9]+)(?:s(?P<stride>[0-9]+))?\Z"),
+    token=_pool_token, out_shape=_pool_out, make=_make_pool("avgpool"))
+FLATTEN = FeatureKind(
+    "flatten", (FLATTEN_STAGE,),
+    syntax="flatten: the feature map as one vector (channel, row, column order), before the "
+           "dense layers",
+    pattern=re.compile(r"flatten\Z"), token=lambda f: "flatten",
+    out_shape=lambda f, shape: (shape[0] * shape[1] * shape[2],),
+    make=lambda match, act: _feature("flatten"))
+
+FEATURE_KINDS: dict[str, FeatureKind] = {kind.name: kind for kind in
+                                         (CONV, MAXPOOL, AVGPOOL, FLATTEN)}

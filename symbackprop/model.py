@@ -97,6 +97,33 @@ class Layer:
 
 
 @dataclass(frozen=True)
+class FeatureLayer:
+    """Layer l of an image network before its dense layers: a convolution, a pooling layer or
+    flatten (``feature``, the spec's layer; ``kind``, its entry of ``kinds.FEATURE_KINDS``).
+
+    ``symbols`` holds its arrays (``IndexedBase`` feature maps (m, n_C, n_H, n_W), kernels,
+    biases; flatten's output is a matrix) and sizes (``n_C``, ``n_H``, ``n_W``, ``f``, ``s``,
+    ``p`` of naming.feature_size); ``forward`` the definition of each stage, ``backward`` the
+    gradients keyed BP1 (dW), BP2 (db), BP3 (the input's error), BP4 (dZ), each with its
+    rhs a node of ``tensors``.
+    """
+
+    index: int
+    feature: object  # spec.Feature
+    kind: object  # kinds.FeatureKind
+    activation: object | None  # registry Activation after a convolution, else None
+    symbols: dict
+    forward: tuple[Equation, ...]
+    backward: dict[str, Equation] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"FeatureLayer({self.index}: {self.feature.token()})"
+
+    def equation(self, name: str) -> Equation:
+        return self.backward[name]
+
+
+@dataclass(frozen=True)
 class Derivation:
     """Backpropagation for one architecture, derived in index notation with symbolic sizes."""
 
@@ -112,6 +139,7 @@ class Derivation:
     general: Layer  # a hidden layer l with an unspecified activation g: BP1 .. BP4 in general
     l2: sp.Rational = sp.S.Zero  # λ of the L2 penalty (naming.lam in the equations); 0: none
     penalty: sp.Expr = sp.S.Zero  # (λ/2m) Σ_l Σ_{j,t} (W^[l]_jt)², part of ``cost``
+    features: tuple[FeatureLayer, ...] = ()  # an image network's layers before its dense ones
 
     def __repr__(self) -> str:
         return f"Derivation({self.arch.spec()}, loss={self.arch.loss}, notation={self.notation})"
@@ -132,10 +160,15 @@ class Derivation:
     def output(self) -> Layer:
         return self.layers[-1]
 
-    def layer(self, index: int) -> Layer:
-        return self.layers[index - 1]
+    def layer(self, index: int):
+        """Layer ``index`` (1-based, as the spec numbers them): a Layer or a FeatureLayer."""
+        if index <= len(self.features):
+            return self.features[index - 1]
+        return self.layers[index - 1 - len(self.features)]
 
     def equations(self):
         """Every backward equation, output layer first, as backpropagation runs."""
         for layer in reversed(self.layers):
+            yield from layer.backward.values()
+        for layer in reversed(self.features):
             yield from layer.backward.values()

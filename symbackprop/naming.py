@@ -54,3 +54,50 @@ def code_name(name: str) -> str:
     if label is None:
         return kind
     return kind + label.replace("-1", "_prev") if not label.isdigit() else kind + label
+
+
+# --- feature maps (image networks) --------------------------------------------------------
+# A feature map is an (example, channel, row, column) array, PyTorch's NCHW. Entry indices:
+# k (example), r (output channel), c (input channel), x, y (output row and column), u, v
+# (kernel offsets of a weight), h, w (row and column of the layer's input). Summed: i, j, t,
+# x, y, and mu, nu over a kernel window.
+h, w, u, v, x, y = sp.symbols("h w u v x y", integer=True)
+mu, nu = sp.symbols("mu nu", integer=True)
+
+# Sizes of layer l, in Ng's notation: n_C^[l] channels, n_H^[l] rows, n_W^[l] columns; a
+# kernel of f^[l] x f^[l], stride s^[l], padding p^[l].
+FEATURE_SIZES = ("n_C", "n_H", "n_W", "f", "s", "p")
+
+
+def feature_size(kind: str, label) -> sp.Symbol:
+    """The size symbol ``kind[label]`` (``n_C[1]``, ``f[2]``); padding may be 0."""
+    if kind not in FEATURE_SIZES:
+        raise ValueError(f"unknown feature size {kind!r}")
+    if kind == "p":
+        return sp.Symbol(f"p[{label}]", integer=True, nonnegative=True)
+    return sp.Symbol(f"{kind}[{label}]", integer=True, positive=True)
+
+
+def tensor(kind: str, label, shape) -> sp.IndexedBase:
+    """A feature map, kernel or bias array ``KIND[LABEL]`` of the given shape."""
+    return sp.IndexedBase(f"{kind}[{label}]", shape=tuple(shape))
+
+
+def feature_sizes(arch) -> dict:
+    """{n_C[l]: C, n_H[l]: H, ..., f[l]: K, n_l: flattened size}: a concrete image network's
+    size symbols."""
+    out = {}
+    for label, shape in enumerate(arch.shapes()):
+        if label > arch.offset:
+            break
+        if len(shape) == 3:
+            for kind, value in zip(("n_C", "n_H", "n_W"), shape):
+                out[feature_size(kind, label)] = value
+    for label, f in enumerate(arch.features, start=1):
+        if f.kernel:
+            out[feature_size("f", label)] = f.kernel
+            out[feature_size("s", label)] = f.stride
+        if f.kind == "conv":
+            out[feature_size("p", label)] = f.padding
+    out[units(arch.offset)] = arch.sizes[0]
+    return out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -32,6 +33,33 @@ class Definition:
 
 
 @dataclass(frozen=True)
+class Feature:
+    """A layer between an image input and ``flatten``: a convolution or a pooling layer, or
+    ``flatten`` itself. ``kind`` names an entry of ``kinds.FEATURE_KINDS``; ``channels`` (F),
+    ``kernel`` (K), ``stride`` (S), ``padding`` (P) as torch's Conv2d / max_pool2d take them
+    (0 where the kind has no such argument); ``activation`` applies after a convolution."""
+
+    kind: str
+    channels: int = 0
+    kernel: int = 0
+    stride: int = 0
+    padding: int = 0
+    activation: str = ""
+
+    def token(self) -> str:
+        """The spec token: ``conv16k3p1:relu``, ``maxpool2``, ``avgpool3s2``, ``flatten``."""
+        from .kinds import FEATURE_KINDS
+
+        return FEATURE_KINDS[self.kind].token(self)
+
+    def out_shape(self, shape: tuple[int, int, int]) -> tuple[int, ...]:
+        """(C, H, W) of the output for input ``shape`` (flatten: (C·H·W,))."""
+        from .kinds import FEATURE_KINDS
+
+        return FEATURE_KINDS[self.kind].out_shape(self, shape)
+
+
+@dataclass(frozen=True)
 class Architecture:
     """A fully connected network: sizes[0] inputs, then one activation per later layer.
 
@@ -45,11 +73,34 @@ class Architecture:
     loss: str = DEFAULT_LOSS
     definitions: tuple[Definition, ...] = field(default=())
     l2: Fraction = Fraction(0)
+    image: tuple[int, ...] | None = None  # (C, H, W) of an image input, else None
+    features: tuple[Feature, ...] = field(default=())  # conv / pooling layers, then flatten
 
-    def __init__(self, sizes, activations=None, loss=DEFAULT_LOSS, definitions=(), l2=0):
+    def __init__(self, sizes=None, activations=None, loss=DEFAULT_LOSS, definitions=(), l2=0,
+                 image=None, features=()):
+        features = tuple(features)
+        if image is not None:
+            image = _image_shape(image)
+            _check_features(image, features)
+            shapes = feature_shapes(image, features)
+            flat = shapes[-1][0] if features else None
+            if sizes is None:
+                raise SpecError("an image network needs its dense layers after flatten, "
+                                "e.g. sizes=[10]")
+            sizes = (flat, *tuple(sizes))
+        elif features:
+            raise SpecError("conv and pooling layers need an image input CxHxW, e.g. "
+                            "'1x8x8-conv8k3:relu-maxpool2-flatten-10:softmax'")
+        if sizes is None:
+            raise SpecError("an architecture needs its layer sizes, e.g. sizes=[2, 3, 1]")
+        if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+            raise SpecError(f"sizes must be a list of positive integers such as [2, 3, 1], "
+                            f"got {type(sizes).__name__}")
         sizes = tuple(sizes)
         if activations is None:
             activations = (DEFAULT_ACTIVATION,) * max(len(sizes) - 1, 0)
+        object.__setattr__(self, "image", image)
+        object.__setattr__(self, "features", features)
         object.__setattr__(self, "sizes", sizes)
         object.__setattr__(self, "activations", tuple(activations))
         object.__setattr__(self, "loss", loss)
@@ -59,8 +110,30 @@ class Architecture:
 
     @property
     def depth(self) -> int:
-        """L, the number of layers with weights."""
-        return len(self.sizes) - 1
+        """L, the label of the output layer: the layers after the input, features included."""
+        return len(self.features) + len(self.sizes) - 1
+
+    @property
+    def offset(self) -> int:
+        """The label of the layer the dense head reads (flatten's; 0 for a dense network)."""
+        return len(self.features)
+
+    @property
+    def dense_labels(self) -> range:
+        """The labels of the dense layers: 1..L, or offset+1..L after the features."""
+        return range(self.offset + 1, self.depth + 1)
+
+    def size(self, label: int) -> int:
+        """n_l of dense layer ``label`` (or of flatten's output, label ``offset``)."""
+        return self.sizes[label - self.offset]
+
+    def shapes(self) -> tuple[tuple[int, ...], ...]:
+        """The shape of every layer's output, input first: (C, H, W) for feature maps,
+        (n,) for vectors."""
+        if self.image is None:
+            return tuple((n,) for n in self.sizes)
+        return (*feature_shapes(self.image, self.features),
+                *((n,) for n in self.sizes[1:]))
 
     def activation_entry(self, name: str):
         """The registry entry of activation ``name``: built in, or defined by the user."""
@@ -79,20 +152,29 @@ class Architecture:
 
         return loss(self.loss, self.definitions)
 
+    @property
+    def feature_activations(self) -> tuple[str, ...]:
+        return tuple(f.activation for f in self.features if f.activation)
+
     def used_definitions(self) -> tuple[Definition, ...]:
         """The user's definitions that this network uses, in the order they were given."""
-        used = set(self.activations) | {self.loss}
+        used = set(self.activations) | {self.loss} | set(self.feature_activations)
         return tuple(d for d in self.definitions if d.name in used)
 
+    def _front(self) -> list[str]:
+        if self.image is None:
+            return [str(self.sizes[0])]
+        return ["x".join(map(str, self.image)), *(f.token() for f in self.features)]
+
     def __str__(self) -> str:
-        parts = [str(self.sizes[0])]
+        parts = self._front()
         parts += [f"{n}:{g}" for n, g in zip(self.sizes[1:], self.activations)]
         return "-".join(parts)
 
     def spec(self) -> str:
         """The shortest one-line form that parses back to this architecture."""
         if all(g == DEFAULT_ACTIVATION for g in self.activations):
-            return "-".join(map(str, self.sizes))
+            return "-".join(self._front() + [str(n) for n in self.sizes[1:]])
         return str(self)
 
     def __repr__(self) -> str:
@@ -102,6 +184,48 @@ class Architecture:
         if self.l2:
             extra += f", l2={str(self.l2)!r}"
         return f"Architecture({self.spec()!r}, loss={self.loss!r}{extra})"
+
+
+MAX_IMAGE_SIDE = 4096
+
+
+def _image_shape(image) -> tuple[int, int, int]:
+    if isinstance(image, (str, bytes)) or not hasattr(image, "__len__") or len(image) != 3:
+        raise SpecError(f"an image input is (channels, height, width), e.g. (1, 8, 8), "
+                        f"got {image!r}")
+    for name, value in zip(("channels", "height", "width"), image):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise SpecError(f"image {name} must be a positive integer, got {value!r}")
+        if value > MAX_IMAGE_SIDE:
+            raise SpecError(f"image {name} {value} is larger than {MAX_IMAGE_SIDE}")
+    return tuple(image)
+
+
+def feature_shapes(image, features) -> tuple[tuple[int, ...], ...]:
+    """The output shape of the input and of every feature layer."""
+    shapes = [tuple(image)]
+    for f in features:
+        shapes.append(f.out_shape(shapes[-1]))
+    return tuple(shapes)
+
+
+def _check_features(image, features) -> None:
+    """Each feature layer fits its input; flatten comes last, once."""
+    from .kinds import FEATURE_KINDS
+
+    if not features or features[-1].kind != "flatten":
+        raise SpecError("an image network needs 'flatten' before its dense layers, e.g. "
+                        "'1x8x8-conv8k3:relu-flatten-10:softmax'")
+    shape = tuple(image)
+    for pos, f in enumerate(features, start=1):
+        if not isinstance(f, Feature) or f.kind not in FEATURE_KINDS:
+            raise SpecError(f"layer {pos}: {f!r} is not a feature layer "
+                            f"(known: {', '.join(FEATURE_KINDS)})")
+        if f.kind == "flatten" and pos != len(features):
+            raise SpecError(f"layer {pos + 1}: {features[pos].token()} after flatten; conv "
+                            "and pooling layers come before 'flatten', dense layers after it")
+        FEATURE_KINDS[f.kind].check(f, shape, pos)
+        shape = f.out_shape(shape)
 
 
 MAX_L2_DIGITS = 30
@@ -213,15 +337,26 @@ def _validate(arch: Architecture) -> None:
         raise SpecError(
             f"{len(sizes) - 1} layers after the input need {len(sizes) - 1} activations, "
             f"got {len(acts)}")
-    for pos, act in enumerate(acts, start=1):
+    for pos, act in enumerate(acts, start=arch.offset + 1):
         if not isinstance(act, str) or (act not in ACTIVATIONS and act not in defined_acts):
             raise SpecError(f"layer {pos}: unknown activation {act!r} "
                             f"{_known(set(ACTIVATIONS) | defined_acts)}; define your own with "
                             "--activation NAME=EXPR")
-        if arch.activation_entry(act).output_only and pos != len(acts):
+        if arch.activation_entry(act).output_only and pos != arch.depth:
             raise SpecError(
-                f"layer {pos}: {act} is allowed on the output layer only (layer {len(acts)}); "
+                f"layer {pos}: {act} is allowed on the output layer only (layer {arch.depth}); "
                 "use e.g. relu or tanh for hidden layers")
+    for pos, f in enumerate(arch.features, start=1):
+        if not f.activation:
+            continue
+        if f.activation not in ACTIVATIONS and f.activation not in defined_acts:
+            raise SpecError(f"layer {pos}: unknown activation {f.activation!r} "
+                            f"{_known(set(ACTIVATIONS) | defined_acts)}; define your own with "
+                            "--activation NAME=EXPR")
+        if not arch.activation_entry(f.activation).elementwise:
+            raise SpecError(f"layer {pos}: {f.activation} maps a whole vector and cannot "
+                            f"follow a conv layer; use an entry-by-entry activation such as "
+                            f"relu, and {f.activation} on the output layer")
     if not isinstance(loss, str) or (loss not in LOSSES and loss not in defined_losses):
         raise SpecError(f"unknown loss {loss!r} {_known(set(LOSSES) | defined_losses)}; define "
                         "your own with --loss NAME=EXPR")
@@ -232,8 +367,13 @@ def _validate(arch: Architecture) -> None:
             f"write e.g. '{'-'.join(map(str, sizes[:-1]))}-{sizes[-1]}:{needed[0]}'")
 
 
+IMAGE_PATTERN = re.compile(r"(?P<c>[0-9]+)x(?P<h>[0-9]+)x(?P<w>[0-9]+)\Z")
+EXAMPLE_IMAGE = "1x8x8-conv16k3p1:relu-maxpool2-flatten-10:softmax"
+
+
 def parse_arch(text: str, loss: str | None = None, definitions=(), l2=0) -> Architecture:
-    """Parse the one-line form: ``2-3-1``, ``784-128:relu-10:softmax``, ``3-1:relu-2:relu``.
+    """Parse the one-line form: ``2-3-1``, ``784-128:relu-10:softmax``, ``3-1:relu-2:relu``,
+    or an image network ``1x8x8-conv16k3p1:relu-maxpool2-flatten-10:softmax``.
 
     ``definitions`` and ``l2`` are passed on to ``Architecture``.
     """
@@ -241,16 +381,27 @@ def parse_arch(text: str, loss: str | None = None, definitions=(), l2=0) -> Arch
         raise SpecError("empty architecture; write sizes joined by '-', e.g. '2-3-1'")
     from .kinds import SPEC_LAYER  # each token: the kinds of a spec layer, by their syntax
 
+    parts = text.strip().split("-")
+    first = parts[0].strip()
+    image = IMAGE_PATTERN.match(first) if first.isascii() else None
+    features = []
+    if image is not None:
+        dims = tuple(int(image[g]) for g in "chw")
+        if min(dims) < 1:
+            raise SpecError(f"layer 0: image sizes must be positive integers, got {first!r}; "
+                            f"write CxHxW, e.g. '{EXAMPLE_IMAGE}'")
+        features, rest = _parse_features(parts[1:], text)
+        _check_features(dims, features)
+        parts = [str(feature_shapes(dims, features)[-1][0]) if features else "0", *rest]
     dense, activation = SPEC_LAYER
     sizes, acts = [], []
-    for pos, part in enumerate(text.strip().split("-")):
+    for pos, part in enumerate(parts):
+        pos_shown = pos + len(features)
         size_text, sep, act = part.partition(":")
         size_text, act = size_text.strip(), act.strip()
-        match = dense.pattern.match(size_text)
+        match = dense.pattern.match(size_text) if size_text.isascii() else None
         if match is None or int(match["units"]) < 1:
-            raise SpecError(
-                f"layer {pos}: size must be a positive integer, got {size_text!r} "
-                f"in {text!r}; write e.g. '2-3-1' or '784-128:relu-10:softmax'")
+            raise SpecError(_token_error(pos_shown, size_text, text, image is not None))
         sizes.append(int(match["units"]))
         if pos == 0:
             if sep:
@@ -259,13 +410,88 @@ def parse_arch(text: str, loss: str | None = None, definitions=(), l2=0) -> Arch
                     f"write '{size_text}-...'")
             continue
         if sep and not act:
-            raise SpecError(f"layer {pos}: empty activation after ':' in {text!r}")
+            raise SpecError(f"layer {pos_shown}: empty activation after ':' in {text!r}")
         if act and not activation.pattern.match(act):
-            raise SpecError(f"layer {pos}: {act!r} is not an activation name; write "
+            raise SpecError(f"layer {pos_shown}: {act!r} is not an activation name; write "
                             f"{activation.syntax}, e.g. '2-3:relu-1'")
         acts.append(act or DEFAULT_ACTIVATION)
+    if image is not None:
+        return Architecture(sizes[1:], acts, loss if loss is not None else DEFAULT_LOSS,
+                            definitions, l2, image=dims, features=features)
     return Architecture(sizes, acts, loss if loss is not None else DEFAULT_LOSS,
                         definitions, l2)
+
+
+def _feature_kind(token):
+    from .kinds import FEATURE_KINDS
+
+    for kind in FEATURE_KINDS.values():
+        match = kind.pattern.match(token) if token.isascii() else None
+        if match is not None:
+            return kind, match
+    return None, None
+
+
+def _parse_features(parts, text):
+    """The feature layers up to and including flatten, and the dense tokens after it."""
+    from .kinds import FEATURE_KINDS
+
+    features = []
+    for pos, part in enumerate(parts, start=1):
+        token, sep, act = part.partition(":")
+        token, act = token.strip(), act.strip()
+        kind, match = _feature_kind(token)
+        if kind is None:
+            if token.isdigit() or DENSE_TOKEN.match(token):
+                raise SpecError(
+                    f"layer {pos}: dense layer {part!r} directly after a "
+                    f"{'feature map' if not features else features[-1].kind + ' layer'}; "
+                    f"put 'flatten' before it, e.g. '...-flatten-{part}'")
+            raise SpecError(_token_error(pos, token, text, True))
+        if sep and kind.name != "conv":
+            raise SpecError(f"layer {pos}: {token} takes no activation, got {part!r}; "
+                            "activations follow conv layers (conv8k3:relu)")
+        if sep and not act:
+            raise SpecError(f"layer {pos}: empty activation after ':' in {text!r}")
+        for group in ("channels", "kernel", "stride"):
+            if group in match.groupdict() and match[group] is not None \
+                    and int(match[group]) < 1:
+                raise SpecError(f"layer {pos}: {token}: the {group} must be a positive "
+                                f"integer, got {match[group]}; write {kind.syntax}")
+        features.append(kind.make(match, act))
+        if kind.name == "flatten":
+            rest = parts[pos:]
+            if rest:
+                after, _, _ = rest[0].partition(":")
+                if _feature_kind(after.strip())[0] is not None:
+                    raise SpecError(
+                        f"layer {pos + 1}: {after.strip()} after flatten; conv and pooling "
+                        "layers come before 'flatten', dense layers after it")
+            else:
+                raise SpecError(f"flatten must be followed by dense layers, e.g. "
+                                f"'{text.strip()}-10:softmax'")
+            return features, rest
+    raise SpecError(f"an image network needs 'flatten' before its dense layers, e.g. "
+                    f"'{EXAMPLE_IMAGE}'")
+
+
+DENSE_TOKEN = re.compile(r"[0-9]+\Z")
+
+
+def _token_error(pos, token, text, image) -> str:
+    from .kinds import FEATURE_KINDS
+
+    shown = token if len(token) <= 40 else token[:40] + "..."
+    if _feature_kind(token)[0] is not None:
+        return (f"layer {pos}: {shown} needs an image input CxHxW before it (channels x "
+                f"height x width), e.g. '{EXAMPLE_IMAGE}'")
+    if image:
+        kinds = "; ".join(kind.syntax.split(": ")[0] for kind in FEATURE_KINDS.values())
+        return (f"layer {pos}: unknown layer {shown!r} in an image network; write one of "
+                f"{kinds}, then dense sizes, e.g. '{EXAMPLE_IMAGE}'")
+    return (f"layer {pos}: size must be a positive integer, got {shown!r} in "
+            f"{text if len(text) <= 80 else text[:80] + '...'!r}; write e.g. '2-3-1' or "
+            "'784-128:relu-10:softmax'")
 
 
 SPEC_KEYS = ("activations", "arch", "define", "l2", "loss", "sizes")
