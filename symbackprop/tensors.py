@@ -274,7 +274,9 @@ class Scaled(Node):
     factor, node = (property(lambda self, n=n: self.args[n]) for n in range(2))
 
     def entry(self, *indices):
-        return self.factor * self.node.entry(*indices)
+        inner = self.node
+        return self.factor * (inner.entry(*indices) if isinstance(inner, Node)
+                              else inner[indices])
 
 
 class Plus(Node):
@@ -286,5 +288,4 @@ class Plus(Node):
         return sp.Basic.__new__(cls, *terms)
 
     def entry(self, *indices):
-        return sp.Add(*[t.entry(*indices) if isinstance(t, Node) else t[indices]
-                        for t in self.args])
+        return sp.Add(*[t.entry(*indices) for t in self.args])

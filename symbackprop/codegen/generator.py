@@ -18,11 +18,13 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .. import naming as N
+from . import conv_kernels
 from ..matrices import Elementwise
 from ..naming import code_name
 from ..registry import a as a_var
 from ..registry import n as n_var
 from ..registry import y as y_var
+from .features import FeaturePlanner, parameter_shapes
 from .printer import (
     GenerationError,
     GuardedPiecewise,
@@ -95,6 +97,7 @@ class Plan:
     backward: list[Block]
     scale_note: str
     kernels: list[str]  # the functions of ``kernels`` the calls use (erf, ...)
+    conv_kernels: list[str] = ()  # the functions of ``conv_kernels`` the calls use
     penalty: str = ""  # the L2 penalty's part of J as an expression of P (and m), or ""
     penalty_note: str = ""
 
@@ -133,8 +136,13 @@ class TrainerPlanner:
         self.m = derivation.m
         self.sizes = self.arch.sizes
         self.L = self.arch.depth
-        self.units = N.unit_sizes(self.sizes)
+        self.offset = self.arch.offset
+        self.units = {N.units(label): self.arch.size(label)
+                      for label in range(self.offset, self.L + 1)}
         self.units[n_var] = self.sizes[-1]
+        self.feature_sizes = N.feature_sizes(self.arch) if derivation.features else {}
+        self.features = FeaturePlanner(self)
+        self.param_shapes: dict[str, tuple[int, ...]] = {}
         self.buffers: dict[str, Buffer] = {}
         self.reduction_names: dict = {}  # reduction matrix expression -> buffer name
         self.kernels: set[str] = set()  # functions of ``kernels`` the kept calls use
@@ -299,7 +307,18 @@ class TrainerPlanner:
         # What each later step reads: an array may be overwritten once nothing reads it.
         reads_after = self._reads_after(layers, fwd, bwd, cost_kernel)
 
+        params = []
+        for layer in self.d.features:
+            params += parameter_shapes(self.arch, layer)
+        for layer in layers:
+            l = layer.index
+            params += [(f"W{l}", (self.arch.size(l), self.arch.size(l - 1))),
+                       (f"b{l}", (self.arch.size(l),))]
+        self.param_shapes = dict(params)
+
         forward = []
+        for layer in self.d.features:
+            forward += self.features.forward_blocks(layer)
         for layer in layers:
             forward += self._forward_blocks(layer, fwd[layer.index], bwd[layer.index],
                                             cost_kernel, saved[layer.index], reads_after)
@@ -310,18 +329,17 @@ class TrainerPlanner:
         for layer in reversed(layers):
             backward += self._backward_blocks(layer, bwd[layer.index], saved[layer.index],
                                               shared, reads_after)
+        for layer in reversed(self.d.features):
+            backward += self.features.backward_blocks(layer)
 
-        params = []
-        for layer in layers:
-            l = layer.index
-            params += [(f"W{l}", (self.sizes[l], self.sizes[l - 1])), (f"b{l}", (self.sizes[l],))]
         penalty, penalty_note = self._penalty()
         return Plan(
             params=params, buffers=list(self.buffers.values()),
             forward=forward, output=code_name(out.A.name), cost=cost_block,
             cost_value=cost_value, backward=backward,
             scale_note="BP1 and BP2 carry the factor 1/m; it is folded into the output error",
-            kernels=sorted(self.kernels), penalty=penalty, penalty_note=penalty_note)
+            kernels=sorted(self.kernels), penalty=penalty, penalty_note=penalty_note,
+            conv_kernels=conv_kernels.needed(self.features.used))
 
     def _equation_block(self, label, target, rhs, fold=False) -> Block:
         """A linear equation (Z, BP1, BP2, BP3): as derived and in rows, then its calls."""
@@ -339,13 +357,14 @@ class TrainerPlanner:
         """The L2 penalty's part of J, (lambda/(2m)) sum_l ||W^[l]||^2, as code, and a note."""
         if not self.d.l2:
             return "", ""
-        terms = " + ".join(f"np.vdot(W{layer.index}, W{layer.index})" for layer in self.d.layers)
+        weights = [name for name in self.param_shapes if name.startswith("W")]
+        terms = " + ".join(f"np.vdot({name}, {name})" for name in weights)
         value = f"{number(self.d.l2 / 2)} * ({terms}) / m"
         return value, (f"the L2 penalty (lambda/(2m)) sum_l ||W[l]||^2, lambda = "
                        f"{decimal(self.d.l2)} (biases are not penalised)")
 
     def _forward_blocks(self, layer, kernel, bwd, cost, saved, reads_after) -> list[Block]:
-        l, cols = layer.index, self.sizes[layer.index]
+        l, cols = layer.index, self.arch.size(layer.index)
         Z, A = code_name(layer.Z.name), code_name(layer.A.name)
         self.buffer(Z, cols)
         blocks = [self._equation_block("", Z, layer.forward[0].rhs)]
@@ -372,7 +391,7 @@ class TrainerPlanner:
         return [*blocks, block(comments, code)]
 
     def _backward_blocks(self, layer, kernel, saved, shared, reads_after) -> list[Block]:
-        l, cols = layer.index, self.sizes[layer.index]
+        l, cols = layer.index, self.arch.size(layer.index)
         dZ, dA = code_name(layer.dZ.name), code_name(layer.dA.name)
         label = "output" if layer.is_output else "BP4"
         scaled = ("times scale (1/m, or lr/m when training): every gradient below is linear "
@@ -403,13 +422,13 @@ class TrainerPlanner:
         for name in ("BP1", "BP2", "BP3"):
             eq = layer.backward[name]
             target = code_name(eq.lhs.name)
-            if name == "BP3" and l == 1:
+            if name == "BP3" and l == 1:  # the input's layer (an image network's reads A[offset])
                 said = (f"BP3 for layer 1 would give {target}, the gradient for the input: "
                         "not needed, not computed")
                 blocks.append(block([said], []))
                 continue
             if name == "BP3":
-                self.buffer(target, self.sizes[l - 1])
+                self.buffer(target, self.arch.size(l - 1))
             blocks.append(self._equation_block(f"{name}: ", target, eq.rhs,
                                                fold=name in ("BP1", "BP2")))
         return blocks
@@ -576,9 +595,8 @@ class TrainerPlanner:
         return [f"np.multiply({name}, scale * {number(value)}, {scratch})",
                 f"np.add({target}, {scratch}, {target})"]
 
-    def _param_shape(self, name: str) -> tuple[int, int]:
-        l = int(name[1:])
-        return (self.sizes[l], self.sizes[l - 1])
+    def _param_shape(self, name: str) -> tuple[int, ...]:
+        return self.param_shapes[name]
 
 
 def _as_sum(rhs):

@@ -8,7 +8,7 @@ from math import prod
 
 from ..engine import derive
 from ..templating import render
-from . import kernels
+from . import conv_kernels, kernels
 from .generator import plan as make_plan
 from .options import DTYPES, INITS, OPTIMIZERS
 from .printer import decimal
@@ -39,6 +39,9 @@ def _arch_dict(arch) -> str:
     no quotes, so every string prints in double quotes."""
     text = (f'{{"sizes": {tuple(arch.sizes)!r}, "activations": {tuple(arch.activations)!r}, '
             f'"loss": {arch.loss!r}, "l2": {float(arch.l2)!r}')
+    if arch.image is not None:
+        text += (f', "image": {tuple(arch.image)!r}, '
+                 f'"features": {tuple(f.token() for f in arch.features)!r}')
     used = arch.used_definitions()
     if used:
         define = {key: {d.name: d.text for d in used if d.kind == kind}
@@ -46,6 +49,12 @@ def _arch_dict(arch) -> str:
                   if any(d.kind == kind for d in used)}
         text += f', "define": {define!r}'
     return (text + "}").replace("'", '"')
+
+
+def _x_shape(arch) -> str:
+    """X's shape as the docstrings write it: (m, n_0), or (m, C, H, W) for images."""
+    dims = arch.image if arch.image is not None else (arch.sizes[0],)
+    return "(m, " + ", ".join(map(str, dims)) + ")"
 
 
 def _target_checks(loss, n_out) -> list[str]:
@@ -121,6 +130,9 @@ def generate(arch, optimizer: str = "sgd", dtype: str = "float64", init: str = "
         arch_text=str(arch), loss=arch.loss, loss_description=loss.description,
         command=command or command_line(arch, optimizer, dtype, init),
         n_in=sizes[0], n_out=sizes[-1], targets_note=targets_note,
+        image=tuple(arch.image) if arch.image is not None else None,
+        n_in_image=prod(arch.image) if arch.image is not None else None,
+        x_shape=_x_shape(arch),
         arch_dict=arch_dict, dtype=dtype, optimizer=optimizer, init=init,
         init_std=INITS[init],
         params=plan.params, size=sum(prod(shape) for _, shape in plan.params),
@@ -130,5 +142,6 @@ def generate(arch, optimizer: str = "sgd", dtype: str = "float64", init: str = "
         backward=plan.backward, scale_note=plan.scale_note,
         target_checks=_target_checks(loss, sizes[-1]), report=_report(loss),
         kernels=[kernels.source(name) for name in plan.kernels],
+        conv_kernels=[conv_kernels.source(name) for name in plan.conv_kernels],
         penalty=plan.penalty, penalty_note=plan.penalty_note, notes=notes,
     )
