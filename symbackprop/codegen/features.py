@@ -100,6 +100,33 @@ class FeaturePlanner:
         self.used.add(kernel)
         return f"{kernel}({', '.join(str(a) for a in args)})"
 
+    def invoke(self, kernel, label, given: dict, **sizes) -> str:
+        """The call of ``kernel`` for layer ``label``: each parameter from ``given`` (the
+        layer's arrays and numbers) or else a scratch array of the layer, allocated once under
+        the parameter's name (so ``cols`` of the forward pass is the ``cols`` of BP1)."""
+        import inspect
+
+        params = inspect.signature(getattr(CK, kernel)).parameters
+        numbers = {"S": sizes.get("S"), "P": sizes.get("P", 0), "K": sizes.get("K")}
+        numbers["Wp"] = sizes.get("W", 0) + 2 * numbers["P"]
+        numbers["Hp"] = sizes.get("H", 0) + 2 * numbers["P"]
+        scratch = None
+        args = []
+        for name in params:
+            if name in given:
+                args.append(given[name])
+            elif name in numbers and numbers[name] is not None:
+                args.append(numbers[name])
+            elif f"{name}{label}" in self.p.buffers:  # kept by an earlier call of the layer
+                args.append(f"{name}{label}")
+            else:
+                if scratch is None:
+                    scratch = self.scratch(kernel, label, **sizes)
+                if name not in scratch:
+                    raise GenerationError(f"{kernel}: no array for its argument {name}")
+                args.append(scratch[name])
+        return self.call(kernel, *args)
+
     # blocks -------------------------------------------------------------------------------
     def forward_blocks(self, layer) -> list:
         from .generator import block
@@ -164,6 +191,14 @@ def _core(node):
     return node
 
 
+def _conv_sizes(s: FeatureSizes, f) -> dict:
+    return dict(C=s.C, H=s.H, W=s.W, F=f.channels, K=f.kernel, S=f.stride, P=f.padding)
+
+
+def _pool_sizes(s: FeatureSizes, f) -> dict:
+    return dict(C=s.C, H=s.H, W=s.W, K=f.kernel, S=f.stride)
+
+
 def _shape_text(shape) -> tuple:
     return tuple(sp.sympify(d) for d in shape)
 
@@ -184,10 +219,9 @@ def _conv_forward(fp, layer, eq):
     s = _shapes(fp.arch, l)
     Z = f"Z{l}"
     fp.map_buffer(Z, s.out, view=f"Z{l}m")
-    scratch = fp.scratch("_conv2d_forward", l, C=s.C, H=s.H, W=s.W, F=f.channels, K=f.kernel,
-                         S=f.stride, P=f.padding)
-    code = [fp.call("_conv2d_forward", map_name(l - 1), f"W{l}", f"b{l}", f.stride, f.padding,
-                    scratch["Ap"], scratch["cols"], scratch["Zt"], f"Z{l}m")]
+    code = [fp.invoke("_conv2d_forward", l,
+                      {"A": map_name(l - 1), "W": f"W{l}", "b": f"b{l}", "Z": f"Z{l}m"},
+                      **_conv_sizes(s, f))]
     comments = [*_equation(eq, fp.p.feature_sizes),
                 f"the correlation of torch's conv2d: stride {f.stride}, zero padding "
                 f"{f.padding}; im2col into cols{l} (kept for BP1) and one GEMM"]
@@ -218,15 +252,11 @@ def _pool_forward(fp, layer, eq):
     s = _shapes(fp.arch, l)
     fp.map_buffer(f"A{l}", s.out, view=f"A{l}m")
     comments = _equation(eq, fp.p.feature_sizes)
+    kernel = "_maxpool2d_forward" if eq.rhs.how == "max" else "_avgpool2d_forward"
+    code = [fp.invoke(kernel, l, {"A": map_name(l - 1), "out": f"A{l}m"}, **_pool_sizes(s, f))]
     if eq.rhs.how == "max":
-        scratch = fp.scratch("_maxpool2d_forward", l, C=s.C, H=s.H, W=s.W, K=f.kernel,
-                             S=f.stride)
-        code = [fp.call("_maxpool2d_forward", map_name(l - 1), f.kernel, f.stride,
-                        scratch["R"], scratch["E"], scratch["mask"], f"A{l}m")]
         comments.append(f"mask{l} holds M[{l}], 1 at the first maximum of each window in "
                         "row-major order (kept for BP3)")
-    else:
-        code = [fp.call("_avgpool2d_forward", map_name(l - 1), f.kernel, f.stride, f"A{l}m")]
     return comments, code
 
 
@@ -258,14 +288,11 @@ def _activation_backward(fp, layer, eq):
 def _conv_params(fp, layer, eq):
     l, f = layer.index, layer.feature
     s = _shapes(fp.arch, l)
-    sizes = dict(C=s.C, H=s.H, W=s.W, F=f.channels, K=f.kernel, S=f.stride, P=f.padding)
-    dzt = fp.scratch("_conv2d_dz_t", l, **sizes)
-    params = fp.scratch("_conv2d_grad_params", l, **sizes)
-    fwd = fp.scratch("_conv2d_forward", l, **sizes)
+    sizes = _conv_sizes(s, f)
     bp2 = layer.backward["BP2"]
-    code = [fp.call("_conv2d_dz_t", f"dZ{l}m", dzt["dZt"]),
-            fp.call("_conv2d_grad_params", dzt["dZt"], fwd["cols"], 1, params["dWt"],
-                    f"dW{l}", f"db{l}")]
+    code = [fp.invoke("_conv2d_dz_t", l, {"dZ": f"dZ{l}m"}, **sizes),
+            fp.invoke("_conv2d_grad_params", l, {"scale": 1, "dW": f"dW{l}", "db": f"db{l}"},
+                      **sizes)]
     comments = [*(f"BP1: {line}" if k == 0 else line
                   for k, line in enumerate(_equation(eq, fp.p.feature_sizes))),
                 *(f"BP2: {line}" if k == 0 else line
@@ -283,12 +310,10 @@ def _conv_params(fp, layer, eq):
 def _conv_input(fp, layer, eq):
     l, f = layer.index, layer.feature
     s = _shapes(fp.arch, l)
-    sizes = dict(C=s.C, H=s.H, W=s.W, F=f.channels, K=f.kernel, S=f.stride, P=f.padding)
-    dzt = fp.scratch("_conv2d_dz_t", l, **sizes)
-    fwd = fp.scratch("_conv2d_forward", l, **sizes)
     fp.map_buffer(f"dA{l - 1}", (s.C, s.H, s.W), view=map_name(l - 1, error=True))
-    code = [fp.call("_conv2d_grad_input", dzt["dZt"], f"W{l}", f.stride, f.padding,
-                    fwd["cols"], map_name(l - 1, error=True))]
+    code = [fp.invoke("_conv2d_grad_input", l, {"W": f"W{l}", "dcols": f"cols{l}",
+                                                 "dA": map_name(l - 1, error=True)},
+                      **_conv_sizes(s, f))]
     comments = [*(f"BP3: {line}" if k == 0 else line
                   for k, line in enumerate(_equation(eq, fp.p.feature_sizes))),
                 f"one GEMM W{l}^T dZt{l} into cols{l} (BP1 has read it), then a col2im of "
@@ -303,15 +328,8 @@ def _unpool(fp, layer, eq):
     comments = [f"BP3: {line}" if k == 0 else line
                 for k, line in enumerate(_equation(eq, fp.p.feature_sizes))]
     kernel = "_maxpool2d_backward" if eq.rhs.how == "max" else "_avgpool2d_backward"
-    scratch = fp.scratch(kernel, l, C=s.C, H=s.H, W=s.W, K=f.kernel, S=f.stride)
-    if eq.rhs.how == "max":
-        fwd = fp.scratch("_maxpool2d_forward", l, C=s.C, H=s.H, W=s.W, K=f.kernel,
-                         S=f.stride)
-        code = [fp.call(kernel, map_name(l, error=True), fwd["mask"], f.kernel, f.stride,
-                        scratch["T"], map_name(l - 1, error=True))]
-    else:
-        code = [fp.call(kernel, map_name(l, error=True), f.kernel, f.stride, scratch["T"],
-                        map_name(l - 1, error=True))]
+    code = [fp.invoke(kernel, l, {"dP": map_name(l, error=True),
+                                  "dA": map_name(l - 1, error=True)}, **_pool_sizes(s, f))]
     return comments, code
 
 
