@@ -157,3 +157,27 @@ def test_torch_computes_the_same_gradients():
     assert abs(cost.item() - module.cost(params, X, Y)) < 1e-12
     for name, value in P.items():
         assert np.allclose(grads[name], value.grad.numpy(), rtol=1e-10, atol=1e-12), name
+
+
+def test_generated_file_trains_from_the_command_line_on_images(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "cnn_trainer.py"
+    spec = "1x4x4-conv2k3p1:relu-maxpool2-flatten-3:softmax"
+    made = subprocess.run([sys.executable, "-m", "symbackprop", "generate", spec, "--loss",
+                           "cross_entropy", "-o", str(out)], capture_output=True, text=True,
+                          check=False)
+    assert made.returncode == 0, made.stderr
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((24, 1, 4, 4))
+    labels = rng.integers(0, 3, 24)
+    np.savez(tmp_path / "images.npz", X=X, Y=np.eye(3)[labels])
+    np.savetxt(tmp_path / "rows.csv", np.column_stack([X.reshape(24, 16), labels]),
+               delimiter=",")
+    for data, extra in (("images.npz", []), ("rows.csv", ["--targets", "1"])):
+        run = subprocess.run([sys.executable, str(out), "--data", str(tmp_path / data),
+                              "--epochs", "3", *extra], capture_output=True, text=True,
+                             check=False)
+        assert run.returncode == 0, run.stderr
+        assert "final cost" in run.stdout and "training accuracy" in run.stdout
