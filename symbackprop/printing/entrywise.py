@@ -33,6 +33,15 @@ class EntrywiseScope:
         finally:
             self._bindings = outer
 
+    def _print_Map(self, expr):
+        """A function of feature maps entry by entry (tensors.Map): its body, as a matrix's."""
+        outer = self._bindings
+        self._bindings = {**outer, **dict(zip(expr.fn.variables, expr.tensors))}
+        try:
+            return self._entrywise(expr.fn.expr)
+        finally:
+            self._bindings = outer
+
 
 def is_negative(term) -> bool:
     """Whether a term of a sum reads with a minus: -x, -2 x, and (-α) dW as a matrix product."""
@@ -137,3 +146,148 @@ def with_decimals(expr):
         return DecimalNumber(text) if r > 0 else -DecimalNumber(text)
     return expr.replace(lambda e: isinstance(e, sp.Rational) and decimal_text(e) is not None,
                         show)
+
+
+# --- feature maps: entries of (example, channel, row, column) arrays and their sizes ------------
+
+def _index_symbols() -> frozenset:
+    from .. import naming as N
+
+    return frozenset(getattr(N, name) for name in
+                     ("r", "s", "k", "j", "t", "i", "c", "h", "w", "u", "v", "x", "y", "mu",
+                      "nu"))
+
+
+INDEX_SYMBOLS = _index_symbols()
+
+
+def size_symbol(expr):
+    """(kind, label) of a feature-map size symbol (``n_C[1]`` -> ("n_C", "1")), else None."""
+    from .. import naming as N
+
+    if not isinstance(expr, sp.Symbol):
+        return None
+    kind, label = N.split(expr.name)
+    return (kind, label) if label is not None and kind in N.FEATURE_SIZES else None
+
+
+def tensor_name(base) -> str:
+    """The name of a feature map, kernel or bias array (an IndexedBase): ``A[1]``."""
+    return str(base.label)
+
+
+def is_tensor(expr) -> bool:
+    """Whether ``expr`` is an array named KIND[LABEL] (a feature map, kernel, bias, M)."""
+    from .. import naming as N
+
+    return isinstance(expr, sp.IndexedBase) and N.split(tensor_name(expr))[1] is not None
+
+
+def _degree(term) -> int:
+    return sum(int(e) for b, e in term.as_powers_dict().items()
+               if isinstance(b, sp.Symbol) and e.is_Integer)
+
+
+def index_terms(expr) -> list:
+    """The terms of an index expression in reading order: positive terms before negative ones,
+    products before single symbols, indices before sizes (s x + μ - p, h + p - s x)."""
+    def key(term):
+        return (term.could_extract_minus_sign(), -_degree(term),
+                not (term.free_symbols & INDEX_SYMBOLS), sp.default_sort_key(term))
+    return sorted(sp.Add.make_args(expr), key=key)
+
+
+def _nonnegative_part(rel):
+    """d with ``rel`` equivalent to d >= 0 (integers: d > 0 is d - 1 >= 0), or None."""
+    if isinstance(rel, (sp.GreaterThan, sp.StrictGreaterThan)):
+        d = rel.lhs - rel.rhs
+    elif isinstance(rel, (sp.LessThan, sp.StrictLessThan)):
+        d = rel.rhs - rel.lhs
+    else:
+        return None
+    return sp.expand(d - 1 if isinstance(rel, (sp.StrictGreaterThan, sp.StrictLessThan))
+                     else d)
+
+
+def _negatives(expr) -> int:
+    return sum(1 for t in sp.Add.make_args(expr) if t.could_extract_minus_sign())
+
+
+def range_chains(cond) -> list:
+    """A range condition as chains ``(0, e, top)`` (0 <= e <= top) and single conditions, in
+    the order their expressions first appear: the derived 0 <= h + p - s x,
+    f >= h + p - s x + 1 read as 0 <= h + p - s x <= f - 1."""
+    parts = list(cond.args) if isinstance(cond, sp.And) else [cond]
+    parts = sorted(parts, key=sp.default_sort_key)
+    lows = [(rel, _nonnegative_part(rel)) for rel in parts]
+    used, out = set(), []
+    for a, (rel, d) in enumerate(lows):
+        if a in used:
+            continue
+        if d is None:
+            out.append(rel)
+            used.add(a)
+            continue
+        for b in range(a + 1, len(lows)):
+            other = lows[b][1]
+            if b in used or other is None:
+                continue
+            top = sp.expand(d + other)
+            if top.free_symbols & INDEX_SYMBOLS:
+                continue
+            middle = min((d, other), key=lambda e: (_negatives(e), sp.default_sort_key(e)))
+            out.append((sp.Integer(0), middle, top))
+            used |= {a, b}
+            break
+        else:
+            out.append(sp.Ge(d, 0))
+            used.add(a)
+
+    def first_use(item):
+        mid = item[1] if isinstance(item, tuple) else item
+        return sp.default_sort_key(mid)
+    return sorted(out, key=first_use)
+
+
+def range_piecewise(expr):
+    """(body, condition) of Piecewise((body, condition), (0, True)) whose condition bounds
+    integer indices (a derived range: the entries a window reaches); else None."""
+    if not (isinstance(expr, sp.Piecewise) and len(expr.args) == 2
+            and expr.args[1].cond == sp.true and expr.args[1].expr == 0):
+        return None
+    body, cond = expr.args[0]
+    parts = cond.args if isinstance(cond, sp.And) else (cond,)
+    for part in parts:
+        if not isinstance(part, sp.core.relational.Relational):
+            return None
+        if part.atoms(sp.Indexed) or part.atoms(MatrixElement):
+            return None
+        if not part.free_symbols or not all(s.is_integer for s in part.free_symbols):
+            return None
+    return body, cond
+
+
+def _factor_rank(f) -> tuple:
+    """Factors of an index term: numbers, then strides (s x), then indices, then the other
+    sizes (c n_H n_W)."""
+    size = size_symbol(f)
+    rank = 0 if f.is_Number else 1 if size is not None and size[0] == "s" \
+        else 2 if f in INDEX_SYMBOLS else 3
+    return (rank, sp.default_sort_key(f))
+
+
+def index_text(e, show) -> str:
+    """An index expression on one line, terms in reading order, factors side by side:
+    ``s x + μ - p``; ``show`` prints a symbol or number."""
+    if isinstance(e, sp.Add):
+        terms = index_terms(e)
+        out = index_text(terms[0], show)
+        for term in terms[1:]:
+            out += f" - {index_text(-term, show)}" if term.could_extract_minus_sign() \
+                else f" + {index_text(term, show)}"
+        return out
+    if isinstance(e, sp.Mul):
+        if e.could_extract_minus_sign():
+            return "-" + index_text(-e, show)
+        return " ".join(show(f) for f in sorted(sp.Mul.make_args(e), key=_factor_rank))
+    return show(e)

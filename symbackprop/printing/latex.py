@@ -23,9 +23,15 @@ from .entrywise import (
     decimal_text,
     entry_atoms,
     flatten_matmul,
+    index_text,
     is_indicator,
     is_reciprocal,
+    is_tensor,
+    range_chains,
+    range_piecewise,
     signed_join,
+    size_symbol,
+    tensor_name,
 )
 
 # How each kind of matrix is written: (nucleus in Ng's notation, nucleus in the row notation).
@@ -104,23 +110,45 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
             idx = idx[:1]
         elif rows == 1 and idx[0] == 0:
             idx = idx[1:]
-        return "".join(self._print(i) for i in idx)
+        # An index that is an expression (flatten's c n_H n_W + h n_W + w) needs commas.
+        sep = "" if all(i.is_Symbol or i.is_Integer for i in idx) else ", "
+        return sep.join(self._index(i) for i in idx)
+
+    def _index(self, e) -> str:
+        """One index: an affine expression in reading order (s x + mu - p)."""
+        return index_text(e, self._print)
 
     def _print_Symbol(self, expr, style="plain"):
         if expr in self._bindings:
             bound = self._bindings[expr]
             text = self._print(bound)
-            simple = isinstance(bound, (sp.MatrixSymbol, sp.OneMatrix))
+            simple = isinstance(bound, (sp.MatrixSymbol, sp.OneMatrix, sp.IndexedBase))
             return text if simple else rf"\left({text}\right)"
         if expr == N.J:
             return self.cost_name()
+        size = size_symbol(expr)
+        if size is not None:
+            return self._size(*size)
         return super()._print_Symbol(expr, style=style)
+
+    def _size(self, kind: str, label: str) -> str:
+        """A feature size: n_C^{[1]}, f^{[1]} in Ng's notation; n_{C,1}, f_{1} in the row one."""
+        base, sub = kind.split("_", 1) if "_" in kind else (kind, "")
+        if self.rowvec:
+            return f"{base}_{{{','.join(x for x in (sub, label) if x)}}}"
+        return f"{base}_{{{sub}}}^{{[{label}]}}" if sub else f"{base}^{{[{label}]}}"
+
+    def _print_IndexedBase(self, expr):
+        return self._name(tensor_name(expr)) if is_tensor(expr) else super()._print_IndexedBase(expr)
 
     def _print_Indexed(self, expr):
         if expr.base == N.L:  # the loss of example i
             (i,) = expr.indices
             return rf"C_{{{self._print(i)}}}" if self.rowvec else \
                 rf"\mathcal{{L}}^{{({self._print(i)})}}"
+        if is_tensor(expr.base):  # A^{[1]}_{k,c,h,w}
+            return self._name(tensor_name(expr.base),
+                              sub=", ".join(self._index(x) for x in expr.indices))
         indices = ",".join(self._print(x) for x in expr.indices)
         return rf"{self._print(expr.base.label)}_{{{indices}}}"
 
@@ -246,22 +274,42 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
 
     def _entrywise_factor_base(self, b) -> str:
         text = self._entrywise_factor(b)
-        if isinstance(b, sp.Symbol) and isinstance(self._bindings.get(b), sp.MatrixSymbol):
+        if isinstance(b, sp.Symbol) and isinstance(self._bindings.get(b),
+                                                   (sp.MatrixSymbol, sp.IndexedBase)):
             return rf"\left({text}\right)"
         return text
 
     # --- scalar nodes -----------------------------------------------------------------------
     def _print_KroneckerDelta(self, expr, exp=None):
-        a, b = (self._print(x) for x in expr.args[:2])
+        sep = "" if all(x.is_Symbol for x in expr.args[:2]) else ", "
+        a, b = (self._index(x) for x in expr.args[:2])
         # In the row notation δ names the errors: the delta is an Iverson bracket there.
-        text = rf"[{a} = {b}]" if self.rowvec else rf"\delta_{{{a}{b}}}"
+        text = rf"[{a} = {b}]" if self.rowvec else rf"\delta_{{{a}{sep}{b}}}"
         return text if exp is None else rf"{text}^{{{exp}}}"
 
     def _print_Piecewise(self, expr):
         # An indicator, 1 where the condition holds (relu'): an Iverson bracket.
         if is_indicator(expr):
             return rf"[{self._print(expr.args[0].cond)}]"
+        ranged = range_piecewise(expr)
+        if ranged is not None:  # a derived index range: Iverson brackets in front
+            body, cond = ranged
+            text = self._print(body)
+            if isinstance(body, sp.Add):
+                text = rf"\left({text}\right)"
+            return f"{self._brackets(cond)} \\, {text}" if body != 1 else self._brackets(cond)
         return super()._print_Piecewise(expr)
+
+    def _brackets(self, cond) -> str:
+        """[0 <= h + p - s x <= f - 1] for each range the condition bounds."""
+        parts = []
+        for item in range_chains(cond):
+            if isinstance(item, tuple):
+                low, mid, top = (self._index(e) for e in item)
+                parts.append(rf"[{low} \leq {mid} \leq {top}]")
+            else:
+                parts.append(f"[{self._print(item)}]")
+        return r" \, ".join(parts)
 
     def _print_Derivative(self, expr):
         fn = expr.expr
@@ -287,7 +335,9 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
     def _print_Pow(self, expr, exp=None):
         if self._bindings and self._is_matrix_valued(expr):
             return self._entrywise_term(expr)
-        if isinstance(expr.base, (MatrixElement, sp.MatrixSymbol)) and expr.exp.is_Integer \
+        superscripted = isinstance(expr.base, (MatrixElement, sp.MatrixSymbol, sp.Indexed)) \
+            or (size_symbol(expr.base) is not None and not self.rowvec)
+        if superscripted and expr.exp.is_Integer \
                 and expr.exp > 1:  # (A^{[1]}_{r})^{2}: a layer superscript takes no second one
             return rf"({self._print(expr.base)})^{{{self._print(expr.exp)}}}"
         return super()._print_Pow(expr)
@@ -300,7 +350,8 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
         name = self._settings["function_names"].get(expr.func.__name__)
         if name is not None:
             args = ", ".join(self._print(a) for a in expr.args)
-            return rf"{name}({args})"
+            # A power of it (tanh² in a local derivative): the exponent on the operator.
+            return rf"{name}({args})" if exp is None else rf"{name}^{{{exp}}}({args})"
         if isinstance(expr, sp.core.function.AppliedUndef) and len(expr.args) == 1:
             return rf"{self._print(expr.func)}({self._print(expr.args[0])})"
         return super()._print_Function(expr, exp)
@@ -358,17 +409,73 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
 
     # --- helpers for documents ----------------------------------------------------------------
     def shape(self, shape) -> str:
-        rows, cols = shape
-        return rf"{self._print(rows)} \times {self._print(cols)}"
+        return r" \times ".join(self._print(n) for n in shape)
+
+    # --- operations on feature maps (tensors.py), one method each ------------------------------
+    def _tensor(self, base, sub: str = "") -> str:
+        return self._name(tensor_name(base), sub=sub)
+
+    def _stride_padding(self, *sizes) -> str:
+        return ", ".join(self._print(n) for n in sizes)
+
+    def _print_Correlate(self, expr):
+        star = rf"\star_{{{self._stride_padding(expr.s, expr.p)}}}"
+        return f"{self._print(expr.W)} {star} {self._print(expr.A)} + {self._print(expr.b)}"
+
+    def _print_WeightCorrelate(self, expr):
+        i = self._print(N.i)
+        star = rf"\star_{{{self._stride_padding(expr.s, expr.p)}}}"
+        return rf"\sum_{{{i}}} {self._tensor(expr.A, i)} {star} {self._tensor(expr.dZ, i)}"
+
+    def _print_ChannelSum(self, expr):
+        i, x, y = (self._print(v) for v in (N.i, N.x, N.y))
+        return rf"\sum_{{{i},{x},{y}}} {self._tensor(expr.dZ, f'{i}, :, {x}, {y}')}"
+
+    def _print_FullCorrelate(self, expr):
+        star = rf"\star^{{\mathrm{{full}}}}_{{{self._stride_padding(expr.s, expr.p)}}}"
+        return rf"{self._print(expr.dZ)} {star} \operatorname{{rot180}}\left(" \
+            rf"{self._print(expr.W)}\right)"
+
+    def _print_Pool(self, expr):
+        return rf"\operatorname{{{expr.how}pool}}_{{{self._stride_padding(expr.f, expr.s)}}}" \
+            rf"\left({self._print(expr.A)}\right)"
+
+    def _print_Unpool(self, expr):
+        args = self._print(expr.dA) + (f"; {self._print(expr.M)}" if expr.M is not None else "")
+        return rf"\operatorname{{{expr.how}unpool}}_{{{self._stride_padding(expr.f, expr.s)}}}" \
+            rf"\left({args}\right)"
+
+    def _print_Flatten(self, expr):
+        return rf"\operatorname{{flatten}}\left({self._print(expr.A)}\right)"
+
+    def _print_Unflatten(self, expr):
+        return rf"\operatorname{{unflatten}}\left({self._print(expr.dA)}\right)"
+
+    def _print_Scaled(self, expr):
+        from ..tensors import Plus
+
+        text = self._print(expr.node)
+        if isinstance(expr.node, Plus):
+            text = rf"\left({text}\right)"
+        front = self._scalar_factor(expr.factor)
+        return rf"{front} \, {text}" if front and front != "-" else f"{front}{text}"
+
+    def _print_Plus(self, expr):
+        return " + ".join(self._print(t) for t in expr.args)
 
 
 def incoming_first(bindings, f):
     """Sort key of the factors of an entrywise product: the incoming error first (A - Y, dA,
     W^T dZ), then the local derivative, as textbooks write dZ = dA ⊙ g'(Z)."""
     bound = [bindings[s] for s in f.free_symbols if s in bindings]
-    errorish = any(not isinstance(b, sp.MatrixSymbol) or N.split(b.name)[0] in _ERRORS
-                   or b.name == "Y" for b in bound)
+    errorish = any(not isinstance(b, (sp.MatrixSymbol, sp.IndexedBase))
+                   or N.split(_matrix_name(b))[0] in _ERRORS
+                   or _matrix_name(b) == "Y" for b in bound)
     return (0 if errorish else 1, sp.default_sort_key(f))
+
+
+def _matrix_name(M) -> str:
+    return tensor_name(M) if isinstance(M, sp.IndexedBase) else M.name
 
 
 def _is_plain_power(e) -> bool:
@@ -390,7 +497,9 @@ def _as_matrix_product(body, summed):
 def _scalar_factor_key(f):
     """Errors first (dZ_ri), then deltas, then local derivatives and entries."""
     if (isinstance(f, MatrixElement) and N.split(f.parent.name)[0] in _ERRORS) or \
-            (isinstance(f, sp.Derivative) and f.expr == N.J):
+            (isinstance(f, sp.Derivative) and f.expr == N.J) or \
+            (isinstance(f, sp.Indexed) and is_tensor(f.base)
+             and N.split(tensor_name(f.base))[0] in _ERRORS):
         rank = 0
     elif isinstance(f, sp.Add) and any(isinstance(e, MatrixElement) and e.parent.name == "Y"
                                        for e in sp.preorder_traversal(f)):
@@ -398,11 +507,15 @@ def _scalar_factor_key(f):
     elif isinstance(f, sp.KroneckerDelta):
         rank = 1
     elif not f.free_symbols or all(not isinstance(e, MatrixElement)
+                                   and not (isinstance(e, sp.Indexed) and is_tensor(e.base))
                                    for e in sp.preorder_traversal(f)):
         rank = 2 if not isinstance(f, sp.Derivative) else 3
     else:
         rank = 3
-    return (rank, isinstance(f, sp.Add), sp.default_sort_key(f))
+    # Among entries of feature arrays, the kernel (W, M) before the map it weights.
+    weights_first = not (isinstance(f, sp.Indexed) and is_tensor(f.base)
+                         and N.split(tensor_name(f.base))[0] in ("W", "M"))
+    return (rank, isinstance(f, sp.Add), weights_first, sp.default_sort_key(f))
 
 
 def latex(expr, notation: str = "ng") -> str:

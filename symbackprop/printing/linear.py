@@ -13,14 +13,19 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
+from .. import naming as N
 from ..matrices import Elementwise
 from .entrywise import (
     EntrywiseScope,
     decimal_text,
     entry_atoms,
+    index_text,
     is_indicator,
     is_negative,
     is_reciprocal,
+    is_tensor,
+    range_chains,
+    range_piecewise,
     signed_join,
 )
 from .latex import _scalar_factor_key
@@ -67,6 +72,66 @@ class TextPrinter(EntrywiseScope, StrPrinter):
     def _print_MatAdd(self, expr):
         return signed_join(_positive_first(expr.args), self._print)
 
+    def _print(self, expr, **kwargs):
+        # Indexed has its own _sympystr, which StrPrinter would call before any method here.
+        if isinstance(expr, sp.Indexed) and is_tensor(expr.base):
+            return self._print_Indexed(expr)
+        return super()._print(expr, **kwargs)
+
+    def _print_MatrixElement(self, expr):
+        if all(i.is_Symbol or i.is_Integer for i in expr.indices):
+            return super()._print_MatrixElement(expr)
+        # An index that is an expression: flatten's unit c n_H n_W + h n_W + w.
+        indices = ", ".join(index_text(i, self._print) for i in expr.indices)
+        return f"{self._print(expr.parent)}[{indices}]"
+
+    def _print_Indexed(self, expr):
+        indices = ", ".join(index_text(i, self._print) for i in expr.indices)
+        return f"{self._print(expr.base)}[{indices}]"
+
+    # --- operations on feature maps (tensors.py), one method each ------------------------------
+    def _sub(self, *sizes) -> str:
+        return "_{" + ",".join(self._print(n) for n in sizes) + "}"
+
+    def _print_Correlate(self, expr):
+        return (f"{self._print(expr.W)} ⋆{self._sub(expr.s, expr.p)} {self._print(expr.A)} "
+                f"+ {self._print(expr.b)}")
+
+    def _print_WeightCorrelate(self, expr):
+        i = self._print(N.i)
+        return (f"Σ_{i} {self._print(expr.A)}[{i}] ⋆{self._sub(expr.s, expr.p)} "
+                f"{self._print(expr.dZ)}[{i}]")
+
+    def _print_ChannelSum(self, expr):
+        i, x, y = (self._print(v) for v in (N.i, N.x, N.y))
+        return f"Σ_{i}{x}{y} {self._print(expr.dZ)}[{i}, :, {x}, {y}]"
+
+    def _print_FullCorrelate(self, expr):
+        return (f"{self._print(expr.dZ)} ⋆full{self._sub(expr.s, expr.p)} "
+                f"rot180({self._print(expr.W)})")
+
+    def _print_Pool(self, expr):
+        return f"{expr.how}pool{self._sub(expr.f, expr.s)}({self._print(expr.A)})"
+
+    def _print_Unpool(self, expr):
+        args = self._print(expr.dA) + (f"; {self._print(expr.M)}" if expr.M is not None else "")
+        return f"{expr.how}unpool{self._sub(expr.f, expr.s)}({args})"
+
+    def _print_Flatten(self, expr):
+        return f"flatten({self._print(expr.A)})"
+
+    def _print_Unflatten(self, expr):
+        return f"unflatten({self._print(expr.dA)})"
+
+    def _print_Scaled(self, expr):
+        from ..tensors import Plus
+
+        node = self._print(expr.node)
+        return f"({self._print(expr.factor)}) " + (f"({node})" if isinstance(expr.node, Plus)
+                                                    else node)
+
+    def _print_Plus(self, expr):
+        return " + ".join(self._print(t) for t in expr.args)
 
     def _print_Derivative(self, expr):
         (var, _count), = expr.variable_count
@@ -81,6 +146,17 @@ class TextPrinter(EntrywiseScope, StrPrinter):
     def _print_Piecewise(self, expr):
         if is_indicator(expr):
             return f"[{self._print(expr.args[0].cond)}]"
+        ranged = range_piecewise(expr)
+        if ranged is not None:  # a derived index range: Iverson brackets in front
+            body, cond = ranged
+            parts = []
+            for item in range_chains(cond):
+                if isinstance(item, tuple):
+                    low, mid, top = (index_text(e, self._print) for e in item)
+                    parts.append(f"[{low} ≤ {mid} ≤ {top}]")
+                else:
+                    parts.append(f"[{self._print(item)}]")
+            return " ".join([*parts, self._factor(body)] if body != 1 else parts)
         if len(expr.args) == 2 and expr.args[1].cond == sp.true:
             (first, cond), (second, _) = expr.args
             return f"({self._print(first)} if {self._print(cond)} else {self._print(second)})"
@@ -102,7 +178,8 @@ class TextPrinter(EntrywiseScope, StrPrinter):
         if expr in self._bindings:
             bound = self._bindings[expr]
             text = self._print(bound)
-            return f"({text})" if not isinstance(bound, sp.MatrixSymbol) else text
+            simple = isinstance(bound, (sp.MatrixSymbol, sp.IndexedBase))
+            return f"({text})" if not simple else text
         if expr.name in _GREEK:
             return _GREEK[expr.name]
         return super()._print_Symbol(expr)

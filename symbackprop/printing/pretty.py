@@ -19,8 +19,14 @@ from .entrywise import (
     EntrywiseScope,
     decimal_text,
     flatten_matmul,
+    index_text,
     is_indicator,
     is_reciprocal,
+    is_tensor,
+    range_chains,
+    range_piecewise,
+    size_symbol,
+    tensor_name,
     with_decimals,
 )
 from .latex import _scalar_factor_key, incoming_first
@@ -62,9 +68,23 @@ class DerivationPrettyPrinter(EntrywiseScope, PrettyPrinter):
         name = self._name(expr.parent.name)
         labelled = N.split(expr.parent.name)[1] is not None
         sep = "," if self._settings["notation"] == "rowvec" and labelled else "_"
+        if not all(i.is_Symbol or i.is_Integer for i in idx):  # flatten's unit c n_H n_W + ...
+            return prettyForm(f"{name}[{', '.join(self._index(i) for i in idx)}]")
         return prettyForm(f"{name}{sep}{''.join(str(i) for i in idx)}")
 
+    def _index(self, e) -> str:
+        """An index on one line: s[1] x + μ - p[1]."""
+        return index_text(e, lambda f: self._print(f).render(wrap_line=False))
+
+    def _print_IndexedBase(self, expr):
+        if is_tensor(expr):
+            return prettyForm(self._name(tensor_name(expr)))
+        return super()._print_IndexedBase(expr)
+
     def _print_Indexed(self, expr):
+        if is_tensor(expr.base):  # a feature map's entry: A[1][k, c, h, w]
+            indices = ", ".join(self._index(i) for i in expr.indices)
+            return prettyForm(f"{self._name(tensor_name(expr.base))}[{indices}]")
         # The loss of example i is C_i in the row notation, as the documents write it.
         rowvec_loss = expr.base == N.L and self._settings["notation"] == "rowvec"
         label = "C" if rowvec_loss else expr.base.label
@@ -75,13 +95,16 @@ class DerivationPrettyPrinter(EntrywiseScope, PrettyPrinter):
         return _join(self._print(vector), f"_{index}")
 
     def _print_KroneckerDelta(self, expr):
-        a, b = expr.args[:2]
+        a, b = (self._index(x) for x in expr.args[:2])
+        sep = "" if all(x.is_Symbol for x in expr.args[:2]) else ","
         # In the row notation δ names the errors: the delta is an Iverson bracket there.
-        return prettyForm(f"[{a}={b}]" if self._settings["notation"] == "rowvec" else f"δ_{a}{b}")
+        return prettyForm(f"[{a}={b}]" if self._settings["notation"] == "rowvec"
+                          else f"δ_{a}{sep}{b}")
 
     def _print_Sum(self, expr):
         # Σ_ji over the summed indices, bounds left out: the indices run over their layer.
-        indices = "".join(str(v) for v, _, _ in expr.limits)
+        names = [self._print(v).render(wrap_line=False) for v, _, _ in expr.limits]
+        indices = "".join(names) if all(len(n) == 1 for n in names) else ",".join(names)
         body = self._print(expr.function)
         if isinstance(expr.function, sp.Add):
             body = prettyForm(*body.parens())
@@ -107,6 +130,19 @@ class DerivationPrettyPrinter(EntrywiseScope, PrettyPrinter):
         if dens:
             body = body / self._juxtapose(dens)
         return _join(*parts, body)
+
+    def _print_Add(self, expr, order=None):
+        # A feature map's entry: its sum first, as the operation reads (Σ W A + b).
+        terms = list(expr.args)
+        if any(isinstance(t, sp.Sum) for t in terms) and any(
+                is_tensor(e.base) for e in expr.atoms(sp.Indexed)):
+            terms.sort(key=lambda t: (not isinstance(t, sp.Sum), sp.default_sort_key(t)))
+            out = self._print(terms[0])
+            for t in terms[1:]:
+                out = _join(out, " - ", self._print(-t)) if t.could_extract_minus_sign() \
+                    else _join(out, " + ", self._print(t))
+            return out
+        return super()._print_Add(expr, order)
 
     def _juxtapose(self, factors) -> prettyForm:
         forms = []
@@ -165,9 +201,11 @@ class DerivationPrettyPrinter(EntrywiseScope, PrettyPrinter):
         if expr in self._bindings:
             bound = self._bindings[expr]
             form = self._print(bound)
-            if isinstance(bound, (sp.MatrixSymbol, sp.OneMatrix)):
+            if isinstance(bound, (sp.MatrixSymbol, sp.OneMatrix, sp.IndexedBase)):
                 return form
             return prettyForm(*form.parens())
+        if size_symbol(expr) is not None:  # n_C[1], f[1]; n_C_1, f_1 in the row notation
+            return prettyForm(self._name(expr.name))
         return super()._print_Symbol(expr, bold_name)
 
     def _print_Function(self, expr, sort=False, func_name=None, left="(", right=")"):
@@ -181,7 +219,26 @@ class DerivationPrettyPrinter(EntrywiseScope, PrettyPrinter):
     def _print_Piecewise(self, expr):
         if is_indicator(expr):  # relu': an Iverson bracket
             return prettyForm(*self._print(expr.args[0].cond).parens("[", "]"))
+        ranged = range_piecewise(expr)
+        if ranged is not None:  # a derived index range: Iverson brackets in front
+            body, cond = ranged
+            form = self._print(body)
+            if isinstance(body, sp.Add):
+                form = prettyForm(*form.parens())
+            return _join(self._brackets(cond), " ", form) if body != 1 else \
+                prettyForm(self._brackets(cond))
         return super()._print_Piecewise(expr)
+
+    def _brackets(self, cond) -> str:
+        """[0 ≤ h + p[1] - s[1] x ≤ f[1] - 1] for each range the condition bounds."""
+        parts = []
+        for item in range_chains(cond):
+            if isinstance(item, tuple):
+                low, mid, top = (self._index(e) for e in item)
+                parts.append(f"[{low} ≤ {mid} ≤ {top}]")
+            else:
+                parts.append(f"[{self._print(item).render(wrap_line=False)}]")
+        return " ".join(parts)
 
     def _print_Derivative(self, deriv):
         fn = deriv.expr
@@ -232,6 +289,56 @@ class DerivationPrettyPrinter(EntrywiseScope, PrettyPrinter):
                 form = prettyForm(*form.parens())
             forms.append(form)
         return _join(*[p for q in forms for p in (q, " ⊙ ")][:-1])
+
+
+    # --- operations on feature maps (tensors.py), one method each ------------------------------
+    def _text(self, e) -> str:
+        return self._print(e).render(wrap_line=False)
+
+    def _sub(self, *sizes) -> str:
+        return "_{" + ",".join(self._text(n) for n in sizes) + "}"
+
+    def _print_Correlate(self, expr):
+        return prettyForm(f"{self._text(expr.W)} ⋆{self._sub(expr.s, expr.p)} "
+                          f"{self._text(expr.A)} + {self._text(expr.b)}")
+
+    def _print_WeightCorrelate(self, expr):
+        i = self._text(N.i)
+        return prettyForm(f"Σ_{i} {self._text(expr.A)}[{i}] ⋆{self._sub(expr.s, expr.p)} "
+                          f"{self._text(expr.dZ)}[{i}]")
+
+    def _print_ChannelSum(self, expr):
+        i, x, y = (self._text(v) for v in (N.i, N.x, N.y))
+        return prettyForm(f"Σ_{i}{x}{y} {self._text(expr.dZ)}[{i}, :, {x}, {y}]")
+
+    def _print_FullCorrelate(self, expr):
+        return prettyForm(f"{self._text(expr.dZ)} ⋆full{self._sub(expr.s, expr.p)} "
+                          f"rot180({self._text(expr.W)})")
+
+    def _print_Pool(self, expr):
+        return prettyForm(f"{expr.how}pool{self._sub(expr.f, expr.s)}({self._text(expr.A)})")
+
+    def _print_Unpool(self, expr):
+        args = self._text(expr.dA) + (f"; {self._text(expr.M)}" if expr.M is not None else "")
+        return prettyForm(f"{expr.how}unpool{self._sub(expr.f, expr.s)}({args})")
+
+    def _print_Flatten(self, expr):
+        return prettyForm(f"flatten({self._text(expr.A)})")
+
+    def _print_Unflatten(self, expr):
+        return prettyForm(f"unflatten({self._text(expr.dA)})")
+
+    def _print_Scaled(self, expr):
+        from ..tensors import Plus
+
+        form = self._print(expr.node)
+        if isinstance(expr.node, Plus):
+            form = prettyForm(*form.parens())
+        return _join(self._print(expr.factor), " ", form)
+
+    def _print_Plus(self, expr):
+        forms = [self._print(t) for t in expr.args]
+        return _join(*[p for f in forms for p in (f, " + ")][:-1])
 
 
 def pretty(expr, notation="ng", function_names=None) -> str:
