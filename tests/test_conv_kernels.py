@@ -94,6 +94,11 @@ def ref_pool_grad(A, K, S, how, dP):
 
 # --- running the kernels ----------------------------------------------------------------------
 
+def conv_forward(fn, buf, A, W, b, S, P):
+    """``fn`` (a _conv2d_forward) with the buffers of ``alloc("conv2d_forward", ...)``."""
+    return fn(A, W, b, S, P, buf["Ap"], buf["Wb"], buf["cols"], buf["Zt"], buf["Z"])
+
+
 def run_conv(A, W, b, S, P, dZ, dtype, share=False):
     """Forward and all gradients through the kernels; with ``share``, dZt is the forward's Zt
     and dcols its cols (as the module docstring allows)."""
@@ -102,16 +107,16 @@ def run_conv(A, W, b, S, P, dZ, dtype, share=False):
     sizes = {"m": m, "C": C, "H": H, "W": Wd, "F": F, "K": K, "S": S, "P": P}
     A, W, b, dZ = (np.ascontiguousarray(a, dtype) for a in (A, W, b, dZ))
     fw = alloc("conv2d_forward", dtype, **sizes)
-    assert ck._conv2d_forward(A, W, b, S, P, fw["Ap"], fw["cols"], fw["Zt"], fw["Z"]) is None
+    assert conv_forward(ck._conv2d_forward, fw, A, W, b, S, P) is None
     cols = fw["cols"].copy()
     dZt = fw["Zt"] if share else alloc("conv2d_dz_t", dtype, **sizes)["dZt"]
-    ck._conv2d_dz_t(dZ, dZt)
+    ck._conv2d_dz_t(dZ, S, Wd + 2 * P, dZt)
     gp = alloc("conv2d_grad_params", dtype, **sizes)
     ck._conv2d_grad_params(dZt, fw["cols"], 1.0, gp["dWt"], gp["dW"], gp["db"])
     np.testing.assert_array_equal(fw["cols"], cols)  # the columns are only read
     gi = alloc("conv2d_grad_input", dtype, **sizes)
-    dcols = fw["cols"] if share else gi["dcols"]
-    ck._conv2d_grad_input(dZt, W, S, P, dcols, gi["dA"])
+    dcols = fw["cols"][:C * K * K] if share else gi["dcols"]
+    ck._conv2d_grad_input(dZt, W, S, P, gi["Wr"], dcols, gi["T"], gi["dA"])
     return fw["Z"], gp["dW"], gp["db"], gi["dA"]
 
 
@@ -121,7 +126,7 @@ def run_pool(A, K, S, how, dP, dtype):
     A, dP = np.ascontiguousarray(A, dtype), np.ascontiguousarray(dP, dtype)
     if how == "max":
         fw = alloc("maxpool2d_forward", dtype, **sizes)
-        ck._maxpool2d_forward(A, K, S, fw["R"], fw["E"], fw["mask"], fw["out"])
+        ck._maxpool2d_forward(A, K, S, fw["R"], fw["mask"], fw["out"])
         bw = alloc("maxpool2d_backward", dtype, **sizes)
         ck._maxpool2d_backward(dP, fw["mask"], K, S, bw["T"], bw["dA"])
     else:
@@ -193,8 +198,8 @@ def test_conv_grad_params_scale():
     m, C, H, Wd, F, K, S, P = CONV[5]
     sizes = {"m": m, "C": C, "H": H, "W": Wd, "F": F, "K": K, "S": S, "P": P}
     fw = alloc("conv2d_forward", np.float64, **sizes)
-    ck._conv2d_forward(A, W, b, S, P, fw["Ap"], fw["cols"], fw["Zt"], fw["Z"])
-    ck._conv2d_dz_t(dZ, fw["Zt"])
+    conv_forward(ck._conv2d_forward, fw, A, W, b, S, P)
+    ck._conv2d_dz_t(dZ, S, Wd + 2 * P, fw["Zt"])
     gp = alloc("conv2d_grad_params", np.float64, **sizes)
     ck._conv2d_grad_params(fw["Zt"], fw["cols"], -0.25, gp["dWt"], gp["dW"], gp["db"])
     rdW, rdb, _ = ref_conv_grads(A, W, S, P, dZ)
@@ -281,32 +286,45 @@ def test_maxpool_ties_go_to_the_first_maximum(dtype):
     np.testing.assert_array_equal(dA[0, 0], want)
 
 
-def test_kernels_write_into_the_arrays_passed():
+@pytest.mark.parametrize("case", [(2, 2, 6, 7, 3, 3, 1, 1), (2, 2, 7, 6, 3, 2, 2, 1),
+                                  (2, 1, 6, 6, 2, 3, 1, 0)],
+                         ids=lambda c: "m{}C{}H{}W{}F{}K{}S{}P{}".format(*c))
+def test_kernels_write_into_the_arrays_passed(case):
     """Outputs are the arrays handed in (nothing returned), and every entry is written."""
-    A, W, b, dZ = conv_data(CONV[7])
-    m, C, H, Wd, F, K, S, P = CONV[7]
+    A, W, b, dZ = conv_data(case)
+    m, C, H, Wd, F, K, S, P = case
     sizes = {"m": m, "C": C, "H": H, "W": Wd, "F": F, "K": K, "S": S, "P": P}
     fw = alloc("conv2d_forward", np.float64, **sizes)
     ids = {name: id(a) for name, a in fw.items()}
-    assert ck._conv2d_forward(A, W, b, S, P, fw["Ap"], fw["cols"], fw["Zt"], fw["Z"]) is None
+    assert conv_forward(ck._conv2d_forward, fw, A, W, b, S, P) is None
     assert {name: id(a) for name, a in fw.items()} == ids
-    for name in ("Ap", "cols", "Zt", "Z"):
-        assert not np.isnan(fw[name]).any(), name
+    for name in ("Ap", "Wb", "cols", "Zt", "Z"):
+        assert fw[name] is None or not np.isnan(fw[name]).any(), name
+    dZt = alloc("conv2d_dz_t", np.float64, **sizes)["dZt"]
+    assert ck._conv2d_dz_t(dZ, S, Wd + 2 * P, dZt) is None
+    assert not np.isnan(dZt).any()
+    gp = alloc("conv2d_grad_params", np.float64, **sizes)
+    assert ck._conv2d_grad_params(dZt, fw["cols"], 2.0, gp["dWt"], gp["dW"], gp["db"]) is None
     gi = alloc("conv2d_grad_input", np.float64, **sizes)
-    dZt = np.empty((F, m * dZ.shape[2] * dZ.shape[3]))
-    ck._conv2d_dz_t(dZ, dZt)
-    assert ck._conv2d_grad_input(dZt, W, S, P, gi["dcols"], gi["dA"]) is None
-    assert not np.isnan(gi["dA"]).any()
+    assert ck._conv2d_grad_input(dZt, W, S, P, gi["Wr"], gi["dcols"], gi["T"], gi["dA"]) is None
+    for buf in (gp, gi):
+        for name, a in buf.items():
+            assert a is None or not np.isnan(a).any(), name
 
 
 def test_buffers_and_scratch():
     b = ck.buffers("conv2d_forward", m=4, C=3, H=9, W=8, F=5, K=3, S=2, P=1)
-    assert b == {"Ap": (4, 3, 11, 10), "cols": (27, 4 * 5 * 4), "Zt": (5, 80),
+    assert b == {"Ap": (4, 3, 11, 10), "Wb": (5, 28), "cols": (28, 4 * 5 * 4), "Zt": (5, 80),
                  "Z": (4, 5, 5, 4)}
+    # stride 1: per example (Ho - 1) * Wp + Wo = 6 * 8 + 6 columns (row-wide layout)
     assert ck.scratch("_conv2d_forward", m=4, C=3, H=9, W=8, F=5, K=3) == {
-        "Ap": None, "cols": (27, 4 * 7 * 6), "Zt": (5, 168)}
+        "Ap": None, "Wb": (5, 28), "cols": (28, 4 * 54), "Zt": (5, 216)}
+    assert ck.scratch("conv2d_grad_input", m=4, C=3, H=9, W=8, F=5, K=3, P=1) == {
+        "Wr": (3, 3, 3, 5), "dcols": (27, 4 * (8 * 10 + 8)), "T": (3, 4, 11, 10)}
+    assert ck.scratch("conv2d_grad_input", m=4, C=3, H=9, W=8, F=5, K=3, S=2, P=1) == {
+        "Wr": (3, 3, 3, 5), "dcols": (27, 4 * 5 * 4), "T": None}
     assert ck.scratch("maxpool2d_forward", m=2, C=3, H=7, W=6, K=2) == {
-        "R": (2, 3, 3, 3), "E": (2, 3, 3, 3), "mask": (4, 2, 3, 3, 3)}
+        "R": (2, 3, 3, 3), "mask": (4, 2, 3, 3, 3)}
     assert ck.scratch("maxpool2d_backward", m=2, C=3, H=7, W=6, K=2) == {"T": None}
     assert ck.scratch("maxpool2d_backward", m=2, C=3, H=7, W=6, K=3, S=2) == {
         "T": (2, 3, 3, 2)}
@@ -320,13 +338,14 @@ def test_buffers_and_scratch():
     assert set(ck.OUTPUTS) == set(ck.KERNELS)
 
 
-def test_sources_run_in_a_namespace_with_only_np():
+@pytest.mark.parametrize("case", [(2, 2, 6, 5, 3, 3, 2, 1), (2, 2, 6, 5, 3, 3, 1, 1)],
+                         ids=lambda c: "m{}C{}H{}W{}F{}K{}S{}P{}".format(*c))
+def test_sources_run_in_a_namespace_with_only_np(case):
     """Each kernel's source, with the kernels it needs, exec'd where only ``np`` is defined
     (as a generated trainer carries them) gives what the imported kernel gives."""
-    case = (2, 2, 6, 5, 3, 3, 2, 1)
     A, W, b, dZ = conv_data(case)
     m, C, H, Wd, F, K, S, P = case
-    assert ck.needed(["_conv2d_forward"]) == ["_conv2d_forward", "_im2col"]
+    assert ck.needed(["_conv2d_forward"]) == ["_conv2d_forward", "_conv_view", "_im2col"]
     for name in ck.KERNELS:
         namespace = {"np": np}
         for dep in ck.needed([name]):
@@ -340,27 +359,27 @@ def test_sources_run_in_a_namespace_with_only_np():
             if name.startswith("_conv2d"):
                 sizes = {"m": m, "C": C, "H": H, "W": Wd, "F": F, "K": K, "S": S, "P": P}
                 fw = alloc("conv2d_forward", np.float64, **sizes)
-                ck._conv2d_forward(A, W, b, S, P, fw["Ap"], fw["cols"], fw["Zt"], fw["Z"])
+                conv_forward(ck._conv2d_forward, fw, A, W, b, S, P)
                 dZt = np.empty(fw["Zt"].shape)
-                ck._conv2d_dz_t(dZ, dZt)
+                ck._conv2d_dz_t(dZ, S, Wd + 2 * P, dZt)
                 buf = alloc(name, np.float64, **sizes)
                 if name == "_conv2d_forward":
-                    fn(A, W, b, S, P, buf["Ap"], buf["cols"], buf["Zt"], buf["Z"])
+                    conv_forward(fn, buf, A, W, b, S, P)
                 elif name == "_conv2d_dz_t":
-                    fn(dZ, buf["dZt"])
+                    fn(dZ, S, Wd + 2 * P, buf["dZt"])
                 elif name == "_conv2d_grad_params":
                     fn(dZt, fw["cols"], 0.5, buf["dWt"], buf["dW"], buf["db"])
                 else:
-                    fn(dZt, W, S, P, buf["dcols"], buf["dA"])
+                    fn(dZt, W, S, P, buf["Wr"], buf["dcols"], buf["T"], buf["dA"])
             else:
                 sizes = {"m": m, "C": C, "H": H, "W": Wd, "K": 3, "S": 2}
                 X = rng.standard_normal((m, C, H, Wd))
                 dP = rng.standard_normal((m, C, 2, 2))
                 fw = alloc("maxpool2d_forward", np.float64, **sizes)
-                ck._maxpool2d_forward(X, 3, 2, fw["R"], fw["E"], fw["mask"], fw["out"])
+                ck._maxpool2d_forward(X, 3, 2, fw["R"], fw["mask"], fw["out"])
                 buf = alloc(name, np.float64, **sizes)
                 if name == "_maxpool2d_forward":
-                    fn(X, 3, 2, buf["R"], buf["E"], buf["mask"], buf["out"])
+                    fn(X, 3, 2, buf["R"], buf["mask"], buf["out"])
                 elif name == "_maxpool2d_backward":
                     fn(dP, fw["mask"], 3, 2, buf["T"], buf["dA"])
                 elif name == "_avgpool2d_forward":

@@ -21,26 +21,36 @@ Conventions
     Flatten needs no kernel: a C-contiguous (m, C, H, W) array reshaped to (m, C*H*W) is a view
     in PyTorch's (channel, row, column) order.
 
-How the convolution runs (one GEMM each way, the layout measured fastest on this project's
-2-core VM; see benchmarks/README.md)
-    cols (C*K*K, m*Ho*Wo), rows in (c, u, v) order and columns in (i, x, y) order, holds the
-    im2col of the padded input: one strided copy from an ``as_strided`` window view. Then
-        Zt = W2 cols            W2 = W.reshape(F, C*K*K), Zt (F, m*Ho*Wo)
-        Z  = Zt, transposed to (m, F, Ho*Wo), + b     (one ufunc call)
-    Backward, with dZt = dZ in the (F, m*Ho*Wo) layout (``_conv2d_dz_t``, one copy):
-        dW = scale (cols dZt^T)^T,   db = scale sum over columns of dZt
-        dcols = W2^T dZt,  and dA = col2im(dcols): K*K strided slice-adds of (m, C, ., .)
-    blocks, each clipped to the rows and columns that lie inside the unpadded input, so the
-    padding is cropped without a padded buffer. A single GEMM with m*Ho*Wo columns beat a
-    batched matmul of m (F, C*K*K) x (C*K*K, Ho*Wo) products (the same on one thread, about
-    2x faster forward with two threads), and cols dZt^T beat dZt cols^T on float32.
+How the convolution runs (one GEMM each way; layouts measured on this project's 2-core VM,
+see benchmarks/README.md)
+    cols (C*K*K + 1, m*L) holds the im2col of the padded input Ap (m, C, Hp, Wp), Hp = H + 2P,
+    Wp = W + 2P, with rows in (c, u, v) order and a last row of ones; for stride 1 column
+    i*L + x*Wp + y with L = (Ho - 1)*Wp + Wo ("row-wide": output rows at the input's pitch,
+    the Wp - Wo columns between them unused), for stride S > 1 column i*Ho*Wo + x*Wo + y
+    (L = Ho*Wo). Then, with Wb = [W.reshape(F, C*K*K), b] (F, C*K*K + 1),
+        Zt = Wb cols  (F, m*L): the bias comes with the GEMM;   Z = Zt seen as (m, F, Ho, Wo)
+    Backward, with dZt = dZ in the layout of Zt, zeros in the unused columns (_conv2d_dz_t):
+        cols dZt^T  (C*K*K + 1, F): its transpose is dW, its last row db (the ones row)
+        dcols = Wr dZt  (Wr: W with rows in (u, v, c) order),  dA = col2im(dcols)
+    With stride 1 an example's entries in a row of cols are L consecutive entries of
+    Ap[i, c] from (u, v) on, so the im2col copy runs over long contiguous stretches, and the
+    col2im is K*K adds, each one 2-D ufunc call over (C*m, L), into a (C, m, Hp, Wp) scratch
+    that is then cropped and transposed into dA. The unused columns cost (Wp - Wo)/Wp more
+    GEMM work. Measured against the compact layout (m*Ho*Wo columns, copies whose inner loops
+    run over Wo entries): 1.6x faster for 8x12x12 -> 16x8x8 with K = 5, mostly in the col2im.
+    Stride S > 1 uses the compact layout, its col2im adding into dA directly, each add
+    clipped to the rows and columns inside the unpadded input.
+    One GEMM over all examples beat a batched matmul of m products (as fast on one thread,
+    about 2x faster forward with two), cols dZt^T beat dZt cols^T on float32, and the bias
+    row saved a pass over Z in the forward and over dZt for db.
 
-Calling sequence, per convolution layer (buffers from ``scratch``):
-    forward:   _conv2d_forward(A, W, b, S, P, Ap, cols, Zt, Z)      keep cols for backward
-    backward:  _conv2d_dz_t(dZ, dZt)
+Calling sequence, per convolution layer (shapes from ``buffers`` / ``scratch``):
+    forward:   _conv2d_forward(A, W, b, S, P, Ap, Wb, cols, Zt, Z)    keep cols for backward
+    backward:  _conv2d_dz_t(dZ, S, W + 2P, dZt)
                _conv2d_grad_params(dZt, cols, scale, dWt, dW, db)
-               _conv2d_grad_input(dZt, W, S, P, dcols, dA)         (not for the input layer)
-    Zt and dZt may be the same buffer; dcols may be cols once _conv2d_grad_params has run.
+               _conv2d_grad_input(dZt, W, S, P, Wr, dcols, T, dA)    (not for the input layer)
+    Zt and dZt may be the same buffer; dcols may be cols[:C*K*K] once _conv2d_grad_params has
+    run (the forward rewrites the whole of cols).
 """
 from __future__ import annotations
 
@@ -50,9 +60,9 @@ import textwrap
 import numpy as np
 
 # The kernels a trainer's calls may name, and the kernels each one calls in turn.
-DEPENDS = {"_conv2d_forward": ("_im2col",), "_maxpool2d_forward": ("_pool_windows",),
-           "_maxpool2d_backward": ("_pool_windows",), "_avgpool2d_forward": ("_pool_windows",),
-           "_avgpool2d_backward": ("_pool_windows",)}
+DEPENDS = {"_conv2d_forward": ("_im2col", "_conv_view"), "_conv2d_dz_t": ("_conv_view",),
+           "_maxpool2d_backward": ("_pool_windows",),
+           "_avgpool2d_forward": ("_pool_windows",), "_avgpool2d_backward": ("_pool_windows",)}
 KERNELS = ("_conv2d_forward", "_conv2d_dz_t", "_conv2d_grad_params", "_conv2d_grad_input",
            "_maxpool2d_forward", "_maxpool2d_backward", "_avgpool2d_forward",
            "_avgpool2d_backward")
@@ -60,28 +70,51 @@ KERNELS = ("_conv2d_forward", "_conv2d_dz_t", "_conv2d_grad_params", "_conv2d_gr
 
 # --- convolution ------------------------------------------------------------------------------
 
+def _conv_view(Zt, m, Ho, Wo, Wp, S):
+    """The (m, F, Ho, Wo) view of a (F, m*L) array in the column layout of ``conv_columns``."""
+    n = Zt.shape[1] // m
+    s = Zt.strides[1]
+    pitch = Wp if S == 1 else Wo
+    return np.lib.stride_tricks.as_strided(Zt, (m, Zt.shape[0], Ho, Wo),
+                                           (n * s, Zt.strides[0], pitch * s, s))
+
+
 def _im2col(Ap, K, S, cols):
-    """cols[(c, u, v), (i, x, y)] = Ap[i, c, S x + u, S y + v]: the im2col of Ap (m, C, Hp, Wp),
-    already padded, into cols (C*K*K, m*Ho*Wo), Ho = (Hp - K)//S + 1, Wo = (Wp - K)//S + 1."""
+    """cols = the im2col of Ap (m, C, Hp, Wp), already padded, into cols (C*K*K, m*L) (see
+    ``conv_columns``): row (c, u, v), column (i, x, y) holds Ap[i, c, S x + u, S y + v].
+
+    Stride 1: column i*L + x*Wp + y, so the entries of row (c, u, v) for one example are the
+    L consecutive entries of Ap[i, c] from (u, v) on: the copy runs over long contiguous
+    stretches. Stride S > 1: column i*Ho*Wo + x*Wo + y.
+    """
     m, C, Hp, Wp = Ap.shape
     Ho, Wo = (Hp - K) // S + 1, (Wp - K) // S + 1
     si, sc, sh, sw = Ap.strides
-    windows = np.lib.stride_tricks.as_strided(
-        Ap, (C, K, K, m, Ho, Wo), (sc, sh, sw, si, S * sh, S * sw), writeable=False)
-    np.copyto(cols.reshape(C, K, K, m, Ho, Wo), windows)
+    if S == 1:
+        n = (Ho - 1) * Wp + Wo
+        windows = np.lib.stride_tricks.as_strided(Ap, (C, K, K, m, n), (sc, sh, sw, si, sw),
+                                                  writeable=False)
+        np.copyto(cols.reshape(C, K, K, m, n), windows)
+    else:
+        windows = np.lib.stride_tricks.as_strided(
+            Ap, (C, K, K, m, Ho, Wo), (sc, sh, sw, si, S * sh, S * sw), writeable=False)
+        np.copyto(cols.reshape(C, K, K, m, Ho, Wo), windows)
 
 
-def _conv2d_forward(A, W, b, S, P, Ap, cols, Zt, Z):
+def _conv2d_forward(A, W, b, S, P, Ap, Wb, cols, Zt, Z):
     """Z = conv2d(A, W, b, stride S, zero padding P), as torch.nn.functional.conv2d.
 
     A (m, C, H, W) input; W (F, C, K, K) weights; b (F,) bias; S, P ints.
     Ap (m, C, H + 2P, W + 2P) scratch for the padded input, or None when P == 0 (its border
     is zeroed here, its interior overwritten with A).
-    cols (C*K*K, m*Ho*Wo) output kept for the backward pass: the im2col of the padded input.
-    Zt (F, m*Ho*Wo) scratch (the GEMM's result). Z (m, F, Ho, Wo) output.
+    Wb (F, C*K*K + 1) scratch: [W.reshape(F, C*K*K), b], so that the GEMM adds the bias.
+    cols (C*K*K + 1, m*L) output kept for the backward pass (L from ``conv_columns``): the
+    im2col of the padded input, and a last row of ones.
+    Zt (F, m*L) scratch: the GEMM's result. Z (m, F, Ho, Wo) output.
     """
     m, C, H, Wd = A.shape
     F, K = W.shape[0], W.shape[2]
+    n = C * K * K
     if P:
         Ap[:, :, :P, :] = 0
         Ap[:, :, H + P:, :] = 0
@@ -90,50 +123,70 @@ def _conv2d_forward(A, W, b, S, P, Ap, cols, Zt, Z):
         np.copyto(Ap[:, :, P:H + P, P:Wd + P], A)
     else:
         Ap = A
-    _im2col(Ap, K, S, cols)
-    np.dot(W.reshape(F, C * K * K), cols, Zt)
-    n = Z.shape[2] * Z.shape[3]
-    np.add(Zt.reshape(F, m, n).transpose(1, 0, 2), b.reshape(F, 1), Z.reshape(m, F, n))
+    _im2col(Ap, K, S, cols[:n])
+    cols[n] = 1
+    np.copyto(Wb[:, :n], W.reshape(F, n))
+    np.copyto(Wb[:, n], b)
+    np.dot(Wb, cols, Zt)
+    np.copyto(Z, _conv_view(Zt, m, Z.shape[2], Z.shape[3], Wd + 2 * P, S))
 
 
-def _conv2d_dz_t(dZ, dZt):
-    """dZt = dZ (m, F, Ho, Wo) in the (F, m*Ho*Wo) layout the gradient GEMMs read."""
-    m, F = dZ.shape[0], dZ.shape[1]
-    n = dZ.shape[2] * dZ.shape[3]
-    np.copyto(dZt.reshape(F, m, n), dZ.reshape(m, F, n).transpose(1, 0, 2))
+def _conv2d_dz_t(dZ, S, Wp, dZt):
+    """dZt = dZ (m, F, Ho, Wo) in the (F, m*L) column layout of the convolution's cols, with
+    zeros in the unused columns; S the stride, Wp = W + 2P the padded input's width."""
+    m, _, Ho, Wo = dZ.shape
+    if S == 1 and Wp != Wo and Ho > 1:
+        dZt[...] = 0
+    np.copyto(_conv_view(dZt, m, Ho, Wo, Wp, S), dZ)
 
 
 def _conv2d_grad_params(dZt, cols, scale, dWt, dW, db):
     """dW = scale dJ/dW and db = scale dJ/db of a convolution, from dZt = dJ/dZ.
 
-    dZt (F, m*Ho*Wo) from ``_conv2d_dz_t``; cols (C*K*K, m*Ho*Wo) as ``_conv2d_forward`` left
-    it; scale a number (1 when the factor is folded into dZ). dWt (C*K*K, F) scratch.
-    dW (F, C, K, K) and db (F,) outputs.
+    dZt (F, m*L) from ``_conv2d_dz_t``; cols (C*K*K + 1, m*L) as ``_conv2d_forward`` left it
+    (its row of ones gives db); scale a number (1 when the factor is folded into dZ).
+    dWt (C*K*K + 1, F) scratch. dW (F, C, K, K) and db (F,) outputs.
     """
-    F = dZt.shape[0]
+    F, n = dZt.shape[0], dWt.shape[0] - 1
     np.dot(cols, dZt.T, dWt)
-    np.multiply(dWt.T, scale, dW.reshape(F, dWt.shape[0]))
-    np.add.reduce(dZt, 1, None, db)
-    if scale != 1:
-        np.multiply(db, scale, db)
+    np.multiply(dWt[:n].T, scale, dW.reshape(F, n))
+    np.multiply(dWt[n], scale, db)
 
 
-def _conv2d_grad_input(dZt, W, S, P, dcols, dA):
+def _conv2d_grad_input(dZt, W, S, P, Wr, dcols, T, dA):
     """dA = dJ/dA of a convolution: the stride-dilated dZ correlated with the flipped kernel
-    and cropped by the padding, computed as dcols = W2^T dZt and a col2im of K*K slice-adds.
+    and cropped by the padding, as dcols = W2^T dZt followed by a col2im of K*K slice-adds.
 
-    dZt (F, m*Ho*Wo) from ``_conv2d_dz_t``; W (F, C, K, K); S, P ints.
-    dcols (C*K*K, m*Ho*Wo) scratch (may be the forward's cols once its gradient is taken).
+    dZt (F, m*L) from ``_conv2d_dz_t``; W (F, C, K, K); S, P ints.
+    Wr (K, K, C, F) scratch: W with its rows in (u, v, c) order.
+    dcols (C*K*K, m*L) scratch: it may be cols[:C*K*K] of the forward once dW is taken.
+    T (C, m, H + 2P, W + 2P) scratch when S == 1, else None.
     dA (m, C, H, W) output.
     """
     F, C, K = W.shape[0], W.shape[1], W.shape[2]
     m, _, H, Wd = dA.shape
-    Ho, Wo = (H + 2 * P - K) // S + 1, (Wd + 2 * P - K) // S + 1
-    np.dot(W.reshape(F, C * K * K).T, dZt, dcols)
-    d = dcols.reshape(C, K, K, m, Ho, Wo)
+    Hp, Wp = H + 2 * P, Wd + 2 * P
+    Ho, Wo = (Hp - K) // S + 1, (Wp - K) // S + 1
+    np.copyto(Wr, W.transpose(2, 3, 1, 0))
+    np.dot(Wr.reshape(K * K * C, F), dZt, dcols)
+    if S == 1:
+        # Row (u, v, c) of dcols adds, per example i, onto the L consecutive entries of the
+        # padded gradient of channel c from (u, v) on (its unused columns are zero, as dZt's
+        # are): with T in (c, i) order each add is one 2-D ufunc call over (C*m, L).
+        n = (Ho - 1) * Wp + Wo
+        d = dcols.reshape(K, K, C * m, n)
+        T[...] = 0
+        flat = T.reshape(C * m, Hp * Wp)
+        for u in range(K):
+            for v in range(K):
+                t = flat[:, u * Wp + v:u * Wp + v + n]
+                np.add(t, d[u, v], t)
+        np.copyto(dA, T.transpose(1, 0, 2, 3)[:, :, P:H + P, P:Wd + P])
+        return
+    d = dcols.reshape(K, K, C, m, Ho, Wo)
     dA[...] = 0
     # Output row x reads input row S x + u - P: keep the x for which it lies in [0, H), as
-    # (x0, x1, first input row, end); the same for columns.
+    # (x0, x1, first input row, end); the same for columns. The padding is cropped so.
     rows, columns = [], []
     for u in range(K):
         x0, x1 = max(0, -((u - P) // S)), min(Ho, (H - 1 - u + P) // S + 1)
@@ -148,8 +201,8 @@ def _conv2d_grad_input(dZt, W, S, P, dcols, dA):
             y0, y1, c0, c1 = columns[v]
             if y1 <= y0:
                 continue
-            target = dA[:, :, r0:r1:S, c0:c1:S]
-            np.add(target, d[:, u, v, :, x0:x1, y0:y1].transpose(1, 0, 2, 3), target)
+            t = dA[:, :, r0:r1:S, c0:c1:S]
+            np.add(t, d[u, v, :, :, x0:x1, y0:y1].transpose(1, 0, 2, 3), t)
 
 
 # --- pooling ----------------------------------------------------------------------------------
@@ -163,29 +216,30 @@ def _pool_windows(A, K, S, Ho, Wo):
     return out
 
 
-def _maxpool2d_forward(A, K, S, R, E, mask, out):
+def _maxpool2d_forward(A, K, S, R, mask, out):
     """out = max_pool2d(A, K, stride S), and the mask its gradient needs.
 
-    A (m, C, H, W) input; K, S ints. R, E (m, C, Ho, Wo) scratch.
+    A (m, C, H, W) input; K, S ints. R (m, C, Ho, Wo) scratch.
     mask (K*K, m, C, Ho, Wo) output kept for the backward pass: mask[u*K + v] is 1 where
     A[:, :, S x + u, S y + v] is the first maximum of window (x, y) in row-major order, else 0.
     out (m, C, Ho, Wo) output.
     """
+    m, C, Ho, Wo = out.shape
     n = K * K
-    w = _pool_windows(A, K, S, out.shape[2], out.shape[3])
+    si, sc, sh, sw = A.strides
+    # the windows, copied once into mask: the rest runs on contiguous arrays
+    windows = np.lib.stride_tricks.as_strided(A, (K, K, m, C, Ho, Wo),
+                                              (sh, sw, si, sc, S * sh, S * sw), writeable=False)
+    np.copyto(mask.reshape(K, K, m, C, Ho, Wo), windows)
+    np.maximum.reduce(mask, 0, None, out)
     if n == 1:
-        np.copyto(out, w[0])
         mask[0] = 1
         return
-    np.maximum(w[0], w[1], out=out)
-    for a in w[2:]:
-        np.maximum(out, a, out=out)
+    np.equal(mask, out, mask)
     # R = 1 where the window's maximum is not found yet, scanning positions in row-major order
-    np.equal(w[0], out, mask[0])
     np.subtract(1, mask[0], R)
     for k in range(1, n - 1):
-        np.equal(w[k], out, E)
-        np.multiply(E, R, mask[k])
+        np.multiply(mask[k], R, mask[k])
         np.subtract(R, mask[k], R)
     np.copyto(mask[n - 1], R)
 
@@ -253,6 +307,13 @@ def conv_size(n: int, K: int, S: int = 1, P: int = 0) -> int:
     return out
 
 
+def conv_columns(m: int, Ho: int, Wo: int, Wp: int, S: int) -> int:
+    """Columns of a convolution's cols, Zt, dZt and dcols: m*L, with L = (Ho - 1)*Wp + Wo for
+    stride 1 (row-wide: each example's output rows at the pitch Wp = W + 2P of the padded
+    input, the Wp - Wo columns between them unused), L = Ho*Wo otherwise."""
+    return m * ((Ho - 1) * Wp + Wo if S == 1 else Ho * Wo)
+
+
 def pool_size(n: int, K: int, S: int | None = None) -> int:
     """Output rows (or columns) of a pooling over n input rows: (n - K)//S + 1, S = K unless
     given."""
@@ -280,21 +341,23 @@ def buffers(kind: str, **sizes) -> dict:
     if kind.startswith("_conv2d"):
         m, C, H, W, F, K, S, P = _sizes(kind, sizes, ["m", "C", "H", "W", "F", "K", "S", "P"])
         Ho, Wo = conv_size(H, K, S, P), conv_size(W, K, S, P)
-        n, ckk = m * Ho * Wo, C * K * K
+        n, ckk = conv_columns(m, Ho, Wo, W + 2 * P, S), C * K * K
         table = {
             "_conv2d_forward": {"Ap": (m, C, H + 2 * P, W + 2 * P) if P else None,
-                                "cols": (ckk, n), "Zt": (F, n), "Z": (m, F, Ho, Wo)},
+                                "Wb": (F, ckk + 1), "cols": (ckk + 1, n), "Zt": (F, n),
+                                "Z": (m, F, Ho, Wo)},
             "_conv2d_dz_t": {"dZt": (F, n)},
-            "_conv2d_grad_params": {"dWt": (ckk, F), "dW": (F, C, K, K), "db": (F,)},
-            "_conv2d_grad_input": {"dcols": (ckk, n), "dA": (m, C, H, W)},
+            "_conv2d_grad_params": {"dWt": (ckk + 1, F), "dW": (F, C, K, K), "db": (F,)},
+            "_conv2d_grad_input": {"Wr": (K, K, C, F), "dcols": (ckk, n),
+                                   "T": (C, m, H + 2 * P, W + 2 * P) if S == 1 else None,
+                                   "dA": (m, C, H, W)},
         }
     elif kind.startswith(("_maxpool2d", "_avgpool2d")):
         m, C, H, W, K, S = _sizes(kind, sizes, ["m", "C", "H", "W", "K", "S"])
         Ho, Wo = pool_size(H, K, S), pool_size(W, K, S)
         small = (m, C, Ho, Wo)
         table = {
-            "_maxpool2d_forward": {"R": small, "E": small, "mask": (K * K, *small),
-                                   "out": small},
+            "_maxpool2d_forward": {"R": small, "mask": (K * K, *small), "out": small},
             "_maxpool2d_backward": {"T": small if S < K else None, "dA": (m, C, H, W)},
             "_avgpool2d_forward": {"out": small},
             "_avgpool2d_backward": {"T": small, "dA": (m, C, H, W)},
