@@ -49,6 +49,6 @@ def run(args) -> int:
     else:
         from ..printing.text import derivation_text
 
-        out = derivation_text(d, steps=args.steps)
+        out = derivation_text(d, steps=args.steps, diagram=args.diagram)
     write_output(out, args.output, args.force)
     return 0

@@ -76,3 +76,89 @@ def layout(sizes) -> Diagram:
     top = max(c.top for c in columns)
     bottom = min(c.bottom for c in columns)
     return Diagram(tuple(columns), top, bottom)
+
+
+# --- image networks: a chain of feature maps and vectors ----------------------------------
+#
+# Each layer's output is one box, left to right: a feature map C x H x W as a square stack
+# (height and width by its rows and columns, up to STACK sheets for its channels), a vector
+# as a thin bar; between two boxes an arrow labelled with the operation.
+
+CHAIN_WIDTH = 13.5  # cm the chain may span
+CHAIN_STEP = 2.9  # cm between box centres when there is room
+MAP_MIN, MAP_MAX = 0.45, 1.4  # cm: the side of the smallest and of the largest map drawn
+BAR = 0.3  # cm: the width of a vector's bar
+STACK = 3  # sheets drawn at most for a map's channels
+SHEET = 0.12  # cm between sheets
+
+
+@dataclass(frozen=True)
+class Box:
+    layer: int
+    shape: tuple[int, ...]
+    x: float  # centre
+    width: float
+    height: float
+    sheets: int  # 1 for a vector or a one-channel map
+
+    @property
+    def left(self) -> float:
+        return round(self.x - self.width / 2, 3)
+
+    @property
+    def right(self) -> float:
+        return round(self.x + self.width / 2 + (self.sheets - 1) * SHEET, 3)
+
+    @property
+    def top(self) -> float:
+        return round(self.height / 2 + (self.sheets - 1) * SHEET, 3)
+
+    def rectangles(self):
+        """(x0, y0, x1, y1) of each sheet, the back one first."""
+        for n in reversed(range(self.sheets)):
+            dx = dy = n * SHEET
+            yield (round(self.x - self.width / 2 + dx, 3), round(-self.height / 2 + dy, 3),
+                   round(self.x + self.width / 2 + dx, 3), round(self.height / 2 + dy, 3))
+
+
+@dataclass(frozen=True)
+class Chain:
+    boxes: tuple[Box, ...]
+    step: float
+
+    @property
+    def top(self) -> float:
+        return max(b.top for b in self.boxes)
+
+    @property
+    def bottom(self) -> float:
+        return min(-b.height / 2 for b in self.boxes)
+
+    def arrows(self):
+        """(left box, right box) of each arrow."""
+        return zip(self.boxes, self.boxes[1:])
+
+
+def chain_layout(shapes) -> Chain:
+    """Boxes for the output shapes of every layer, input first ((C, H, W) or (n,))."""
+    import math
+
+    step = round(min(CHAIN_STEP, CHAIN_WIDTH / max(len(shapes) - 1, 1)), 3)
+    rows = max(s[1] for s in shapes if len(s) == 3)
+    units = max((s[0] for s in shapes if len(s) == 1), default=1)
+    boxes = []
+    for layer, shape in enumerate(shapes):
+        if len(shape) == 3:
+            channels, height, width = shape
+            scale = (MAP_MAX - MAP_MIN) / max(rows - 1, 1)
+            h = MAP_MIN + (height - 1) * scale
+            w = MAP_MIN + (width - 1) * scale
+            sheets = min(channels, STACK)
+        else:
+            n = shape[0]
+            h = MAP_MIN + (MAP_MAX - MAP_MIN) * (math.log(n) / math.log(units)
+                                                 if units > 1 else 1)
+            w, sheets = BAR, 1
+        boxes.append(Box(layer, tuple(shape), round(layer * step, 3), round(w, 3),
+                         round(h, 3), sheets))
+    return Chain(tuple(boxes), step)

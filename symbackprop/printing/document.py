@@ -35,6 +35,7 @@ class Row:
     lhs: sp.Basic | None
     rhs: sp.Basic
     rule: str | None = None
+    note: tuple = ()  # what the row's operation is: text and math pieces (features.describe)
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,8 @@ def sections(d, with_steps: bool = True) -> Sections:
         z_eq = layer.forward[0]
         forward += [Row(z_eq.lhs, z_eq.rhs), Row(layer.A, activation_of(layer))]
     order = [*ACTIVATIONS, *(x.name for x in d.arch.definitions)]
-    used = sorted({layer.activation.name for layer in d.layers}, key=order.index)
+    used = sorted({layer.activation.name for layer in (*d.features, *d.layers)
+                   if layer.activation is not None}, key=order.index)
     entries = [d.arch.activation_entry(name) for name in used]
     # tanh(z) = tanh(z) says nothing: a SymPy function of z is its own definition.
     activations = tuple(definition(act) for act in entries
@@ -144,6 +146,8 @@ def sections(d, with_steps: bool = True) -> Sections:
 # --- printing --------------------------------------------------------------------------------
 
 _TEX_TEXT = str.maketrans({
+    "⋆": r"\ensuremath{\star}", "×": r"\ensuremath{\times}", "°": r"\ensuremath{^{\circ}}",
+    "−": r"\ensuremath{-}", "→": r"\ensuremath{\rightarrow}",
     "∂": r"\ensuremath{\partial}", "Σ": r"\ensuremath{\Sigma}", "ᵢ": r"\ensuremath{_i}",
     "⁽": r"\ensuremath{^{(}}", "ⁱ": r"\ensuremath{^{i}}", "⁾": r"\ensuremath{^{)}}",
     "λ": r"\ensuremath{\lambda}", "‖": r"\ensuremath{\Vert}", "²": r"\ensuremath{^2}",
@@ -161,16 +165,24 @@ def _capital(sentence: str) -> str:
 
 
 class _Formatter:
-    """Prints the sections with one printer; ``text`` turns prose into the format's text."""
+    """Prints the sections with one printer; ``text`` turns prose into the format's text and
+    ``inline`` puts math into it."""
 
-    def __init__(self, printer, text):
-        self.P, self.text = printer, text
+    def __init__(self, printer, text, inline=lambda math: f"${math}$"):
+        self.P, self.text, self.inline = printer, text, inline
 
     def math(self, expr) -> str:
         return self.P.doprint(expr)
 
+    def note(self, pieces) -> str:
+        """A sentence of text and math pieces, capitalised."""
+        out = "".join(self.text(p) if isinstance(p, str) else self.inline(self.math(p))
+                      for p in pieces)
+        return _capital(out)
+
     def row(self, row: Row, full_lhs) -> dict:
-        note = self.text(_capital(RULES[row.rule])) if row.rule in RULES else ""
+        note = self.text(_capital(RULES[row.rule])) if row.rule in RULES else \
+            self.note(row.note) if row.note else ""
         return {"lhs": "" if row.lhs is None else self.math(row.lhs),
                 "lhs_full": self.math(full_lhs), "rhs": self.math(row.rhs),
                 "notes": [note] if note else [], "tag": row.rule if row.rule in BP_NAMES else "",
@@ -255,10 +267,18 @@ def _context(d, printer, text, with_steps, with_diagram) -> dict:
     parts = ["network"] + (["activations"] if s.activations else []) + ["cost", "dimensions"] \
         + (["diagram"] if with_diagram else []) \
         + (["steps"] if with_steps else []) + ["results", "specialised", "update"]
-    return {
+    image = bool(d.features)
+    if image:  # the feature layers' sections replace or follow the dense ones
+        parts = ["feature_network"] + (["activations"] if s.activations else []) \
+            + ["cost", "feature_dimensions"] + (["feature_diagram"] if with_diagram else []) \
+            + (["steps", "feature_steps"] if with_steps else []) \
+            + ["results", "specialised", "feature_results", "feature_update"]
+    first = arch.offset + 1
+    context = {
         "parts": parts,
         "packages": list(PACKAGES),
         "spec": text(arch.spec()),
+        "title": f"Backpropagation for the {text(arch.spec())} network",
         "loss_name": text(arch.loss),
         "loss_id": arch.loss,
         "loss_description": text(loss.description),
@@ -274,8 +294,12 @@ def _context(d, printer, text, with_steps, with_diagram) -> dict:
         "J": f.math(N.J), "example": f.math(d.example_index),
         "n_l": f.math(g.units),
         "shapes": {k: f.shape(getattr(g, k).shape) for k in ("W", "b", "Z")},
-        "table": _table(d, f, acts),
-        "diagram": _diagram(d, f, text, acts) if with_diagram else None,
+        "table": None if image else _table(d, f, acts),
+        "diagram": _diagram(d, f, text, acts) if with_diagram and not image else None,
+        "first_dense": f.math(sp.Integer(first)),
+        "results_layer": "dense layer" if image else "layer",
+        "steps_layer": rf"a dense layer $l$ (here $l = {first}, \dots, L$)" if image
+        else "a layer $l$",
         "steps": [{"name": b.name, "rows": f.rows(b.rows)} for b in s.steps],
         "results": f.rows(s.results),
         "output_rows": f.rows(output_rows(out, with_steps)),
@@ -283,6 +307,13 @@ def _context(d, printer, text, with_steps, with_diagram) -> dict:
                         for b in s.specialised],
         "update": f.rows(s.update),
     }
+    if image:
+        from .features import feature_context
+
+        context.update(feature_context(d, f, text, acts, with_steps, with_diagram))
+        # An image network's spec is long and has no spaces: its heading is set ragged right.
+        context["title"] = r"\raggedright " + context["title"]
+    return context
 
 
 def weight_text(W, notation) -> str:
@@ -316,6 +347,10 @@ def latex_summary(d) -> str:
     the equations specialised to the network, output layer first."""
     f = _Formatter(_printer(d), tex_text)
     rows = [r for block in specialised(d) for r in block.rows]
+    if d.features:  # then the feature layers, back to the input
+        from .features import feature_sections
+
+        rows += [Row(r.lhs, r.rhs) for r in feature_sections(d, False).results]
     lines = f.rows(rows)
     from ..templating import render
 

@@ -291,3 +291,24 @@ def index_text(e, show) -> str:
             return "-" + index_text(-e, show)
         return " ".join(show(f) for f in sorted(sp.Mul.make_args(e), key=_factor_rank))
     return show(e)
+
+
+class OutputSize(sp.Expr):
+    """⌊(n + 2p - f)/s⌋ + 1, the rows (or columns) a window of f, stride s, padding p leaves
+    of n; printed as that formula, whether its arguments are size symbols or numbers. p = 0
+    (a pooling layer) leaves its term out."""
+
+    def __new__(cls, n, p, f, s):
+        return sp.Expr.__new__(cls, *(sp.sympify(a) for a in (n, p, f, s)))
+
+    n, p, f, s = (property(lambda self, k=k: self.args[k]) for k in range(4))
+
+    def numerator_terms(self) -> list:
+        """(sign, term) of n + 2p - f: the padding's term only where there is padding."""
+        terms = [(1, self.n)]
+        if self.p != 0:
+            terms.append((1, sp.Mul(2, self.p, evaluate=False)))
+        return [*terms, (-1, self.f)]
+
+    def value(self):
+        return sp.floor((self.n + 2 * self.p - self.f) / self.s) + 1

@@ -302,14 +302,18 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
 
     def _brackets(self, cond) -> str:
         """[0 <= h + p - s x <= f - 1] for each range the condition bounds."""
+        return r" \, ".join(f"[{part}]" for part in self._ranges(cond))
+
+    def _ranges(self, cond) -> list[str]:
+        """0 \\leq h + p - s x \\leq f - 1, for each range the condition bounds."""
         parts = []
         for item in range_chains(cond):
             if isinstance(item, tuple):
                 low, mid, top = (self._index(e) for e in item)
-                parts.append(rf"[{low} \leq {mid} \leq {top}]")
+                parts.append(rf"{low} \leq {mid} \leq {top}")
             else:
-                parts.append(f"[{self._print(item)}]")
-        return r" \, ".join(parts)
+                parts.append(self._print(item))
+        return parts
 
     def _print_Derivative(self, expr):
         fn = expr.expr
@@ -320,6 +324,12 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
 
     def _print_Sum(self, expr):
         body = expr.function
+        ranged = range_piecewise(body)
+        if ranged is not None:  # a sum over the windows that reach an entry: the ranges below Σ
+            inner, cond = ranged
+            indices = ",".join(self._print(v) for v, _, _ in expr.limits)
+            rows = r" \\ ".join([indices, *self._ranges(cond)])
+            return rf"\sum_{{\substack{{{rows}}}}} {self._print_sum_body(inner)}"
         chained = _as_matrix_product(body, [v for v, _, _ in expr.limits])
         text = self._product(chained) if chained else self._print_sum_body(body)
         return f"{self._sum_sign(expr.limits)} {text}"
@@ -410,6 +420,19 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
     # --- helpers for documents ----------------------------------------------------------------
     def shape(self, shape) -> str:
         return r" \times ".join(self._print(n) for n in shape)
+
+    def _print_OutputSize(self, expr):
+        num = self._signed_terms(expr.numerator_terms())
+        return rf"\left\lfloor \frac{{{num}}}{{{self._print(expr.s)}}} \right\rfloor + 1"
+
+    def _signed_terms(self, terms) -> str:
+        out = ""
+        for sign, term in terms:
+            text = r" \cdot ".join(self._print(a) for a in term.args) \
+                if isinstance(term, sp.Mul) and all(a.is_Number for a in term.args) \
+                else self._print(term)
+            out += (text if not out else f" + {text}") if sign > 0 else f" - {text}"
+        return out
 
     # --- operations on feature maps (tensors.py), one method each ------------------------------
     def _tensor(self, base, sub: str = "") -> str:

@@ -89,6 +89,15 @@ class TextPrinter(EntrywiseScope, StrPrinter):
         indices = ", ".join(index_text(i, self._print) for i in expr.indices)
         return f"{self._print(expr.base)}[{indices}]"
 
+    def _print_OutputSize(self, expr):
+        num = ""
+        for sign, term in expr.numerator_terms():
+            sep = "·" if all(a.is_Number for a in term.args) else " "
+            text = sep.join(self._print(a) for a in term.args) if isinstance(term, sp.Mul) \
+                else self._print(term)
+            num += (text if not num else f" + {text}") if sign > 0 else f" - {text}"
+        return f"⌊({num})/{self._print(expr.s)}⌋ + 1"
+
     # --- operations on feature maps (tensors.py), one method each ------------------------------
     def _sub(self, *sizes) -> str:
         return "_{" + ",".join(self._print(n) for n in sizes) + "}"

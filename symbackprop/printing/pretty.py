@@ -291,6 +291,16 @@ class DerivationPrettyPrinter(EntrywiseScope, PrettyPrinter):
         return _join(*[p for q in forms for p in (q, " ⊙ ")][:-1])
 
 
+    def _print_OutputSize(self, expr):
+        num = ""
+        for sign, term in expr.numerator_terms():
+            text = " ".join(self._text(a) for a in term.args) if isinstance(term, sp.Mul) \
+                and not all(a.is_Number for a in term.args) else \
+                "·".join(self._text(a) for a in term.args) if isinstance(term, sp.Mul) \
+                else self._text(term)
+            num += (text if not num else f" + {text}") if sign > 0 else f" - {text}"
+        return prettyForm(f"⌊({num})/{self._text(expr.s)}⌋ + 1")
+
     # --- operations on feature maps (tensors.py), one method each ------------------------------
     def _text(self, e) -> str:
         return self._print(e).render(wrap_line=False)

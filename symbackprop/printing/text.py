@@ -2,7 +2,10 @@
 
 Same order as the documents: the network and its cost, the dimensions, BP1-BP4 derived for a
 general layer (each step under the sentence of its rule), the four equations, this network's
-equations output layer first, and the gradient-descent update.
+equations output layer first, and the gradient-descent update. An image network's feature
+layers come in the same places: their definitions in the forward pass, their sizes with the
+dimensions, a diagram, their gradients derived after BP1-BP4 and vectorised after the dense
+layers' equations.
 """
 from __future__ import annotations
 
@@ -10,12 +13,31 @@ import sympy as sp
 
 from ..model import RULES
 from .document import output_rows, sections
-from .pretty import equation
+from .pretty import equation, pretty
+
+SIZES = ("Sizes, layer by layer (a window of f rows, stride s, padding p leaves "
+         "⌊(n + 2p - f)/s⌋ + 1 of n rows; a pooling layer has no padding):")
 
 
 def _eq(row, lhs=None, relation="=", notation="ng") -> str:
     # Activations print by their registry names, as the undefined functions that carry them.
     return equation(row.lhs if lhs is None else lhs, row.rhs, relation, None, notation)
+
+
+def inline(expr, notation="ng") -> str:
+    """Math inside a sentence: the pretty printer's one-line form (what fits on one line)."""
+    text = pretty(expr, notation)
+    if "\n" in text:
+        from .linear import text as linear
+
+        return linear(expr)
+    return text
+
+
+def note_text(pieces, notation="ng") -> str:
+    """A sentence of text and math pieces (features.describe), capitalised."""
+    out = "".join(p if isinstance(p, str) else inline(p, notation) for p in pieces)
+    return out[:1].upper() + out[1:]
 
 
 def _rows(rows, indent="  ", notation="ng") -> list[str]:
@@ -25,6 +47,8 @@ def _rows(rows, indent="  ", notation="ng") -> list[str]:
         lhs = row.lhs if row.lhs is not None else lhs
         if row.rule in RULES:
             out.append(f"{indent}({RULES[row.rule]})")
+        elif getattr(row, "note", ()):
+            out.append(f"{indent}({note_text(row.note, notation)})")
         out += [indent + line for line in _eq(row, lhs, notation=notation).splitlines()]
     return out
 
@@ -33,43 +57,107 @@ def _shape(shape, sizes) -> str:
     return " × ".join(str(sp.sympify(x).xreplace(sizes)) for x in shape)
 
 
-def derivation_text(d, steps: bool = True) -> str:
+def _table(table) -> list[str]:
+    widths = [max(len(row[c]) for row in table) for c in range(len(table[0]))]
+    return ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+            for row in table]
+
+
+def _dense_table(d) -> list[str]:
     from .. import naming as N
 
-    arch, s, nt = d.arch, sections(d, steps), d.notation
-    where = "columns are examples" if d.notation == "ng" else "rows are examples"
-    loss = arch.loss_entry
-    title = (f"Backpropagation for the {arch.spec()} network "
-             f"({', '.join(arch.activations)}), loss {arch.loss}: {loss.description}.")
-    lines = [title,
-             f"m examples; {where}.", "", "Forward pass:"]
-    lines += _rows(s.forward, notation=nt)
-    if s.activations:
-        lines += ["", "Activations:"] + _rows(s.activations, notation=nt)
-    lines += ["", "Cost:"] + _rows(s.cost, notation=nt)
-
+    arch = d.arch
     sizes = N.unit_sizes(arch.sizes)
-    lines += ["", "Dimensions:"]
     header = ("layer", "units", "activation", "A, Z", "W", "b")
     table = [header, ("0", str(arch.sizes[0]), "input", _shape(d.X.shape, sizes), "", "")]
     for layer in d.layers:
         table.append((str(layer.index), str(arch.sizes[layer.index]), layer.activation.name,
                       _shape(layer.A.shape, sizes), _shape(layer.W.shape, sizes),
                       _shape(layer.b.shape, sizes)))
-    widths = [max(len(row[c]) for row in table) for c in range(len(header))]
-    for row in table:
-        lines.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    return _table(table)
+
+
+def _feature_table(d) -> list[str]:
+    from .features import all_sizes, label
+
+    sizes = all_sizes(d.arch)
+    header = ("layer", "operation", "activation", "A, Z", "W", "b")
+    table = [header, ("0", "input", "", _shape(d.X.shape, sizes), "", "")]
+    for layer in d.features:
+        sym = layer.symbols
+        table.append((str(layer.index), label(layer.feature)[0],
+                      layer.activation.name if layer.activation is not None else "",
+                      *(_shape(sym[k].shape, sizes) if k in sym else "" for k in "AWb")))
+    for layer in d.layers:
+        table.append((str(layer.index), f"dense, {d.arch.size(layer.index)} units",
+                      layer.activation.name, _shape(layer.A.shape, sizes),
+                      _shape(layer.W.shape, sizes), _shape(layer.b.shape, sizes)))
+    return _table(table)
+
+
+def derivation_text(d, steps: bool = True, diagram: bool = True) -> str:
+    arch, s, nt = d.arch, sections(d, steps), d.notation
+    image = bool(d.features)
+    fs = None
+    if image:
+        from .features import chain_text, feature_sections
+
+        fs = feature_sections(d, steps)
+    where = "columns are examples" if d.notation == "ng" else "rows are examples"
+    loss = arch.loss_entry
+    title = (f"Backpropagation for the {arch.spec()} network "
+             f"({', '.join(arch.activations)}), loss {arch.loss}: {loss.description}.")
+    if image:
+        where = f"feature maps are (example, channel, row, column); after flatten, {where}"
+    lines = [title,
+             f"m examples; {where}.", "", "Forward pass:"]
+    if image:
+        for block in fs.forward:
+            lines += [f"  layer {block.name}, {block.title}:"] + _rows(block.rows, "    ", nt)
+        lines.append("  the dense layers:")
+        lines += _rows(s.forward, "    ", notation=nt)
+    else:
+        lines += _rows(s.forward, notation=nt)
+    if s.activations:
+        lines += ["", "Activations:"] + _rows(s.activations, notation=nt)
+    lines += ["", "Cost:"] + _rows(s.cost, notation=nt)
+
+    lines += ["", "Dimensions:"]
+    if image:
+        lines += _feature_table(d)
+        lines += ["", SIZES]
+        for sym, *chain in fs.sizes:
+            lines.append("  " + " = ".join(inline(x, nt) for x in (sym, *chain)
+                                           if x is not None))
+        if diagram:
+            lines += ["", "Diagram:", "  " + chain_text(d)]
+    else:
+        lines += _dense_table(d)
 
     for block in s.steps:
         lines += ["", f"{block.name}, by the chain rule:"] + _rows(block.rows, "    ", notation=nt)
-    lines += ["", "The four equations, for every layer l from L down to 1:"]
+    if image:
+        for block in fs.steps:
+            head = f"Layer {block.layer} ({block.title}), {inline(block.lhs, nt)} ({block.name})"
+            lines += ["", f"{head}, by the chain rule:"] + _rows(block.rows, "    ", nt)
+    first = "1" if not image else f"{arch.offset + 1}"
+    every = "every layer" if not image else "every dense layer"
+    lines += ["", f"The four equations, for {every} l from L down to {first}:"]
     for row in s.results:
         lines += [f"  {row.rule}:"] + _rows([type(row)(row.lhs, row.rhs)], "    ", notation=nt)
     lines += ["", "The output layer's error:"] + _rows(output_rows(d.output, steps), notation=nt)
     lines += ["", "This network, output layer first:"]
     for block in s.specialised:
         lines += [f"  layer {block.title}:"] + _rows(block.rows, "    ", notation=nt)
-    lines += ["", "Gradient descent with learning rate α, every layer:"]
+    if image:
+        lines += ["", "The feature layers, from flatten back to the input:"]
+        lines += _rows(fs.results, notation=nt)
+    which = "every layer"
+    if image:
+        convs = any("W" in layer.symbols for layer in d.features)
+        which = ("every convolution's kernels and biases and " if convs else "") \
+            + "every dense layer's weights and biases"
+    lines += ["", f"Gradient descent with learning rate α, {which}:"]
     for row in s.update:
         lines += ["  " + line for line in _eq(row, relation="←", notation=nt).splitlines()]
     lines.append("")
