@@ -18,6 +18,12 @@ import sympy as sp
 from . import naming as N
 
 
+def _name(text):
+    """A word argument (max/avg, a layout) as the Symbol a node holds; rebuilding a node from
+    its args (xreplace) passes the Symbol back."""
+    return text if isinstance(text, sp.Symbol) else sp.Symbol(text)
+
+
 def _in_range(value, size):
     return sp.And(sp.Le(0, value), sp.Le(value, size - 1))
 
@@ -136,7 +142,7 @@ class Pool(Node):
     kind = "pool"
 
     def __new__(cls, how, A, f, s, M=None):
-        args = (sp.Symbol(how), A, sp.sympify(f), sp.sympify(s))
+        args = (_name(how), A, sp.sympify(f), sp.sympify(s))
         return sp.Basic.__new__(cls, *args, *((M,) if M is not None else ()))
 
     @property
@@ -167,7 +173,7 @@ class Unpool(Node):
     kind = "unpool"
 
     def __new__(cls, how, dA, f, s, M=None):
-        args = (sp.Symbol(how), dA, sp.sympify(f), sp.sympify(s))
+        args = (_name(how), dA, sp.sympify(f), sp.sympify(s))
         return sp.Basic.__new__(cls, *args, *((M,) if M is not None else ()))
 
     @property
@@ -197,7 +203,7 @@ class Flatten(Node):
     kind = "flatten"
 
     def __new__(cls, A, layout_name="ng"):
-        return sp.Basic.__new__(cls, A, sp.Symbol(layout_name))
+        return sp.Basic.__new__(cls, A, _name(layout_name))
 
     @property
     def A(self):
@@ -220,7 +226,7 @@ class Unflatten(Node):
     kind = "unflatten"
 
     def __new__(cls, dA, A, layout_name="ng"):
-        return sp.Basic.__new__(cls, dA, A, sp.Symbol(layout_name))
+        return sp.Basic.__new__(cls, dA, A, _name(layout_name))
 
     dA, A = (property(lambda self, n=n: self.args[n]) for n in range(2))
 

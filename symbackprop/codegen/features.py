@@ -208,7 +208,7 @@ def _equation(eq, sizes) -> list[str]:
     from ..printing.linear import text
 
     entry = eq.entry_rhs.xreplace(sizes)
-    return [f"{text(eq.lhs)} = {text(eq.rhs)}",
+    return [f"{text(eq.lhs)} = {text(eq.rhs.xreplace(sizes))}",
             f"  entry by entry: {text(eq.entry_lhs.xreplace(sizes))} = {text(entry)}"]
 
 
