@@ -29,19 +29,37 @@ registry's expressions and plain ``sympy.diff`` alone, never from the engine:
      on both sides, agreeing to ``DIGITS`` significant digits (entries below
      10^-(WORKING_DIGITS - 10) in absolute value count as 0).
 
+Image networks (conv, max and average pooling, flatten before the dense layers) are proven at
+the spec's own feature-map sizes (``naming.feature_sizes``; the dense layers after flatten
+shrink as above). A feature layer's equations are entry formulas (``Equation.entry_rhs``: index
+expressions with sums over ranges and Piecewise range conditions); ``_Entries`` substitutes the
+concrete sizes and evaluates them entry by entry, a feature map read outside its rows and
+columns giving 0 (the zero padding) and any other array read outside its shape a failure. The
+independent sides are written here from the definitions: the convolution over the input with
+its padding as explicit zeros, max pooling as a real max over each window (the first maximum in
+row-major order on ties, as torch routes the gradient), average pooling, flatten in channel,
+row, column order. The lemmas hold the layer's inputs as free symbols (a max-pooling window's
+arg-max indicator M too: the lemma holds for every arg-max); at the random points the direct
+side differentiates the whole expanded network forward-mode, and the derived side computes M
+from the point. Points whose max-pooling windows tie are drawn again (``TIE_TRIES`` times);
+where ties remain, the report counts them.
+
 Both are at concrete sizes: the engine derives with symbolic sizes, and the proof covers the
 sizes it runs at. An equality at random points is evidence, not an identity; the lemmas are
 the identities, and the report says which of them SymPy closed.
 """
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
+from itertools import product
 
 import mpmath
 import sympy as sp
+from sympy.matrices.expressions.matexpr import MatrixElement
 
 from . import naming as N
 from .engine import derive
@@ -61,6 +79,7 @@ MAX_EXAMPLES = 64  # the most examples -m may ask for
 EXACT_BITS = 4096  # rationals longer than this: exact arithmetic gives way to digits
 DENOMINATOR = 64  # random rationals of a point are k / DENOMINATOR
 TRIES = 20  # points drawn to find one inside the loss's domain
+TIE_TRIES = 4  # points drawn again to find one whose max-pooling windows do not tie
 
 GRADIENT = ("BP1", "BP2")  # the equations whose entries are the gradient (dW, db)
 # Why a check holds, as reports say it.
@@ -85,6 +104,7 @@ class Check:
     method: str  # "exact" | "digits" | "FAIL"
     equation: str = ""  # a key of EQUATIONS
     point: int = 0  # which random point (0, 1, ...)
+    note: str = ""  # why an entry has no derived value (it reads outside an array's shape)
 
     @property
     def ok(self) -> bool:
@@ -95,9 +115,12 @@ class Check:
         return self.equation in GRADIENT
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "equation": self.equation, "point": self.point,
-                "method": self.method, "ok": self.ok,
-                "derived": _text(self.derived), "direct": _text(self.direct)}
+        out = {"name": self.name, "equation": self.equation, "point": self.point,
+               "method": self.method, "ok": self.ok,
+               "derived": _text(self.derived), "direct": _text(self.direct)}
+        if self.note:
+            out["note"] = self.note
+        return out
 
 
 @dataclass(frozen=True)
@@ -137,6 +160,21 @@ class VerifyReport:
     seed: int = 0
     arithmetic: list[str] = field(default_factory=list)  # "exact" or "digits", per point
     timings: dict = field(default_factory=dict)  # seconds: derive, each point, total
+    ties: list[int] = field(default_factory=list)  # max-pooling windows that tie, per point
+    proof: Architecture | None = None  # the network at the proof's sizes (``proof_arch``)
+
+    @property
+    def shapes(self) -> tuple:
+        """An image network's proof sizes, layer by layer: feature maps (C, H, W), then the
+        flattened size and the dense layers' sizes; () for a dense network."""
+        if self.arch.image is None:
+            return ()
+        proof = self.proof or self.arch
+        return (*proof.shapes()[: proof.offset], *((n,) for n in self.sizes))
+
+    @property
+    def pools_max(self) -> bool:
+        return any(f.kind == "maxpool" for f in self.arch.features)
 
     @property
     def ok(self) -> bool:
@@ -156,7 +194,8 @@ class VerifyReport:
         return sum(c.method == method for c in self.checks)
 
     def summary(self) -> str:
-        sizes = "-".join(map(str, self.sizes))
+        sizes = "-".join("x".join(map(str, shape)) for shape in self.shapes) \
+            if self.shapes else "-".join(map(str, self.sizes))
         verdict = "PROVEN" if self.ok else "FAILED"
         grad = self.gradient
         rest = [c for c in self.checks if not c.is_gradient]
@@ -175,11 +214,23 @@ class VerifyReport:
         how = {"exact": "exact rational arithmetic, equal",
                "digits": f"{WORKING_DIGITS}-digit arithmetic, agreeing to {DIGITS} "
                          "significant digits"}
-        points = "; ".join(f"point {number}: {how[name]}"
+        points = "; ".join(f"point {number}: {how[name]}{self._tie_text(number - 1)}"
                            for number, name in enumerate(self.arithmetic, start=1))
+        images = ("; feature layers from their entry formulas at the concrete sizes, against "
+                  "the network expanded from the definitions (zero padding, a real max over "
+                  "each max-pooling window)") if self.arch.image is not None else ""
         return ("each layer's equations as symbolic identities (SymPy simplifies derived - "
                 "direct to 0), and the engine's equations against forward-mode differentiation "
-                f"of the cost at random rational points (k/{DENOMINATOR}); {points}")
+                f"of the cost at random rational points (k/{DENOMINATOR}){images}; {points}")
+
+    def _tie_text(self, number) -> str:
+        if not self.pools_max or number >= len(self.ties):
+            return ""
+        tied = self.ties[number]
+        if not tied:
+            return ", no max-pooling window ties"
+        return (f", {tied} max-pooling window{'s' if tied > 1 else ''} tie (the gradient "
+                "goes to the first maximum in row-major order, as torch routes it)")
 
     def __str__(self) -> str:
         lines = [self.summary()]
@@ -195,11 +246,12 @@ class VerifyReport:
         failures = self.failures
         if failures:
             first = failures[0]
-            lines.append(f"  first difference: layer {_layer_of(first.name)} "
+            lines.append(f"  first difference: layer {_equation_layer(first)} "
                          f"{first.equation} ({EQUATIONS[first.equation]}), "
                          f"point {first.point + 1}")
         for c in failures[:20]:
-            lines.append(f"  {c.name} ({c.equation}): derived {sp.N(c.derived, 15)} != "
+            derived = c.note if c.note else f"derived {sp.N(c.derived, 15)}"
+            lines.append(f"  {c.name} ({c.equation}): {derived} != "
                          f"direct {sp.N(c.direct, 15)}")
         if len(failures) > 20:
             lines.append(f"  ... and {len(failures) - 20} more")
@@ -232,11 +284,19 @@ class VerifyReport:
             "lemmas": [lemma.as_dict() for lemma in self.lemmas],
             "checks": [c.as_dict() for c in self.checks],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            **({"shapes": [list(shape) for shape in self.shapes]} if self.shapes else {}),
+            **({"ties": list(self.ties)} if self.pools_max else {}),
         }
 
 
 def _layer_of(name: str) -> str:
     return name.split("[", 2)[1].rstrip("]")
+
+
+def _equation_layer(check: Check) -> str:
+    """The layer whose equation gave the entry: BP3 of layer l gives dA^[l-1]."""
+    label = _layer_of(check.name)
+    return str(int(label) + 1) if check.equation == "BP3" and label.isdigit() else label
 
 
 def _text(value) -> str:
@@ -245,8 +305,24 @@ def _text(value) -> str:
     return sp.Float(value, DIGITS + 5).__str__() if value.is_number else str(value)
 
 
+def proof_arch(arch: Architecture) -> Architecture:
+    """The network the proof runs: an image network's input and conv layers with at most
+    MAX_UNITS channels (rows, columns, kernels, strides and padding as the spec has them);
+    a dense network itself."""
+    if arch.image is None:
+        return arch
+    channels, height, width = arch.image
+    features = tuple(dataclasses.replace(f, channels=min(f.channels, MAX_UNITS))
+                     if f.kind == "conv" else f for f in arch.features)
+    return Architecture(arch.sizes[1:], arch.activations, arch.loss, arch.definitions, arch.l2,
+                        image=(min(channels, MAX_UNITS), height, width), features=features)
+
+
 def small_sizes(arch: Architecture) -> tuple[int, ...]:
-    """The concrete sizes of the proof: at most MAX_UNITS units a layer."""
+    """The concrete sizes of the proof: at most MAX_UNITS units a layer (an image network's
+    flattened size is its feature maps')."""
+    if arch.image is not None:
+        return (arch.sizes[0], *(min(size, MAX_UNITS) for size in arch.sizes[1:]))
     return tuple(min(size, MAX_UNITS) for size in arch.sizes)
 
 
@@ -258,8 +334,10 @@ def verify(arch: Architecture, m: int = 2, seed: int = 0, notation: str = "ng",
     ``progress``, if given, is called with a short line of text as the proof moves on.
     """
     say = progress or (lambda text: None)
-    sizes = tuple(sizes) if sizes is not None else small_sizes(arch)
-    if len(sizes) != len(arch.sizes) or any(s < 1 for s in sizes):
+    proof = proof_arch(arch)
+    sizes = tuple(sizes) if sizes is not None else small_sizes(proof)
+    if len(sizes) != len(arch.sizes) or any(s < 1 for s in sizes) \
+            or (arch.image is not None and sizes[0] != proof.sizes[0]):
         raise VerificationError(f"sizes {sizes} do not fit {arch.spec()}")
     if not 1 <= m <= MAX_EXAMPLES:
         raise VerificationError(f"m must be between 1 and {MAX_EXAMPLES} examples, got {m}")
@@ -268,30 +346,34 @@ def verify(arch: Architecture, m: int = 2, seed: int = 0, notation: str = "ng",
     start = time.perf_counter()
     say(f"deriving {arch.spec()} ({notation})")
     d = derive(arch, notation)
-    if len(d.layers) != arch.depth:
-        raise VerificationError(f"the derivation has {len(d.layers)} layers, {arch.spec()} "
-                                f"has {arch.depth}")
-    report = VerifyReport(arch, sizes, m, notation, points=points, seed=seed)
+    if len(d.layers) + len(d.features) != arch.depth or len(d.features) != arch.offset:
+        raise VerificationError(f"the derivation has {len(d.layers) + len(d.features)} layers, "
+                                f"{arch.spec()} has {arch.depth}")
+    report = VerifyReport(arch, sizes, m, notation, points=points, seed=seed, proof=proof)
     report.timings["derive"] = time.perf_counter() - start
     began = time.perf_counter()
-    report.lemmas = _Lemmas(arch, d, sizes, min(m, 2)).run(say)
+    report.lemmas = _Lemmas(proof, d, sizes, min(m, 2)).run(say)
     report.timings["lemmas"] = time.perf_counter() - began
     rng = random.Random(seed)
     models = {}
     for number in range(points):
         began = time.perf_counter()
-        name, checks = _prove_at_a_point(arch, d, sizes, m, rng, number, points, models, say)
+        name, checks, ties = _prove_at_a_point(proof, d, sizes, m, rng, number, points, models,
+                                               say)
         report.arithmetic.append(name)
         report.checks.extend(checks)
+        report.ties.append(ties)
         report.timings[f"point {number + 1}"] = time.perf_counter() - began
     report.timings["total"] = time.perf_counter() - start
     return report
 
 
 def _prove_at_a_point(arch, d, sizes, m, rng, number, points, models, say):
-    """(arithmetic, checks) at one random point: exact where every value is rational, else
-    digits; a point outside the cost's domain is drawn again. ``arch`` (not ``d.arch``)
-    defines the direct side."""
+    """(arithmetic, checks, ties) at one random point: exact where every value is rational,
+    else digits; a point outside the cost's domain is drawn again, and so is one whose
+    max-pooling windows tie (TIE_TRIES times; then the ties stay, counted). ``arch`` (not
+    ``d.arch``) defines the direct side."""
+    redraws = TIE_TRIES
     for _ in range(TRIES):
         point = _random_point(arch, sizes, m, rng)
         for arithmetic in (_EXACT, _DIGITS):
@@ -299,16 +381,21 @@ def _prove_at_a_point(arch, d, sizes, m, rng, number, points, models, say):
             key = arithmetic.name
             if key not in models:
                 models[key] = (_Direct(arch, sizes, m, arithmetic),
-                               _Derived(d, sizes, m, arithmetic))
+                               _Derived(d, sizes, m, arithmetic, arch))
             direct, derived = models[key]
             try:
                 with arithmetic.context():
-                    truth = direct.run(point, lambda text, w=where: say(f"{w}: direct, {text}"))
+                    truth = direct.run(point, lambda text, w=where: say(f"{w}: direct, {text}"),
+                                       refuse_ties=redraws > 0)
                     return arithmetic.name, derived.compare(
-                        point, truth, number, lambda text, w=where: say(f"{w}: derived, {text}"))
+                        point, truth, number,
+                        lambda text, w=where: say(f"{w}: derived, {text}")), direct.ties
             except _NotRational:
                 continue
             except _OutOfDomain:
+                break
+            except _Tied:
+                redraws -= 1
                 break
     raise VerificationError(
         f"no random point out of {TRIES} keeps {arch.spec()} with loss {arch.loss} inside "
@@ -325,6 +412,10 @@ class _NotRational(Exception):
 
 class _OutOfDomain(Exception):
     """A value is not a finite real number: this point is outside the cost's domain."""
+
+
+class _Tied(Exception):
+    """Two entries of a max-pooling window are its maximum: this point is drawn again."""
 
 
 class _Exact:
@@ -446,8 +537,153 @@ class _Symbolic:
     def sympy(self, value):
         return value
 
+    def total(self, terms):
+        return sp.Add(*terms)
+
 
 _SYMBOLIC = _Symbolic()
+
+
+class _NotPolynomial(Exception):
+    """A value is no polynomial (a function of an entry, a division by a variable)."""
+
+
+class _Poly:
+    """A polynomial with rational coefficients, {monomial: coefficient}: a monomial is the
+    sorted tuple of its variables' names, each repeated as often as its power. Two are equal
+    as functions exactly when their coefficients are; the feature layers' lemmas that are
+    polynomial identities are decided so, without SymPy's expression trees."""
+
+    __slots__ = ("terms",)
+
+    def __init__(self, terms):
+        self.terms = terms  # no zero coefficients
+
+    @staticmethod
+    def lift(value) -> _Poly:
+        if isinstance(value, _Poly):
+            return value
+        if isinstance(value, (int, Fraction)):
+            return _Poly({(): Fraction(value)} if value else {})
+        raise _NotPolynomial
+
+    @staticmethod
+    def sum(values) -> _Poly:
+        out = {}
+        for value in values:
+            for monomial, c in _Poly.lift(value).terms.items():
+                out[monomial] = out.get(monomial, 0) + c
+        return _Poly({k: c for k, c in out.items() if c})
+
+    def __add__(self, other):
+        return _Poly.sum((self, other))
+
+    __radd__ = __add__
+
+    def __neg__(self):
+        return _Poly({k: -c for k, c in self.terms.items()})
+
+    def __sub__(self, other):
+        return _Poly.sum((self, -_Poly.lift(other)))
+
+    def __rsub__(self, other):
+        return _Poly.sum((other, -self))
+
+    def __mul__(self, other):
+        if isinstance(other, (int, Fraction)):
+            return _Poly({k: c * other for k, c in self.terms.items()} if other else {})
+        other = _Poly.lift(other)
+        out = {}
+        for m1, c1 in self.terms.items():
+            for m2, c2 in other.terms.items():
+                monomial = tuple(sorted(m1 + m2))
+                out[monomial] = out.get(monomial, 0) + c1 * c2
+        return _Poly({k: c for k, c in out.items() if c})
+
+    __rmul__ = __mul__
+
+    def __pow__(self, n):
+        if not isinstance(n, int) or n < 0:
+            raise _NotPolynomial
+        out = _Poly.lift(1)
+        for _ in range(n):
+            out = out * self
+        return out
+
+    def constant(self) -> Fraction:
+        if any(self.terms.keys() - {()}):
+            raise _NotPolynomial  # a division by a variable
+        return self.terms.get((), Fraction(0))
+
+    def __truediv__(self, other):
+        divisor = _Poly.lift(other).constant()
+        if not divisor:
+            raise _NotPolynomial
+        return self * (1 / divisor)
+
+    def __rtruediv__(self, other):
+        divisor = self.constant()
+        if not divisor:
+            raise _NotPolynomial
+        return _Poly.lift(other) * (1 / divisor)
+
+    def _compare(self, other):
+        raise _NotPolynomial  # a condition on values: the lemma needs SymPy
+
+    __lt__ = __le__ = __gt__ = __ge__ = _compare
+
+    def __eq__(self, other):
+        try:
+            return self.terms == _Poly.lift(other).terms
+        except _NotPolynomial:
+            return NotImplemented
+
+    __hash__ = None
+
+    def gradient(self) -> dict:
+        """{name: ∂self/∂name} by the power rule, for every variable in it."""
+        out = {}
+        for monomial, c in self.terms.items():
+            for name in set(monomial):
+                rest = list(monomial)
+                rest.remove(name)
+                part = out.setdefault(name, {})
+                key = tuple(rest)
+                part[key] = part.get(key, 0) + c * monomial.count(name)
+        return {name: _Poly({k: c for k, c in terms.items() if c})
+                for name, terms in out.items()}
+
+    def as_expr(self, symbols) -> sp.Expr:
+        """The polynomial in SymPy, each name its symbol in ``symbols``."""
+        return sp.Add(*(sp.Rational(c.numerator, c.denominator)
+                        * sp.Mul(*(symbols[name] for name in monomial))
+                        for monomial, c in self.terms.items()))
+
+
+class _Polynomial:
+    """_Poly values: the arithmetic of the feature layers' polynomial lemmas."""
+
+    name = "polynomial"
+
+    def context(self):
+        return _NoContext()
+
+    def number(self, q: Fraction):
+        return _Poly.lift(q)
+
+    def constant(self, expr):
+        if not expr.is_Rational:
+            raise _NotPolynomial
+        return _Poly.lift(Fraction(int(expr.p), int(expr.q)))
+
+    def function(self, variables, expr):
+        raise _NotPolynomial
+
+    def total(self, terms):
+        return _Poly.sum(terms)
+
+
+_POLYNOMIAL = _Polynomial()
 
 
 def _symbols(name, rows, cols, **assumptions):
@@ -467,11 +703,21 @@ class _Lemmas:
       output   dZ_rk = ∂/∂Z_rk Σ_{c,i} ℓ(g(Z)_ci, Y_ci), with each Y column summing to 1 where
                the loss says so.
     Chained from the output layer down, these give every gradient for all values at these sizes.
+
+    An image network's feature layers (``feature``), at the spec's sizes, with the layer's
+    input, kernel, bias, Z, dA, dZ (and max pooling's arg-max indicator M) free symbols:
+      conv     Z = b + Σ W P (P the input with its zero padding written out), A = g(Z), BP4 as
+               above, dW, db, dA^[l-1] through Z (with the penalty);
+      pooling  A = Σ M P over each window (max: for every arg-max M) or its mean, and
+               dA^[l-1] = m ∂/∂A^[l-1] of (1/m) Σ dA ⊙ A;
+      flatten  A^[l] the maps' entries in channel, row, column order, and dA^[l-1] through it.
     """
 
     def __init__(self, arch, d, sizes, m):
         self.arch, self.d, self.sizes, self.m = arch, d, sizes, m
-        self.derived = _Derived(d, sizes, m, _SYMBOLIC)
+        self.derived = _Derived(d, sizes, m, _SYMBOLIC, arch)
+        self.polynomials = _Entries({**N.feature_sizes(arch), **self.derived.scalars},
+                                    _POLYNOMIAL, {}) if arch.image is not None else None
         self.zero_cache = {}
         self.rng = random.Random(1)
         loss = arch.loss_entry  # the loss's inputs and targets are sampled where it is defined
@@ -479,16 +725,21 @@ class _Lemmas:
 
     def run(self, say) -> list[Lemma]:
         out = []
+        depth = len(self.d.features) + len(self.d.layers)
         for layer in reversed(self.d.layers):
-            say(f"lemmas, layer {layer.index} of {len(self.d.layers)}")
+            say(f"lemmas, layer {layer.index} of {depth}")
             out.extend(self.layer(layer))
+        for layer in reversed(self.d.features):
+            say(f"lemmas, layer {layer.index} of {depth}")
+            out.extend(self.feature(layer))
         return out
 
     def layer(self, layer) -> list[Lemma]:
         d, m, sizes = self.d, self.m, self.sizes
         l = layer.index
-        n, n_prev = sizes[l], sizes[l - 1]
-        act = self.arch.activation_entries[l - 1]  # the registry's, not the engine's copy
+        pos = l - len(d.features)  # the position of the layer in ``sizes``
+        n, n_prev = sizes[pos], sizes[pos - 1]
+        act = self.arch.activation_entries[pos - 1]  # the registry's, not the engine's copy
         lay = self.derived.layout
         W = _symbols("w", n, n_prev)
         b = _symbols("b", n, 1)
@@ -542,16 +793,157 @@ class _Lemmas:
                   [[sp.diff(total, Z[r][k]) for k in range(m)] for r in range(n)],
                   rewrite=rewrite)
         # BP1..BP3: through Z = W A^[l-1] + b 1ᵀ, with dZ = m ∂J/∂Z.
-        through = sum((dZ[r][k] * Zx[r][k] for r in range(n) for k in range(m)),
-                      sp.Integer(0)) / m
+        holding = {}  # each input, and the terms of Σ dZ ⊙ Z that hold it (the same ∂)
+        for r, k in product(range(n), range(m)):
+            for term in sp.Add.make_args(Zx[r][k]):
+                for v in term.free_symbols:
+                    holding.setdefault(v, []).append(dZ[r][k] * term)
+
+        def through(v):  # the part of (1/m) Σ dZ ⊙ Z that depends on v
+            return sum(holding.get(v, ()), sp.Integer(0)) / m
         lam = sp.Rational(self.arch.l2.numerator, self.arch.l2.denominator)
-        penalty = lam / (2 * m) * sum((w ** 2 for row in W for w in row), sp.Integer(0))
+
+        def penalty(w):  # the part of (λ/2m) Σ W² that depends on w
+            return lam / (2 * m) * w ** 2
         lemma("BP1", layer.backward["BP1"],
-              [[sp.diff(through + penalty, W[r][s]) for s in range(n_prev)] for r in range(n)])
-        lemma("BP2", layer.backward["BP2"], [[sp.diff(through, b[r][0])] for r in range(n)])
+              [[sp.diff(through(W[r][s]) + penalty(W[r][s]), W[r][s]) for s in range(n_prev)]
+               for r in range(n)])
+        lemma("BP2", layer.backward["BP2"], [[sp.diff(through(b[r][0]), b[r][0])]
+                                             for r in range(n)])
         lemma("BP3", layer.backward["BP3"],
-              [[m * sp.diff(through, P[s][k]) for k in range(m)] for s in range(n_prev)])
+              [[m * sp.diff(through(P[s][k]), P[s][k]) for k in range(m)]
+               for s in range(n_prev)])
         return lemmas
+
+    def feature(self, layer) -> list[Lemma]:
+        """The equations of feature layer ``layer`` at the proof's sizes (``arch``'s layer of
+        the same label defines the direct side). Polynomial lemmas (Z, dW, db, dA^[l-1],
+        pooling, flatten) are decided in exact polynomial arithmetic (``_Poly``), those with
+        g (A = g(Z), BP4) by SymPy; SymPy takes over a derived formula that is no
+        polynomial."""
+        arch, m = self.arch, self.m
+        l = layer.index
+        f = arch.features[l - 1]
+        shapes = arch.shapes()
+        sym = layer.symbols
+        spaces = {"symbolic": self.derived.entries, "polynomial": self.polynomials}
+        symbols = {}  # name -> SymPy symbol, of every free variable of this layer's lemmas
+
+        def free(key, name, shape, padded=False):
+            """Free variables for the array sym[key]: {index: name_i_j...}, in both spaces."""
+            variables = _symbol_array(name, shape)
+            symbols.update((v.name, v) for v in variables.values())
+            if key is not None:
+                base = sym[key]
+                for space, zero in ((spaces["symbolic"], sp.Integer(0)),
+                                    (spaces["polynomial"], _Poly({}))):
+                    values = variables if space is spaces["symbolic"] else {
+                        i: _Poly({(v.name,): Fraction(1)}) for i, v in variables.items()}
+                    space.arrays[base.name] = _Array(base.name, space.shape(base), values,
+                                                     zero if padded else None)
+            return {i: _Poly({(v.name,): Fraction(1)}) for i, v in variables.items()}
+
+        for space in spaces.values():
+            space.arrays.clear()
+        lemmas = []
+
+        def lemma(equation, eq, direct):
+            """``direct``: {index: _Poly} (a polynomial lemma) or {index: SymPy expression}."""
+            method = None
+            if all(isinstance(v, _Poly) for v in direct.values()):
+                try:
+                    derived = spaces["polynomial"].evaluate(eq)
+                    method = ("FAIL" if _failed(derived, len(direct)) or set(derived) != set(direct)
+                              or any(derived[i] != v for i, v in direct.items()) else "symbolic")
+                except _NotPolynomial:
+                    direct = {i: v.as_expr(symbols) for i, v in direct.items()}
+            if method is None:
+                derived = spaces["symbolic"].evaluate(eq)
+                if _failed(derived, len(direct)) or set(derived) != set(direct):
+                    method = "FAIL"
+                else:
+                    methods = {self.identity(derived[i] - v) for i, v in direct.items()}
+                    method = ("FAIL" if "FAIL" in methods else
+                              "sampled" if "sampled" in methods else "symbolic")
+            lemmas.append(Lemma(l, equation, eq.lhs.name, len(direct), method))
+
+        def through(pairs, gradient_of):
+            """m ∂/∂v of (1/m) Σ dV ⊙ V (+ the penalty) for v in ``gradient_of``: {name: ∂}."""
+            total = _Poly.sum(dv * v for dv, v in pairs) * Fraction(1, m)
+            gradient = total.gradient()
+            return {v: gradient.get(name, _Poly({})) for v, name in gradient_of.items()}
+
+        P = free("A_prev", "p", (m, *shapes[l - 1]), padded=True)
+        names = lambda variables: {i: next(iter(v.terms))[0] for i, v in variables.items()}
+        if f.kind == "conv":
+            (Cp, Hp, Wp), (C, H, Wd) = shapes[l - 1], shapes[l]
+            K, S, Pd = f.kernel, f.stride, f.padding
+            W = free("W", "w", (C, Cp, K, K))
+            b = free("b", "b", (C,))
+            dZ = free("dZ", "dz", (m, C, H, Wd))
+            zero = _Poly({})
+            padded = {(k, c, h, w): (P[(k, c, h - Pd, w - Pd)] if Pd <= h < Hp + Pd
+                                     and Pd <= w < Wp + Pd else zero)
+                      for k, c, h, w in product(range(m), range(Cp), range(Hp + 2 * Pd),
+                                                range(Wp + 2 * Pd))}
+            Zx = {(k, r, x, y): _Poly.sum([b[(r,)], *(W[(r, t, u, v)]
+                                                      * padded[(k, t, S * x + u, S * y + v)]
+                                                      for t, u, v in product(range(Cp), range(K),
+                                                                             range(K)))])
+                  for k, r, x, y in dZ}
+            lemma("forward", layer.forward[0], Zx)
+            # A = g(Z) and BP4 in SymPy: g is the registry's expression
+            act = arch.activation_entry(f.activation)
+            Z = {i: symbols[name] for i, name in names(free("Z", "z", (m, C, H, Wd))).items()}
+            dA = {i: symbols[name] for i, name in names(free("dA", "da", (m, C, H, Wd))).items()}
+            A = {i: act.expr.xreplace({z_var: z}) for i, z in Z.items()}
+            base = sym["A"]
+            spaces["symbolic"].arrays[base.name] = _Array(
+                base.name, spaces["symbolic"].shape(base), A, sp.Integer(0))
+            lemma("forward", layer.forward[1], A)
+            lemma("BP4", layer.backward["BP4"], {i: dA[i] * sp.diff(A[i], Z[i]) for i in Z})
+            lam = Fraction(arch.l2)
+            penalty = [(w * Fraction(lam, 2), w) for w in W.values()]  # (λ/2m) Σ W²
+            grads = through([*((dZ[i], Zx[i]) for i in dZ), *penalty],
+                            {**{("W", i): n for i, n in names(W).items()},
+                             **{("b", i): n for i, n in names(b).items()},
+                             **{("P", i): n for i, n in names(P).items()}})
+            lemma("BP1", layer.backward["BP1"], {i: grads[("W", i)] for i in W})
+            lemma("BP2", layer.backward["BP2"], {i: grads[("b", i)] for i in b})
+            lemma("BP3", layer.backward["BP3"], {i: grads[("P", i)] * m for i in P})
+        elif f.kind in ("maxpool", "avgpool"):
+            C, H, Wd = shapes[l]
+            K, S = f.kernel, f.stride
+            dA = free("dA", "da", (m, C, H, Wd))
+            if f.kind == "maxpool":  # any arg-max indicator M: the lemma holds for each
+                M = free("M", "mx", (m, C, H, Wd, K, K))
+                weight = lambda k, c, x, y, u, v: M[(k, c, x, y, u, v)]
+            else:
+                weight = lambda k, c, x, y, u, v: Fraction(1, K * K)
+            pooled = {(k, c, x, y): _Poly.sum(weight(k, c, x, y, u, v)
+                                              * P[(k, c, S * x + u, S * y + v)]
+                                              for u, v in product(range(K), range(K)))
+                      for k, c, x, y in dA}
+            lemma("forward", layer.forward[0], pooled)
+            grads = through(((dA[i], pooled[i]) for i in dA), names(P))
+            lemma("BP3", layer.backward["BP3"], {i: grads[i] * m for i in P})
+        else:  # flatten: unit u of example k is the u-th entry in channel, row, column order
+            C, H, Wd = shapes[l - 1]
+            flat = {}
+            for unit, (c, h, w) in enumerate(product(range(C), range(H), range(Wd))):
+                for k in range(m):
+                    flat[(k, unit) if self.derived.rowvec else (unit, k)] = P[(k, c, h, w)]
+            dA = free("dA", "da", spaces["symbolic"].shape(sym["dA"]))
+            lemma("forward", layer.forward[0], flat)
+            grads = through(((dA[i], v) for i, v in flat.items()), names(P))
+            lemma("BP3", layer.backward["BP3"], {i: grads[i] * m for i in P})
+        return lemmas
+
+    def identity(self, expr) -> str:
+        """As ``zero``, with the polynomial identities of feature layers closed by expand."""
+        if sp.expand(expr) == 0:
+            return "symbolic"
+        return self.zero(expr)
 
     def zero(self, expr) -> str:
         """"symbolic" if expr is 0 for all values, "FAIL" if not at some point, else "sampled"."""
@@ -561,6 +953,12 @@ class _Lemmas:
         if canonical not in self.zero_cache:
             self.zero_cache[canonical] = _zero(canonical, self.rng, self.domains)
         return self.zero_cache[canonical]
+
+
+def _symbol_array(name, shape) -> dict:
+    """{index: the real symbol name_i_j_...} over every index of ``shape``."""
+    return {index: sp.Symbol("_".join((name, *map(str, index))), real=True)
+            for index in product(*map(range, shape))}
 
 
 def _apply_activation(act, Z):
@@ -633,13 +1031,42 @@ def _rational(rng, lo, hi, denominator=DENOMINATOR) -> Fraction:
 
 def _random_point(arch, sizes, m, rng) -> dict:
     """Weights W[l] (n_l × n_{l-1}), biases b[l] (n_l × 1), X (n_0 × m), Y (n_L × m): rationals,
-    in columns-are-examples layout."""
-    loss = arch.loss_entry
+    in columns-are-examples layout. An image network's X and kernels are arrays keyed by their
+    indices (``_image_point``)."""
+    if arch.image is not None:
+        return _image_point(arch, sizes, m, rng)
     point = {"X": [[_rational(rng, -1, 1) for _ in range(m)] for _ in range(sizes[0])]}
     for l in range(1, len(sizes)):
         point[("W", l)] = [[_rational(rng, -1, 1) for _ in range(sizes[l - 1])]
                            for _ in range(sizes[l])]
         point[("b", l)] = [[_rational(rng, -1, 1)] for _ in range(sizes[l])]
+    point["Y"] = _targets(arch, sizes, m, rng)
+    return point
+
+
+def _image_point(arch, sizes, m, rng) -> dict:
+    """X {(k, c, h, w): value} (m examples of C x H x W), each conv layer's W {(r, c, u, v)}
+    and b {(r,)}, then the dense layers' W[l], b[l] and Y as ``_random_point`` draws them."""
+    def array(shape):
+        return {index: _rational(rng, -1, 1) for index in product(*map(range, shape))}
+    shapes = arch.shapes()
+    point = {"X": array((m, *arch.image))}
+    for l, f in enumerate(arch.features, start=1):
+        if f.kind == "conv":
+            point[("W", l)] = array((f.channels, shapes[l - 1][0], f.kernel, f.kernel))
+            point[("b", l)] = array((f.channels,))
+    for pos, l in enumerate(arch.dense_labels, start=1):
+        point[("W", l)] = [[_rational(rng, -1, 1) for _ in range(sizes[pos - 1])]
+                           for _ in range(sizes[pos])]
+        point[("b", l)] = [[_rational(rng, -1, 1)] for _ in range(sizes[pos])]
+    point["Y"] = _targets(arch, sizes, m, rng)
+    return point
+
+
+def _targets(arch, sizes, m, rng):
+    """Y (n_L × m): targets inside the loss's domain (a distribution per example where the
+    loss says so)."""
+    loss = arch.loss_entry
     lo, hi = loss.y_domain
     columns = []
     for _ in range(m):
@@ -649,8 +1076,7 @@ def _random_point(arch, sizes, m, rng) -> dict:
         else:
             column = [_rational(rng, Fraction(lo), Fraction(hi)) for _ in range(sizes[-1])]
         columns.append(column)
-    point["Y"] = [list(row) for row in zip(*columns)]
-    return point
+    return [list(row) for row in zip(*columns)]
 
 
 # --- the direct side: forward-mode differentiation of J ---------------------------------------
@@ -662,7 +1088,8 @@ class _Direct:
     weight, a bias, or of Z^[l] or A^[l] held as an independent variable (the derivative of J
     with respect to Z^[l] with everything before it fixed). Values and local derivatives come
     from the registry's expressions: g(z) and sympy.diff(g, z), ℓ(a, y) and sympy.diff(ℓ, a),
-    a vector activation's entries and their sympy.diff by each input.
+    a vector activation's entries and their sympy.diff by each input. An image network's
+    feature layers are written out from their definitions (``_features``).
     """
 
     def __init__(self, arch, sizes, m, arithmetic):
@@ -671,11 +1098,16 @@ class _Direct:
         self.layers = []
         for l, act in enumerate(arch.activation_entries, start=1):
             self.layers.append(self._activation(act, sizes[l]))
+        self.feature_activations = {
+            l: self._activation(arch.activation_entry(f.activation), 1)[1:]
+            for l, f in enumerate(arch.features, start=1) if f.kind == "conv"}
         loss = arch.loss_entry
         term = loss.term.xreplace({n_var: sizes[-1]})
         self.loss = _compiled(self.cache, arithmetic, (a_var, y_var), term)
         self.dloss = _compiled(self.cache, arithmetic, (a_var, y_var), sp.diff(term, a_var))
         self.seeds = {}
+        self.ties = 0
+        self.refuse_ties = False
 
     def _activation(self, act, units):
         ar = self.ar
@@ -696,18 +1128,26 @@ class _Direct:
     def seed(self, key) -> int:
         return self.seeds.setdefault(key, len(self.seeds))
 
-    def run(self, point, say) -> dict:
+    def run(self, point, say, refuse_ties=False) -> dict:
         """{("Z", l) | ("A", l): values, ("dZ", l) | ("dA", l): m ∂J/∂·, ("dW", l) | ("db", l):
-        ∂J/∂·}, every matrix n_l × m (or W's, b's shape), columns are examples."""
+        ∂J/∂·}, every matrix n_l × m (or W's, b's shape), columns are examples; an image
+        network's feature maps, kernels and biases as arrays {index: value}.
+        ``refuse_ties``: raise _Tied where a max-pooling window ties."""
         ar, m, sizes = self.ar, self.m, self.sizes
         num = ar.number
         out = {}
-        A = [[num(v) for v in row] for row in point["X"]]
-        TA = [[{} for _ in row] for row in A]
         one = num(Fraction(1))
         zero = num(Fraction(0))
-        for l, (kind, f, fp) in enumerate(self.layers, start=1):
-            say(f"layer {l} of {len(self.layers)}")
+        offset = self.arch.offset
+        self.ties, self.refuse_ties = 0, refuse_ties
+        if self.arch.image is not None:
+            A, TA = self._features(point, out, say)
+        else:
+            A = [[num(v) for v in row] for row in point["X"]]
+            TA = [[{} for _ in row] for row in A]
+        for pos, (kind, f, fp) in enumerate(self.layers, start=1):
+            l = offset + pos
+            say(f"layer {l} of {offset + len(self.layers)}")
             out[("A", l - 1)] = A
             for s, row in enumerate(TA):  # A^[l-1] entries as variables
                 for k, t in enumerate(row):
@@ -715,12 +1155,12 @@ class _Direct:
             W = [[num(v) for v in row] for row in point[("W", l)]]
             b = [num(row[0]) for row in point[("b", l)]]
             Z, TZ = [], []
-            for r in range(sizes[l]):
+            for r in range(sizes[pos]):
                 zrow, trow = [], []
                 for k in range(m):
                     value = b[r]
                     tangent = {}
-                    for s in range(sizes[l - 1]):
+                    for s in range(sizes[pos - 1]):
                         value = value + W[r][s] * A[s][k]
                         w = W[r][s]
                         for key, v in TA[s][k].items():
@@ -749,7 +1189,7 @@ class _Direct:
                             _add_scaled(tangent, fp[c][j](*column), TZ[j][k], zero)
                         TA[c][k] = tangent
             _check_length(A)
-        L = len(self.layers)
+        L = offset + len(self.layers)
         out[("A", L)] = A
         for c, row in enumerate(TA):
             for k, t in enumerate(row):
@@ -764,23 +1204,136 @@ class _Direct:
                 _add_scaled(dJ, inv_m * self.dloss(value, target), TA[c][k], zero)
         lam = num(Fraction(self.arch.l2))
         if lam:
-            for l in range(1, L + 1):  # d/dW_rs of (λ/2m) W_rs² is (λ/m) W_rs
+            for l in range(offset + 1, L + 1):  # d/dW_rs of (λ/2m) W_rs² is (λ/m) W_rs
                 for r, row in enumerate(point[("W", l)]):
                     for s, w in enumerate(row):
                         key = self.seed(("W", l, r, s))
                         dJ[key] = dJ.get(key, zero) + lam * inv_m * num(w)
+            for l, f in enumerate(self.arch.features, start=1):  # and so for every kernel
+                for index, w in point.get(("W", l), {}).items():
+                    key = self.seed(("W", l, *index))
+                    dJ[key] = dJ.get(key, zero) + lam * inv_m * num(w)
         scale = num(Fraction(m))
 
         def grad(kind, l, rows, cols, factor):
             return [[factor * dJ.get(self.seed((kind, l, r, s)), zero) for s in range(cols)]
                     for r in range(rows)]
-        for l in range(1, L + 1):
-            out[("dW", l)] = grad("W", l, sizes[l], sizes[l - 1], one)
-            out[("db", l)] = [[dJ.get(self.seed(("b", l, r)), zero)] for r in range(sizes[l])]
-            out[("dZ", l)] = grad("Z", l, sizes[l], m, scale)
-        for l in range(L + 1):
-            out[("dA", l)] = grad("A", l, sizes[l], m, scale)
+        for pos in range(1, len(self.layers) + 1):
+            l = offset + pos
+            out[("dW", l)] = grad("W", l, sizes[pos], sizes[pos - 1], one)
+            out[("db", l)] = [[dJ.get(self.seed(("b", l, r)), zero)] for r in range(sizes[pos])]
+            out[("dZ", l)] = grad("Z", l, sizes[pos], m, scale)
+        for pos in range(len(self.layers) + 1):
+            out[("dA", offset + pos)] = grad("A", offset + pos, sizes[pos], m, scale)
+
+        def array_grad(kind, l, indices, factor):
+            return {index: factor * dJ.get(self.seed((kind, l, *index)), zero)
+                    for index in indices}
+        for l, f in enumerate(self.arch.features, start=1):
+            if f.kind == "conv":
+                out[("dW", l)] = array_grad("W", l, point[("W", l)], one)
+                out[("db", l)] = array_grad("b", l, point[("b", l)], one)
+                out[("dZ", l)] = array_grad("Z", l, out[("Z", l)], scale)
+            out[("dA", l - 1)] = array_grad("A", l - 1, out[("A", l - 1)], scale)
         return out
+
+    # image networks: each feature layer from its definition --------------------------------
+    def _features(self, point, out, say):
+        """The feature layers forward, from the input image to flatten's output: (A, TA), the
+        flattened maps n × m (columns are examples) and their tangents."""
+        num, arch = self.ar.number, self.arch
+        one = num(Fraction(1))
+        shapes = arch.shapes()
+        A = {index: num(v) for index, v in point["X"].items()}
+        TA = {index: {} for index in A}
+        for l, f in enumerate(arch.features, start=1):
+            say(f"layer {l} of {arch.depth}")
+            out[("A", l - 1)] = A
+            for index, t in TA.items():  # A^[l-1] entries as variables
+                t[self.seed(("A", l - 1, *index))] = one
+            if f.kind == "flatten":
+                return self._flatten(A, TA, shapes[l - 1])
+            if f.kind == "conv":
+                A, TA = self._conv(l, f, A, TA, point, out, shapes[l - 1], shapes[l])
+            else:
+                A, TA = self._pool(f, A, TA, shapes[l])
+            _check_length([list(A.values())])
+        raise VerificationError(f"{arch.spec()}: no flatten before the dense layers")
+
+    def _conv(self, l, f, A, TA, point, out, shape_in, shape_out):
+        """Z_krxy = b_r + Σ_t Σ_u Σ_v W_rtuv P_{k,t,S x+u,S y+v}, P the input with P rows and
+        columns of zeros written around it; then A = g(Z) entry by entry."""
+        num, m = self.ar.number, self.m
+        zero, one = num(Fraction(0)), num(Fraction(1))
+        K, S, P = f.kernel, f.stride, f.padding
+        (Cp, Hp, Wp), (C, H, Wd) = shape_in, shape_out
+        padded = {}
+        for k, c, h, w in product(range(m), range(Cp), range(Hp + 2 * P), range(Wp + 2 * P)):
+            inside = P <= h < Hp + P and P <= w < Wp + P
+            padded[(k, c, h, w)] = ((A[(k, c, h - P, w - P)], TA[(k, c, h - P, w - P)])
+                                    if inside else (zero, {}))
+        W = {index: num(v) for index, v in point[("W", l)].items()}
+        b = {index: num(v) for index, v in point[("b", l)].items()}
+        Z, TZ = {}, {}
+        for k, r, x, y in product(range(m), range(C), range(H), range(Wd)):
+            value = b[(r,)]
+            tangent = {}
+            for t, u, v in product(range(Cp), range(K), range(K)):
+                a, ta = padded[(k, t, S * x + u, S * y + v)]
+                w = W[(r, t, u, v)]
+                value = value + w * a
+                _add_scaled(tangent, w, ta, zero)
+                tangent[self.seed(("W", l, r, t, u, v))] = a
+            tangent[self.seed(("b", l, r))] = one
+            tangent[self.seed(("Z", l, k, r, x, y))] = one
+            Z[(k, r, x, y)] = value
+            TZ[(k, r, x, y)] = tangent
+        out[("Z", l)] = Z
+        g, gp = self.feature_activations[l]
+        return ({index: g(z) for index, z in Z.items()},
+                {index: _scaled(gp(z), TZ[index]) for index, z in Z.items()})
+
+    def _pool(self, f, A, TA, shape_out):
+        """Each K x K window at stride S: its real maximum (the tangent of its first maximum
+        in row-major order, where entries tie) or its mean."""
+        ar, m = self.ar, self.m
+        num = ar.number
+        K, S = f.kernel, f.stride
+        C, H, Wd = shape_out
+        zero, inv = num(Fraction(0)), num(Fraction(1, K * K))
+        out_A, out_T = {}, {}
+        for k, c, x, y in product(range(m), range(C), range(H), range(Wd)):
+            window = [(k, c, S * x + u, S * y + v) for u in range(K) for v in range(K)]
+            if f.kind == "maxpool":
+                maxima = _maxima(ar, [A[index] for index in window])
+                if len(maxima) > 1:
+                    self.ties += 1
+                    if self.refuse_ties:
+                        raise _Tied
+                first = window[maxima[0]]
+                out_A[(k, c, x, y)], out_T[(k, c, x, y)] = A[first], dict(TA[first])
+            else:
+                total, tangent = zero, {}
+                for index in window:
+                    total = total + A[index]
+                    _add_scaled(tangent, inv, TA[index], zero)
+                out_A[(k, c, x, y)], out_T[(k, c, x, y)] = total * inv, tangent
+        return out_A, out_T
+
+    def _flatten(self, A, TA, shape_in):
+        """The maps as vectors, channel by channel, row by row, column by column."""
+        C, H, Wd = shape_in
+        rows, trows = [], []
+        for c, h, w in product(range(C), range(H), range(Wd)):
+            rows.append([A[(k, c, h, w)] for k in range(self.m)])
+            trows.append([dict(TA[(k, c, h, w)]) for k in range(self.m)])
+        return rows, trows
+
+
+def _maxima(ar, values) -> list[int]:
+    """The positions of a window's maximum, in row-major order (more than one: a tie)."""
+    top = max(values)
+    return [pos for pos, value in enumerate(values) if ar.same(value, top)]
 
 
 def _scaled(factor, tangent):
@@ -806,13 +1359,25 @@ def _check_length(matrix):
 class _Derived:
     """Evaluates a Derivation's vectorised equations on concrete matrices (lists of rows)."""
 
-    def __init__(self, d, sizes, m, arithmetic):
+    def __init__(self, d, sizes, m, arithmetic, arch=None):
         self.d, self.sizes, self.m, self.ar = d, sizes, m, arithmetic
-        self.scalars = N.unit_sizes(sizes)
+        self.arch = arch if arch is not None else d.arch  # whose feature sizes the proof has
+        offset = len(d.features)
+        self.scalars = {N.units(offset + label): size for label, size in enumerate(sizes)}
         self.scalars[d.m] = m
         self.scalars[N.lam] = sp.sympify(d.l2)  # the derivation's own λ
         self.rowvec = d.notation == "rowvec"
         self.cache = {}
+        self._entries = None
+
+    @property
+    def entries(self) -> _Entries:
+        """The interpreter of the feature layers' entry formulas at the concrete sizes (made
+        on first use, inside the arithmetic's context)."""
+        if self._entries is None:
+            sizes = {**N.feature_sizes(self.arch), **self.scalars}
+            self._entries = _Entries(sizes, self.ar, self.cache)
+        return self._entries
 
     def layout(self, matrix):
         """A columns-are-examples matrix in the derivation's layout."""
@@ -830,12 +1395,34 @@ class _Derived:
             for r, row in enumerate(value):
                 for s, v in enumerate(row):
                     e = expected[r][s]
+                    if isinstance(v, _Failed):
+                        checks.append(Check(f"{symbol.name}[{r}, {s}]", sp.nan, ar.sympy(e),
+                                            "FAIL", equation, number, v.note))
+                        continue
                     method = ar.name if ar.same(v, e) else "FAIL"
                     checks.append(Check(f"{symbol.name}[{r}, {s}]", ar.sympy(v), ar.sympy(e),
                                         method, equation, number))
 
+        def check_array(equation, name, values, expected):
+            for index in sorted(expected):
+                e, v = expected[index], values.get(index, _NOT_DEFINED)
+                entry = f"{name}[{', '.join(map(str, index))}]"
+                if isinstance(v, _Failed):
+                    checks.append(Check(entry, sp.nan, ar.sympy(e), "FAIL", equation, number,
+                                        v.note))
+                    continue
+                method = ar.name if ar.same(v, e) else "FAIL"
+                checks.append(Check(entry, ar.sympy(v), ar.sympy(e), method, equation, number))
+
         num = lambda matrix: [[ar.number(v) for v in row] for row in matrix]
-        env = {d.X.name: self.layout(num(point["X"])), d.Y.name: self.layout(num(point["Y"]))}
+        env = {d.Y.name: self.layout(num(point["Y"]))}
+        if d.features:
+            flat = self.features_forward(point, truth, check, check_array, say)
+            if flat is None:  # a forward formula failed: nothing after it can be compared
+                return checks
+            env[d.layers[0].A_prev.name] = flat
+        else:
+            env[d.X.name] = self.layout(num(point["X"]))
         for layer in d.layers:
             l = layer.index
             env[layer.W.name] = self.layout(num(point[("W", l)]))
@@ -846,7 +1433,7 @@ class _Derived:
             check("forward", layer.A, env[layer.A.name], truth[("A", l)])
         for layer in reversed(d.layers):
             l = layer.index
-            say(f"layer {l} of {len(d.layers)}")
+            say(f"layer {l} of {len(d.features) + len(d.layers)}")
             if layer.is_output:  # both routes: dA from the loss then BP4, and the simplified one
                 env[layer.dA.name] = self.evaluate(layer.backward["loss"].rhs, env)
                 check("loss", layer.dA, env[layer.dA.name], truth[("dA", l)])
@@ -859,7 +1446,67 @@ class _Derived:
                 env[eq.lhs.name] = self.evaluate(eq.rhs, env)
                 at = l - 1 if name == "BP3" else l
                 check(name, eq.lhs, env[eq.lhs.name], truth[(truth_key, at)])
+        if d.features:
+            self.features_backward(env, truth, check_array, say)
         return checks
+
+    # image networks: the feature layers' entry formulas ------------------------------------
+    def features_forward(self, point, truth, check, check_array, say):
+        """Every feature layer's forward formulas, entry by entry, each map checked; returns
+        flatten's output in the derivation's layout (None where a formula failed)."""
+        ar, d, E = self.ar, self.d, self.entries
+        zero = ar.number(Fraction(0))
+        arrays = E.arrays
+        arrays.clear()
+        X = d.X
+        arrays[X.name] = _Array(X.name, E.shape(X),
+                                {index: ar.number(v) for index, v in point["X"].items()}, zero)
+        for fl in d.features:
+            l, sym = fl.index, fl.symbols
+            say(f"layer {l} of {len(d.features) + len(d.layers)}")
+            for name in ("W", "b"):
+                if name in sym:
+                    base = sym[name]
+                    arrays[base.name] = _Array(base.name, E.shape(base), {
+                        index: ar.number(v) for index, v in point[(name, l)].items()})
+            if "M" in sym:
+                arrays[sym["M"].name] = _arg_max(ar, sym["M"].name, E.shape(sym["M"]),
+                                                 arrays[sym["A_prev"].name], E.sizes[sym["s"]])
+            for eq in fl.forward:
+                values = E.evaluate(eq)
+                kind = N.split(eq.lhs.name)[0]
+                if isinstance(eq.lhs, sp.MatrixSymbol):  # flatten: the dense layers' input
+                    rows, cols = E.shape(eq.lhs)
+                    flat = [[values.get((r, c), _NOT_DEFINED) for c in range(cols)]
+                            for r in range(rows)]
+                    check("forward", eq.lhs, flat, truth[(kind, l)])
+                    return None if _failed(values, rows * cols) else flat
+                check_array("forward", eq.lhs.name, values, truth[(kind, l)])
+                if _failed(values, len(truth[(kind, l)])):
+                    return None
+                arrays[eq.lhs.name] = _Array(eq.lhs.name, E.shape(eq.lhs), values,
+                                             zero if kind == "A" else None)
+        raise VerificationError(f"{d.arch.spec()}: the derivation has no flatten")
+
+    def features_backward(self, env, truth, check_array, say):
+        """Every feature layer's gradients, flatten's first, each read from the arrays the
+        formulas before it gave (an entry they could not give fails each one that reads it)."""
+        d, E = self.d, self.entries
+        arrays = E.arrays
+        dA = d.features[-1].symbols["dA"]  # the dense layers' error of flatten's output
+        arrays[dA.name] = _Array(dA.name, E.shape(dA), {
+            (r, c): v for r, row in enumerate(env[dA.name]) for c, v in enumerate(row)})
+        for fl in reversed(d.features):
+            l = fl.index
+            say(f"layer {l} of {len(d.features) + len(d.layers)}")
+            for name, kind, at in (("BP4", "dZ", l), ("BP1", "dW", l), ("BP2", "db", l),
+                                   ("BP3", "dA", l - 1)):
+                if name not in fl.backward:
+                    continue
+                eq = fl.backward[name]
+                values = E.evaluate(eq)
+                arrays[eq.lhs.name] = _Array(eq.lhs.name, E.shape(eq.lhs), values)
+                check_array(name, eq.lhs.name, values, truth[(kind, at)])
 
     # a small interpreter of the matrix expressions the engine writes ------------------------
     def size(self, value) -> int:
@@ -904,6 +1551,279 @@ class _Derived:
 
 def _transpose(matrix):
     return [list(col) for col in zip(*matrix)]
+
+
+# --- the feature layers' entry formulas at concrete sizes --------------------------------------
+
+class _Failed:
+    """An entry a formula could not give, and why."""
+
+    __slots__ = ("note",)
+
+    def __init__(self, note):
+        self.note = note
+
+    def __repr__(self) -> str:
+        return f"_Failed({self.note!r})"
+
+
+_NOT_DEFINED = _Failed("its equation does not define this entry")
+
+
+def _failed(values, expected) -> bool:
+    return len(values) < expected or any(isinstance(v, _Failed) for v in values.values())
+
+
+class _Undefined(Exception):
+    """A formula read an entry that has no value: outside the array, or one that failed."""
+
+
+class _Array:
+    """Values of an array keyed by their indices. ``zero``: the value outside its shape (a
+    feature map's zero padding); None: a read outside it is a failure of the formula."""
+
+    __slots__ = ("name", "shape", "values", "failed", "zero")
+
+    def __init__(self, name, shape, values, zero=None):
+        self.name, self.shape, self.zero = name, tuple(shape), zero
+        self.values = {i: v for i, v in values.items() if not isinstance(v, _Failed)}
+        self.failed = {i: v for i, v in values.items() if isinstance(v, _Failed)}
+
+    def __getitem__(self, index):
+        try:
+            return self.values[index]  # a negative index is not a key: no wrap-around
+        except KeyError:
+            pass
+        where = f"{self.name}[{', '.join(map(str, index))}]"
+        if index in self.failed:
+            raise _Undefined(f"reads {where}, which its own equation could not give") from None
+        inside = len(index) == len(self.shape) and all(
+            0 <= i < n for i, n in zip(index, self.shape))
+        if self.zero is not None and len(index) == len(self.shape) and not inside:
+            return self.zero
+        raise _Undefined(f"reads {where}, outside its shape "
+                         f"{'x'.join(map(str, self.shape))}") from None
+
+
+def _arg_max(ar, name, shape, A_prev, stride) -> _Array:
+    """M: 1 at the first maximum (row-major) of each window of A_prev, else 0."""
+    one, zero = ar.number(Fraction(1)), ar.number(Fraction(0))
+    m, C, H, W, f, _ = shape
+    values = {}
+    for k, c, x, y in product(range(m), range(C), range(H), range(W)):
+        window = list(product(range(f), range(f)))
+        try:
+            first = window[_maxima(ar, [A_prev[(k, c, stride * x + u, stride * y + v)]
+                                        for u, v in window])[0]]
+        except _Undefined as exc:
+            for u, v in window:
+                values[(k, c, x, y, u, v)] = _Failed(str(exc))
+            continue
+        for u, v in window:
+            values[(k, c, x, y, u, v)] = one if (u, v) == first else zero
+    return _Array(name, shape, values)
+
+
+_RELATIONS = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
+              ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
+
+
+class _Entries:
+    """A small interpreter of the index expressions the engine writes for feature layers.
+
+    ``evaluate(eq)`` substitutes the concrete ``sizes`` (sizes, m, λ) into the equation's entry
+    formula and evaluates it at every entry of its left-hand side: sums loop over their
+    ranges, Piecewise range conditions are tested on the indices, arrays are read from
+    ``arrays`` (``_Array``s by name); any other function of values (g, g') is evaluated by the
+    arithmetic, as ``_Derived.evaluate`` evaluates an entry-by-entry map.
+    """
+
+    def __init__(self, sizes, arithmetic, cache):
+        self.sizes, self.ar, self.cache = sizes, arithmetic, cache
+        self.arrays = {}
+        self.plans = {}
+        self.zero = arithmetic.number(Fraction(0))
+        self.symbolic = arithmetic is _SYMBOLIC
+
+    def shape(self, base) -> tuple[int, ...]:
+        return tuple(int(sp.sympify(n).xreplace(self.sizes)) for n in base.shape)
+
+    def evaluate(self, eq) -> dict:
+        """{index of the lhs: value, or _Failed where the formula reads what has no value}."""
+        key = (eq.entry_lhs, eq.entry_rhs)
+        if key not in self.plans:
+            self.plans[key] = self._plan(eq)
+        positions, variables, ranges, value = self.plans[key]
+        out = {}
+        for values in product(*ranges):
+            idx = dict(zip(variables, values))
+            index = tuple(f(idx) for f in positions)
+            try:
+                out[index] = value(idx)
+            except _Undefined as exc:
+                out[index] = _Failed(str(exc))
+        return out
+
+    def _plan(self, eq):
+        lhs = eq.entry_lhs.xreplace(self.sizes)
+        rhs = eq.entry_rhs.xreplace(self.sizes)
+        if isinstance(lhs, sp.Indexed):
+            indices = lhs.indices
+        elif isinstance(lhs, MatrixElement):
+            indices = (lhs.i, lhs.j)
+        else:
+            raise VerificationError(f"{eq.name}: verify has no rule to read the entry {lhs}")
+        variables = sorted({v for i in indices for v in i.free_symbols}, key=sp.default_sort_key)
+        arrays = [lhs, *sorted(rhs.atoms(sp.Indexed) | rhs.atoms(MatrixElement),
+                               key=sp.default_sort_key)]
+        ranges = [range(self._extent(eq, v, arrays)) for v in variables]
+        return [self._index(i) for i in indices], variables, ranges, self._value(rhs)
+
+    @staticmethod
+    def _extent(eq, variable, arrays) -> int:
+        """How far an index runs: the size of an array it is a plain index of."""
+        for e in arrays:
+            indices, shape = ((e.indices, e.base.shape) if isinstance(e, sp.Indexed)
+                              else ((e.i, e.j), e.parent.shape))
+            for i, n in zip(indices, shape):
+                if i == variable and sp.sympify(n).is_Integer:
+                    return int(n)
+        raise VerificationError(f"{eq.name} {eq.entry_lhs}: no array gives the range of "
+                                f"the index {variable}")
+
+    def _index(self, e):
+        """An index expression: a function of the bound indices giving an int."""
+        if e.is_Integer:
+            value = int(e)
+            return lambda idx: value
+        if isinstance(e, sp.Symbol):
+            def index(idx):
+                try:
+                    return idx[e]
+                except KeyError:
+                    raise _Undefined(f"uses the index {e}, which nothing binds") from None
+            return index
+        if isinstance(e, (sp.Add, sp.Mul)):
+            parts = [self._index(a) for a in e.args]
+            if isinstance(e, sp.Add):
+                return lambda idx: sum(f(idx) for f in parts)
+
+            def times(idx):
+                out = 1
+                for f in parts:
+                    out *= f(idx)
+                return out
+            return times
+        raise VerificationError(f"verify has no rule to evaluate the index {e}")
+
+    def _condition(self, e):
+        """A condition of a Piecewise: on indices (ints), or on values."""
+        if e in (sp.true, sp.false):
+            truth = bool(e)
+            return lambda idx: truth
+        if isinstance(e, (sp.And, sp.Or, sp.Not)):
+            parts = [self._condition(a) for a in e.args]
+            if isinstance(e, sp.Not):
+                return lambda idx: not parts[0](idx)
+            if isinstance(e, sp.And):
+                return lambda idx: all(f(idx) for f in parts)
+            return lambda idx: any(f(idx) for f in parts)
+        if isinstance(e, sp.core.relational.Relational) and e.rel_op in _RELATIONS:
+            side = self._index if not _reads_arrays(e) else self._value
+            lhs, rhs, op = side(e.lhs), side(e.rhs), _RELATIONS[e.rel_op]
+            return lambda idx: bool(op(lhs(idx), rhs(idx)))
+        raise VerificationError(f"verify has no rule to evaluate the condition {e}")
+
+    def _value(self, e):
+        """A value expression: a function of the bound indices giving a number."""
+        ar = self.ar
+        if e.is_Rational:
+            value = ar.number(Fraction(int(e.p), int(e.q)))
+            return lambda idx: value
+        if isinstance(e, sp.Symbol):
+            return self._index(e)
+        if isinstance(e, (sp.Indexed, MatrixElement)):
+            name = e.base.name if isinstance(e, sp.Indexed) else e.parent.name
+            where = [self._index(i) for i in (e.indices if isinstance(e, sp.Indexed)
+                                              else (e.i, e.j))]
+            arrays = self.arrays
+
+            def read(idx):
+                return arrays[name][tuple(f(idx) for f in where)]
+            return read
+        if isinstance(e, sp.Add):
+            parts = [self._value(a) for a in e.args]
+            return lambda idx: self._total([f(idx) for f in parts])
+        if isinstance(e, sp.Mul):
+            parts = [self._value(a) for a in e.args]
+
+            def times(idx):
+                out = parts[0](idx)
+                for f in parts[1:]:
+                    out = out * f(idx)
+                return out
+            return times
+        if isinstance(e, sp.Pow) and e.exp.is_Integer:
+            base, n = self._value(e.base), int(e.exp)
+            one = ar.number(Fraction(1))
+            return (lambda idx: base(idx) ** n) if n >= 0 else (lambda idx: one / base(idx) ** -n)
+        if isinstance(e, sp.Sum):
+            return self._sum(e)
+        if isinstance(e, sp.Piecewise) and not (self.symbolic and _reads_arrays(
+                sp.Tuple(*(c for _, c in e.args)))):  # SymPy decides conditions on symbols
+            branches = [(self._value(v), self._condition(c)) for v, c in e.args]
+
+            def piecewise(idx):
+                for value, condition in branches:
+                    if condition(idx):
+                        return value(idx)
+                raise _Undefined(f"no branch of {e} holds")
+            return piecewise
+        return self._function(e)
+
+    def _sum(self, e):
+        body = self._value(e.function)
+        limits = [(v, self._index(lo), self._index(hi)) for v, lo, hi in e.limits]
+        variables = [v for v, _, _ in limits]
+
+        def total(idx):
+            saved = {v: idx[v] for v in variables if v in idx}
+            ranges = [range(lo(idx), hi(idx) + 1) for _, lo, hi in limits]
+            terms = []
+            for values in product(*ranges):
+                idx.update(zip(variables, values))
+                terms.append(body(idx))
+            for v in variables:
+                idx.pop(v, None)
+            idx.update(saved)
+            return self._total(terms)
+        return total
+
+    def _function(self, e):
+        """g(values): a function the arithmetic evaluates, of the arrays' entries in it."""
+        if e.has(sp.Sum):
+            raise VerificationError(f"verify has no rule to evaluate {e}")
+        atoms = sorted(e.atoms(sp.Indexed) | e.atoms(MatrixElement), key=sp.default_sort_key)
+        dummies = [sp.Dummy(f"a{pos}") for pos in range(len(atoms))]
+        body = e.xreplace(dict(zip(atoms, dummies)))
+        indices = sorted(body.free_symbols - set(dummies), key=sp.default_sort_key)
+        variables = [*dummies, *indices]
+        call = _compiled(self.cache, self.ar, variables, body)
+        reads = [self._value(a) for a in atoms] + [self._index(i) for i in indices]
+        return lambda idx: call(*(f(idx) for f in reads))
+
+    def _total(self, terms):
+        total = getattr(self.ar, "total", None)
+        if total is not None:
+            return total(terms)
+        out = self.zero
+        for term in terms:
+            out = out + term
+        return out
+
+
+def _reads_arrays(e) -> bool:
+    return bool(e.atoms(sp.Indexed) or e.atoms(MatrixElement))
 
 
 def _shape(matrix):
