@@ -16,17 +16,22 @@ def add_parser(sub) -> None:
     params = parser.add_mutually_exclusive_group(required=True)
     params.add_argument("--weights", metavar="FILE.json",
                         help='JSON {"W1": [[...]], "b1": [...], ...}; W<l> has shape '
-                             "(n_l, n_{l-1}), b<l> has n_l entries")
+                             "(n_l, n_{l-1}), b<l> has n_l entries; a convolution's W<l> has "
+                             "shape (F, C, K, K) (out channels, in channels, kernel rows, "
+                             "kernel columns), as that nested list or its numbers in that "
+                             "order flattened, and b<l> has F entries")
     params.add_argument("--init", metavar="SEED", type=int,
                         help="draw small weights (-0.5..0.5 in steps of 0.1, biases 0) from SEED "
                              "and print them first")
     parser.add_argument("--x", metavar='"x; x; ..."',
-                        help="inputs, one sample a row: n_0 numbers, rows separated by ';'")
+                        help="inputs, one sample a row: n_0 numbers, rows separated by ';'; "
+                             "an image input CxHxW takes C·H·W numbers a sample, in channel, "
+                             "row, column order")
     parser.add_argument("--y", metavar='"y; y; ..."',
                         help="targets, one sample a row: n_L numbers, rows separated by ';'")
     parser.add_argument("--data", metavar="FILE.csv",
-                        help="instead of --x/--y: a CSV file, one sample a row, n_0 inputs then "
-                             "n_L targets (a header row is skipped)")
+                        help="instead of --x/--y: a CSV file, one sample a row, n_0 inputs "
+                             "(C·H·W for an image) then n_L targets (a header row is skipped)")
     parser.add_argument("--lr", default="0.1", metavar="RATE",
                         help="learning rate, read exactly (default 0.1)")
     parser.add_argument("--digits", type=int, default=6, metavar="N",
@@ -54,21 +59,27 @@ def run(args) -> int:
 
     arch = arch_from_args(args)
     sizes = arch.sizes
+    image = arch.image
+    n_in = sizes[0] if image is None else image[0] * image[1] * image[2]
+    if image is not None and arch.l2:
+        raise InputError("a worked example of an image network with --l2 is not available "
+                         "yet; leave out --l2")
     if args.data is not None:
         if args.x is not None or args.y is not None:
             raise InputError("give either --data FILE.csv or --x and --y, not both")
-        samples = load_samples(args.data, sizes[0], sizes[-1])
+        samples = load_samples(args.data, n_in, sizes[-1], image)
     else:
         if args.x is None or args.y is None:
             missing = "--x" if args.x is None else "--y"
             raise InputError(f"missing {missing}: give --x \"inputs\" and --y \"targets\" "
                              "(one sample a row, rows separated by ';'), or --data FILE.csv")
-        samples = parse_samples(args.x, args.y, sizes[0], sizes[-1])
+        samples = parse_samples(args.x, args.y, n_in, sizes[-1], image)
     check_targets(samples, arch.loss_entry)
+    shapes = sizes if image is None else arch
     if args.weights is not None:
-        parameters = load_parameters(args.weights, sizes)
+        parameters = load_parameters(args.weights, shapes)
     else:
-        parameters = draw_parameters(args.init, sizes)
+        parameters = draw_parameters(args.init, shapes)
     try:
         learning_rate = parse_number(args.lr, "--lr")
     except NumberError as exc:

@@ -11,10 +11,14 @@ def add_parser(sub) -> None:
                     "local derivative on each edge, their products and sum, and how "
                     "backpropagation computes the same sum by caching dZ of later layers. With "
                     "--l2 a weight also reaches the cost directly, by the penalty's edge; biases "
-                    "are not penalised.")
+                    "are not penalised. A convolution's weight is shared: it has one path per "
+                    "output position it is used at (and on), summed by the correlation of BP1.")
     add_arch_args(parser)
     parser.add_argument("--param", required=True, metavar="PARAM",
-                        help="W<l>[row,col] (e.g. W2[0,1]) or b<l>[row] (e.g. b1[2])")
+                        help="W<l>[row,col] (e.g. W2[0,1]) or b<l>[row] (e.g. b1[2]); a "
+                             "convolution's kernel entry W<l>[r,c,u,v] (out channel, in "
+                             "channel, kernel row, kernel column, e.g. W1[0,0,1,0]) or its "
+                             "bias b<l>[r]")
     parser.add_argument("--format", choices=FORMATS, default="text")
     add_output_args(parser)
     parser.set_defaults(run=run)
@@ -27,7 +31,12 @@ def run(args) -> int:
     from ..teach.present import explain_document
 
     arch = arch_from_args(args)
-    parameter = parse_parameter(args.param, arch.sizes)
+    if arch.image is not None and arch.l2:
+        from ..teach.paths import ParameterError
+
+        raise ParameterError("explaining a gradient of an image network with --l2 is not "
+                             "available yet; leave out --l2")
+    parameter = parse_parameter(args.param, arch)
     write_output(explain_document(explain(derive(arch), parameter), args.format),
                  args.output, args.force)
     return 0

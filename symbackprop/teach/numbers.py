@@ -17,6 +17,9 @@ from ..printing.entrywise import terminating_decimal
 WORKING_DIGITS = 50
 #: Significant digits printed for values that are not rational, unless asked otherwise.
 PRINTED_DIGITS = 6
+#: A value that is not rational and smaller than this is what is left of a cancellation at the
+#: working precision (A - Y of a softmax summing to 1): it prints as 0, marked ≈.
+RESIDUE = sp.Float(10, WORKING_DIGITS) ** -(WORKING_DIGITS - 10)
 
 
 class NumberError(SymbackpropError, ValueError):
@@ -74,7 +77,7 @@ def decimal_text(value, digits: int = PRINTED_DIGITS) -> tuple[str, bool]:
     import mpmath
 
     number = mpmath.mpf(sp.Float(value, WORKING_DIGITS)._mpf_)
-    if number == 0:
+    if number == 0 or abs(value) < RESIDUE:
         return "0", False
     text = mpmath.nstr(number, digits)
     text = text.removesuffix(".0")

@@ -49,27 +49,41 @@ class ParameterError(SymbackpropError, ValueError):
 class Parameter:
     kind: str  # "W" or "b"
     layer: int
-    row: int
-    col: int | None  # None for a bias
+    row: int  # a dense weight's row; a kernel's output channel r
+    col: int | None  # None for a bias; a kernel's input channel c
+    offset: tuple[int, ...] = ()  # a kernel's (u, v), its row and column in the window
 
     def __str__(self) -> str:
         cols = "" if self.col is None else f",{self.col}"
-        return f"{self.kind}{self.layer}[{self.row}{cols}]"
+        return f"{self.kind}{self.layer}[{self.row}{cols}{''.join(f',{i}' for i in self.offset)}]"
+
+    @property
+    def indices(self) -> tuple[int, ...]:
+        """The entry's indices: (row, col), (r, c, u, v) or (row,)."""
+        return (self.row, *(() if self.col is None else (self.col,)), *self.offset)
 
 
-_PARAM = re.compile(r"^\s*([Wb])\s*(\d+)\s*\[\s*(\d+)\s*(?:,\s*(\d+)\s*)?\]\s*$")
+_PARAM = re.compile(r"^\s*([Wb])\s*(\d+)\s*\[\s*(\d+(?:\s*,\s*\d+)*)\s*\]\s*$")
 
 
 def parse_parameter(text: str, sizes) -> Parameter:
-    """``W2[0,1]`` (row 0, column 1 of W^[2]) or ``b1[2]``, checked against the sizes."""
+    """``W2[0,1]`` (row 0, column 1 of W^[2]) or ``b1[2]``, checked against the sizes.
+
+    ``sizes``: the layer sizes, or the Architecture. An image network's convolution has
+    kernels ``W1[r,c,u,v]`` (out channel, in channel, kernel row, kernel column) and biases
+    ``b1[r]``; its pooling layers and flatten have no parameters."""
+    if getattr(sizes, "image", None) is not None:
+        return _parse_image_parameter(text, sizes)
+    sizes = getattr(sizes, "sizes", sizes)
     depth = len(sizes) - 1
     layers = f"1..{depth}" if depth > 1 else "1"
     match = _PARAM.match(str(text))
-    if not match:
+    indices = [int(i) for i in match.group(3).split(",")] if match else []
+    if not match or len(indices) > 2:
         raise ParameterError(f"cannot read parameter {text!r}; write W<l>[row,col] or "
                              f"b<l>[row] with layer l in {layers}, e.g. W1[0,0] or b{depth}[0]")
-    kind, layer, row = match.group(1), int(match.group(2)), int(match.group(3))
-    col = None if match.group(4) is None else int(match.group(4))
+    kind, layer, row = match.group(1), int(match.group(2)), indices[0]
+    col = indices[1] if len(indices) > 1 else None
     if not 1 <= layer <= depth:
         raise ParameterError(f"{text!r}: no layer {layer}; this network's layers with "
                              f"parameters are {layers}")
@@ -90,6 +104,46 @@ def parse_parameter(text: str, sizes) -> Parameter:
             raise ParameterError(f"{text!r} is out of range: b{layer} has {rows} entries "
                                  f"(n_{layer} = {rows}), so the index is in 0..{rows - 1}")
     return Parameter(kind, layer, row, col)
+
+
+def _parse_image_parameter(text: str, arch) -> Parameter:
+    from .inputs import parameter_shapes
+
+    shapes = parameter_shapes(arch)
+    labels = ", ".join(map(str, shapes))
+    first = next(iter(shapes))
+    match = _PARAM.match(str(text))
+    if not match:
+        raise ParameterError(f"cannot read parameter {text!r}; write W<l>[r,c,u,v] for a "
+                             f"convolution's kernel, W<l>[row,col] for a dense layer's weight or "
+                             f"b<l>[row], with l a layer with parameters ({labels}), e.g. "
+                             f"W{first}[{','.join(['0'] * len(shapes[first][0]))}] or "
+                             f"b{first}[0]")
+    kind, layer = match.group(1), int(match.group(2))
+    indices = tuple(int(i) for i in match.group(3).split(","))
+    if layer not in shapes:
+        what = (f"layer {layer} ({arch.features[layer - 1].token()}) has no parameters"
+                if 1 <= layer <= arch.offset else f"no layer {layer}")
+        raise ParameterError(f"{text!r}: {what}; this network's layers with parameters are "
+                             f"{labels}")
+    w_shape, b_shape, names = shapes[layer]
+    conv = len(w_shape) == 4
+    shape, what = (w_shape, names) if kind == "W" else \
+        (b_shape, f"(n_C[{layer}],)" if conv else f"(n_{layer},)")
+    described = f"{kind}{layer} has shape {shape} = {what}"
+    if len(indices) != len(shape):
+        needs = {4: "four indices, [r,c,u,v] (out channel, in channel, kernel row, kernel "
+                    "column)", 2: "a row and a column", 1: "one index"}[len(shape)]
+        example = f"{kind}{layer}[{','.join(['0'] * len(shape))}]"
+        noun = "a bias" if kind == "b" else "a kernel" if conv else "a weight"
+        raise ParameterError(f"{text!r}: {noun} needs {needs}, e.g. {example}; {described}")
+    if any(i >= n for i, n in zip(indices, shape)):
+        ranges = ", ".join(f"0..{n - 1}" for n in shape)
+        raise ParameterError(f"{text!r} is out of range: {described}, so the indices are in "
+                             f"{ranges}")
+    if kind == "b":
+        return Parameter("b", layer, indices[0], None)
+    return Parameter("W", layer, indices[0], indices[1], indices[2:])
 
 
 # --- the model of an explanation -----------------------------------------------------------
@@ -183,9 +237,11 @@ class _Example:
     """The derivation's entries for one example (m = 1), with the layer sizes filled in."""
 
     def __init__(self, derivation):
+        from .concrete import concrete_sizes
+
         self.d = derivation
         self.sizes = derivation.arch.sizes
-        self.rules = N.unit_sizes(self.sizes)
+        self.rules = concrete_sizes(derivation.arch)
         self.rules[derivation.m] = 1
 
     def concrete(self, expr):
@@ -195,7 +251,7 @@ class _Example:
         return self.concrete(M)
 
     def layer(self, k):
-        return self.d.layers[k - 1]
+        return self.d.layer(k)
 
     def z_entry(self, k, unit):
         return self.concrete(self.layer(k).forward[0].entry_rhs).xreplace({N.r: unit, N.k: 0})
@@ -245,7 +301,12 @@ def _in_terms_of_output(derivative, ex: _Example, k, out_unit, in_unit):
 
 
 def explain(derivation, parameter: Parameter) -> Explanation:
-    """The computation graph from ``parameter`` to the loss, its paths, and backpropagation."""
+    """The computation graph from ``parameter`` to the loss, its paths, and backpropagation
+    (an image network's: ``graph.explain_image``)."""
+    if derivation.arch.image is not None:
+        from .graph import explain_image
+
+        return explain_image(derivation, parameter)
     d, ex = derivation, _Example(derivation)
     L, l, p = d.arch.depth, parameter.layer, parameter.row
     layer = ex.layer(l)

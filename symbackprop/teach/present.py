@@ -41,7 +41,7 @@ class _Format:
 
     relations: dict
 
-    def __init__(self, digits, arch=None):
+    def __init__(self, digits, arch=None, **settings):
         self.digits = digits
 
     def math(self, expr) -> str:
@@ -79,9 +79,9 @@ class TextFormat(_Format):
     name = "text"
     relations: ClassVar[dict] = {"=": "=", "≈": "≈", "←": "←"}
 
-    def __init__(self, digits, arch=None):
+    def __init__(self, digits, arch=None, **settings):
         super().__init__(digits, arch)
-        self.printer = TeachTextPrinter({"digits": digits})
+        self.printer = TeachTextPrinter({"digits": digits, **settings})
 
     def text(self, words: str) -> str:
         return words
@@ -135,9 +135,9 @@ class LatexFormat(_Format):
         """Prose for TeX: its special characters escaped."""
         return "".join(_TEX_SPECIAL.get(ch, ch) for ch in words)
 
-    def __init__(self, digits, arch=None):
+    def __init__(self, digits, arch=None, **settings):
         super().__init__(digits, arch)
-        self.printer = TeachLatexPrinter.for_arch(arch, {"digits": digits})
+        self.printer = TeachLatexPrinter.for_arch(arch, {"digits": digits, **settings})
 
     def value(self, value) -> str:
         if isinstance(value, sp.MatrixBase):
@@ -165,10 +165,11 @@ def _relation(value) -> str:
     return "≈" if any(is_approximate(x) for x in entries) else "="
 
 
-def formatter(name: str, digits: int = PRINTED_DIGITS, arch=None) -> _Format:
-    """The format ``name``; ``arch`` names the user's activations in LaTeX."""
+def formatter(name: str, digits: int = PRINTED_DIGITS, arch=None, **settings) -> _Format:
+    """The format ``name``; ``arch`` names the user's activations in LaTeX; ``settings`` go to
+    its printer (``one_example``: feature maps of one example, the example index left out)."""
     return {"text": TextFormat, "latex": LatexFormat, "markdown": MarkdownFormat}[name](
-        digits, arch)
+        digits, arch, **settings)
 
 
 def _template(command: str, fmt: str):
@@ -180,6 +181,10 @@ def _template(command: str, fmt: str):
 
 def example_document(worked, fmt: str = "text", digits: int = PRINTED_DIGITS) -> str:
     d = worked.derivation
+    if d.arch.image is not None:
+        from .present_images import example_image_document
+
+        return example_image_document(worked, fmt, digits)
     arch = d.arch
     f = formatter(fmt, digits, arch)
     penalised = bool(worked.l2)
@@ -279,6 +284,10 @@ _EDGE_NOTES = {
 def explain_document(explanation, fmt: str = "text") -> str:
     e = explanation
     d = e.derivation
+    if d.arch.image is not None:
+        from .present_images import explain_image_document
+
+        return explain_image_document(e, fmt)
     arch = d.arch
     f = formatter(fmt, arch=arch)
     every_edge = [*e.edges, *([e.penalty_edge] if e.penalty_edge is not None else [])]

@@ -16,12 +16,36 @@ from typing import ClassVar
 
 import sympy as sp
 
+from .. import naming as N
 from ..printing.entrywise import decimal_text as long_decimal
 from ..printing.entrywise import entry_atoms
 from ..printing.latex import DerivationLatexPrinter
 from ..printing.linear import TextPrinter
 from ..registry import latex_names
 from .numbers import PRINTED_DIGITS, decimal_text
+
+#: Symbols printed as their Greek letter in text: the learning rate, a kernel window's offsets.
+_GREEK = {"alpha": "α", "mu": "μ", "nu": "ν"}
+
+#: Arrays whose first index is the example: with one example (``one_example``) it is left out.
+_PER_EXAMPLE = ("A", "Z", "dA", "dZ", "M")
+
+
+def _array_kind(base) -> str | None:
+    """``"W"`` for the array ``W[1]`` (an IndexedBase named KIND[LABEL]), else None."""
+    kind, label = N.split(str(base.label))
+    return kind if label is not None else None
+
+
+def _one_example(expr, settings):
+    """An entry of a feature map of one example without its example index 0, or None."""
+    if not settings.get("one_example"):
+        return None
+    shape = expr.base.shape
+    if _array_kind(expr.base) in _PER_EXAMPLE and shape and shape[0] == 1 \
+            and expr.indices[0] == 0:
+        return sp.IndexedBase(expr.base.label)[expr.indices[1:]]
+    return None
 
 
 def _scalars_and_matrices(expr):
@@ -38,17 +62,35 @@ def _needs_link_brackets(factor) -> bool:
 class TeachTextPrinter(TextPrinter):
     """Plain text of concrete entries: ``W[2][0,1]``, ``b[1][2]``, ``α``."""
 
-    _default_settings: ClassVar[dict] = {**TextPrinter._default_settings, "digits": PRINTED_DIGITS}
+    _default_settings: ClassVar[dict] = {**TextPrinter._default_settings, "digits": PRINTED_DIGITS,
+                                         "one_example": False}
+
+    def _print_Indexed(self, expr):
+        # An entry of a feature map or kernel: W[1][0,0,1,1], as a matrix entry W[2][0,1] prints.
+        single = _one_example(expr, self._settings)
+        if single is not None:
+            return self._print_Indexed(single)
+        if _array_kind(expr.base) is not None and all(i.is_Symbol or i.is_Integer
+                                                      for i in expr.indices):
+            inside = ",".join(self._print(i) for i in expr.indices)
+            return f"{expr.base.label}[{inside}]"
+        return super()._print_Indexed(expr)
+
+    def map_slice(self, array, *fixed) -> str:
+        """One map of a 4-D array, rows by columns: ``Z[1][0,1,:,:]``."""
+        return f"{array}[{','.join(str(i) for i in fixed)},:,:]"
 
     def _print_MatrixElement(self, expr):
         _rows, cols = expr.parent.shape
         indices = [expr.indices[0]] if cols == 1 else list(expr.indices)
-        inside = ",".join(self._print(i) for i in indices)
+        # An index that is an expression (flatten's unit 4 c + 2 h + w) keeps its commas apart.
+        sep = "," if all(i.is_Symbol or i.is_Integer for i in indices) else ", "
+        inside = sep.join(self._print(i) for i in indices)
         return f"{self._print(expr.parent)}[{inside}]"
 
     def _print_Symbol(self, expr):
-        if expr.name == "alpha" and expr not in self._bindings:
-            return "α"
+        if expr.name in _GREEK and expr not in self._bindings:
+            return _GREEK[expr.name]
         return super()._print_Symbol(expr)
 
     def _print_Abs(self, expr):
@@ -118,7 +160,22 @@ class TeachLatexPrinter(DerivationLatexPrinter):
 
     _default_settings: ClassVar[dict] = {
         **DerivationLatexPrinter._default_settings, "digits": PRINTED_DIGITS,
-        "function_names": latex_names()}
+        "function_names": latex_names(), "one_example": False}
+
+    def _print_Indexed(self, expr):
+        single = _one_example(expr, self._settings)
+        if single is not None:
+            return self._print_Indexed(single)
+        if _array_kind(expr.base) is not None and all(i.is_Symbol or i.is_Integer
+                                                      for i in expr.indices):
+            # Concrete or single indices with commas, as a matrix entry's: W^{[1]}_{0,0,1,1}.
+            inside = ",".join(self._print(i) for i in expr.indices)
+            return self._name(str(expr.base.label), sub=inside)
+        return super()._print_Indexed(expr)
+
+    def map_slice(self, array, *fixed) -> str:
+        """One map of a 4-D array, rows by columns: ``Z^{[1]}_{0,1,:,:}``."""
+        return self._name(str(array), sub=",".join(str(i) for i in fixed) + ",:,:")
 
     @classmethod
     def for_arch(cls, arch, settings=None) -> TeachLatexPrinter:

@@ -121,8 +121,13 @@ class _Evaluator:
 
 def work_example(derivation, parameters: Parameters, samples: Samples,
                  learning_rate) -> WorkedExample:
-    """Forward pass, cost, backward pass and update for these numbers, from ``derivation``."""
+    """Forward pass, cost, backward pass and update for these numbers, from ``derivation``
+    (an image network's: ``worked_images.work_image_example``)."""
     d = derivation
+    if d.arch.image is not None:
+        from .worked_images import work_image_example
+
+        return work_image_example(d, parameters, samples, learning_rate)
     sizes = N.unit_sizes(d.arch.sizes)
     sizes[d.m] = samples.m
     sizes[N.lam] = d.l2

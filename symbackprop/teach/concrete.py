@@ -1,0 +1,193 @@
+"""An image network made concrete: the derivation's index equations, one entry at a time.
+
+Every equation of a feature layer is an entry formula, ``entry_lhs = entry_rhs``, with symbolic
+sizes (n_C^[l], f^[l], s^[l], p^[l], m). Teaching needs it for one network: the sizes filled in
+(``concrete_sizes``), the indices of the left-hand side given values (``entry_positions``), the
+sums over kernel windows written out term by term (``expand_sums``), and the entries a window
+reads outside its input, the zero padding, set to 0 (``zero_padding``). ``Known`` evaluates such
+an entry from the values of the arrays it reads. Nothing here knows what a layer computes: the
+derivation's entries do.
+
+The one definition that is not an equation of the derivation is max pooling's arg-max indicator
+M (``first_max_indicator``): 1 at the first maximum of each window in row-major order, as
+``tensors.Pool`` defines it.
+"""
+from __future__ import annotations
+
+import itertools
+
+import sympy as sp
+from sympy.matrices.expressions.matexpr import MatrixElement
+
+from .. import naming as N
+from .numbers import settle
+
+#: The derivation's index symbols (entries and summed indices).
+INDEX_SYMBOLS = tuple(getattr(N, name) for name in
+                      ("k", "i", "r", "j", "c", "t", "s", "h", "w", "x", "y", "u", "v", "mu",
+                       "nu"))
+
+
+def concrete_sizes(arch, m=None) -> dict:
+    """The size symbols of ``arch`` and their numbers: every feature size, every n_l from the
+    flattened layer on, and m when given."""
+    out = N.feature_sizes(arch) if arch.image is not None else {}
+    out.update({N.units(label): arch.size(label) for label in range(arch.offset, arch.depth + 1)})
+    if m is not None:
+        out[N.m] = m
+    return out
+
+
+def expand_sums(expr):
+    """Every sum with concrete limits written out as its terms (inner sums first)."""
+    def expand(s):
+        variables = [v for v, _, _ in s.limits]
+        ranges = [range(int(lo), int(hi) + 1) for _, lo, hi in s.limits]
+        return sp.Add(*[s.function.xreplace(dict(zip(variables, map(sp.Integer, values))))
+                        for values in itertools.product(*ranges)])
+    return expr.replace(lambda e: isinstance(e, sp.Sum), expand)
+
+
+def outside(entry) -> bool:
+    """Whether a concrete entry of an array lies outside its shape (the zero padding)."""
+    shape = _shape(entry)
+    indices = entry.indices
+    return any(i.is_Integer and n.is_Integer and not 0 <= i < n
+               for i, n in zip(indices, shape))
+
+
+def _shape(entry):
+    if isinstance(entry, MatrixElement):
+        return entry.parent.shape
+    return entry.base.shape or ()
+
+
+def zero_padding(expr):
+    """Entries outside their array's rows and columns are 0: a padded window reads zeros."""
+    return expr.replace(lambda e: isinstance(e, (sp.Indexed, MatrixElement)) and outside(e),
+                        lambda e: sp.Integer(0))
+
+
+def concrete(expr, sizes: dict, at: dict | None = None):
+    """``expr`` with the sizes and the entry's indices filled in, sums written out, padding 0."""
+    out = expr.xreplace(sizes)
+    if at:
+        out = out.xreplace(at)
+    return zero_padding(expand_sums(out))
+
+
+def _entries(expr):
+    return sorted(expr.atoms(sp.Indexed) | expr.atoms(MatrixElement), key=sp.default_sort_key)
+
+
+def entry_positions(entry_lhs, entry_rhs, sizes: dict) -> list[dict]:
+    """Every value of the left-hand side's indices, in lexicographic order: each a mapping
+    {index symbol: value}. The range of an index is the dimension it indexes in an entry that
+    holds it alone (flatten's c, h, w: in A^[l-1]_{k,c,h,w} on the right)."""
+    lhs, rhs = entry_lhs.xreplace(sizes), entry_rhs.xreplace(sizes)
+    wanted = set().union(*(sp.sympify(i).free_symbols for i in lhs.indices)) & set(INDEX_SYMBOLS)
+    if not wanted:
+        return [{}]
+    for atom in [lhs, *_entries(rhs)]:
+        plain = [i for i in atom.indices if i in wanted]
+        if set(plain) == wanted:
+            shape = _shape(atom)
+            ranges = [(i, int(n)) for i, n in zip(atom.indices, shape) if i in wanted]
+            break
+    else:  # pragma: no cover - every equation of the derivation has such an entry
+        raise ValueError(f"no range for the indices of {entry_lhs}")
+    symbols = [i for i, _ in ranges]
+    return [dict(zip(symbols, map(sp.Integer, values)))
+            for values in itertools.product(*[range(n) for _, n in ranges])]
+
+
+def array_name(array) -> str:
+    """``W[1]`` for an IndexedBase or a MatrixSymbol of that name."""
+    return str(array.label) if isinstance(array, sp.IndexedBase) else array.name
+
+
+class Known:
+    """Values of arrays (feature maps, kernels, matrices), by name; evaluates entries."""
+
+    def __init__(self, sizes: dict):
+        self.sizes = dict(sizes)
+        self.values: dict = {}
+
+    def __setitem__(self, array, value):
+        self.values[array_name(array)] = value
+
+    def __getitem__(self, array):
+        return self.values[array_name(array)]
+
+    def __contains__(self, array) -> bool:
+        return array_name(array) in self.values
+
+    def _value(self, entry):
+        name = array_name(entry.base if isinstance(entry, sp.Indexed) else entry.parent)
+        value = self.values.get(name)
+        if value is None:
+            return None
+        if outside(entry):
+            return sp.Integer(0)
+        return value[tuple(int(i) for i in entry.indices)]
+
+    def substitute(self, expr):
+        """Every entry of a known array replaced by its value."""
+        values = {}
+        for entry in _entries(expr):
+            number = self._value(entry)
+            if number is not None:
+                values[entry] = number
+        return expr.xreplace(values)
+
+    def evaluate(self, expr, at: dict | None = None, rules: dict | None = None):
+        """The number an entry formula gives at the indices ``at``."""
+        sizes = {**self.sizes, **(rules or {})}
+        result = self.substitute(concrete(expr, sizes, at))
+        return settle(result.doit() if result.has(sp.Piecewise) else result)
+
+    def fill(self, eq, rules: dict | None = None):
+        """The array an equation defines, entry by entry: an NDimArray (a feature map) or a
+        Matrix (flatten's vectors, a matrix symbol on the left)."""
+        sizes = {**self.sizes, **(rules or {})}
+        lhs = eq.entry_lhs
+        dims = lhs.parent.shape if isinstance(lhs, MatrixElement) else lhs.base.shape
+        shape = tuple(int(sp.sympify(n).xreplace(sizes)) for n in dims)
+        cells: dict = {}
+        for at in entry_positions(lhs, eq.entry_rhs, sizes):
+            where = tuple(int(sp.sympify(i).xreplace(sizes).xreplace(at)) for i in lhs.indices)
+            cells[where] = self.evaluate(eq.entry_rhs, at, rules)
+        if isinstance(lhs, MatrixElement):
+            return sp.ImmutableMatrix(shape[0], shape[1], lambda p, q: cells[(p, q)])
+        flat = [cells[where] for where in itertools.product(*[range(n) for n in shape])]
+        return sp.ImmutableDenseNDimArray(flat, shape)
+
+
+def first_max_indicator(A, kernel: int, stride: int) -> sp.ImmutableDenseNDimArray:
+    """M of max pooling: M[k,c,x,y,μ,ν] = 1 where A[k,c,s x+μ,s y+ν] is the first maximum of
+    window (x, y) in row-major order (μ, then ν), 0 elsewhere."""
+    m, channels, rows, cols = A.shape
+    out_rows, out_cols = (rows - kernel) // stride + 1, (cols - kernel) // stride + 1
+    shape = (m, channels, out_rows, out_cols, kernel, kernel)
+    cells = {}
+    for k, c, x, y in itertools.product(range(m), range(channels), range(out_rows),
+                                        range(out_cols)):
+        window = [(mu, nu) for mu in range(kernel) for nu in range(kernel)]
+        best = window[0]
+        for mu, nu in window[1:]:
+            if A[k, c, stride * x + mu, stride * y + nu] > \
+                    A[k, c, stride * x + best[0], stride * y + best[1]]:
+                best = (mu, nu)
+        for mu, nu in window:
+            cells[(k, c, x, y, mu, nu)] = sp.Integer(1 if (mu, nu) == best else 0)
+    return sp.ImmutableDenseNDimArray(
+        [cells[where] for where in itertools.product(*[range(n) for n in shape])], shape)
+
+
+def slices(array) -> list[tuple[tuple[int, int], sp.ImmutableMatrix]]:
+    """A 4-D array (example or out-channel, channel, row, column) as its 2-D maps, each a
+    matrix of rows x columns, in order."""
+    first, second, rows, cols = array.shape
+    return [((a, b), sp.ImmutableMatrix([[array[a, b, p, q] for q in range(cols)]
+                                         for p in range(rows)]))
+            for a in range(first) for b in range(second)]
