@@ -1,6 +1,7 @@
-"""Proof speed: deep nets in seconds, cost at most quadratic in depth.
+"""Proof speed: deep nets in seconds, cost at most quadratic in depth; image nets in seconds.
 
     python benchmarks/verify_bench.py [--rounds N] [--depths 2,4,8,16,20] [--no-cli]
+                                      [--tables targets,images,depth]
 
 Every figure is a median over rounds of a cold proof, each in a fresh Python process (no
 derivation and no SymPy cache carried over): derive + lemmas + the random points, as
@@ -44,6 +45,13 @@ TARGETS = [  # (spec, loss, target seconds)
     ("4" + "-4:tanh" * 12 + "-4:relu" * 7 + "-3:softmax", "cross_entropy", 60),
     ("4" + "-4:gelu" * 10 + "-4:mish" * 9 + "-3:silu", "log_cosh", 60),
 ]
+IMAGES = [  # (spec, loss, target seconds): conv, max and average pooling, flatten, dense
+    ("1x4x4-conv2k3s2p1:tanh-avgpool2s1-flatten-3:sigmoid", "mse", 5),
+    ("1x4x4-conv2k3s2p1:relu-maxpool2s1-flatten-2:softmax", "cross_entropy", 5),
+    ("2x4x4-conv2k3s2p1:relu-maxpool2s1-flatten-2:softmax", "cross_entropy", 5),
+    ("1x6x6-conv2k3:relu-maxpool2-conv2k2:tanh-flatten-3:softmax", "cross_entropy", 5),
+    ("1x8x8-conv16k3p1:relu-maxpool2-flatten-10:softmax", "cross_entropy", 15),
+]
 SCALING = {  # name -> spec of depth L (L layers with weights)
     "relu + identity, mse": lambda L: "4" + "-4:relu" * (L - 1) + "-3:identity",
     "tanh + softmax, cross_entropy": lambda L: "4" + "-4:tanh" * (L - 1) + "-3:softmax",
@@ -77,28 +85,46 @@ def cli_seconds(spec, loss) -> float:
     return time.perf_counter() - start
 
 
+def table(rows, rounds) -> None:
+    print("| net | loss | depth | verify (s) | derive | lemmas | points | checks | target (s) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for spec, loss, target in rows:
+        r = median_proof(spec, loss, rounds)
+        name = spec if len(spec) < 64 else f"{spec[:24]}… ({spec.count('-')} layers)"
+        print(f"| `{name}` | {loss} | {spec.count('-')} | {r['cpu']:.2f} | {r['derive']:.2f} | "
+              f"{r['lemmas']:.2f} | {r['points']:.2f} | {r['checks']} | < {target} |",
+              flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--depths", default="2,4,8,16,20,32")
     parser.add_argument("--no-cli", action="store_true")
+    parser.add_argument("--tables", default="targets,images,depth",
+                        help="which tables to measure, comma-separated")
     args = parser.parse_args()
     depths = [int(x) for x in args.depths.split(",")]
+    tables = set(args.tables.split(","))
 
-    print(f"## Targets (median of {args.rounds}, CPU seconds)\n")
-    print("| net | loss | depth | verify (s) | derive | lemmas | points | checks | target (s) |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for spec, loss, target in TARGETS:
-        r = median_proof(spec, loss, args.rounds)
-        name = spec if len(spec) < 50 else f"{spec[:24]}… ({spec.count('-')} layers)"
-        print(f"| `{name}` | {loss} | {spec.count('-')} | {r['cpu']:.2f} | {r['derive']:.2f} | "
-              f"{r['lemmas']:.2f} | {r['points']:.2f} | {r['checks']} | < {target} |",
-              flush=True)
-    if not args.no_cli:
-        spec, loss, _ = TARGETS[0]
-        wall = statistics.median(cli_seconds(spec, loss) for _ in range(args.rounds))
-        print(f"\n`symbackprop verify {spec} --loss {loss}`, whole process: {wall:.2f} s wall")
-
+    if "targets" in tables:
+        print(f"## Targets (median of {args.rounds}, CPU seconds)\n")
+        table(TARGETS, args.rounds)
+        if not args.no_cli:
+            spec, loss, _ = TARGETS[0]
+            wall = statistics.median(cli_seconds(spec, loss) for _ in range(args.rounds))
+            print(f"\n`symbackprop verify {spec} --loss {loss}`, whole process: {wall:.2f} s "
+                  "wall")
+    if "images" in tables:
+        print(f"\n## Image networks (median of {args.rounds}, CPU seconds)\n")
+        table(IMAGES, args.rounds)
+        if not args.no_cli:
+            spec, loss, _ = IMAGES[-1]
+            wall = statistics.median(cli_seconds(spec, loss) for _ in range(args.rounds))
+            print(f"\n`symbackprop verify {spec} --loss {loss}`, whole process: {wall:.2f} s "
+                  "wall")
+    if "depth" not in tables:
+        return
     print(f"\n## Depth (median of {args.rounds}, CPU seconds)\n")
     print("| net | " + " | ".join(f"L = {L}" for L in depths) + " | exponent |")
     print("|---|" + "---|" * (len(depths) + 1))

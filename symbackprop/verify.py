@@ -243,6 +243,11 @@ class VerifyReport:
             elif lemma.method == "sampled":
                 lines.append(f"  {what}: SymPy did not simplify the difference to 0; it "
                              f"vanishes at random points to {DIGITS} digits")
+        for number, tied in enumerate(self.ties if self.pools_max else (), start=1):
+            if tied:
+                lines.append(f"  point {number}: {tied} max-pooling window"
+                             f"{'s' if tied > 1 else ''} tie; the gradient goes to the first "
+                             "maximum in row-major order, as torch routes it")
         failures = self.failures
         if failures:
             first = failures[0]
@@ -1582,7 +1587,7 @@ class _Array:
     """Values of an array keyed by their indices. ``zero``: the value outside its shape (a
     feature map's zero padding); None: a read outside it is a failure of the formula."""
 
-    __slots__ = ("name", "shape", "values", "failed", "zero")
+    __slots__ = ("failed", "name", "shape", "values", "zero")
 
     def __init__(self, name, shape, values, zero=None):
         self.name, self.shape, self.zero = name, tuple(shape), zero
@@ -1662,6 +1667,8 @@ class _Entries:
                 out[index] = value(idx)
             except _Undefined as exc:
                 out[index] = _Failed(str(exc))
+            except KeyError as exc:  # an array no equation before gave, an index none binds
+                out[index] = _Failed(f"uses {exc.args[0]}, which nothing before it gives")
         return out
 
     def _plan(self, eq):
@@ -1697,12 +1704,20 @@ class _Entries:
             value = int(e)
             return lambda idx: value
         if isinstance(e, sp.Symbol):
-            def index(idx):
-                try:
-                    return idx[e]
-                except KeyError:
-                    raise _Undefined(f"uses the index {e}, which nothing binds") from None
-            return index
+            return lambda idx: idx[e]
+        linear = _linear(e)
+        if linear is not None:  # c0 + Σ c v, as most indices are (s x + u - p): no loops
+            c0, terms = linear
+            if len(terms) == 1:
+                ((v1, c1),) = terms
+                return lambda idx: c0 + c1 * idx[v1]
+            if len(terms) == 2:
+                (v1, c1), (v2, c2) = terms
+                return lambda idx: c0 + c1 * idx[v1] + c2 * idx[v2]
+            if len(terms) == 3:
+                (v1, c1), (v2, c2), (v3, c3) = terms
+                return lambda idx: c0 + c1 * idx[v1] + c2 * idx[v2] + c3 * idx[v3]
+            return lambda idx: c0 + sum(c * idx[v] for v, c in terms)
         if isinstance(e, (sp.Add, sp.Mul)):
             parts = [self._index(a) for a in e.args]
             if isinstance(e, sp.Add):
@@ -1747,10 +1762,10 @@ class _Entries:
             where = [self._index(i) for i in (e.indices if isinstance(e, sp.Indexed)
                                               else (e.i, e.j))]
             arrays = self.arrays
-
-            def read(idx):
-                return arrays[name][tuple(f(idx) for f in where)]
-            return read
+            if len(where) == 4:  # a feature map's or a kernel's entry
+                f0, f1, f2, f3 = where
+                return lambda idx: arrays[name][(f0(idx), f1(idx), f2(idx), f3(idx))]
+            return lambda idx: arrays[name][tuple(f(idx) for f in where)]
         if isinstance(e, sp.Add):
             parts = [self._value(a) for a in e.args]
             return lambda idx: self._total([f(idx) for f in parts])
@@ -1820,6 +1835,16 @@ class _Entries:
         for term in terms:
             out = out + term
         return out
+
+
+def _linear(e):
+    """(c0, ((v, c), ...)) where e = c0 + Σ c v in integers and symbols, else None."""
+    terms = e.as_coefficients_dict()
+    if not all(c.is_Integer and (v == 1 or isinstance(v, sp.Symbol))
+               for v, c in terms.items()):
+        return None
+    return int(terms.get(sp.S.One, 0)), tuple(sorted(
+        ((v, int(c)) for v, c in terms.items() if v != 1), key=lambda vc: vc[0].name))
 
 
 def _reads_arrays(e) -> bool:

@@ -20,8 +20,12 @@ def add_parser(sub) -> None:
                     "and compare every derived entry of the whole network with forward-mode "
                     "differentiation of the cost at random rational points (exact rational "
                     "arithmetic, or 100-digit arithmetic agreeing to 50 digits where values "
-                    "are transcendental). Exit 1 if anything differs. Progress goes to stderr "
-                    "once the proof has run for 2 s.")
+                    "are transcendental). Image networks: every conv, pooling and flatten "
+                    "equation's entry formula is evaluated at the spec's feature-map sizes (at "
+                    "most 3 channels) and compared with the network expanded from the "
+                    "definitions (zero padding, a real max over each pooling window). Exit 1 "
+                    "if anything differs. Progress goes to stderr once the proof has run for "
+                    "2 s.")
     add_arch_args(parser)
     parser.add_argument("--notation", choices=("ng", "rowvec"), default="ng")
     parser.add_argument("-m", "--examples", type=int, default=2, metavar="M",
