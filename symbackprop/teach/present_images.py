@@ -9,6 +9,8 @@ each as a matrix of rows by columns.
 """
 from __future__ import annotations
 
+import itertools
+
 import sympy as sp
 
 from .. import naming as N
@@ -40,17 +42,11 @@ def _maps(f, symbol, value) -> list:
     lead = value.shape[:-2]
     rows, cols = value.shape[-2:]
     out = []
-    for fixed in _positions(lead):
+    for fixed in itertools.product(*[range(n) for n in lead]):
         block = value[(*fixed, slice(None), slice(None))]
         matrix = sp.ImmutableMatrix([[block[p, q] for q in range(cols)] for p in range(rows)])
         out.append(f.equation(f.printer.map_slice(name, *fixed), [f.value_step(matrix)]))
     return out
-
-
-def _positions(shape):
-    import itertools
-
-    return itertools.product(*[range(n) for n in shape])
 
 
 def _sizes_text(f, arch) -> str:
@@ -110,22 +106,19 @@ def _backward_item(f, item) -> dict:
 
 
 def _update(f, item) -> list:
+    """W <- W - α dW: a kernel's rule on its own line, then its maps."""
     steps = [("←", f.math(item.formula))]
     if isinstance(item, MapValue):
-        first, *rest = _maps(f, item.symbol, item.value)
-        head = f.equation(item.symbol, steps)
-        return [head, first, *rest]
+        return [f.equation(item.symbol, steps), *_maps(f, item.symbol, item.value)]
     return [f.equation(item.symbol, [*steps, f.value_step(item.value)])]
 
 
 def _every_number(worked):
-    for item in worked.updated:
-        yield from _flat(item.value) if not isinstance(item.value, sp.MatrixBase) \
-            else list(item.value)
-    for stage in (*worked.forward, *worked.backward):
-        for item in stage.values:
-            yield from _flat(item.value) if not isinstance(item.value, sp.MatrixBase) \
-                else list(item.value)
+    values = [item.value for item in worked.updated]
+    values += [item.value for stage in (*worked.forward, *worked.backward)
+               for item in stage.values]
+    for value in values:
+        yield from (list(value) if isinstance(value, sp.MatrixBase) else _flat(value))
     yield worked.cost
 
 
@@ -209,10 +202,15 @@ def _axes(f, e) -> list:
         full = len(axis.values) == axis.count
         values = (f"0..{axis.count - 1}" if full and axis.count > 1 else
                   ", ".join(map(str, axis.values)))
-        out.append({"index": f.math(axis.index), "read": f.math(axis.read),
-                    "last": axis.last, "range": values, "size": f.math(axis.size),
-                    "count": axis.count, "full": full, "n": len(axis.values)})
+        out.append({"read": f.math(axis.read), "last": axis.last, "range": values,
+                    "size": f.math(axis.size), "count": axis.count, "n": len(axis.values)})
     return out
+
+
+def _terms(counts, shown: int = PATH_LIMIT) -> str:
+    """``2 + 4 + 2``: the paths from each use, the first ``shown`` of many."""
+    text = " + ".join(map(str, counts[:shown]))
+    return text + (f" + ... ({len(counts)} positions)" if len(counts) > shown else "")
 
 
 def explain_image_document(e, fmt: str = "text") -> str:
@@ -251,12 +249,11 @@ def explain_image_document(e, fmt: str = "text") -> str:
         maps=e.parameter.layer <= arch.offset, is_bias=e.parameter.kind == "b",
         is_kernel=bool(e.axes) and e.parameter.kind == "W",
         through=_through(arch, e.parameter.layer),
-        definitions=definitions, edges=edges, shared=e.shared, uses=uses,
+        definitions=definitions, edges=edges, uses=uses,
         more_uses=len(e.uses) - len(uses), use_count=len(e.uses), axes=_axes(f, e),
-        use_array=_array_of(f, first_use.target), read=f.math(first_use.derivative),
+        use_array=_array_of(f, first_use.target),
         path_count=e.path_count, per_use=e.per_use[0] if uniform else None,
-        per_use_sum=" + ".join(map(str, e.per_use)), fans=fans,
-        fan_product=" · ".join(str(x["fan"]) for x in fans),
+        per_use_sum=_terms(e.per_use), fans=fans,
         factors_per_path=len(e.first_path_edges), paths=paths, all_shown=e.all_shown,
         path_sum=path_sum, grouped=grouped, expanded=expanded, cached=cached,
         agrees=e.agrees, checked_by=e.checked_by, entry=entry, entry_at=entry_at, rule=rule,
