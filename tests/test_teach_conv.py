@@ -166,6 +166,12 @@ def forward(arch, params, x):
 def cost(arch, params, X, Y):
     total = sum((LOSSES[arch.loss](forward(arch, params, x), y) for x, y in zip(X, Y)),
                 Dual(0))
+    if arch.l2:  # (λ/2) Σ_l ‖W^[l]‖², then the mean over the examples as for the losses
+        lam = mpmath.mpf(arch.l2.numerator) / arch.l2.denominator
+        for W, _ in params.values():
+            for index in every_entry(_shape(W)):
+                entry = _get(W, index)
+                total = total + entry * entry * (lam / 2)
     return total / len(X)
 
 
@@ -288,6 +294,24 @@ def test_worked_gradients_are_the_derivatives_of_the_network(spec, loss, m):
         after = worked.updated_value(f"{kind}[{label}]")[key]
         step = _mp(before[key]) - gradient / 10
         assert abs(mpmath.mpf(sp.Float(after, 60)._mpf_) - step) < TOLERANCE
+
+
+@pytest.mark.parametrize("spec,loss,m", [NETS[2], NETS[4], NETS[7]], ids=[NETS[2][0], NETS[4][0],
+                                                                          NETS[7][0]])
+def test_worked_gradients_with_an_l2_penalty(spec, loss, m):
+    """With --l2, conv kernels and dense weights carry the penalty's derivative (λ/m) W."""
+    arch = parse_arch(spec, loss, l2="0.5")
+    X, Y = random_inputs(arch, m, seed=len(spec))
+    parameters = draw_parameters(7, arch)
+    worked = work_example(derive(arch), parameters, samples_of(arch, X, Y), sp.Rational(1, 10))
+    assert_worked_matches_oracle(worked, arch, X, Y)
+    base = {}
+    for label in parameters.labels:
+        W, b = parameters.of(label)
+        base[label] = (nested(W), [v[0] if isinstance(v, list) else v for v in nested(b)])
+    expected = cost(arch, base, [[_mp(v) for v in x] for x in X],
+                    [[_mp(v) for v in y] for y in Y]).v
+    assert abs(mpmath.mpf(sp.Float(worked.cost, 60)._mpf_) - expected) < TOLERANCE
 
 
 def test_the_oracle_agrees_with_central_differences():

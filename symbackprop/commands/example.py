@@ -61,9 +61,6 @@ def run(args) -> int:
     sizes = arch.sizes
     image = arch.image
     n_in = sizes[0] if image is None else image[0] * image[1] * image[2]
-    if image is not None and arch.l2:
-        raise InputError("a worked example of an image network with --l2 is not available "
-                         "yet; leave out --l2")
     if args.data is not None:
         if args.x is not None or args.y is not None:
             raise InputError("give either --data FILE.csv or --x and --y, not both")

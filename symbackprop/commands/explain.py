@@ -31,11 +31,6 @@ def run(args) -> int:
     from ..teach.present import explain_document
 
     arch = arch_from_args(args)
-    if arch.image is not None and arch.l2:
-        from ..teach.paths import ParameterError
-
-        raise ParameterError("explaining a gradient of an image network with --l2 is not "
-                             "available yet; leave out --l2")
     parameter = parse_parameter(args.param, arch)
     write_output(explain_document(explain(derive(arch), parameter), args.format),
                  args.output, args.force)

@@ -10,6 +10,8 @@ defines and the derivation reads.
 """
 from __future__ import annotations
 
+import itertools
+
 from dataclasses import dataclass
 
 import sympy as sp
@@ -99,17 +101,33 @@ def _token(arch, label) -> str:
     return f"{arch.size(label)}:{arch.activations[label - arch.offset - 1]}"
 
 
+def _penalty_value(d, parameters, sizes, m):
+    """The cost's L2 penalty (λ/2m) Σ_l ‖W^[l]‖², its definition evaluated at the weights."""
+    if not d.l2:
+        return sp.Integer(0)
+    values = {}
+    for label in parameters.labels or range(1, d.arch.depth + 1):
+        W = parameters.of(label)[0]
+        layer = d.layer(label)
+        base = (layer.symbols["W"] if label <= d.arch.offset else layer.W).xreplace(sizes)
+        for idx in itertools.product(*map(range, W.shape)):
+            values[base[idx]] = W[idx]
+    expr = d.penalty.xreplace({**sizes, d.m: m, N.lam: d.l2})
+    expr = expr.doit()
+    out = expr.xreplace(values)
+    if out.free_symbols:
+        raise SymbackpropError(f"the penalty {expr} has entries without values")
+    return out
+
+
 def work_image_example(derivation, parameters: Parameters, samples: Samples,
                        learning_rate) -> ImageWorkedExample:
     """Forward pass, cost, backward pass and update of an image network, from ``derivation``."""
     d = derivation
     arch = d.arch
-    if d.l2:
-        raise SymbackpropError("a worked example of an image network with --l2 is not "
-                               "available yet; leave out --l2")
     sizes = concrete_sizes(arch)
     m = samples.m
-    known = Known({**sizes, N.m: m})
+    known = Known({**sizes, N.m: m, N.lam: d.l2})
     ev = _Evaluator({**sizes, d.m: m, N.lam: d.l2})
 
     def share(symbol, value):
@@ -160,7 +178,7 @@ def work_image_example(derivation, parameters: Parameters, samples: Samples,
         forward.append(Stage(layer.index, _token(arch, layer.index), tuple(values)))
 
     losses = tuple(ev.evaluate(d.loss_entry.xreplace({d.example_index: k})) for k in range(m))
-    cost = ev.evaluate(d.cost)
+    cost = ev.evaluate(d.cost - d.penalty) + _penalty_value(d, parameters, sizes, m)
 
     backward = []
     for layer in reversed(d.layers):
