@@ -96,7 +96,8 @@ def ref_pool_grad(A, K, S, how, dP):
 
 def conv_forward(fn, buf, A, W, b, S, P):
     """``fn`` (a _conv2d_forward) with the buffers of ``alloc("conv2d_forward", ...)``."""
-    return fn(A, W, b, S, P, buf["Ap"], buf["Wb"], buf["cols"], buf["Zt"], buf["Z"])
+    return fn(A, W, b, S, P, buf["Ap"], buf["R"], buf["Wb"], buf["cols"], buf["Zt"],
+              buf["Z"])
 
 
 def run_conv(A, W, b, S, P, dZ, dtype, share=False):
@@ -110,13 +111,14 @@ def run_conv(A, W, b, S, P, dZ, dtype, share=False):
     assert conv_forward(ck._conv2d_forward, fw, A, W, b, S, P) is None
     cols = fw["cols"].copy()
     dZt = fw["Zt"] if share else alloc("conv2d_dz_t", dtype, **sizes)["dZt"]
-    ck._conv2d_dz_t(dZ, S, Wd + 2 * P, dZt)
+    ck._conv2d_dz_t(dZ, dZt)
     gp = alloc("conv2d_grad_params", dtype, **sizes)
     ck._conv2d_grad_params(dZt, fw["cols"], 1.0, gp["dWt"], gp["dW"], gp["db"])
     np.testing.assert_array_equal(fw["cols"], cols)  # the columns are only read
     gi = alloc("conv2d_grad_input", dtype, **sizes)
-    dcols = fw["cols"][:C * K * K] if share else gi["dcols"]
-    ck._conv2d_grad_input(dZt, W, S, P, gi["Wr"], dcols, gi["T"], gi["dA"])
+    dcols = fw["cols"] if share else gi["dcols"]
+    R = fw["R"] if share else gi["R"]
+    ck._conv2d_grad_input(dZt, W, S, P, R, dcols, gi["dA"])
     return fw["Z"], gp["dW"], gp["db"], gi["dA"]
 
 
@@ -199,7 +201,7 @@ def test_conv_grad_params_scale():
     sizes = {"m": m, "C": C, "H": H, "W": Wd, "F": F, "K": K, "S": S, "P": P}
     fw = alloc("conv2d_forward", np.float64, **sizes)
     conv_forward(ck._conv2d_forward, fw, A, W, b, S, P)
-    ck._conv2d_dz_t(dZ, S, Wd + 2 * P, fw["Zt"])
+    ck._conv2d_dz_t(dZ, fw["Zt"])
     gp = alloc("conv2d_grad_params", np.float64, **sizes)
     ck._conv2d_grad_params(fw["Zt"], fw["cols"], -0.25, gp["dWt"], gp["dW"], gp["db"])
     rdW, rdb, _ = ref_conv_grads(A, W, S, P, dZ)
@@ -301,12 +303,12 @@ def test_kernels_write_into_the_arrays_passed(case):
     for name in ("Ap", "Wb", "cols", "Zt", "Z"):
         assert fw[name] is None or not np.isnan(fw[name]).any(), name
     dZt = alloc("conv2d_dz_t", np.float64, **sizes)["dZt"]
-    assert ck._conv2d_dz_t(dZ, S, Wd + 2 * P, dZt) is None
+    assert ck._conv2d_dz_t(dZ, dZt) is None
     assert not np.isnan(dZt).any()
     gp = alloc("conv2d_grad_params", np.float64, **sizes)
     assert ck._conv2d_grad_params(dZt, fw["cols"], 2.0, gp["dWt"], gp["dW"], gp["db"]) is None
     gi = alloc("conv2d_grad_input", np.float64, **sizes)
-    assert ck._conv2d_grad_input(dZt, W, S, P, gi["Wr"], gi["dcols"], gi["T"], gi["dA"]) is None
+    assert ck._conv2d_grad_input(dZt, W, S, P, gi["R"], gi["dcols"], gi["dA"]) is None
     for buf in (gp, gi):
         for name, a in buf.items():
             assert a is None or not np.isnan(a).any(), name
@@ -314,15 +316,15 @@ def test_kernels_write_into_the_arrays_passed(case):
 
 def test_buffers_and_scratch():
     b = ck.buffers("conv2d_forward", m=4, C=3, H=9, W=8, F=5, K=3, S=2, P=1)
-    assert b == {"Ap": (4, 3, 11, 10), "Wb": (5, 28), "cols": (28, 4 * 5 * 4), "Zt": (5, 80),
-                 "Z": (4, 5, 5, 4)}
-    # stride 1: per example (Ho - 1) * Wp + Wo = 6 * 8 + 6 columns (row-wide layout)
+    assert b == {"Ap": (4, 3, 11, 10), "R": (3, 3, 4, 11, 4), "Wb": (5, 28),
+                 "cols": (28, 4 * 5 * 4), "Zt": (5, 80), "Z": (4, 5, 5, 4)}
     assert ck.scratch("_conv2d_forward", m=4, C=3, H=9, W=8, F=5, K=3) == {
-        "Ap": None, "Wb": (5, 28), "cols": (28, 4 * 54), "Zt": (5, 216)}
+        "Ap": None, "R": (3, 3, 4, 9, 6), "Wb": (5, 28), "cols": (28, 4 * 7 * 6),
+        "Zt": (5, 168)}
     assert ck.scratch("conv2d_grad_input", m=4, C=3, H=9, W=8, F=5, K=3, P=1) == {
-        "Wr": (3, 3, 3, 5), "dcols": (27, 4 * (8 * 10 + 8)), "T": (3, 4, 11, 10)}
-    assert ck.scratch("conv2d_grad_input", m=4, C=3, H=9, W=8, F=5, K=3, S=2, P=1) == {
-        "Wr": (3, 3, 3, 5), "dcols": (27, 4 * 5 * 4), "T": None}
+        "R": (3, 3, 4, 11, 8), "dcols": (27, 4 * 9 * 8)}
+    assert ck.scratch("conv2d_grad_params", m=4, C=3, H=9, W=8, F=5, K=3, P=1) == {
+        "dWt": (28, 5)}
     assert ck.scratch("maxpool2d_forward", m=2, C=3, H=7, W=6, K=2) == {
         "R": (2, 3, 3, 3), "mask": (4, 2, 3, 3, 3)}
     assert ck.scratch("maxpool2d_backward", m=2, C=3, H=7, W=6, K=2) == {"T": None}
@@ -345,7 +347,8 @@ def test_sources_run_in_a_namespace_with_only_np(case):
     (as a generated trainer carries them) gives what the imported kernel gives."""
     A, W, b, dZ = conv_data(case)
     m, C, H, Wd, F, K, S, P = case
-    assert ck.needed(["_conv2d_forward"]) == ["_conv2d_forward", "_conv_view", "_im2col"]
+    assert ck.needed(["_conv2d_forward"]) == ["_conv2d_forward", "_im2col"]
+    assert ck.needed(["_conv2d_grad_input"]) == ["_col2im", "_conv2d_grad_input"]
     for name in ck.KERNELS:
         namespace = {"np": np}
         for dep in ck.needed([name]):
@@ -361,16 +364,16 @@ def test_sources_run_in_a_namespace_with_only_np(case):
                 fw = alloc("conv2d_forward", np.float64, **sizes)
                 conv_forward(ck._conv2d_forward, fw, A, W, b, S, P)
                 dZt = np.empty(fw["Zt"].shape)
-                ck._conv2d_dz_t(dZ, S, Wd + 2 * P, dZt)
+                ck._conv2d_dz_t(dZ, dZt)
                 buf = alloc(name, np.float64, **sizes)
                 if name == "_conv2d_forward":
                     conv_forward(fn, buf, A, W, b, S, P)
                 elif name == "_conv2d_dz_t":
-                    fn(dZ, S, Wd + 2 * P, buf["dZt"])
+                    fn(dZ, buf["dZt"])
                 elif name == "_conv2d_grad_params":
                     fn(dZt, fw["cols"], 0.5, buf["dWt"], buf["dW"], buf["db"])
                 else:
-                    fn(dZt, W, S, P, buf["Wr"], buf["dcols"], buf["T"], buf["dA"])
+                    fn(dZt, W, S, P, buf["R"], buf["dcols"], buf["dA"])
             else:
                 sizes = {"m": m, "C": C, "H": H, "W": Wd, "K": 3, "S": 2}
                 X = rng.standard_normal((m, C, H, Wd))

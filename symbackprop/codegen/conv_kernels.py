@@ -21,36 +21,37 @@ Conventions
     Flatten needs no kernel: a C-contiguous (m, C, H, W) array reshaped to (m, C*H*W) is a view
     in PyTorch's (channel, row, column) order.
 
-How the convolution runs (one GEMM each way; layouts measured on this project's 2-core VM,
-see benchmarks/README.md)
-    cols (C*K*K + 1, m*L) holds the im2col of the padded input Ap (m, C, Hp, Wp), Hp = H + 2P,
-    Wp = W + 2P, with rows in (c, u, v) order and a last row of ones; for stride 1 column
-    i*L + x*Wp + y with L = (Ho - 1)*Wp + Wo ("row-wide": output rows at the input's pitch,
-    the Wp - Wo columns between them unused), for stride S > 1 column i*Ho*Wo + x*Wo + y
-    (L = Ho*Wo). Then, with Wb = [W.reshape(F, C*K*K), b] (F, C*K*K + 1),
-        Zt = Wb cols  (F, m*L): the bias comes with the GEMM;   Z = Zt seen as (m, F, Ho, Wo)
-    Backward, with dZt = dZ in the layout of Zt, zeros in the unused columns (_conv2d_dz_t):
-        cols dZt^T  (C*K*K + 1, F): its transpose is dW, its last row db (the ones row)
-        dcols = Wr dZt  (Wr: W with rows in (u, v, c) order),  dA = col2im(dcols)
-    With stride 1 an example's entries in a row of cols are L consecutive entries of
-    Ap[i, c] from (u, v) on, so the im2col copy runs over long contiguous stretches, and the
-    col2im is K*K adds, each one 2-D ufunc call over (C*m, L), into a (C, m, Hp, Wp) scratch
-    that is then cropped and transposed into dA. The unused columns cost (Wp - Wo)/Wp more
-    GEMM work. Measured against the compact layout (m*Ho*Wo columns, copies whose inner loops
-    run over Wo entries): 1.6x faster for 8x12x12 -> 16x8x8 with K = 5, mostly in the col2im.
-    Stride S > 1 uses the compact layout, its col2im adding into dA directly, each add
-    clipped to the rows and columns inside the unpadded input.
-    One GEMM over all examples beat a batched matmul of m products (as fast on one thread,
-    about 2x faster forward with two), cols dZt^T beat dZt cols^T on float32, and the bias
-    row saved a pass over Z in the forward and over dZt for db.
+How the convolution runs (one GEMM each way; the layouts measured fastest on this project's
+2-core VM, see benchmarks/README.md)
+    cols (C*K*K + 1, m*Ho*Wo) holds the im2col of the padded input Ap (m, C, Hp, Wp),
+    Hp = H + 2P, Wp = W + 2P: rows in (c, u, v) order, columns in (i, x, y) order, and a last
+    row of ones. With Wb = [W.reshape(F, C*K*K), b] (F, C*K*K + 1),
+        Zt = Wb cols  (F, m*Ho*Wo), the bias added by the GEMM;   Z = Zt transposed to NCHW
+    Backward, with dZt = dZ transposed to (F, m*Ho*Wo) (``_conv2d_dz_t``):
+        cols dZt^T  (C*K*K + 1, F): its first C*K*K rows are dW^T, its last row db
+        dcols = W2^T dZt  (C*K*K, m*Ho*Wo),   dA = col2im(dcols)
+    The im2col and the col2im are separable, through a scratch R (C, K, m, Hp, Wo) that holds
+    the input's columns shifted by each v: the im2col is two strided copies, and the col2im
+    K adds over u into R and K adds over v into dA (2K ufunc calls, not K*K), the second
+    clipped to the columns inside the unpadded input while the rows are cropped. With stride
+    1 the (x, y) block of an example is contiguous in both cols and R, so the copies and adds
+    run over long stretches instead of rows of Wo entries.
+    Measured on that VM, per convolution layer (forward and gradients), against the same GEMMs
+    over a compact im2col done as one 6-d strided copy and a col2im of K*K strided adds, and
+    against a "row-wide" layout (output rows at the input's pitch Wp, which makes both copies
+    contiguous but adds (Wp - Wo)/Wo unused columns to every GEMM and a strided copy to Z and
+    dZt): the separable form was 1.0-1.5x faster than the row-wide one and faster still than
+    the K*K adds. One GEMM over all examples beat a batched matmul of m products (as fast on
+    one thread, about 2x faster forward with two), cols dZt^T beat dZt cols^T on float32, and
+    the bias row saved a pass over Z in the forward and over dZt for db.
 
 Calling sequence, per convolution layer (shapes from ``buffers`` / ``scratch``):
-    forward:   _conv2d_forward(A, W, b, S, P, Ap, Wb, cols, Zt, Z)    keep cols for backward
-    backward:  _conv2d_dz_t(dZ, S, W + 2P, dZt)
+    forward:   _conv2d_forward(A, W, b, S, P, Ap, R, Wb, cols, Zt, Z)  keep cols for backward
+    backward:  _conv2d_dz_t(dZ, dZt)
                _conv2d_grad_params(dZt, cols, scale, dWt, dW, db)
-               _conv2d_grad_input(dZt, W, S, P, Wr, dcols, T, dA)    (not for the input layer)
-    Zt and dZt may be the same buffer; dcols may be cols[:C*K*K] once _conv2d_grad_params has
-    run (the forward rewrites the whole of cols).
+               _conv2d_grad_input(dZt, W, S, P, R, dcols, dA)        (not for the input layer)
+    Zt and dZt may be the same buffer, R the forward's R, and dcols the forward's cols once
+    _conv2d_grad_params has run (the forward rewrites the whole of cols).
 """
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ import textwrap
 import numpy as np
 
 # The kernels a trainer's calls may name, and the kernels each one calls in turn.
-DEPENDS = {"_conv2d_forward": ("_im2col", "_conv_view"), "_conv2d_dz_t": ("_conv_view",),
+DEPENDS = {"_conv2d_forward": ("_im2col",), "_conv2d_grad_input": ("_col2im",),
            "_maxpool2d_backward": ("_pool_windows",),
            "_avgpool2d_forward": ("_pool_windows",), "_avgpool2d_backward": ("_pool_windows",)}
 KERNELS = ("_conv2d_forward", "_conv2d_dz_t", "_conv2d_grad_params", "_conv2d_grad_input",
@@ -70,47 +71,60 @@ KERNELS = ("_conv2d_forward", "_conv2d_dz_t", "_conv2d_grad_params", "_conv2d_gr
 
 # --- convolution ------------------------------------------------------------------------------
 
-def _conv_view(Zt, m, Ho, Wo, Wp, S):
-    """The (m, F, Ho, Wo) view of a (F, m*L) array in the column layout of ``conv_columns``."""
-    n = Zt.shape[1] // m
-    s = Zt.strides[1]
-    pitch = Wp if S == 1 else Wo
-    return np.lib.stride_tricks.as_strided(Zt, (m, Zt.shape[0], Ho, Wo),
-                                           (n * s, Zt.strides[0], pitch * s, s))
-
-
-def _im2col(Ap, K, S, cols):
-    """cols = the im2col of Ap (m, C, Hp, Wp), already padded, into cols (C*K*K, m*L) (see
-    ``conv_columns``): row (c, u, v), column (i, x, y) holds Ap[i, c, S x + u, S y + v].
-
-    Stride 1: column i*L + x*Wp + y, so the entries of row (c, u, v) for one example are the
-    L consecutive entries of Ap[i, c] from (u, v) on: the copy runs over long contiguous
-    stretches. Stride S > 1: column i*Ho*Wo + x*Wo + y.
-    """
-    m, C, Hp, Wp = Ap.shape
-    Ho, Wo = (Hp - K) // S + 1, (Wp - K) // S + 1
+def _im2col(Ap, K, S, R, cols):
+    """cols = the im2col of Ap (m, C, Hp, Wp), already padded: row (c, u, v), column (i, x, y)
+    of cols (C*K*K, m*Ho*Wo) holds Ap[i, c, S x + u, S y + v], Ho = (Hp - K)//S + 1,
+    Wo = (Wp - K)//S + 1. Two copies, one per kernel axis: first the columns,
+    R[c, v, i, h, y] = Ap[i, c, h, S y + v] into R (C, K, m, Hp, Wo), then the rows,
+    cols[(c, u, v), (i, x, y)] = R[c, v, i, S x + u, y]; with S = 1 the (x, y) entries of an
+    example in a row of cols are Ho consecutive rows of R, one contiguous stretch."""
+    m, C, Hp = Ap.shape[0], Ap.shape[1], Ap.shape[2]
+    Ho, Wo = (Hp - K) // S + 1, R.shape[4]
     si, sc, sh, sw = Ap.strides
-    if S == 1:
-        n = (Ho - 1) * Wp + Wo
-        windows = np.lib.stride_tricks.as_strided(Ap, (C, K, K, m, n), (sc, sh, sw, si, sw),
-                                                  writeable=False)
-        np.copyto(cols.reshape(C, K, K, m, n), windows)
-    else:
-        windows = np.lib.stride_tricks.as_strided(
-            Ap, (C, K, K, m, Ho, Wo), (sc, sh, sw, si, S * sh, S * sw), writeable=False)
-        np.copyto(cols.reshape(C, K, K, m, Ho, Wo), windows)
+    np.copyto(R, np.lib.stride_tricks.as_strided(Ap, (C, K, m, Hp, Wo),
+                                                 (sc, sw, si, sh, S * sw), writeable=False))
+    rc, rv, ri, rh, ry = R.strides
+    np.copyto(cols.reshape(C, K, K, m, Ho, Wo),
+              np.lib.stride_tricks.as_strided(R, (C, K, K, m, Ho, Wo),
+                                              (rc, rh, rv, ri, S * rh, ry), writeable=False))
 
 
-def _conv2d_forward(A, W, b, S, P, Ap, Wb, cols, Zt, Z):
+def _col2im(dcols, K, S, P, R, dA):
+    """dA = the col2im of dcols (C*K*K, m*Ho*Wo) (rows (c, u, v), columns (i, x, y)) cropped
+    by the padding: dA[i, c, S x + u - P, S y + v - P] summed over every (u, v, x, y) that
+    lands inside dA (m, C, H, W). R (C, K, m, H + 2P, Wo) scratch.
+
+    Separable, K + K adds: first over u, R[c, v, i, S x + u, y] += dcols[(c, u, v), (i, x, y)]
+    (each add one ufunc call over C*K*m blocks of Ho*Wo entries, contiguous with S = 1), then
+    over v, dA[i, c, h - P, S y + v - P] += R[c, v, i, h, y] on the rows and columns inside
+    the unpadded input.
+    """
+    m, C, H, Wd = dA.shape
+    Ho, Wo = (H + 2 * P - K) // S + 1, R.shape[4]
+    d = dcols.reshape(C, K, K, m, Ho, Wo)
+    R[...] = 0
+    for u in range(K):
+        t = R[:, :, :, u:u + S * (Ho - 1) + 1:S, :]
+        np.add(t, d[:, u], t)
+    dA[...] = 0
+    for v in range(K):
+        # column S y + v - P of dA, for the y that put it inside [0, W)
+        y0, y1 = max(0, -((v - P) // S)), min(Wo, (Wd - 1 - v + P) // S + 1)
+        if y1 > y0:
+            t = dA[:, :, :, S * y0 + v - P:S * (y1 - 1) + v - P + 1:S]
+            np.add(t, R[:, v, :, P:H + P, y0:y1].transpose(1, 0, 2, 3), t)
+
+
+def _conv2d_forward(A, W, b, S, P, Ap, R, Wb, cols, Zt, Z):
     """Z = conv2d(A, W, b, stride S, zero padding P), as torch.nn.functional.conv2d.
 
     A (m, C, H, W) input; W (F, C, K, K) weights; b (F,) bias; S, P ints.
     Ap (m, C, H + 2P, W + 2P) scratch for the padded input, or None when P == 0 (its border
     is zeroed here, its interior overwritten with A).
-    Wb (F, C*K*K + 1) scratch: [W.reshape(F, C*K*K), b], so that the GEMM adds the bias.
-    cols (C*K*K + 1, m*L) output kept for the backward pass (L from ``conv_columns``): the
-    im2col of the padded input, and a last row of ones.
-    Zt (F, m*L) scratch: the GEMM's result. Z (m, F, Ho, Wo) output.
+    R (C, K, m, H + 2P, Wo) scratch. Wb (F, C*K*K + 1) scratch: [W.reshape(F, C*K*K), b].
+    cols (C*K*K + 1, m*Ho*Wo) output kept for the backward pass: the im2col of the padded
+    input, and a last row of ones (so that the GEMM adds the bias).
+    Zt (F, m*Ho*Wo) scratch: the GEMM's result. Z (m, F, Ho, Wo) output.
     """
     m, C, H, Wd = A.shape
     F, K = W.shape[0], W.shape[2]
@@ -123,28 +137,27 @@ def _conv2d_forward(A, W, b, S, P, Ap, Wb, cols, Zt, Z):
         np.copyto(Ap[:, :, P:H + P, P:Wd + P], A)
     else:
         Ap = A
-    _im2col(Ap, K, S, cols[:n])
+    _im2col(Ap, K, S, R, cols[:n])
     cols[n] = 1
     np.copyto(Wb[:, :n], W.reshape(F, n))
     np.copyto(Wb[:, n], b)
     np.dot(Wb, cols, Zt)
-    np.copyto(Z, _conv_view(Zt, m, Z.shape[2], Z.shape[3], Wd + 2 * P, S))
+    k = Z.shape[2] * Z.shape[3]
+    np.copyto(Z.reshape(m, F, k), Zt.reshape(F, m, k).transpose(1, 0, 2))
 
 
-def _conv2d_dz_t(dZ, S, Wp, dZt):
-    """dZt = dZ (m, F, Ho, Wo) in the (F, m*L) column layout of the convolution's cols, with
-    zeros in the unused columns; S the stride, Wp = W + 2P the padded input's width."""
-    m, _, Ho, Wo = dZ.shape
-    if S == 1 and Wp != Wo and Ho > 1:
-        dZt[...] = 0
-    np.copyto(_conv_view(dZt, m, Ho, Wo, Wp, S), dZ)
+def _conv2d_dz_t(dZ, dZt):
+    """dZt = dZ (m, F, Ho, Wo) in the (F, m*Ho*Wo) layout of Zt: examples after channels."""
+    m, F = dZ.shape[0], dZ.shape[1]
+    k = dZ.shape[2] * dZ.shape[3]
+    np.copyto(dZt.reshape(F, m, k), dZ.reshape(m, F, k).transpose(1, 0, 2))
 
 
 def _conv2d_grad_params(dZt, cols, scale, dWt, dW, db):
     """dW = scale dJ/dW and db = scale dJ/db of a convolution, from dZt = dJ/dZ.
 
-    dZt (F, m*L) from ``_conv2d_dz_t``; cols (C*K*K + 1, m*L) as ``_conv2d_forward`` left it
-    (its row of ones gives db); scale a number (1 when the factor is folded into dZ).
+    dZt (F, m*Ho*Wo) from ``_conv2d_dz_t``; cols (C*K*K + 1, m*Ho*Wo) as ``_conv2d_forward``
+    left it (its row of ones gives db); scale a number (1 when the factor is folded into dZ).
     dWt (C*K*K + 1, F) scratch. dW (F, C, K, K) and db (F,) outputs.
     """
     F, n = dZt.shape[0], dWt.shape[0] - 1
@@ -153,56 +166,21 @@ def _conv2d_grad_params(dZt, cols, scale, dWt, dW, db):
     np.multiply(dWt[n], scale, db)
 
 
-def _conv2d_grad_input(dZt, W, S, P, Wr, dcols, T, dA):
+def _conv2d_grad_input(dZt, W, S, P, R, dcols, dA):
     """dA = dJ/dA of a convolution: the stride-dilated dZ correlated with the flipped kernel
-    and cropped by the padding, as dcols = W2^T dZt followed by a col2im of K*K slice-adds.
+    and cropped by the padding, as dcols = W2^T dZt (one GEMM) and a separable col2im.
 
-    dZt (F, m*L) from ``_conv2d_dz_t``; W (F, C, K, K); S, P ints.
-    Wr (K, K, C, F) scratch: W with its rows in (u, v, c) order.
-    dcols (C*K*K, m*L) scratch: it may be cols[:C*K*K] of the forward once dW is taken.
-    T (C, m, H + 2P, W + 2P) scratch when S == 1, else None.
+    dZt (F, m*Ho*Wo) from ``_conv2d_dz_t``; W (F, C, K, K); S, P ints.
+    R (C, K, m, H + 2P, Wo) scratch (it may be the forward's).
+    dcols (C*K*K, m*Ho*Wo) scratch, or the forward's cols (C*K*K + 1, m*Ho*Wo) once dW is
+    taken: its first C*K*K rows are written.
     dA (m, C, H, W) output.
     """
     F, C, K = W.shape[0], W.shape[1], W.shape[2]
-    m, _, H, Wd = dA.shape
-    Hp, Wp = H + 2 * P, Wd + 2 * P
-    Ho, Wo = (Hp - K) // S + 1, (Wp - K) // S + 1
-    np.copyto(Wr, W.transpose(2, 3, 1, 0))
-    np.dot(Wr.reshape(K * K * C, F), dZt, dcols)
-    if S == 1:
-        # Row (u, v, c) of dcols adds, per example i, onto the L consecutive entries of the
-        # padded gradient of channel c from (u, v) on (its unused columns are zero, as dZt's
-        # are): with T in (c, i) order each add is one 2-D ufunc call over (C*m, L).
-        n = (Ho - 1) * Wp + Wo
-        d = dcols.reshape(K, K, C * m, n)
-        T[...] = 0
-        flat = T.reshape(C * m, Hp * Wp)
-        for u in range(K):
-            for v in range(K):
-                t = flat[:, u * Wp + v:u * Wp + v + n]
-                np.add(t, d[u, v], t)
-        np.copyto(dA, T.transpose(1, 0, 2, 3)[:, :, P:H + P, P:Wd + P])
-        return
-    d = dcols.reshape(K, K, C, m, Ho, Wo)
-    dA[...] = 0
-    # Output row x reads input row S x + u - P: keep the x for which it lies in [0, H), as
-    # (x0, x1, first input row, end); the same for columns. The padding is cropped so.
-    rows, columns = [], []
-    for u in range(K):
-        x0, x1 = max(0, -((u - P) // S)), min(Ho, (H - 1 - u + P) // S + 1)
-        rows.append((x0, x1, S * x0 + u - P, S * (x1 - 1) + u - P + 1))
-        y0, y1 = max(0, -((u - P) // S)), min(Wo, (Wd - 1 - u + P) // S + 1)
-        columns.append((y0, y1, S * y0 + u - P, S * (y1 - 1) + u - P + 1))
-    for u in range(K):
-        x0, x1, r0, r1 = rows[u]
-        if x1 <= x0:
-            continue
-        for v in range(K):
-            y0, y1, c0, c1 = columns[v]
-            if y1 <= y0:
-                continue
-            t = dA[:, :, r0:r1:S, c0:c1:S]
-            np.add(t, d[u, v, :, :, x0:x1, y0:y1].transpose(1, 0, 2, 3), t)
+    n = C * K * K
+    dcols = dcols[:n]
+    np.dot(W.reshape(F, n).T, dZt, dcols)
+    _col2im(dcols, K, S, P, R, dA)
 
 
 # --- pooling ----------------------------------------------------------------------------------
@@ -307,13 +285,6 @@ def conv_size(n: int, K: int, S: int = 1, P: int = 0) -> int:
     return out
 
 
-def conv_columns(m: int, Ho: int, Wo: int, Wp: int, S: int) -> int:
-    """Columns of a convolution's cols, Zt, dZt and dcols: m*L, with L = (Ho - 1)*Wp + Wo for
-    stride 1 (row-wide: each example's output rows at the pitch Wp = W + 2P of the padded
-    input, the Wp - Wo columns between them unused), L = Ho*Wo otherwise."""
-    return m * ((Ho - 1) * Wp + Wo if S == 1 else Ho * Wo)
-
-
 def pool_size(n: int, K: int, S: int | None = None) -> int:
     """Output rows (or columns) of a pooling over n input rows: (n - K)//S + 1, S = K unless
     given."""
@@ -341,16 +312,15 @@ def buffers(kind: str, **sizes) -> dict:
     if kind.startswith("_conv2d"):
         m, C, H, W, F, K, S, P = _sizes(kind, sizes, ["m", "C", "H", "W", "F", "K", "S", "P"])
         Ho, Wo = conv_size(H, K, S, P), conv_size(W, K, S, P)
-        n, ckk = conv_columns(m, Ho, Wo, W + 2 * P, S), C * K * K
+        n, ckk = m * Ho * Wo, C * K * K
+        R = (C, K, m, H + 2 * P, Wo)
         table = {
-            "_conv2d_forward": {"Ap": (m, C, H + 2 * P, W + 2 * P) if P else None,
+            "_conv2d_forward": {"Ap": (m, C, H + 2 * P, W + 2 * P) if P else None, "R": R,
                                 "Wb": (F, ckk + 1), "cols": (ckk + 1, n), "Zt": (F, n),
                                 "Z": (m, F, Ho, Wo)},
             "_conv2d_dz_t": {"dZt": (F, n)},
             "_conv2d_grad_params": {"dWt": (ckk + 1, F), "dW": (F, C, K, K), "db": (F,)},
-            "_conv2d_grad_input": {"Wr": (K, K, C, F), "dcols": (ckk, n),
-                                   "T": (C, m, H + 2 * P, W + 2 * P) if S == 1 else None,
-                                   "dA": (m, C, H, W)},
+            "_conv2d_grad_input": {"R": R, "dcols": (ckk, n), "dA": (m, C, H, W)},
         }
     elif kind.startswith(("_maxpool2d", "_avgpool2d")):
         m, C, H, W, K, S = _sizes(kind, sizes, ["m", "C", "H", "W", "K", "S"])
