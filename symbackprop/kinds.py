@@ -155,6 +155,7 @@ class FeatureKind:
     out_shape: Callable  # (Feature, (C, H, W)) -> output shape
     make: Callable  # (regex match, activation text) -> Feature
     parameters: tuple[str, ...] = ()
+    example: str = ""  # a token of this kind, as the syntax is shown and tests use it
 
     def __repr__(self) -> str:
         return f"FeatureKind({self.name})"
@@ -287,24 +288,25 @@ CONV = FeatureKind(
            "(default 1), zero padding P (default 0)",
     pattern=re.compile(r"conv(?P<channels>[0-9]+)k(?P<kernel>[0-9]+)(?:s(?P<stride>[0-9]+))?"
                        r"(?:p(?P<padding>[0-9]+))?\Z"),
-    token=_conv_token, out_shape=_conv_out, make=_make_conv, parameters=("W", "b"))
+    token=_conv_token, out_shape=_conv_out, make=_make_conv, parameters=("W", "b"),
+    example="conv2k2p1:tanh")
 MAXPOOL = FeatureKind(
     "maxpool", (_pool_stage("max"),),
     syntax="maxpool{K}[s{S}]: the maximum of each KxK window, stride S (default K)",
     pattern=re.compile(r"maxpool(?P<kernel>[0-9]+)(?:s(?P<stride>[0-9]+))?\Z"),
-    token=_pool_token, out_shape=_pool_out, make=_make_pool("maxpool"))
+    token=_pool_token, out_shape=_pool_out, make=_make_pool("maxpool"), example="maxpool2s1")
 AVGPOOL = FeatureKind(
     "avgpool", (_pool_stage("avg"),),
     syntax="avgpool{K}[s{S}]: the mean of each KxK window, stride S (default K)",
     pattern=re.compile(r"avgpool(?P<kernel>[0-9]+)(?:s(?P<stride>[0-9]+))?\Z"),
-    token=_pool_token, out_shape=_pool_out, make=_make_pool("avgpool"))
+    token=_pool_token, out_shape=_pool_out, make=_make_pool("avgpool"), example="avgpool2")
 FLATTEN = FeatureKind(
     "flatten", (FLATTEN_STAGE,),
     syntax="flatten: the feature map as one vector (channel, row, column order), before the "
            "dense layers",
     pattern=re.compile(r"flatten\Z"), token=lambda f: "flatten",
     out_shape=lambda f, shape: (shape[0] * shape[1] * shape[2],),
-    make=lambda match, act: _feature("flatten"))
+    make=lambda match, act: _feature("flatten"), example="flatten")
 
 FEATURE_KINDS: dict[str, FeatureKind] = {kind.name: kind for kind in
                                          (CONV, MAXPOOL, AVGPOOL, FLATTEN)}

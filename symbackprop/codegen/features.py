@@ -148,9 +148,8 @@ class FeaturePlanner:
         for name in order:
             eq = layer.backward[name]
             node = _core(eq.rhs)
-            if name == "BP3" and layer.index == 1:
-                blocks.append(block([f"BP3 for layer 1 would give {code_name(eq.lhs.name)}, "
-                                     "the gradient for the input: not needed, not computed"],
+            if name == "BP3" and not self.p.error_needed(layer.index - 1):
+                blocks.append(block([self.p.unneeded(layer.index, code_name(eq.lhs.name))],
                                     []))
                 continue
             if name == "BP2":
@@ -263,11 +262,11 @@ def _pool_forward(fp, layer, eq):
 def _flatten_forward(fp, layer, eq):
     l = layer.index
     s = _shapes(fp.arch, l)
-    source = f"A{l - 1}" if l > 1 else None
     comments = _equation(eq, fp.p.feature_sizes)
-    if source is None:
-        raise GenerationError("flatten directly after the input: write the dense network "
-                              f"{s.out[0]}-... on flattened inputs instead")
+    if l == 1:  # the input itself, seen as rows
+        return [*comments, "A1 is the input's memory, seen as (m, C*H*W) rows"], \
+            ["A1 = A0.reshape(A0.shape[0], -1)"]
+    source = f"A{l - 1}"
     fp.map_buffer(f"A{l}", s.out, alias=source,
                   note=f"flatten: {source}'s memory, (channel, row, column) order")
     return [*comments, f"A{l} is {source}'s memory: a (m, C, H, W) map is stored as its "

@@ -422,16 +422,28 @@ class TrainerPlanner:
         for name in ("BP1", "BP2", "BP3"):
             eq = layer.backward[name]
             target = code_name(eq.lhs.name)
-            if name == "BP3" and l == 1:  # the input's layer (an image network's reads A[offset])
-                said = (f"BP3 for layer 1 would give {target}, the gradient for the input: "
-                        "not needed, not computed")
-                blocks.append(block([said], []))
+            if name == "BP3" and not self.error_needed(l - 1):
+                blocks.append(block([self.unneeded(l, target)], []))
                 continue
             if name == "BP3":
                 self.buffer(target, self.arch.size(l - 1))
             blocks.append(self._equation_block(f"{name}: ", target, eq.rhs,
                                                fold=name in ("BP1", "BP2")))
         return blocks
+
+    def error_needed(self, label) -> bool:
+        """Whether dA[label] is needed: some layer up to ``label`` has parameters."""
+        with_params = [layer.index for layer in self.d.features if "W" in layer.symbols]
+        first = min([*with_params, self.offset + 1])
+        return label >= first
+
+    @staticmethod
+    def unneeded(l, target) -> str:
+        if l == 1:
+            return (f"BP3 for layer 1 would give {target}, the gradient for the input: "
+                    "not needed, not computed")
+        return (f"BP3 for layer {l} would give {target}: no layer before it has parameters, "
+                "so nothing reads it; not computed")
 
     # pieces -------------------------------------------------------------------------------------
     def _hoist(self, l, fwd: Kernel, bwd: Kernel) -> dict:
