@@ -36,14 +36,14 @@ How the convolution runs (one GEMM each way; the layouts measured fastest on thi
     clipped to the columns inside the unpadded input while the rows are cropped. With stride
     1 the (x, y) block of an example is contiguous in both cols and R, so the copies and adds
     run over long stretches instead of rows of Wo entries.
-    Measured on that VM, per convolution layer (forward and gradients), against the same GEMMs
-    over a compact im2col done as one 6-d strided copy and a col2im of K*K strided adds, and
-    against a "row-wide" layout (output rows at the input's pitch Wp, which makes both copies
-    contiguous but adds (Wp - Wo)/Wo unused columns to every GEMM and a strided copy to Z and
-    dZt): the separable form was 1.0-1.5x faster than the row-wide one and faster still than
-    the K*K adds. One GEMM over all examples beat a batched matmul of m products (as fast on
-    one thread, about 2x faster forward with two), cols dZt^T beat dZt cols^T on float32, and
-    the bias row saved a pass over Z in the forward and over dZt for db.
+    Measured on that VM, per convolution layer (forward and all gradients, interleaved
+    runs): 1.0-1.5x faster than a compact im2col done as one 6-d strided copy with a col2im of
+    K*K strided adds, and 1.0-1.5x faster than a "row-wide" layout (output rows at the
+    input's pitch Wp: contiguous copies, but (Wp - Wo)/Wo more columns in every GEMM and a
+    strided copy to Z and to dZt). One GEMM over all examples beat a batched matmul of m
+    products (as fast on one thread, about 2x faster forward with two), cols dZt^T beat
+    dZt cols^T on float32, and the bias row saved a pass over Z in the forward and one over
+    dZt for db.
 
 Calling sequence, per convolution layer (shapes from ``buffers`` / ``scratch``):
     forward:   _conv2d_forward(A, W, b, S, P, Ap, R, Wb, cols, Zt, Z)  keep cols for backward
