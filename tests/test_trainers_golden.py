@@ -26,7 +26,8 @@ def test_committed_trainer_gradients_match_central_differences(path):
     rng = np.random.default_rng(0)
     sizes = module.ARCH["sizes"]
     m = 2 if sizes[0] > 100 else 5
-    X = rng.standard_normal((m, sizes[0]))
+    # An image network's X is (m, C, H, W); its ARCH records the image shape.
+    X = rng.standard_normal((m, *module.ARCH.get("image", (sizes[0],))))
     Y = targets(module.ARCH["loss"], sizes[-1], m, rng)
     params = module.init_params(seed=1)
     for key in params:

@@ -190,6 +190,12 @@ def _core(node):
     return node
 
 
+def how(kernel) -> str:
+    """What ``kernel`` computes, as its docstring's first paragraph says (one source)."""
+    doc = getattr(CK, kernel).__doc__ or kernel
+    return f"{kernel}: " + " ".join(doc.split("\n\n")[0].split())
+
+
 def _conv_sizes(s: FeatureSizes, f) -> dict:
     return dict(C=s.C, H=s.H, W=s.W, F=f.channels, K=f.kernel, S=f.stride, P=f.padding)
 
@@ -221,9 +227,8 @@ def _conv_forward(fp, layer, eq):
     code = [fp.invoke("_conv2d_forward", l,
                       {"A": map_name(l - 1), "W": f"W{l}", "b": f"b{l}", "Z": f"Z{l}m"},
                       **_conv_sizes(s, f))]
-    comments = [*_equation(eq, fp.p.feature_sizes),
-                f"the correlation of torch's conv2d: stride {f.stride}, zero padding "
-                f"{f.padding}; im2col into cols{l} (kept for BP1) and one GEMM"]
+    comments = [*_equation(eq, fp.p.feature_sizes), how("_conv2d_forward"),
+                f"cols{l}, the im2col of the input, is kept for BP1"]
     return comments, code
 
 
@@ -296,8 +301,8 @@ def _conv_params(fp, layer, eq):
                   for k, line in enumerate(_equation(eq, fp.p.feature_sizes))),
                 *(f"BP2: {line}" if k == 0 else line
                   for k, line in enumerate(_equation(bp2, fp.p.feature_sizes))),
-                "dZ already carries the scale (1/m, or lr/m when training): one GEMM "
-                f"cols{l} dZt{l}^T and one sum over dZt{l}'s columns"]
+                "dZ already carries the scale (1/m, or lr/m when training); "
+                + how("_conv2d_grad_params")]
     if isinstance(eq.rhs, T.Plus):
         penalty = eq.rhs.args[1]  # (lambda/m) W
         comments.append("with the L2 penalty (--l2): its derivative, times the same scale")
@@ -315,8 +320,8 @@ def _conv_input(fp, layer, eq):
                       **_conv_sizes(s, f))]
     comments = [*(f"BP3: {line}" if k == 0 else line
                   for k, line in enumerate(_equation(eq, fp.p.feature_sizes))),
-                f"one GEMM W{l}^T dZt{l} into cols{l} (BP1 has read it), then a col2im of "
-                f"{f.kernel * f.kernel} strided slice-adds, cropped by the padding"]
+                how("_conv2d_grad_input"),
+                f"cols{l} is its scratch once BP1 has read it"]
     return comments, code
 
 

@@ -135,6 +135,8 @@ def generate(arch, optimizer: str = "sgd", dtype: str = "float64", init: str = "
         x_shape=_x_shape(arch),
         arch_dict=arch_dict, dtype=dtype, optimizer=optimizer, init=init,
         init_std=INITS[init],
+        init_std_image=INITS[init].replace("n_in", "int(np.prod(shape[1:]))").replace(
+            "n_out", "shape[0] * int(np.prod(shape[2:]))"),
         params=plan.params, size=sum(prod(shape) for _, shape in plan.params),
         buffers=plan.buffers, buffer_names=buffers,
         optimizers="(" + ", ".join(f"\"{name}\"" for name in OPTIMIZERS) + ")",
