@@ -20,8 +20,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import sympy as sp
-
 
 @dataclass(frozen=True)
 class Gradient:

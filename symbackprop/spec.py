@@ -434,7 +434,6 @@ def _feature_kind(token):
 
 def _parse_features(parts, text):
     """The feature layers up to and including flatten, and the dense tokens after it."""
-    from .kinds import FEATURE_KINDS
 
     features = []
     for pos, part in enumerate(parts, start=1):

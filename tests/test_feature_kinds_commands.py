@@ -33,7 +33,7 @@ SPECS = {name: _spec(kind) for name, kind in FEATURE_KINDS.items()}
 def test_each_kind_parses_from_its_example():
     for name, spec in SPECS.items():
         arch = parse_arch(spec, LOSS)
-        assert [f.kind for f in arch.features][0] == name
+        assert arch.features[0].kind == name
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))

@@ -55,9 +55,6 @@ Calling sequence, per convolution layer (shapes from ``buffers`` / ``scratch``):
 """
 from __future__ import annotations
 
-import inspect
-import textwrap
-
 import numpy as np
 
 # The kernels a trainer's calls may name, and the kernels each one calls in turn.
@@ -356,15 +353,13 @@ def scratch(kind: str, **sizes) -> dict:
 
 def needed(names) -> list[str]:
     """The kernels ``names`` call, with every kernel they call in turn, in a fixed order."""
-    out, todo = set(), list(names)
-    while todo:
-        name = todo.pop()
-        if name not in out:
-            out.add(name)
-            todo += DEPENDS.get(name, ())
-    return sorted(out)
+    from .kernels import needed_in
+
+    return needed_in(DEPENDS, names)
 
 
 def source(name: str) -> str:
     """The source of kernel ``name``, as a generated module carries it."""
-    return textwrap.dedent(inspect.getsource(globals()[name])).rstrip() + "\n"
+    from .kernels import source_of
+
+    return source_of(globals()[name])

@@ -17,7 +17,6 @@ from math import prod
 
 import sympy as sp
 
-from .. import naming as N
 from .. import tensors as T
 from ..matrices import Elementwise
 from ..naming import code_name
@@ -197,11 +196,11 @@ def how(kernel) -> str:
 
 
 def _conv_sizes(s: FeatureSizes, f) -> dict:
-    return dict(C=s.C, H=s.H, W=s.W, F=f.channels, K=f.kernel, S=f.stride, P=f.padding)
+    return {"C": s.C, "H": s.H, "W": s.W, "F": f.channels, "K": f.kernel, "S": f.stride, "P": f.padding}
 
 
 def _pool_sizes(s: FeatureSizes, f) -> dict:
-    return dict(C=s.C, H=s.H, W=s.W, K=f.kernel, S=f.stride)
+    return {"C": s.C, "H": s.H, "W": s.W, "K": f.kernel, "S": f.stride}
 
 
 def _shape_text(shape) -> tuple:
@@ -274,8 +273,8 @@ def _flatten_forward(fp, layer, eq):
     source = f"A{l - 1}"
     fp.map_buffer(f"A{l}", s.out, alias=source,
                   note=f"flatten: {source}'s memory, (channel, row, column) order")
-    return [*comments, f"A{l} is {source}'s memory: a (m, C, H, W) map is stored as its "
-            "flattened rows"], []
+    return [*comments, (f"A{l} is {source}'s memory: a (m, C, H, W) map is stored as its "
+            "flattened rows")], []
 
 
 # --- backward --------------------------------------------------------------------------------

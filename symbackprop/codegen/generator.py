@@ -18,12 +18,12 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .. import naming as N
-from . import conv_kernels
 from ..matrices import Elementwise
 from ..naming import code_name
 from ..registry import a as a_var
 from ..registry import n as n_var
 from ..registry import y as y_var
+from . import conv_kernels
 from .features import FeaturePlanner, parameter_shapes
 from .printer import (
     GenerationError,

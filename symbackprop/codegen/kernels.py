@@ -142,17 +142,28 @@ def _erfc(x, s0, s1, s2, s3, s4, s5, s6, out):
     np.add(s3, s1, out)
 
 
-def needed(names) -> list[str]:
-    """The kernels ``names`` call, with every kernel they call in turn, in a fixed order."""
+def needed_in(depends: dict, names) -> list[str]:
+    """The kernels ``names`` call, with every kernel they call in turn (``depends``), in a
+    fixed order."""
     out, todo = set(), list(names)
     while todo:
         name = todo.pop()
         if name not in out:
             out.add(name)
-            todo += DEPENDS.get(name, ())
+            todo += depends.get(name, ())
     return sorted(out)
+
+
+def source_of(function) -> str:
+    """The source of a kernel function, as a generated module carries it."""
+    return textwrap.dedent(inspect.getsource(function)).rstrip() + "\n"
+
+
+def needed(names) -> list[str]:
+    """The kernels ``names`` call, with every kernel they call in turn, in a fixed order."""
+    return needed_in(DEPENDS, names)
 
 
 def source(name: str) -> str:
     """The source of kernel ``name``, as a generated module carries it."""
-    return textwrap.dedent(inspect.getsource(globals()[name])).rstrip() + "\n"
+    return source_of(globals()[name])

@@ -11,7 +11,6 @@ defines and the derivation reads.
 from __future__ import annotations
 
 import itertools
-
 from dataclasses import dataclass
 
 import sympy as sp
