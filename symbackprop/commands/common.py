@@ -9,7 +9,10 @@ def add_arch_args(parser) -> None:
     parser.add_argument(
         "arch", metavar="ARCH",
         help="sizes joined by '-', each layer after the input optionally ':activation' "
-             "(e.g. 2-3-1, 784-128:relu-10:softmax), or a .json/.toml spec file")
+             "(e.g. 2-3-1, 784-128:relu-10:softmax); an image network: CxHxW, then "
+             "conv{F}k{K}[s{S}][p{P}][:act], maxpool{K}[s{S}], avgpool{K}[s{S}], flatten, "
+             "dense layers (e.g. 1x8x8-conv16k3p1:relu-maxpool2-flatten-10:softmax); or a "
+             ".json/.toml spec file")
     parser.add_argument(
         "--loss", default=None, metavar="NAME[=EXPR]",
         help="half_sse (default), mse, bce (sigmoid outputs), cross_entropy (softmax outputs), "
