@@ -6,6 +6,7 @@ code 2; never a traceback.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import sys
 
@@ -23,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="symbackprop",
         description="Derive neural-network backpropagation symbolically, write it up, "
                     "and generate NumPy trainers from it.")
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"symbackprop {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
                                 parser_class=_Parser)
     for name in COMMANDS:
@@ -36,10 +40,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _unknown(parser, args, extra) -> str:
+    """One line naming the subcommand, the first argument it does not take, and the nearest
+    option it does take."""
+    command = args.command
+    sub = parser._subparsers._group_actions[0].choices[command]
+    options = sorted({o for action in sub._actions for o in action.option_strings})
+    first = extra[0]
+    if not first.startswith("-"):
+        return (f"symbackprop {command}: error: unexpected argument {first!r}; see "
+                f"symbackprop {command} --help")
+    close = difflib.get_close_matches(first.split("=")[0], options, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}?" if close else f"see symbackprop {command} --help"
+    return f"symbackprop {command}: error: unrecognized option {first}; {hint}"
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    if not argv:  # a bare command: the usage and the commands
+        sys.stderr.write(parser.format_help())
+        return 2
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        print(_unknown(parser, args, extra), file=sys.stderr)
+        return 2
+    from .commands.common import output_format
     from .errors import SymbackpropError
 
+    if hasattr(args, "format"):
+        args.format = output_format(args)
     try:
         return args.run(args) or 0
     except SymbackpropError as exc:

@@ -13,28 +13,59 @@ class OutputError(SymbackpropError):
     """An output file cannot or may not be written."""
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_output(text: str, path: str | os.PathLike | None = None, force: bool = False) -> None:
-    """Print ``text``, or write it to ``path``: refused if it exists unless ``force``; atomic."""
+    """Print ``text``, or write it to ``path``: refused if it exists unless ``force``; atomic.
+
+    A regular file is replaced atomically (a temporary file in its folder, then a rename),
+    with the user's umask (0644 under umask 022) or, with ``force``, the mode of the file it
+    replaces. A symlink is written through (its target is replaced, the link kept); a dangling
+    one counts as existing. A character device or FIFO (``/dev/stdout``) is written through,
+    never replaced.
+    """
     if path is None or str(path) == "-":
         sys.stdout.write(text)
         sys.stdout.flush()
         return
     target = Path(path)
+    special = target.exists() and not target.is_file() and not target.is_dir()
+    if target.is_symlink() and not special:
+        if not force:
+            what = "a symlink" if target.exists() else "a dangling symlink"
+            raise OutputError(f"{str(target)!r} is {what}; pass --force to write through it")
+        target = target.resolve()
     if target.is_dir():
         raise OutputError(f"output path {str(target)!r} is a directory; give a file name")
+    if special:  # a device or a FIFO (/dev/stdout, /dev/null): written through, never replaced
+        try:
+            with open(target, "w", encoding="utf-8", newline="\n") as handle:
+                handle.write(text)
+        except OSError as exc:
+            raise OutputError(f"cannot write {str(target)!r}: {exc.strerror}") from None
+        return
     if target.exists() and not force:
         raise OutputError(f"{str(target)!r} exists; pass --force to overwrite it")
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise OutputError(f"cannot write {str(target)!r}: folder {str(folder)!r} does not exist")
+    mode = (target.stat().st_mode & 0o7777) if target.exists() else (0o666 & ~_umask())
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=".sbp-", suffix=".tmp", dir=folder)
     except OSError as exc:
         raise OutputError(f"cannot write {str(target)!r}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
+        os.chmod(tmp, mode)
         os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -62,7 +62,6 @@ def test_verify_command_proves_and_exits_zero(cli):
     (["explode"], "invalid choice: 'explode'"),
     (["derive", "2-3-1", "--format", "markdown", "--standalone"],
      "--standalone applies to --format latex only"),
-    ([], "the following arguments are required: COMMAND"),
 ])
 def test_bad_input_is_one_line_and_exit_2(cli, tmp_path, args, message):
     result = cli(*args, cwd=tmp_path)

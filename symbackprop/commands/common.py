@@ -39,7 +39,26 @@ def arch_from_args(args):
     return resolve_arch(args.arch, loss, tuple(definitions), args.l2)
 
 
+# The format a file name asks for when --format is not given; anything else is text.
+FORMAT_OF_SUFFIX = {".tex": "latex", ".latex": "latex", ".md": "markdown",
+                    ".markdown": "markdown", ".txt": "text"}
+
+
+def output_format(args) -> str:
+    """--format, or else the one the -o file's extension names (text for stdout)."""
+    if getattr(args, "format", None) is not None:
+        return args.format
+    output = getattr(args, "output", None)
+    if output is None or output == "-":
+        return "text"
+    from pathlib import Path
+
+    return FORMAT_OF_SUFFIX.get(Path(output).suffix.lower(), "text")
+
+
 def add_output_args(parser) -> None:
     parser.add_argument("-o", "--output", metavar="FILE", default=None,
-                        help="write to FILE instead of stdout (atomically)")
+                        help="write to FILE instead of stdout (atomically; a device or FIFO "
+                             "such as /dev/stdout is written through); without --format, "
+                             "FILE's extension picks it (.tex, .md, .txt)")
     parser.add_argument("--force", action="store_true", help="overwrite FILE if it exists")

@@ -12,7 +12,7 @@ def add_parser(sub) -> None:
         description="Derive the backpropagation equations by the chain rule and write them up "
                     "as text, a LaTeX document or fragment, or Markdown.")
     add_arch_args(parser)
-    parser.add_argument("--format", choices=FORMATS, default="text",
+    parser.add_argument("--format", choices=FORMATS, default=None,
                         help="text (default: pretty-printed for a terminal), latex, markdown")
     parser.add_argument("--notation", choices=NOTATIONS, default="ng",
                         help="ng: columns are examples, dZ^[l] (default); rowvec: rows are "

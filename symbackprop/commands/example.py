@@ -37,7 +37,7 @@ def add_parser(sub) -> None:
     parser.add_argument("--digits", type=int, default=6, metavar="N",
                         help="significant digits printed for values that are not rational "
                              "(default 6)")
-    parser.add_argument("--format", choices=FORMATS, default="text")
+    parser.add_argument("--format", choices=FORMATS, default=None)
     add_output_args(parser)
     parser.set_defaults(run=run)
 

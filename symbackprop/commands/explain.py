@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
                              "convolution's kernel entry W<l>[r,c,u,v] (out channel, in "
                              "channel, kernel row, kernel column, e.g. W1[0,0,1,0]) or its "
                              "bias b<l>[r]")
-    parser.add_argument("--format", choices=FORMATS, default="text")
+    parser.add_argument("--format", choices=FORMATS, default=None)
     add_output_args(parser)
     parser.set_defaults(run=run)
 
