@@ -362,9 +362,22 @@ def _validate(arch: Architecture) -> None:
                         "your own with --loss NAME=EXPR")
     needed = arch.loss_entry.output_activations
     if needed and acts[-1] not in needed:
+        units = sizes[-1]
+        if units == 1 and not arch.activation_entry(needed[0]).elementwise:
+            units = 2  # a map of the whole column over one unit is constant: suggest two
+        front = arch._front() + [str(n) if g == DEFAULT_ACTIVATION else f"{n}:{g}"
+                                 for n, g in zip(sizes[1:-1], acts[:-1])]
         raise SpecError(
             f"loss {loss} needs a {' or '.join(needed)} output layer, got {acts[-1]}; "
-            f"write e.g. '{'-'.join(map(str, sizes[:-1]))}-{sizes[-1]}:{needed[0]}'")
+            f"write e.g. '{'-'.join(front)}-{units}:{needed[0]}'"
+            + (" (one class per output unit)" if units != sizes[-1] else ""))
+    out = arch.activation_entry(acts[-1])
+    if not out.elementwise and sizes[-1] == 1:
+        raise SpecError(
+            f"a {acts[-1]} output over 1 unit is constant ({acts[-1]} of one number is "
+            f"{'1' if acts[-1] == 'softmax' else '0'}): its cost never changes and every "
+            f"gradient is 0; give it at least 2 units, or use sigmoid with bce for one "
+            "probability")
 
 
 IMAGE_PATTERN = re.compile(r"(?P<c>[0-9]+)x(?P<h>[0-9]+)x(?P<w>[0-9]+)\Z")
@@ -555,9 +568,17 @@ def _is_file(text: str) -> bool:
         return False
 
 
+SPEC_SUFFIXES = (".json", ".toml")
+
+
 def resolve_arch(text_or_path: str, loss: str | None = None, definitions=(),
                  l2=None) -> Architecture:
     """What the CLI takes: a one-line spec, or the path of a .json/.toml spec file."""
+    if isinstance(text_or_path, str) and "-" not in text_or_path and "." in text_or_path \
+            and Path(text_or_path).suffix.lower() not in SPEC_SUFFIXES \
+            and Path(text_or_path).suffix[1:].isalpha():
+        raise SpecError(f"spec files are .toml or .json, got {text_or_path[:80]!r}; or write "
+                        "the architecture itself, e.g. '2-3-1'")
     if isinstance(text_or_path, str) and text_or_path.lower().endswith((".json", ".toml")):
         return load_arch(text_or_path, loss, definitions, l2)
     if isinstance(text_or_path, str) and _is_file(text_or_path):

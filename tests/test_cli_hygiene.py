@@ -102,3 +102,34 @@ def test_symlinks_need_force_and_are_written_through(tmp_path):
 def test_a_long_output_name_is_written(tmp_path):
     out = tmp_path / ("n" * 250 + ".txt")
     assert run("derive", "2-3-1", "-o", str(out)).returncode == 0 and out.exists()
+
+
+@pytest.mark.parametrize("spec,loss", [("2-3-1", "cross_entropy"), ("2-3:relu-1", "nll"),
+                                        ("1x4x4-conv2k3-flatten-1", "cross_entropy")])
+def test_the_suggested_net_for_a_loss_works(spec, loss):
+    """The suggestion parses, and derives: no 1-unit softmax whose cost is constant."""
+    from symbackprop.errors import SpecError
+    from symbackprop.spec import parse_arch
+
+    with pytest.raises(SpecError) as caught:
+        parse_arch(spec, loss)
+    suggested = str(caught.value).split("write e.g. '")[1].split("'")[0]
+    arch = parse_arch(suggested, loss)
+    assert arch.sizes[-1] >= 2
+    assert run("verify", suggested, "--loss", loss).returncode == 0
+
+
+@pytest.mark.parametrize("activation", ["softmax", "log_softmax"])
+def test_a_one_unit_vector_output_is_refused_with_the_reason(activation):
+    from symbackprop.errors import SpecError
+    from symbackprop.spec import parse_arch
+
+    with pytest.raises(SpecError, match="over 1 unit is constant"):
+        parse_arch(f"2-3-1:{activation}")
+
+
+@pytest.mark.parametrize("name", ["net.yaml", "net.yml", "spec.txt"])
+def test_spec_files_are_toml_or_json(name, tmp_path):
+    (tmp_path / name).write_text("arch: 2-3-1\n", encoding="utf-8")
+    result = run("derive", name, cwd=tmp_path)
+    assert result.returncode == 2 and "spec files are .toml or .json" in result.stderr

@@ -74,3 +74,18 @@ def test_teaching_commands_run_from_the_installed_wheel(installed):
     result = run(bin_dir, base, bin_dir / "symbackprop", "explain", "2-3-1", "--param", "b1[0]")
     assert result.returncode == 0, result.stderr
     assert "b[1][0]" in result.stdout
+
+
+def test_license_file_matches_the_metadata(installed):
+    import tomllib
+
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert meta["license"] == "MIT" and meta["license-files"] == ["LICENSE"]
+    assert (ROOT / "LICENSE").read_text(encoding="utf-8").startswith("MIT License")
+    base, bin_dir = installed
+    code = ("import importlib.metadata as m; d = m.distribution('symbackprop'); "
+            "print(d.metadata['License-Expression']); "
+            "print(any(str(f).endswith('LICENSE') for f in d.files))")
+    result = run(bin_dir, base, bin_dir / "python", "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["MIT", "True"]
