@@ -6,6 +6,9 @@ Public API (imported lazily, so that ``symbackprop --help`` does not load SymPy)
     d = symbackprop.derive(arch)           # Derivation: BP1-BP4 per layer, with their steps
     report = symbackprop.verify(arch)      # the proof against direct differentiation
     source = symbackprop.generate(arch)    # a standalone NumPy trainer module, as text
+    symbackprop.explain(arch, "W1[0,0]").to_text()       # one gradient, path by path
+    symbackprop.example(arch, x="...", y="...").to_latex()  # one SGD step, exact numbers
+    d.to_latex(), d.to_markdown(), d.to_text()            # the documents derive writes
 """
 from __future__ import annotations
 
@@ -19,6 +22,8 @@ _API = {
     "derive": "engine",
     "verify": "verify",
     "generate": "codegen.module",
+    "explain": "teach.api",
+    "example": "teach.api",
     "VerifyReport": "verify",
     "Derivation": "model",
     "SymbackpropError": "errors",
@@ -40,6 +45,8 @@ __all__ = [
     "VerificationError",
     "VerifyReport",
     "derive",
+    "example",
+    "explain",
     "generate",
     "load_arch",
     "parse_arch",

@@ -59,9 +59,32 @@ class Elementwise(sp.MatrixExpr):
         """The scalar function's body, in its placeholder variables."""
         return self.fn.expr
 
+    # SymPy's own printers (str, sympy.latex) print the map as mathematics, as symbackprop's
+    # printers do: A[2] - Y, not Elementwise(Lambda(...)).
+    def _sympystr(self, printer):
+        return readable(self, printer, "text")
+
+    def _latex(self, printer):
+        return readable(self, printer, "latex")
+
     def bindings(self) -> dict:
         """Placeholder variable -> the matrix it stands for."""
         return dict(zip(self.fn.variables, self.mats))
+
+
+def readable(expr, printer, kind: str) -> str:
+    """``expr`` as symbackprop's printer of ``kind`` prints it; a printer with its own rule
+    for the node (symbackprop's, which SymPy would otherwise bypass) applies that rule."""
+    own = getattr(printer, f"_print_{type(expr).__name__}", None)
+    if own is not None:
+        return own(expr)
+    if kind == "latex":
+        from .printing.latex import latex
+
+        return latex(expr)
+    from .printing.linear import text
+
+    return text(expr)
 
 
 def placeholder(matrix) -> sp.Symbol:

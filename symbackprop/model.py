@@ -61,6 +61,16 @@ class Equation:
 
         return f"{self.name}: {text(self.lhs)} = {text(self.rhs)}"
 
+    def to_latex(self) -> str:
+        """``lhs = rhs`` in symbackprop's LaTeX (no math delimiters)."""
+        from .printing.latex import latex
+
+        return f"{latex(self.lhs)} = {latex(self.rhs)}"
+
+    def _repr_latex_(self) -> str:
+        """Jupyter: the equation, displayed."""
+        return f"$${self.to_latex()}$$"
+
 
 @dataclass(frozen=True)
 class Layer:
@@ -155,6 +165,36 @@ class Derivation:
         from .printing.document import markdown_document
 
         return markdown_document(self)
+
+    def _in(self, notation):
+        if notation is None or notation == self.notation:
+            return self
+        from .engine import derive
+
+        return derive(self.arch, notation)
+
+    def to_latex(self, standalone: bool = False, notation: str | None = None,
+                 steps: bool = True, diagram: bool = True) -> str:
+        """The LaTeX document ``symbackprop derive --format latex`` writes: a fragment to
+        ``\\input``, or with ``standalone`` a document that compiles on its own."""
+        from .printing.document import latex_document
+
+        return latex_document(self._in(notation), standalone=standalone, steps=steps,
+                              diagram=diagram)
+
+    def to_markdown(self, notation: str | None = None, steps: bool = True,
+                    diagram: bool = True) -> str:
+        """The Markdown document ``symbackprop derive --format markdown`` writes."""
+        from .printing.document import markdown_document
+
+        return markdown_document(self._in(notation), steps=steps, diagram=diagram)
+
+    def to_text(self, notation: str | None = None, steps: bool = True,
+                diagram: bool = True) -> str:
+        """The text document ``symbackprop derive`` prints."""
+        from .printing.text import derivation_text
+
+        return derivation_text(self._in(notation), steps=steps, diagram=diagram)
 
     @property
     def output(self) -> Layer:

@@ -49,6 +49,16 @@ class Node(sp.Basic):
 
     __repr__ = __str__
 
+    def _sympystr(self, printer):
+        from .matrices import readable
+
+        return readable(self, printer, "text")
+
+    def _latex(self, printer):
+        from .matrices import readable
+
+        return readable(self, printer, "latex")
+
 
 class Correlate(Node):
     """W ⋆_{s,p} A + b: Z_krxy = Σ_t Σ_μ Σ_ν W_rtμν A_{k,t,s x+μ-p,s y+ν-p} + b_r, the

@@ -148,7 +148,7 @@ class Lemma:
                 "method": self.method, "ok": self.ok}
 
 
-@dataclass
+@dataclass(repr=False)
 class VerifyReport:
     arch: Architecture
     sizes: tuple[int, ...]
@@ -261,6 +261,23 @@ class VerifyReport:
         if len(failures) > 20:
             lines.append(f"  ... and {len(failures) - 20} more")
         return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        verdict = "PROVEN" if self.ok else "FAILED"
+        failed = len(self.failures)
+        tail = f", {failed} differ" if failed else ""
+        return (f"<VerifyReport {verdict}: {self.arch.spec()} loss {self.arch.loss}, "
+                f"{len(self.checks)} checks at m = {self.m}, {len(self.lemmas)} layer "
+                f"equations{tail}>")
+
+    def _repr_markdown_(self) -> str:
+        """Jupyter: the verdict in bold, then the report's lines."""
+        head, *rest = str(self).splitlines()
+        verdict, _, detail = head.partition(": ")
+        lines = [f"**{verdict}**: {detail}"]
+        if rest:
+            lines += ["", "```", *rest, "```"]
+        return "\n".join(lines) + "\n"
 
     def as_dict(self) -> dict:
         """The report as JSON-ready data."""
