@@ -53,3 +53,17 @@ def test_rowvec_text_names_the_loss_of_an_example_as_the_documents_do():
     text = derivation_text(derive(parse_arch("2-3-1"), "rowvec"))
     cost = text[text.index("Cost:"):text.index("Dimensions:")]
     assert "C_i" in cost and "L_i" not in cost
+
+
+def test_a_sum_after_a_coefficient_keeps_its_parentheses():
+    """1/m (A[2]_rk - Y_rk), not 1/m A[2]_rk - Y_rk (which reads as A/m - Y)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "symbackprop", "derive", "2-3-1", "--loss",
+                          "half_sse"], capture_output=True, text=True, check=True).stdout
+    assert "─ (A[2]_rk - Y_rk)" in out
+    assert "─ A[2]_rk - Y_rk" not in out
+    mse = subprocess.run([sys.executable, "-m", "symbackprop", "derive", "2-3-1", "--loss",
+                          "mse"], capture_output=True, text=True, check=True).stdout
+    assert "(A[2]_rk - Y_rk)" in mse

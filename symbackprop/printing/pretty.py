@@ -126,7 +126,9 @@ class DerivationPrettyPrinter(EntrywiseScope, PrettyPrinter):
             parts.append(prettyForm("-"))
         elif coeff != 1:
             parts += [self._print(coeff), prettyForm(" ")]
-        body = self._juxtapose(nums) if nums else prettyForm("1")
+        # A sum after a coefficient keeps its parentheses: 1/m (A - Y), not 1/m A - Y.
+        body = self._juxtapose(nums, parens=coeff not in (1, -1) and not dens) if nums \
+            else prettyForm("1")
         if dens:
             body = body / self._juxtapose(dens)
         return _join(*parts, body)
@@ -144,11 +146,11 @@ class DerivationPrettyPrinter(EntrywiseScope, PrettyPrinter):
             return out
         return super()._print_Add(expr, order)
 
-    def _juxtapose(self, factors) -> prettyForm:
+    def _juxtapose(self, factors, parens: bool = False) -> prettyForm:
         forms = []
         for f in factors:
             form = self._print(f)
-            if isinstance(f, sp.Add) and len(factors) > 1:
+            if isinstance(f, sp.Add) and (len(factors) > 1 or parens):
                 form = prettyForm(*form.parens())
             forms.append(form)
         return _join(*[p for q in forms for p in (q, " ")][:-1])
