@@ -67,3 +67,13 @@ def test_a_sum_after_a_coefficient_keeps_its_parentheses():
     mse = subprocess.run([sys.executable, "-m", "symbackprop", "derive", "2-3-1", "--loss",
                           "mse"], capture_output=True, text=True, check=True).stdout
     assert "(A[2]_rk - Y_rk)" in mse
+
+
+def test_text_documents_have_no_trailing_spaces():
+    import subprocess
+    import sys
+
+    for spec in ("2-3-1", "1x4x4-conv2k3s2p1:tanh-avgpool2s1-flatten-3:sigmoid"):
+        out = subprocess.run([sys.executable, "-m", "symbackprop", "derive", spec],
+                             capture_output=True, text=True, check=True).stdout
+        assert all(line == line.rstrip() for line in out.splitlines())

@@ -161,4 +161,4 @@ def derivation_text(d, steps: bool = True, diagram: bool = True) -> str:
     for row in s.update:
         lines += ["  " + line for line in _eq(row, relation="←", notation=nt).splitlines()]
     lines.append("")
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in "\n".join(lines).split("\n"))  # no trailing spaces
