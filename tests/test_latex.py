@@ -300,3 +300,14 @@ def test_cli_writes_refuses_to_overwrite_and_forces(tmp_path):
     assert _cli("derive", "2-3-1", "--format", "latex", "-o", str(target),
                 "--force").returncode == 0
     assert not target.read_text(encoding="utf-8").startswith(r"\documentclass")
+
+
+@pytest.mark.parametrize("spec", ["2-3-1", "1x4x4-conv2k3-maxpool2-flatten-2"])
+def test_no_diagram_needs_no_tikz(tmp_path, spec):
+    d = derive(parse_arch(spec))
+    with_diagram = latex_document(d, standalone=True)
+    without = latex_document(d, standalone=True, diagram=False)
+    assert r"\usepackage{tikz}" in with_diagram and "tikz" not in without.lower()
+    (tmp_path / "d.tex").write_text(without, encoding="utf-8")
+    log = _pdflatex(tmp_path, "d.tex")
+    assert "Overfull" not in log

@@ -276,7 +276,7 @@ def _context(d, printer, text, with_steps, with_diagram) -> dict:
     first = arch.offset + 1
     context = {
         "parts": parts,
-        "packages": list(PACKAGES),
+        "packages": [p for p in PACKAGES if p != "tikz" or with_diagram],  # TikZ: the diagram
         "spec": text(arch.spec()),
         "title": f"Backpropagation for the {text(arch.spec())} network",
         "loss_name": text(arch.loss),
