@@ -446,12 +446,7 @@ class _Network:
 
     def penalised(self, sym, target, steps, grad):
         """∂J/∂W with the penalty: the chain rule's part through Z, plus the penalty's own."""
-        lhs = sp.Derivative(N.J, target)
-        P = self.penalty(sym)
-        steps = [*steps, Step(lhs, grad + sp.Derivative(P, target, evaluate=False), "penalty")]
-        local = _sum_inner(sp.diff(P, target))
-        total = grad + local
-        return [*steps, Step(lhs, total, "kronecker")], total
+        return self.penalised_entry(self.penalty(sym), target, steps, grad)
 
     def loss_equation(self, label, sym):
         """dA^[L] = m ∂J/∂A^[L], from the cost."""
@@ -518,9 +513,6 @@ class _Network:
         if feature.kind == "maxpool":
             sym["M"] = N.tensor("M", label, (*shape, f, f))
         return sym
-
-    def feature_activation(self, sym, indices):
-        return sym["activation_map"].entry(*indices)
 
     def feature_layer(self, label, feature, activation) -> FeatureLayer:
         """Feature layer ``label``: each stage's forward definition (its operation's entry),
@@ -589,6 +581,8 @@ class _Network:
                                                              in zip(idx, W.shape)])
 
     def penalised_entry(self, P, target, steps, grad):
+        """∂J/∂target with the penalty P (a dense or a kernel's): the chain rule's part plus
+        P's own derivative."""
         lhs = sp.Derivative(N.J, target)
         steps = [*steps, Step(lhs, grad + sp.Derivative(P, target, evaluate=False), "penalty")]
         total = grad + _sum_inner(sp.diff(P, target))

@@ -71,9 +71,7 @@ class FeaturePlanner:
         else:
             self.p.buffer(name, cols, note)
         if view is not None:
-            dims = ", ".join(str(d) for d in shape)
-            self.p.buffers[view] = Buffer(view, cols, alias=f"{name}.reshape(m, {dims})",
-                                          note=f"{name} as (m, {dims})")
+            _view(self, name, shape, view)
         return name
 
     def scratch(self, kernel, label, **sizes) -> dict:
@@ -235,19 +233,18 @@ def _activation_forward(fp, layer, eq):
     l = layer.index
     s = _shapes(fp.arch, l)
     comments, code = fp.elementwise(layer, eq.rhs, f"A{l}", "")
-    if f"A{l}m" not in fp.p.buffers:
-        fp.map_buffer(f"A{l}", s.out, view=f"A{l}m") if f"A{l}" not in fp.p.buffers \
-            else _view(fp, f"A{l}", s.out)
+    _view(fp, f"A{l}", s.out)  # elementwise() made A{l} (a buffer, or Z{l}'s memory)
     return comments, code
 
 
-def _view(fp, name, shape):
+def _view(fp, name, shape, view=None):
+    """The (m, *shape) view of buffer ``name`` (called ``name + "m"`` unless ``view``)."""
     from .generator import Buffer
 
+    view = view or f"{name}m"
     dims = ", ".join(str(d) for d in shape)
-    fp.p.buffers[f"{name}m"] = Buffer(f"{name}m", prod(shape),
-                                      alias=f"{name}.reshape(m, {dims})",
-                                      note=f"{name} as (m, {dims})")
+    fp.p.buffers[view] = Buffer(view, prod(shape), alias=f"{name}.reshape(m, {dims})",
+                                note=f"{name} as (m, {dims})")
 
 
 def _pool_forward(fp, layer, eq):
