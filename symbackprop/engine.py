@@ -220,6 +220,26 @@ def _pick_delta(term, var, size=None):
     return None
 
 
+def _constants_out_of_piecewise(expr, count):
+    """Σ Piecewise((c·x, q), (0, True)) -> c·Σ Piecewise((x, q), (0, True)) for a factor c of
+    the symbols of ``count`` alone (the 1/m of an error inside a range condition, so that the
+    m of the per-example error cancels it; a Sum folds a factor into its Piecewise, so it goes
+    in front of the Sum)."""
+    def pull(total):
+        pw = total.function
+        if not isinstance(pw, sp.Piecewise) or len(pw.args) != 2 \
+                or pw.args[1].expr != 0 or pw.args[1].cond != sp.true:
+            return total
+        value, cond = pw.args[0]
+        const = [f for f in sp.Mul.make_args(value)
+                 if f.free_symbols and f.free_symbols <= count.free_symbols]
+        if not const:
+            return total
+        c = sp.Mul(*const)
+        return c * sp.Sum(sp.Piecewise((value / c, cond), (0, True)), *total.limits)
+    return expr.replace(lambda e: isinstance(e, sp.Sum), pull)
+
+
 def _conjuncts(cond) -> list:
     return list(cond.args) if isinstance(cond, sp.And) else [cond]
 
@@ -345,7 +365,8 @@ class _Network:
 
     def per_example(self, lhs, steps, grad):
         """dX = m ∂J/∂X, entry ``lhs``: the error of one example."""
-        entry = sp.Add(*[self.m * t for t in sp.Add.make_args(grad)])
+        entry = sp.Add(*[_constants_out_of_piecewise(self.m * t, self.m)
+                         for t in sp.Add.make_args(grad)])
         steps = [*steps, Step(lhs, entry, "scale")]
         return steps, entry
 
@@ -486,8 +507,31 @@ class _Network:
         return steps, out
 
     # feature layers ------------------------------------------------------------------------
+    def recurrent_symbols(self, label, feature, activation) -> dict:
+        """The arrays and sizes of the rnn layer ``label``: sequences (m, T, n) of the input X
+        and of Z, H and their errors, the weights W (n_1, n_0) and U (n_1, n_1), the bias b,
+        and the matrix A[1] of what it passes on (a column per example, or per step)."""
+        m, lay, T = N.m, self.layout, N.T
+        n_in, n = N.units(label - 1), N.units(label)
+        seq = (m, T, n)
+        sym = {"units": n, "prev_units": n_in, "T": T, "layout": lay.name,
+               "every_step": feature.every_step,
+               "A_prev": N.tensor("A", label - 1, (m, T, n_in)),
+               "W": N.tensor("W", label, (n, n_in)), "U": N.tensor("U", label, (n, n)),
+               "b": N.tensor("b", label, (n,)),
+               "dW": N.tensor("dW", label, (n, n_in)), "dU": N.tensor("dU", label, (n, n)),
+               "db": N.tensor("db", label, (n,)),
+               "A": N.matrix("A", label, *lay.shape(n, self.m)),
+               "dA": N.matrix("dA", label, *lay.shape(n, self.m))}
+        for name in ("Z", "H", "dZ", "dH"):
+            sym[name] = N.tensor(name, label, seq)
+        sym["activation_map"] = Map(sp.Lambda(z_var, activation.expr), sym["Z"])
+        return sym
+
     def feature_symbols(self, label, feature, activation) -> dict:
         """The arrays and sizes of feature layer ``label`` (naming.feature_size, Ng's names)."""
+        if FEATURE_KINDS[feature.kind].needs == "sequence":
+            return self.recurrent_symbols(label, feature, activation)
         m, lay = self.m, self.layout
         prev = label - 1
         Cp, Hp, Wp = (N.feature_size(kind, prev) for kind in ("n_C", "n_H", "n_W"))
@@ -521,24 +565,29 @@ class _Network:
         kind = FEATURE_KINDS[feature.kind]
         sym = self.feature_symbols(label, feature, activation)
         lay = self.layout
+        stages = kind.stages_of(feature)
         forward = []
-        for stage in kind.stages:
+        for stage in stages:
             node = stage.node(sym)
             idx = tuple(getattr(N, name) for name in stage.indices)
             lhs_e = stage.entry(sym, lay, stage.output, idx)
             forward.append(Equation("forward", label, sym[stage.output], node, lhs_e,
                                     node.entry(*idx),
                                     (Step(sym[stage.output], node, "vectorise"),)))
-        backward: dict[str, Equation] = {}
-        for stage in reversed(kind.stages):
-            node = stage.node(sym)
+        def use(stage):
+            """The entries of the stage's output, its errors, the sums over them and its
+            forward definition: one use of whatever the definition reads."""
             sums = tuple(getattr(N, name) for name in stage.sums)
-            V_shape = sym["A_prev"].shape if stage.name == "flatten" \
-                else sym[stage.output].shape
-            uses = [(stage.entry(sym, lay, stage.output, sums),
-                     stage.entry(sym, lay, "d" + stage.output, sums),
-                     list(zip(sums, V_shape)), node.entry(*sums))]
+            return (stage.entry(sym, lay, stage.output, sums),
+                    stage.entry(sym, lay, "d" + stage.output, sums),
+                    list(zip(sums, stage.sizes(sym))), stage.node(sym).entry(*sums))
+
+        by_name = {stage.name: stage for stage in stages}
+        backward: dict[str, Equation] = {}
+        for stage in reversed(stages):
             for grad in stage.gradients:
+                # Every use of the target: the stages the gradient names, else its own.
+                uses = [use(by_name[name]) for name in grad.through or (stage.name,)]
                 position = grad.position()
                 target = sym[grad.target][position]
                 lhs = sym[grad.result]
@@ -574,22 +623,29 @@ class _Network:
         return node
 
     def tensor_penalty(self, sym):
-        """(λ/2m) Σ (W_rcuv)² over a kernel's entries."""
-        W = sym["W"]
-        idx = (N.j, N.t, N.mu, N.nu)
-        return N.lam / (2 * self.m) * sp.Sum(W[idx] ** 2, *[(x, 0, n - 1) for x, n
-                                                             in zip(idx, W.shape)])
+        """(λ/2m) Σ (W_rcuv)² over a kernel's entries (and a recurrent layer's U too)."""
+        total = sp.Integer(0)
+        for name in ("W", "U"):
+            if name not in sym:
+                continue
+            W = sym[name]
+            idx = (N.j, N.t, N.mu, N.nu)[:len(W.shape)]
+            total += N.lam / (2 * self.m) * sp.Sum(W[idx] ** 2, *[(x, 0, n - 1) for x, n
+                                                                   in zip(idx, W.shape)])
+        return total
 
     def penalised_entry(self, P, target, steps, grad):
         """∂J/∂target with the penalty P (a dense or a kernel's): the chain rule's part plus
         P's own derivative."""
         lhs = sp.Derivative(N.J, target)
         steps = [*steps, Step(lhs, grad + sp.Derivative(P, target, evaluate=False), "penalty")]
-        total = grad + _sum_inner(sp.diff(P, target))
+        total = grad + _sum_inner(_drop_zero_sums(sp.diff(P, target)))
         return [*steps, Step(lhs, total, "kronecker")], total
 
     def derive(self) -> Derivation:
         arch = self.arch
+        if arch.every_step:  # the head sees m·T columns, one per (example, step); J averages
+            self.m = N.m * N.T
         L_label = arch.depth
         self.Y = sp.MatrixSymbol("Y", *self.layout.shape(N.units(L_label), self.m))
         features = tuple(
@@ -608,7 +664,9 @@ class _Network:
                            if "W" in f.symbols],
                          *[self.penalty(self.symbols(layer.index)) for layer in layers]) \
             if self.l2 else sp.Integer(0)
-        if arch.image is not None:
+        if arch.sequence is not None:
+            X = features[0].symbols["A_prev"]
+        elif arch.image is not None:
             X = N.tensor("A", 0, (self.m, *(N.feature_size(kind, 0)
                                             for kind in ("n_C", "n_H", "n_W"))))
         else:

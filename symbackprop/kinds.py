@@ -118,6 +118,9 @@ class TensorGradient:
     node: Callable | None  # (sym) -> tensors node
     per_example: bool = False
     penalised: bool = False
+    # The stages whose outputs use the target (by stage name): the chain rule sums over all of
+    # them. Empty: the stage that holds the gradient.
+    through: tuple[str, ...] = ()
 
 
 def _plain_entry(sym, layout, out, indices):
@@ -138,6 +141,11 @@ class Stage:
     indices: tuple[str, ...] = ("k", "r", "x", "y")  # the forward definition's entry
     sums: tuple[str, ...] = ("i", "j", "x", "y")  # the chain rule's indices over the output
     entry: Callable = _plain_entry
+    # (sym) -> the sizes the ``sums`` run over; None: the output's shape.
+    extent: Callable | None = None
+
+    def sizes(self, sym) -> tuple:
+        return tuple(self.extent(sym)) if self.extent is not None else sym[self.output].shape
 
 
 @dataclass(frozen=True)
@@ -154,15 +162,26 @@ class FeatureKind:
     make: Callable  # (regex match, activation text) -> Feature
     parameters: tuple[str, ...] = ()
     example: str = ""  # a token of this kind, as the syntax is shown and tests use it
+    needs: str = "image"  # the input the kind reads: "image" (a feature map) or "sequence"
+    # (Feature) -> the stages of that layer, where they depend on its arguments
+    select: Callable | None = None
 
     def __repr__(self) -> str:
         return f"FeatureKind({self.name})"
+
+    def stages_of(self, feature) -> tuple[Stage, ...]:
+        return self.select(feature) if self.select is not None else self.stages
 
     def check(self, feature, shape, pos) -> None:
         """Refuse a layer that does not fit its input, naming the fault and the fix."""
         from .errors import SpecError
 
         token = self.token(feature)
+        if self.needs == "sequence":
+            if feature.units < 1:
+                raise SpecError(f"layer {pos}: {token}: the number of hidden units must be a "
+                                f"positive integer, got {feature.units}")
+            return
         if len(shape) != 3:
             raise SpecError(f"layer {pos}: {token} needs a feature map (channels x height x "
                             f"width) as input, got a vector of {shape[0]}")
@@ -259,7 +278,8 @@ FLATTEN_STAGE = Stage(
     (TensorGradient("BP3", "A_prev", "dA_prev", lambda: _idx("k", "c", "h", "w"),
                     lambda sym: _tensors().Unflatten(sym["dA"], sym["A_prev"], sym["layout"]),
                     per_example=True),),
-    indices=("k", "c", "h", "w"), sums=("i", "t", "x", "y"), entry=_flat_entry)
+    indices=("k", "c", "h", "w"), sums=("i", "t", "x", "y"), entry=_flat_entry,
+    extent=lambda sym: sym["A_prev"].shape)
 
 
 def _make_conv(match, act):
@@ -306,5 +326,96 @@ FLATTEN = FeatureKind(
     out_shape=lambda f, shape: (shape[0] * shape[1] * shape[2],),
     make=lambda match, act: _feature("flatten"), example="flatten")
 
+
+
+# --- recurrent layers: after a sequence input, before the dense head ------------------------
+#
+# An Elman layer is three stages: the recurrence Z_t = W x_t + U H_{t-1} + b, the activation
+# H_t = g(Z_t), and what it passes on to the dense head (its last state, or every state). H
+# is used twice, by the next step's Z and by what is passed on: the chain rule sums over both,
+# which is backpropagation through time; its boundary at the last step comes out of the
+# range of the delta sum over steps.
+
+RECURRENCE = Stage(
+    "recurrence", "Z",
+    lambda sym: _tensors().Recurrence(sym["W"], sym["A_prev"], sym["U"], sym["H"], sym["b"]),
+    (TensorGradient("BP1", "W", "dW", lambda: _idx("r", "s"),
+                    lambda sym: _tensors().StepOuter(sym["dZ"], sym["A_prev"], 0),
+                    penalised=True),
+     TensorGradient("BPU", "U", "dU", lambda: _idx("r", "s"),
+                    lambda sym: _tensors().StepOuter(sym["dZ"], sym["H"], 1), penalised=True),
+     TensorGradient("BP2", "b", "db", lambda: _idx("r"),
+                    lambda sym: _tensors().StepSum(sym["dZ"]))),
+    indices=("k", "tau", "r"), sums=("i", "t", "j"))
+
+RECURRENT_ACTIVATION = Stage(
+    "activation", "H", lambda sym: sym["activation_map"],
+    (TensorGradient("BP4", "Z", "dZ", lambda: _idx("k", "tau", "r"), None, per_example=True),),
+    indices=("k", "tau", "r"), sums=("i", "t", "j"))
+
+
+def _last_entry(sym, layout, out, indices):
+    k, r = indices
+    return sym[out][layout.pos(r, k)]
+
+
+def _every_entry(sym, layout, out, indices):
+    k, tau, r = indices
+    return sym[out][layout.pos(r, _tensors().EveryStep.position(sym["H"], k, tau))]
+
+
+def _back_in_time(sym):
+    return _tensors().BackThroughTime(sym["U"], sym["dZ"], sym["dA"], sym["every_step"],
+                                      sym["layout"])
+
+
+_BPTT = TensorGradient("BPTT", "H", "dH", lambda: _idx("k", "tau", "r"), _back_in_time,
+                       per_example=True, through=("recurrence", "pass"))
+
+LAST_STEP = Stage(
+    "pass", "A", lambda sym: _tensors().LastStep(sym["H"], sym["layout"]), (_BPTT,),
+    indices=("k", "r"), sums=("i", "j"), entry=_last_entry,
+    extent=lambda sym: (sym["H"].shape[0], sym["H"].shape[2]))
+
+EVERY_STEP = Stage(
+    "pass", "A", lambda sym: _tensors().EveryStep(sym["H"], sym["layout"]), (_BPTT,),
+    indices=("k", "tau", "r"), sums=("i", "t", "j"), entry=_every_entry,
+    extent=lambda sym: sym["H"].shape)
+
+
+def _rnn_token(f):
+    return f"rnn{f.units}:{f.activation}" + (":all" if f.every_step else "")
+
+
+def _make_rnn(match, act):
+    """``rnn64``, ``rnn64:relu``, ``rnn64:all``, ``rnn64:relu:all``: ``act`` is the text after
+    the first ':'."""
+    from .errors import SpecError
+
+    words = [w.strip() for w in act.split(":")] if act else []
+    every = bool(words) and words[-1] == "all"
+    if every:
+        words = words[:-1]
+    if len(words) > 1 or (words and not words[0]):
+        raise SpecError(f"layer 1: rnn{match['units']}:{act}: write rnn{{H}}[:act][:all], e.g. "
+                        f"'rnn{match['units']}:tanh:all'")
+    return _feature("rnn", units=int(match["units"]), activation=words[0] if words else "tanh",
+                    every_step=every)
+
+
+RNN = FeatureKind(
+    "rnn", (RECURRENCE, RECURRENT_ACTIVATION, LAST_STEP),
+    syntax="rnn{H}[:act][:all]: an Elman layer of H units, H_t = act(W x_t + U H_{t-1} + b) "
+           "(act default tanh); it passes on its last state, or with ':all' every state",
+    pattern=re.compile(r"rnn(?P<units>[0-9]+)\Z"),
+    token=_rnn_token, out_shape=lambda f, shape: (f.units,), make=_make_rnn,
+    parameters=("W", "U", "b"), example="rnn3:tanh", needs="sequence",
+    select=lambda f: (RECURRENCE, RECURRENT_ACTIVATION, EVERY_STEP if f.every_step
+                      else LAST_STEP))
+
 FEATURE_KINDS: dict[str, FeatureKind] = {kind.name: kind for kind in
-                                         (CONV, MAXPOOL, AVGPOOL, FLATTEN)}
+                                         (CONV, MAXPOOL, AVGPOOL, FLATTEN, RNN)}
+# The kinds that read a feature map, and those that read a sequence.
+IMAGE_KINDS = {name: kind for name, kind in FEATURE_KINDS.items() if kind.needs == "image"}
+SEQUENCE_KINDS = {name: kind for name, kind in FEATURE_KINDS.items()
+                  if kind.needs == "sequence"}

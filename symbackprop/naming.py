@@ -101,3 +101,19 @@ def feature_sizes(arch) -> dict:
             out[feature_size("p", label)] = f.padding
     out[units(arch.offset)] = arch.sizes[0]
     return out
+
+
+# --- sequences (recurrent networks) -------------------------------------------------------
+# A sequence is an (example, step, unit) array, PyTorch's batch_first layout: X[k, τ, q]. T is
+# the number of time steps; τ (tau) the time step of an entry, t the time step summed over
+# (the chain rule's sums over Z are over example i, step t, unit j). The hidden state before
+# the first step is 0: H[k, -1, ·] = 0.
+T = sp.Symbol("T", integer=True, positive=True)
+tau = sp.Symbol("tau", integer=True, nonnegative=True)
+
+
+def sequence_sizes(arch) -> dict:
+    """{T: steps, n_0: input features, n_1: hidden units}: a recurrent network's size symbols
+    (the dense head's n_l come from ``unit_sizes``)."""
+    steps, features = arch.sequence
+    return {T: steps, units(0): features, units(1): arch.sizes[0]}

@@ -37,7 +37,11 @@ class Feature:
     """A layer between an image input and ``flatten``: a convolution or a pooling layer, or
     ``flatten`` itself. ``kind`` names an entry of ``kinds.FEATURE_KINDS``; ``channels`` (F),
     ``kernel`` (K), ``stride`` (S), ``padding`` (P) as torch's Conv2d / max_pool2d take them
-    (0 where the kind has no such argument); ``activation`` applies after a convolution."""
+    (0 where the kind has no such argument); ``activation`` applies after a convolution.
+
+    A recurrent layer (``rnn``, after a sequence input) has ``units`` (H) hidden units, its
+    ``activation`` (default tanh), and ``every_step``: it passes on every hidden state
+    (many-to-many) rather than the last one (many-to-one)."""
 
     kind: str
     channels: int = 0
@@ -45,6 +49,8 @@ class Feature:
     stride: int = 0
     padding: int = 0
     activation: str = ""
+    units: int = 0
+    every_step: bool = False
 
     def token(self) -> str:
         """The spec token: ``conv16k3p1:relu``, ``maxpool2``, ``avgpool3s2``, ``flatten``."""
@@ -75,11 +81,22 @@ class Architecture:
     l2: Fraction = Fraction(0)
     image: tuple[int, ...] | None = None  # (C, H, W) of an image input, else None
     features: tuple[Feature, ...] = field(default=())  # conv / pooling layers, then flatten
+    sequence: tuple[int, int] | None = None  # (T, n) of a sequence input, else None
 
     def __init__(self, sizes=None, activations=None, loss=DEFAULT_LOSS, definitions=(), l2=0,
-                 image=None, features=()):
+                 image=None, features=(), sequence=None):
         features = tuple(features)
-        if image is not None:
+        if sequence is not None:
+            if image is not None:
+                raise SpecError("a network has one input: an image (image=...) or a sequence "
+                                "(sequence=...), not both")
+            sequence = _sequence_shape(sequence)
+            _check_recurrent(sequence, features)
+            if sizes is None:
+                raise SpecError("a recurrent network needs its dense layers after the rnn "
+                                "layer, e.g. sizes=[10]")
+            sizes = (features[0].units, *tuple(sizes))
+        elif image is not None:
             image = _image_shape(image)
             _check_features(image, features)
             shapes = feature_shapes(image, features)
@@ -88,6 +105,9 @@ class Architecture:
                 raise SpecError("an image network needs its dense layers after flatten, "
                                 "e.g. sizes=[10]")
             sizes = (flat, *tuple(sizes))
+        elif any(getattr(f, "kind", None) == "rnn" for f in features):
+            raise SpecError("an rnn layer needs a sequence input seq{T}x{n}, e.g. "
+                            f"sequence=(8, 8), or '{EXAMPLE_SEQUENCE}'")
         elif features:
             raise SpecError("conv and pooling layers need an image input CxHxW, e.g. "
                             "'1x8x8-conv8k3:relu-maxpool2-flatten-10:softmax'")
@@ -100,6 +120,7 @@ class Architecture:
         if activations is None:
             activations = (DEFAULT_ACTIVATION,) * max(len(sizes) - 1, 0)
         object.__setattr__(self, "image", image)
+        object.__setattr__(self, "sequence", sequence)
         object.__setattr__(self, "features", features)
         object.__setattr__(self, "sizes", sizes)
         object.__setattr__(self, "activations", tuple(activations))
@@ -127,9 +148,22 @@ class Architecture:
         """n_l of dense layer ``label`` (or of flatten's output, label ``offset``)."""
         return self.sizes[label - self.offset]
 
+    @property
+    def recurrent(self) -> Feature | None:
+        """The rnn layer of a recurrent network, else None."""
+        return self.features[0] if self.sequence is not None else None
+
+    @property
+    def every_step(self) -> bool:
+        """Whether the dense head applies at every time step (an ``rnn...:all`` layer)."""
+        return self.sequence is not None and self.features[0].every_step
+
     def shapes(self) -> tuple[tuple[int, ...], ...]:
         """The shape of every layer's output, input first: (C, H, W) for feature maps,
-        (n,) for vectors."""
+        (n,) for vectors; a sequence input is (T, n), and an rnn layer passes on vectors of
+        its H units (one per example, or one per step with ':all')."""
+        if self.sequence is not None:
+            return (tuple(self.sequence), *((n,) for n in self.sizes))
         if self.image is None:
             return tuple((n,) for n in self.sizes)
         return (*feature_shapes(self.image, self.features),
@@ -162,6 +196,8 @@ class Architecture:
         return tuple(d for d in self.definitions if d.name in used)
 
     def _front(self) -> list[str]:
+        if self.sequence is not None:
+            return ["seq{}x{}".format(*self.sequence), self.features[0].token()]
         if self.image is None:
             return [str(self.sizes[0])]
         return ["x".join(map(str, self.image)), *(f.token() for f in self.features)]
@@ -199,6 +235,35 @@ def _image_shape(image) -> tuple[int, int, int]:
         if value > MAX_IMAGE_SIDE:
             raise SpecError(f"image {name} {value} is larger than {MAX_IMAGE_SIDE}")
     return tuple(image)
+
+
+MAX_STEPS = 100_000
+
+
+def _sequence_shape(sequence) -> tuple[int, int]:
+    if isinstance(sequence, (str, bytes)) or not hasattr(sequence, "__len__") \
+            or len(sequence) != 2:
+        raise SpecError(f"a sequence input is (time steps, features), e.g. (8, 8), got "
+                        f"{sequence!r}")
+    for name, value in zip(("time steps", "features"), sequence):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise SpecError(f"sequence {name} must be a positive integer, got {value!r}")
+        if value > MAX_STEPS:
+            raise SpecError(f"sequence {name} {value} is larger than {MAX_STEPS}")
+    return tuple(sequence)
+
+
+def _check_recurrent(sequence, features) -> None:
+    """A sequence input is read by one rnn layer, then dense layers."""
+    from .kinds import FEATURE_KINDS
+
+    if len(features) != 1 or not isinstance(features[0], Feature) \
+            or features[0].kind != "rnn":
+        got = ", ".join(f.token() if isinstance(f, Feature) and f.kind in FEATURE_KINDS
+                        else repr(f) for f in features) or "none"
+        raise SpecError(f"a sequence input is read by one rnn layer, then dense layers, e.g. "
+                        f"'{EXAMPLE_SEQUENCE}'; got layers before the dense head: {got}")
+    FEATURE_KINDS["rnn"].check(features[0], sequence, 1)
 
 
 def feature_shapes(image, features) -> tuple[tuple[int, ...], ...]:
@@ -354,9 +419,12 @@ def _validate(arch: Architecture) -> None:
                             f"{_known(set(ACTIVATIONS) | defined_acts)}; define your own with "
                             "--activation NAME=EXPR")
         if not arch.activation_entry(f.activation).elementwise:
+            what = "be the recurrent activation of an rnn layer" if f.kind == "rnn" \
+                else "follow a conv layer"
             raise SpecError(f"layer {pos}: {f.activation} maps a whole vector and cannot "
-                            f"follow a conv layer; use an entry-by-entry activation such as "
-                            f"relu, and {f.activation} on the output layer")
+                            f"{what}; use an entry-by-entry activation such as "
+                            f"{'tanh' if f.kind == 'rnn' else 'relu'}, and {f.activation} on "
+                            "the output layer")
     if not isinstance(loss, str) or (loss not in LOSSES and loss not in defined_losses):
         raise SpecError(f"unknown loss {loss!r} {_known(set(LOSSES) | defined_losses)}; define "
                         "your own with --loss NAME=EXPR")
@@ -382,6 +450,8 @@ def _validate(arch: Architecture) -> None:
 
 IMAGE_PATTERN = re.compile(r"(?P<c>[0-9]+)x(?P<h>[0-9]+)x(?P<w>[0-9]+)\Z")
 EXAMPLE_IMAGE = "1x8x8-conv16k3p1:relu-maxpool2-flatten-10:softmax"
+SEQUENCE_PATTERN = re.compile(r"seq(?P<steps>[0-9]+)x(?P<n>[0-9]+)\Z")
+EXAMPLE_SEQUENCE = "seq8x8-rnn64:tanh-10:softmax"
 
 
 def parse_arch(text: str, loss: str | None = None, definitions=(), l2=0) -> Architecture:
@@ -392,12 +462,21 @@ def parse_arch(text: str, loss: str | None = None, definitions=(), l2=0) -> Arch
     """
     if not isinstance(text, str) or not text.strip():
         raise SpecError("empty architecture; write sizes joined by '-', e.g. '2-3-1'")
-    from .kinds import SPEC_LAYER  # each token: the kinds of a spec layer, by their syntax
-
     parts = text.strip().split("-")
     first = parts[0].strip()
     image = IMAGE_PATTERN.match(first) if first.isascii() else None
+    sequence = SEQUENCE_PATTERN.match(first) if first.isascii() else None
     features = []
+    if sequence is not None:
+        dims = (int(sequence["steps"]), int(sequence["n"]))
+        if min(dims) < 1:
+            raise SpecError(f"layer 0: a sequence input needs at least one step and one "
+                            f"feature, got {first!r}; write seq{{T}}x{{n}}, e.g. "
+                            f"'{EXAMPLE_SEQUENCE}'")
+        rnn, rest = _parse_recurrent(parts[1:], text)
+        _, sizes, acts = _dense_part([str(rnn.units), *rest], text, 1)
+        return Architecture(sizes[1:], acts, loss if loss is not None else DEFAULT_LOSS,
+                            definitions, l2, sequence=dims, features=[rnn])
     if image is not None:
         dims = tuple(int(image[g]) for g in "chw")
         if min(dims) < 1:
@@ -406,15 +485,28 @@ def parse_arch(text: str, loss: str | None = None, definitions=(), l2=0) -> Arch
         features, rest = _parse_features(parts[1:], text)
         _check_features(dims, features)
         parts = [str(feature_shapes(dims, features)[-1][0]) if features else "0", *rest]
+    _, sizes, acts = _dense_part(parts, text, len(features), image is not None)
+    if image is not None:
+        return Architecture(sizes[1:], acts, loss if loss is not None else DEFAULT_LOSS,
+                            definitions, l2, image=dims, features=features)
+    return Architecture(sizes, acts, loss if loss is not None else DEFAULT_LOSS,
+                        definitions, l2)
+
+
+def _dense_part(parts, text, offset, image=False):
+    """The dense layers of a one-line spec: (parts, sizes, activations), ``parts[0]`` being
+    the size of what they read (the input, or the layer before the head, label ``offset``)."""
+    from .kinds import SPEC_LAYER
+
     dense, activation = SPEC_LAYER
     sizes, acts = [], []
     for pos, part in enumerate(parts):
-        pos_shown = pos + len(features)
+        pos_shown = pos + offset
         size_text, sep, act = part.partition(":")
         size_text, act = size_text.strip(), act.strip()
         match = dense.pattern.match(size_text) if size_text.isascii() else None
         if match is None or int(match["units"]) < 1:
-            raise SpecError(_token_error(pos_shown, size_text, text, image is not None))
+            raise SpecError(_token_error(pos_shown, size_text, text, image))
         sizes.append(int(match["units"]))
         if pos == 0:
             if sep:
@@ -428,17 +520,51 @@ def parse_arch(text: str, loss: str | None = None, definitions=(), l2=0) -> Arch
             raise SpecError(f"layer {pos_shown}: {act!r} is not an activation name; write "
                             f"{activation.syntax}, e.g. '2-3:relu-1'")
         acts.append(act or DEFAULT_ACTIVATION)
-    if image is not None:
-        return Architecture(sizes[1:], acts, loss if loss is not None else DEFAULT_LOSS,
-                            definitions, l2, image=dims, features=features)
-    return Architecture(sizes, acts, loss if loss is not None else DEFAULT_LOSS,
-                        definitions, l2)
+    return parts, sizes, acts
 
 
-def _feature_kind(token):
+def _parse_recurrent(parts, text):
+    """The rnn layer after a sequence input, and the dense tokens after it."""
     from .kinds import FEATURE_KINDS
 
-    for kind in FEATURE_KINDS.values():
+    rnn = FEATURE_KINDS["rnn"]
+    if not parts:
+        raise SpecError(f"a sequence input is read by an rnn layer, then dense layers, e.g. "
+                        f"'{EXAMPLE_SEQUENCE}'")
+    token, _, act = parts[0].partition(":")
+    token, act = token.strip(), act.strip()
+    match = rnn.pattern.match(token) if token.isascii() else None
+    if match is None:
+        shown = token if len(token) <= 40 else token[:40] + "..."
+        kind, _ = _feature_kind(token)
+        if kind is not None:
+            raise SpecError(f"layer 1: {shown} needs an image input CxHxW; after a sequence "
+                            f"input write {rnn.syntax.split(': ')[0]}, e.g. "
+                            f"'{EXAMPLE_SEQUENCE}'")
+        raise SpecError(f"layer 1: unknown layer {shown!r} after a sequence input; write "
+                        f"{rnn.syntax.split(': ')[0]}, then dense sizes, e.g. "
+                        f"'{EXAMPLE_SEQUENCE}'")
+    if int(match["units"]) < 1:
+        raise SpecError(f"layer 1: {token}: the number of hidden units must be a positive "
+                        f"integer, got {match['units']}; write e.g. 'rnn64:tanh'")
+    if ":" in parts[0] and not act:
+        raise SpecError(f"layer 1: empty activation after ':' in {text!r}")
+    feature = rnn.make(match, act)
+    rest = parts[1:]
+    if not rest:
+        raise SpecError(f"{feature.token()} must be followed by dense layers, e.g. "
+                        f"'{text.strip()}-10:softmax'")
+    after = rest[0].partition(":")[0].strip()
+    if _feature_kind(after)[0] is not None:
+        raise SpecError(f"layer 2: {after} after the rnn layer; a recurrent network has one "
+                        "rnn layer, then dense layers")
+    return feature, rest
+
+
+def _feature_kind(token, kinds=None):
+    from .kinds import FEATURE_KINDS
+
+    for kind in (kinds or FEATURE_KINDS).values():
         match = kind.pattern.match(token) if token.isascii() else None
         if match is not None:
             return kind, match
@@ -453,6 +579,9 @@ def _parse_features(parts, text):
         token, sep, act = part.partition(":")
         token, act = token.strip(), act.strip()
         kind, match = _feature_kind(token)
+        if kind is not None and kind.needs != "image":
+            raise SpecError(f"layer {pos}: {token} needs a sequence input seq{{T}}x{{n}} "
+                            f"(time steps x features), e.g. '{EXAMPLE_SEQUENCE}'")
         if kind is None:
             if token.isdigit() or DENSE_TOKEN.match(token):
                 raise SpecError(
@@ -491,14 +620,18 @@ DENSE_TOKEN = re.compile(r"[0-9]+\Z")
 
 
 def _token_error(pos, token, text, image) -> str:
-    from .kinds import FEATURE_KINDS
+    from .kinds import IMAGE_KINDS
 
     shown = token if len(token) <= 40 else token[:40] + "..."
-    if _feature_kind(token)[0] is not None:
+    kind = _feature_kind(token)[0]
+    if kind is not None and kind.needs == "sequence":
+        return (f"layer {pos}: {shown} needs a sequence input seq{{T}}x{{n}} before it (time "
+                f"steps x features), e.g. '{EXAMPLE_SEQUENCE}'")
+    if kind is not None:
         return (f"layer {pos}: {shown} needs an image input CxHxW before it (channels x "
                 f"height x width), e.g. '{EXAMPLE_IMAGE}'")
     if image:
-        kinds = "; ".join(kind.syntax.split(": ")[0] for kind in FEATURE_KINDS.values())
+        kinds = "; ".join(kind.syntax.split(": ")[0] for kind in IMAGE_KINDS.values())
         return (f"layer {pos}: unknown layer {shown!r} in an image network; write one of "
                 f"{kinds}, then dense sizes, e.g. '{EXAMPLE_IMAGE}'")
     return (f"layer {pos}: size must be a positive integer, got {shown!r} in "

@@ -305,3 +305,148 @@ class Plus(Node):
 
     def entry(self, *indices):
         return sp.Add(*[t.entry(*indices) for t in self.args])
+
+
+# --- recurrent layers --------------------------------------------------------------------
+# A sequence of vectors is an (example, step, unit) array; the hidden state before step 0 is
+# 0 (H_{k,-1,ν} = 0), so a term reading step -1 is 0.
+
+class Recurrence(Node):
+    """W x_t + U H_{t-1} + b, an Elman layer's pre-activation: entry (k, τ, r) =
+    Σ_μ W_rμ X_kτμ + Σ_ν U_rν H_{k,τ-1,ν} + b_r, with H_{k,-1,ν} = 0."""
+
+    kind = "recurrence"
+
+    def __new__(cls, W, X, U, H, b):
+        return sp.Basic.__new__(cls, W, X, U, H, b)
+
+    W, X, U, H, b = (property(lambda self, n=n: self.args[n]) for n in range(5))
+
+    def entry(self, k, tau, r):
+        W, X, U, H, b = self.args
+        mu, nu = N.mu, N.nu
+        return (sp.Sum(W[r, mu] * X[k, tau, mu], (mu, 0, W.shape[1] - 1))
+                + sp.Sum(U[r, nu] * H[k, tau - 1, nu], (nu, 0, U.shape[1] - 1)) + b[r])
+
+
+class LastStep(Node):
+    """The last hidden state of each example as a matrix of vectors: the column of example k
+    is H_{k,T-1,·} (many-to-one)."""
+
+    kind = "last_step"
+
+    def __new__(cls, H, layout_name="ng"):
+        return sp.Basic.__new__(cls, H, _name(layout_name))
+
+    @property
+    def H(self):
+        return self.args[0]
+
+    @property
+    def steps(self):
+        return self.H.shape[1]
+
+    def entry(self, k, r):
+        return self.H[k, self.steps - 1, r]
+
+
+class EveryStep(Node):
+    """Every hidden state as a matrix of vectors: column T k + τ holds H_{k,τ,·}, example k at
+    step τ (many-to-many: the dense head applies at every step)."""
+
+    kind = "every_step"
+
+    def __new__(cls, H, layout_name="ng"):
+        return sp.Basic.__new__(cls, H, _name(layout_name))
+
+    @property
+    def H(self):
+        return self.args[0]
+
+    def entry(self, k, tau, r):
+        return self.H[k, tau, r]
+
+    @staticmethod
+    def position(H, k, tau):
+        """The column of example k at step τ."""
+        return H.shape[1] * k + tau
+
+
+def _at(matrix, layout_name, unit, column):
+    return matrix[(unit, column) if str(layout_name) == "ng" else (column, unit)]
+
+
+class BackThroughTime(Node):
+    """The error of the hidden states, backward in time: entry (k, τ, r) =
+    [τ + 1 <= T - 1] Σ_j U_jr dZ_{k,τ+1,j} (through the next step, none after the last)
+    + the error of what the layer passes on at τ: δ_{τ,T-1} dA_rk (the last state only) or
+    dA_{r,Tk+τ} (every state)."""
+
+    kind = "back_through_time"
+
+    def __new__(cls, U, dZ, dA, every_step=False, layout_name="ng"):
+        return sp.Basic.__new__(cls, U, dZ, dA, sp.true if every_step else sp.false,
+                                _name(layout_name))
+
+    U, dZ, dA = (property(lambda self, n=n: self.args[n]) for n in range(3))
+
+    @property
+    def every_step(self) -> bool:
+        return bool(self.args[3])
+
+    @property
+    def steps(self):
+        return self.dZ.shape[1]
+
+    def through_next(self, k, tau, r):
+        """The next step's part: Σ_j U_jr dZ_{k,τ+1,j} where step τ + 1 exists."""
+        j, T = N.j, self.steps
+        return sp.Sum(sp.Piecewise((self.U[j, r] * self.dZ[k, tau + 1, j],
+                                    sp.Le(tau + 1, T - 1)), (0, True)),
+                      (j, 0, self.U.shape[0] - 1))
+
+    def passed_on(self, k, tau, r):
+        """The part through what the layer passes on to the dense head at step τ."""
+        layout = self.args[4]
+        if self.every_step:
+            return _at(self.dA, layout, r, EveryStep.position(self.dZ, k, tau))
+        return sp.KroneckerDelta(tau, self.steps - 1) * _at(self.dA, layout, r, k)
+
+    def entry(self, k, tau, r):
+        return self.through_next(k, tau, r) + self.passed_on(k, tau, r)
+
+
+class StepOuter(Node):
+    """Σ_i Σ_t dZ_{i,t} A_{i,t-lag}ᵀ, the weight gradient summed over examples and steps:
+    entry (r, s) = Σ_i Σ_t dZ_itr A_{i,t-lag,s} (lag 1: the previous hidden state, 0 at t = 0)."""
+
+    kind = "step_outer"
+
+    def __new__(cls, dZ, A, lag=0):
+        return sp.Basic.__new__(cls, dZ, A, sp.sympify(lag))
+
+    dZ, A, lag = (property(lambda self, n=n: self.args[n]) for n in range(3))
+
+    def entry(self, r, s):
+        i, t = N.i, N.t
+        m, steps, _ = self.dZ.shape
+        return sp.Sum(self.dZ[i, t, r] * self.A[i, t - self.lag, s],
+                      (i, 0, m - 1), (t, 0, steps - 1))
+
+
+class StepSum(Node):
+    """Σ over examples and steps of each unit: entry r = Σ_i Σ_t dZ_itr."""
+
+    kind = "step_sum"
+
+    def __new__(cls, dZ):
+        return sp.Basic.__new__(cls, dZ)
+
+    @property
+    def dZ(self):
+        return self.args[0]
+
+    def entry(self, r):
+        i, t = N.i, N.t
+        m, steps, _ = self.dZ.shape
+        return sp.Sum(self.dZ[i, t, r], (i, 0, m - 1), (t, 0, steps - 1))

@@ -15,7 +15,7 @@ from symbackprop import naming as N
 from symbackprop import tensors as T
 from symbackprop.engine import derive
 from symbackprop.errors import DerivationError
-from symbackprop.kinds import FEATURE_KINDS
+from symbackprop.kinds import IMAGE_KINDS
 from symbackprop.spec import parse_arch
 
 NET = "2x5x5-conv3k3s2p1:tanh-maxpool2s1-avgpool1-flatten-2:sigmoid"
@@ -29,7 +29,7 @@ EXPECTED = {  # stage gradient -> the operation it is
 
 def test_every_stage_gradient_is_recognised_as_its_operation():
     d = derive(parse_arch(NET, "bce"))
-    assert {f.feature.kind for f in d.features} == set(FEATURE_KINDS)
+    assert {f.feature.kind for f in d.features} == set(IMAGE_KINDS)
     for layer in d.features:
         for grad in (g for stage in layer.kind.stages for g in stage.gradients):
             eq = layer.backward[grad.name]

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from symbackprop.errors import SpecError
-from symbackprop.kinds import FEATURE_KINDS
+from symbackprop.kinds import IMAGE_KINDS
 from symbackprop.spec import Architecture, Feature, load_arch, parse_arch
 
 GOOD = [
@@ -84,7 +84,7 @@ BAD = [
 
 def test_every_feature_kind_has_a_bad_case():
     tokens = " ".join(text for text, _ in BAD)
-    for name in FEATURE_KINDS:
+    for name in IMAGE_KINDS:
         assert name in tokens
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from codegen_helpers import load, relative_error, targets
 
-from symbackprop.kinds import FEATURE_KINDS
+from symbackprop.kinds import IMAGE_KINDS
 from symbackprop.spec import parse_arch
 
 # (spec, loss): every feature kind, strides 1-3, padding 0-2, overlapping and remainder
@@ -26,7 +26,7 @@ NETS = [
 
 def test_every_feature_kind_is_in_the_table():
     used = {f.kind for spec, _ in NETS for f in parse_arch(spec).features}
-    assert used == set(FEATURE_KINDS)
+    assert used == set(IMAGE_KINDS)
 
 
 def _data(module, loss, m, rng):

@@ -18,6 +18,10 @@ LOSS = "bce"
 
 
 def _spec(kind) -> str:
+    """A small network holding the kind: after an image input (and before flatten) or after a
+    sequence input, as the kind reads."""
+    if kind.needs == "sequence":
+        return f"seq3x2-{kind.example}-2:sigmoid"
     tokens = [kind.example] if kind.name != "flatten" else []
     return "-".join(["1x4x4", *tokens, "flatten", "2:sigmoid"])
 
@@ -28,6 +32,8 @@ def _run(*argv):
 
 
 SPECS = {name: _spec(kind) for name, kind in FEATURE_KINDS.items()}
+# The parameter explain follows, for a kind with parameters of its own (else the output's).
+PARAMS = {"conv": "W1[0,0,0,0]", "rnn": "U1[0,1]"}
 
 
 def test_each_kind_parses_from_its_example():
@@ -54,9 +60,10 @@ def test_verify(name):
 
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_generate(name):
-    module = module_from_source(generate(parse_arch(SPECS[name], LOSS)))
+    arch = parse_arch(SPECS[name], LOSS)
+    module = module_from_source(generate(arch))
     rng = np.random.default_rng(0)
-    X = rng.standard_normal((3, 1, 4, 4))
+    X = rng.standard_normal((3, *arch.shapes()[0]))
     Y = rng.uniform(0, 1, (3, 2))
     params = {k: v + 0.1 * rng.standard_normal(v.shape) for k, v in module.init_params().items()}
     error = relative_error(module.gradients(params, X, Y),
@@ -67,10 +74,10 @@ def test_generate(name):
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_explain_and_example(name):
     arch = parse_arch(SPECS[name], LOSS)
-    param = "W1[0,0,0,0]" if name == "conv" else f"W{arch.depth}[0,0]"
+    param = PARAMS.get(name, f"W{arch.depth}[0,0]")
     explained = _run("explain", SPECS[name], "--loss", LOSS, "--param", param)
     assert explained.returncode == 0, explained.stderr
-    x = ", ".join(str((k % 5) - 2) for k in range(16))
+    x = ", ".join(str((k % 5) - 2) for k in range(int(np.prod(arch.shapes()[0]))))
     worked = _run("example", SPECS[name], "--loss", LOSS, "--init", "0", "--x", x, "--y",
                   "1, 0", "--lr", "0.1")
     assert worked.returncode == 0, worked.stderr

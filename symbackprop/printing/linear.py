@@ -132,6 +132,37 @@ class TextPrinter(EntrywiseScope, StrPrinter):
     def _print_Unflatten(self, expr):
         return f"unflatten({self._print(expr.dA)})"
 
+    # --- operations on sequences (recurrent layers) -------------------------------------------
+    def _step(self, X, shift="") -> str:
+        return f"{self._print(X)}_{self._print(N.t)}{shift}"
+
+    def _print_Recurrence(self, expr):
+        t = self._print(N.t)
+        return (f"{self._print(expr.W)} {self._print(expr.X)}_{t} + {self._print(expr.U)} "
+                f"{self._print(expr.H)}_{t}-1 + {self._print(expr.b)}")
+
+    def _print_LastStep(self, expr):
+        return f"{self._print(expr.H)}_T-1"
+
+    def _print_EveryStep(self, expr):
+        return f"[{self._print(expr.H)}_0 ... {self._print(expr.H)}_T-1]"
+
+    def _print_BackThroughTime(self, expr):
+        t = self._print(N.t)
+        own = (f"{self._print(expr.dA)}_{t}" if expr.every_step
+               else f"[{t} = T-1] {self._print(expr.dA)}")
+        return f"{own} + {self._print(expr.U)}ᵀ {self._print(expr.dZ)}_{t}+1"
+
+    def _print_StepOuter(self, expr):
+        i, t = self._print(N.i), self._print(N.t)
+        shift = "-1" if expr.lag else ""
+        return (f"Σ_{i} Σ_{t} {self._print(expr.dZ)}[{i}]_{t} "
+                f"({self._print(expr.A)}[{i}]_{t}{shift})ᵀ")
+
+    def _print_StepSum(self, expr):
+        i, t = self._print(N.i), self._print(N.t)
+        return f"Σ_{i} Σ_{t} {self._print(expr.dZ)}[{i}]_{t}"
+
     def _print_Scaled(self, expr):
         from ..tensors import Plus
 
