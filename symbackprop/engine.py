@@ -708,7 +708,14 @@ def _simplest(expr):
 
 def derive(arch: Architecture, notation: str = "ng") -> Derivation:
     """Backpropagation for ``arch``, derived by the chain rule. ``notation``: ng or rowvec."""
-    if notation not in LAYOUTS:
+    if not isinstance(arch, Architecture):
+        from .errors import SpecError
+
+        hint = f"parse_arch({arch!r})" if isinstance(arch, str) and len(arch) < 60 \
+            else "parse_arch('2-3-1')"
+        raise SpecError(f"derive takes an Architecture, got {type(arch).__name__}; make one "
+                        f"with {hint} or Architecture(sizes=[...])")
+    if not isinstance(notation, str) or notation not in LAYOUTS:
         raise DerivationError(f"unknown notation {notation!r} (known: {', '.join(LAYOUTS)})")
     return _derive_cached(arch, notation)
 

@@ -397,7 +397,13 @@ def _validate(arch: Architecture) -> None:
             "write e.g. '2-3-1'")
     for pos, size in enumerate(sizes):
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise SpecError(f"layer {pos}: size must be a positive integer, got {size!r}")
+            shown = repr(size) if not isinstance(size, int) or size < 10 ** 12 else "a huge number"
+            raise SpecError(f"layer {pos}: size must be a positive integer, got "
+                            f"{shown[:40]}")
+        if size > MAX_UNITS:
+            shown = f"{size} units" if size < 10 ** 12 else "a size of more than 12 digits"
+            raise SpecError(f"layer {pos}: {shown} is more than symbackprop handles (at most "
+                            f"{MAX_UNITS:,})")
     if len(acts) != len(sizes) - 1:
         raise SpecError(
             f"{len(sizes) - 1} layers after the input need {len(sizes) - 1} activations, "
@@ -462,6 +468,7 @@ def parse_arch(text: str, loss: str | None = None, definitions=(), l2=0) -> Arch
     """
     if not isinstance(text, str) or not text.strip():
         raise SpecError("empty architecture; write sizes joined by '-', e.g. '2-3-1'")
+    _check_numbers(text)
     parts = text.strip().split("-")
     first = parts[0].strip()
     image = IMAGE_PATTERN.match(first) if first.isascii() else None
@@ -521,6 +528,25 @@ def _dense_part(parts, text, offset, image=False):
                             f"{activation.syntax}, e.g. '2-3:relu-1'")
         acts.append(act or DEFAULT_ACTIVATION)
     return parts, sizes, acts
+
+
+MAX_UNITS = 1_000_000  # the largest number a spec may hold (units, channels, steps, sides)
+MAX_SPEC_CHARS = 100_000
+
+
+def _check_numbers(text: str) -> None:
+    """Refuse a one-line spec too long to be one, or holding a number beyond MAX_UNITS, before
+    any number is converted (a number of thousands of digits cannot be)."""
+    if len(text) > MAX_SPEC_CHARS:
+        raise SpecError(f"the architecture is {len(text)} characters long, more than "
+                        f"{MAX_SPEC_CHARS}; put a network that large in a spec file")
+    for match in re.finditer(r"[0-9]+", text):
+        digits = match.group().lstrip("0")
+        if len(digits) > len(str(MAX_UNITS)) or (digits and int(digits) > MAX_UNITS):
+            layer = text[:match.start()].count("-")
+            shown = digits if len(digits) <= 12 else digits[:12] + f"... ({len(digits)} digits)"
+            raise SpecError(f"layer {layer}: {shown} is larger than symbackprop handles (sizes, "
+                            f"channels, kernels and steps are at most {MAX_UNITS:,})")
 
 
 def _parse_recurrent(parts, text):
@@ -672,24 +698,81 @@ def arch_from_mapping(data, source: str = "spec", loss: str | None = None, defin
     return Architecture(sizes, acts, chosen, defined, penalty)
 
 
+MAX_SPEC_FILE_BYTES = 1 << 20  # a spec file is a few lines; anything over 1 MiB is not one
+MAX_NESTING = 64  # tables and lists in a spec file nest a few levels deep
+
+
+def read_spec_text(path: Path) -> str:
+    """The text of a spec file: a regular file of at most MAX_SPEC_FILE_BYTES, in UTF-8 (a
+    byte-order mark is allowed). A FIFO or a device is refused before it is opened, so reading
+    never blocks or runs out of memory."""
+    import os
+    import stat
+
+    shown = str(path) if len(str(path)) <= 80 else str(path)[:80] + "..."
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise SpecError(f"cannot read spec file {shown!r}: {reason}") from None
+    if not stat.S_ISREG(info.st_mode):
+        what = "a directory" if stat.S_ISDIR(info.st_mode) else \
+            "a FIFO" if stat.S_ISFIFO(info.st_mode) else \
+            "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else \
+            "a socket" if stat.S_ISSOCK(info.st_mode) else "not a regular file"
+        raise SpecError(f"spec file {shown!r} is {what}; give a regular .toml or .json file")
+    if info.st_size > MAX_SPEC_FILE_BYTES:
+        raise SpecError(f"spec file {shown!r} is {info.st_size} bytes, more than a spec file "
+                        f"holds (at most {MAX_SPEC_FILE_BYTES} bytes)")
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_SPEC_FILE_BYTES + 1)
+    except OSError as exc:
+        raise SpecError(f"cannot read spec file {shown!r}: {exc.strerror or exc}") from None
+    if len(data) > MAX_SPEC_FILE_BYTES:
+        raise SpecError(f"spec file {shown!r} is more than {MAX_SPEC_FILE_BYTES} bytes")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"spec file {shown!r} is not UTF-8 text (byte 0x{data[exc.start]:02x} "
+                        f"at offset {exc.start}); save it as UTF-8") from None
+
+
+def _nesting(text: str) -> int:
+    """How deep brackets and braces nest in ``text`` (strings ignored roughly: a spec's
+    strings hold no brackets that matter for this bound)."""
+    depth = deepest = 0
+    for ch in text:
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
 def load_arch(path: str | Path, loss: str | None = None, definitions=(),
               l2=None) -> Architecture:
     """Read a JSON (``.json``) or TOML (``.toml``) spec file."""
+    if not isinstance(path, (str, Path)):
+        raise SpecError(f"a spec file is named by a path (str or Path), got "
+                        f"{type(path).__name__}")
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"cannot read spec file {str(path)!r}: {exc.strerror or exc}") from None
+    text = read_spec_text(path)
     if not text.strip():
         raise SpecError(f"spec file {str(path)!r} is empty; put e.g. {{\"arch\": \"2-3-1\"}} in it")
+    kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
+    if _nesting(text) > MAX_NESTING:
+        raise SpecError(f"spec file {str(path)!r} nests tables or lists more than "
+                        f"{MAX_NESTING} levels deep; a spec needs two or three")
     try:
-        if path.suffix.lower() == ".toml":
-            data = tomllib.loads(text)
-        else:
-            data = json.loads(text)
-    except (ValueError, tomllib.TOMLDecodeError) as exc:
-        kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
-        raise SpecError(f"spec file {str(path)!r} is not valid {kind}: {exc}") from None
+        data = tomllib.loads(text) if kind == "TOML" else json.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError, RecursionError) as exc:
+        reason = " ".join(str(exc).split())
+        if "integer string conversion" in reason:
+            reason = "it holds a number of thousands of digits"
+        reason = reason if len(reason) <= 160 else reason[:160] + "..."
+        raise SpecError(f"spec file {str(path)!r} is not valid {kind}: {reason}") from None
     return arch_from_mapping(data, source=str(path), loss=loss, definitions=definitions, l2=l2)
 
 
@@ -714,6 +797,17 @@ def resolve_arch(text_or_path: str, loss: str | None = None, definitions=(),
                         "the architecture itself, e.g. '2-3-1'")
     if isinstance(text_or_path, str) and text_or_path.lower().endswith((".json", ".toml")):
         return load_arch(text_or_path, loss, definitions, l2)
-    if isinstance(text_or_path, str) and _is_file(text_or_path):
+    if isinstance(text_or_path, str) and (_is_file(text_or_path) or _is_special(text_or_path)):
         return load_arch(text_or_path, loss, definitions, l2)
     return parse_arch(text_or_path, loss, definitions, l2 if l2 is not None else 0)
+
+
+def _is_special(text: str) -> bool:
+    """Whether text names an existing path that is not a regular file (a FIFO, a device, a
+    directory): read_spec_text refuses it with the reason, where a spec line would not."""
+    if "-" in text and "/" not in text:
+        return False
+    try:
+        return Path(text).exists() and not Path(text).is_file()
+    except (OSError, ValueError):
+        return False
