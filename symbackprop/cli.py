@@ -56,14 +56,43 @@ def _unknown(parser, args, extra) -> str:
 
 
 def main(argv=None) -> int:
+    """Run one command; every failure is one line on stderr and an exit code, never a
+    traceback (2: bad input or an output that cannot be written; 130: interrupted)."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # the reader went away (| head): nothing more to say
+        from .io import _silence_stdout
+
+        _silence_stdout()
+        return 0
+    except OSError as exc:  # stdout or stderr themselves unwritable
+        from .io import _silence_stdout
+
+        _silence_stdout()
+        _say(f"symbackprop: error: {exc.strerror or exc}")
+        return 2
+
+
+def _say(line: str) -> None:
+    """A line on stderr, if stderr can take one."""
+    try:
+        if sys.stderr is not None:
+            print(line, file=sys.stderr)
+    except (OSError, ValueError):
+        pass
+
+
+def _main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     if not argv:  # a bare command: the usage and the commands
-        sys.stderr.write(parser.format_help())
+        _say(parser.format_help().rstrip("\n"))
         return 2
     args, extra = parser.parse_known_args(argv)
     if extra:
-        print(_unknown(parser, args, extra), file=sys.stderr)
+        _say(_unknown(parser, args, extra))
         return 2
     from .commands.common import output_format
     from .errors import SymbackpropError
@@ -73,12 +102,8 @@ def main(argv=None) -> int:
     try:
         return args.run(args) or 0
     except SymbackpropError as exc:
-        print(f"symbackprop {args.command}: error: {exc}", file=sys.stderr)
+        _say(f"symbackprop {args.command}: error: {exc}")
         return 2
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        return 0
 
 
 if __name__ == "__main__":

@@ -19,6 +19,33 @@ def _umask() -> int:
     return mask
 
 
+def write_stdout(text: str) -> None:
+    """Print ``text``; a closed or full standard output is an OutputError naming it."""
+    if sys.stdout is None:
+        raise OutputError("standard output is closed; write to a file with -o FILE")
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except (OSError, ValueError) as exc:
+        _silence_stdout()
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise OutputError(f"cannot write to standard output: {reason}; write to a file with "
+                          "-o FILE") from None
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so that the interpreter's last flush of what is
+    still buffered does not fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 def write_output(text: str, path: str | os.PathLike | None = None, force: bool = False) -> None:
     """Print ``text``, or write it to ``path``: refused if it exists unless ``force``; atomic.
 
@@ -29,8 +56,7 @@ def write_output(text: str, path: str | os.PathLike | None = None, force: bool =
     never replaced.
     """
     if path is None or str(path) == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        write_stdout(text)
         return
     target = Path(path)
     special = target.exists() and not target.is_file() and not target.is_dir()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import keyword
+import sys
 from pathlib import Path
 
 from ..codegen.options import DTYPES, INITS, OPTIMIZERS
@@ -24,6 +25,10 @@ def add_parser(sub) -> None:
     parser.set_defaults(run=run)
 
 
+# Packages a generated trainer imports (or may, when present), besides the standard library.
+SHADOWED = frozenset({"numpy", "sklearn", "scipy", "torch", "array_api_compat", "symbackprop"})
+
+
 def run(args) -> int:
     from ..errors import SymbackpropError
     from ..io import write_output
@@ -35,6 +40,11 @@ def run(args) -> int:
             raise SymbackpropError(
                 f"the module name {stem!r} of {args.output!r} is not a valid Python "
                 "identifier; name the file like my_trainer.py")
+        if stem in SHADOWED or stem in sys.stdlib_module_names:
+            what = f"the {stem} package the trainer imports" if stem in SHADOWED \
+                else f"the standard library's {stem} module"
+            raise SymbackpropError(f"a module named {stem!r} would shadow {what}; name the "
+                                   "file like my_trainer.py")
     from ..codegen import generate
     from ..codegen.module import command_line
 
