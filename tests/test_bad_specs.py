@@ -18,8 +18,14 @@ import pytest
 from symbackprop import cli
 from symbackprop.engine import derive
 from symbackprop.errors import SpecError, SymbackpropError
-from symbackprop.spec import (MAX_SPEC_FILE_BYTES, MAX_UNITS, Architecture, load_arch,
-                              parse_arch, resolve_arch)
+from symbackprop.spec import (
+    MAX_SPEC_FILE_BYTES,
+    MAX_UNITS,
+    Architecture,
+    load_arch,
+    parse_arch,
+    resolve_arch,
+)
 
 # --- one-line specs --------------------------------------------------------------------------
 LINES = [
