@@ -116,6 +116,12 @@ class FeatureLayer:
     ``p`` of naming.feature_size); ``forward`` the definition of each stage, ``backward`` the
     gradients keyed BP1 (dW), BP2 (db), BP3 (the input's error), BP4 (dZ), each with its
     rhs a node of ``tensors``.
+
+    The rnn layer of a recurrent network is one too: ``symbols`` holds the sequences X
+    (``A_prev``), Z, H and their errors (m, T, n_l), the weights W, U and the bias b, and the
+    matrix A of what it passes on; ``forward`` defines Z (Recurrence), H (Map) and A (LastStep
+    or EveryStep), ``backward`` holds BPTT (dH, backward in time), BP4 (dZ), BP1 (dW), BPU
+    (dU) and BP2 (db).
     """
 
     index: int
