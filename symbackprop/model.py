@@ -160,17 +160,17 @@ class Derivation:
     def __repr__(self) -> str:
         return f"Derivation({self.arch.spec()}, loss={self.arch.loss}, notation={self.notation})"
 
-    def _repr_latex_(self) -> str:
-        """Jupyter: the BP equations of every layer, specialised, as one LaTeX display."""
+    def _repr_markdown_(self) -> str:
+        """Jupyter's one display of a derivation: what it is, the backpropagation equations
+        of every layer as one display, and where the whole derivation is. (One representation
+        only: a notebook given several picks one by its own order, so two would show
+        differently in different frontends.)"""
         from .printing.document import latex_summary
 
-        return latex_summary(self)
-
-    def _repr_markdown_(self) -> str:
-        """Jupyter: the whole derivation as Markdown with MathJax math."""
-        from .printing.document import markdown_document
-
-        return markdown_document(self)
+        return (f"**Backpropagation for {self.arch.spec()}**, loss {self.arch.loss} "
+                f"({self.notation} notation)\n\n{latex_summary(self)}\n"
+                "The whole derivation, step by step: `.to_markdown()`, `.to_latex()`, "
+                "`.to_text()`.\n")
 
     def _in(self, notation):
         if notation is None or notation == self.notation:

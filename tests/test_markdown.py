@@ -80,9 +80,14 @@ def test_steps_keep_unicode_sentences_and_no_steps_drops_them():
 
 
 def test_jupyter_reprs():
+    """One display: Markdown holding the equations as one LaTeX display (no second,
+    different representation for a frontend to prefer)."""
     d = derive(parse_arch("2-3-1"))
-    assert d._repr_markdown_() == markdown_document(d)
-    latex = d._repr_latex_()
+    assert not hasattr(d, "_repr_latex_") and not hasattr(d, "_repr_html_")
+    shown = d._repr_markdown_()
+    assert shown.startswith("**Backpropagation for 2-3-1**, loss half_sse")
+    assert "to_markdown()" in shown and len(shown) < len(markdown_document(d)) / 3
+    latex = shown[shown.index("$$"):shown.rindex("$$") + 3]
     assert latex.startswith("$$\n\\begin{aligned}\n") and latex.endswith("\\end{aligned}\n$$\n")
     assert r"dZ^{[2]} &= \left(A^{[2]} - Y\right) \odot A^{[2]} \odot \left(1 - A^{[2]}\right)" \
         in latex
