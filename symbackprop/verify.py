@@ -44,6 +44,24 @@ side differentiates the whole expanded network forward-mode, and the derived sid
 from the point. Points whose max-pooling windows tie are drawn again (``TIE_TRIES`` times);
 where ties remain, the report counts them.
 
+Recurrent networks (an rnn layer after a sequence input, then the dense head) are proven at
+T = min(T, MAX_STEPS) time steps, at most MAX_UNITS input features and hidden units (the dense
+layers shrink as above): the first step (H_{-1} = 0), a middle one and the last (the boundary of
+the recursion). The rnn layer's equations are entry formulas too: the recurrence Z and H = g(Z)
+are evaluated step by step forward in time (step τ reads the states of τ - 1; H_{k,-1,·} is 0,
+every other read outside an array a failure), what the layer passes on (the last state, or
+every state as column T k + τ), then the derived BPTT entry dH and BP4 dZ step by step backward
+in time (step τ reads dZ of τ + 1, which must be there already), and dW, dU, db from them. The
+independent side unrolls the recurrence concretely (Z_τ = W x_τ + U H_{τ-1} + b with no U term
+at τ = 0, H_τ = g(Z_τ)), runs the dense head on the last state (or on every state, J averaging
+the loss over the m T (example, step) pairs, with the penalty (λ/2mT) Σ ‖W‖² of every W and U),
+and differentiates the whole cost forward-mode: dH = m ∂J/∂H and dZ = m ∂J/∂Z hold every other
+entry of H and Z fixed, so they are the errors of each step's state and pre-activation (m is
+m T for ':all'). The lemmas hold the layer's inputs, weights, states and errors as free
+symbols: Z through the recurrence and what is passed on (the two uses of H_t), BPTT as
+m ∂/∂H of (1/m) (Σ dZ ⊙ Z + Σ dA ⊙ A), dW, dU, db through Z with the penalty, all polynomial
+identities; H = g(Z) and BP4 by SymPy.
+
 Both are at concrete sizes: the engine derives with symbolic sizes, and the proof covers the
 sizes it runs at. An equality at random points is evidence, not an identity; the lemmas are
 the identities, and the report says which of them SymPy closed.
@@ -75,22 +93,25 @@ from .spec import Architecture
 DIGITS = 50  # significant digits two inexact values must share
 WORKING_DIGITS = 100  # precision of the arithmetic where values are not rational
 MAX_UNITS = 3  # the proof's width of a layer
+MAX_STEPS = 3  # the proof's time steps: the first, a middle one, the last
 MAX_EXAMPLES = 64  # the most examples -m may ask for
 EXACT_BITS = 4096  # rationals longer than this: exact arithmetic gives way to digits
 DENOMINATOR = 64  # random rationals of a point are k / DENOMINATOR
 TRIES = 20  # points drawn to find one inside the loss's domain
 TIE_TRIES = 4  # points drawn again to find one whose max-pooling windows do not tie
 
-GRADIENT = ("BP1", "BP2")  # the equations whose entries are the gradient (dW, db)
+GRADIENT = ("BP1", "BPU", "BP2")  # the equations whose entries are the gradient (dW, dU, db)
 # Why a check holds, as reports say it.
 EQUATIONS = {
     "forward": "the forward pass",
     "loss": "dA of the output layer, from the loss",
-    "BP4": "dZ = dA ⊙ g'(Z)",
+    "BP4": "dZ = dA ⊙ g'(Z) (dH ⊙ g'(Z) in an rnn layer)",
     "output": "the simplified output error dZ",
     "BP1": "dW",
     "BP2": "db",
     "BP3": "dA of the layer before",
+    "BPTT": "dH, backward in time: through the next step and what is passed on",
+    "BPU": "dU",
 }
 
 
@@ -166,11 +187,18 @@ class VerifyReport:
     @property
     def shapes(self) -> tuple:
         """An image network's proof sizes, layer by layer: feature maps (C, H, W), then the
-        flattened size and the dense layers' sizes; () for a dense network."""
-        if self.arch.image is None:
+        flattened size and the dense layers' sizes; a recurrent network's input (T, n), its
+        hidden units and the dense layers' sizes; () for a dense network."""
+        if self.arch.image is None and self.arch.sequence is None:
             return ()
         proof = self.proof or self.arch
         return (*proof.shapes()[: proof.offset], *((n,) for n in self.sizes))
+
+    @property
+    def steps(self) -> int | None:
+        """T of the proof of a recurrent network, else None."""
+        proof = self.proof or self.arch
+        return proof.sequence[0] if proof.sequence is not None else None
 
     @property
     def pools_max(self) -> bool:
@@ -200,12 +228,15 @@ class VerifyReport:
         grad = self.gradient
         rest = [c for c in self.checks if not c.is_gradient]
         penalty = f", l2 {self.arch.l2}" if self.arch.l2 else ""
+        steps = f", T = {self.steps}" if self.steps is not None else ""
+        on_the_way = "Z, H, A, dZ, dH, dA" if self.steps is not None else "Z, A, dZ, dA"
         symbolic = sum(lemma.method == "symbolic" for lemma in self.lemmas)
         return (f"{verdict}: {self.arch.spec()} loss {self.arch.loss}{penalty} ({self.notation}): "
                 f"{sum(c.ok for c in grad)} of {len(grad)} gradient entries equal direct "
                 f"differentiation, and {sum(c.ok for c in rest)} of {len(rest)} entries of "
-                f"Z, A, dZ, dA on the way ({len(self.checks)} checks: {self.count('exact')} exact, "
-                f"{self.count('digits')} to {DIGITS} digits) at sizes {sizes}, m = {self.m}, "
+                f"{on_the_way} on the way ({len(self.checks)} checks: {self.count('exact')} exact, "
+                f"{self.count('digits')} to {DIGITS} digits) at sizes {sizes}, "
+                f"m = {self.m}{steps}, "
                 f"{self.points} random points; {symbolic} of {len(self.lemmas)} layer equations "
                 f"proven symbolic identities")
 
@@ -219,6 +250,10 @@ class VerifyReport:
         images = ("; feature layers from their entry formulas at the concrete sizes, against "
                   "the network expanded from the definitions (zero padding, a real max over "
                   "each max-pooling window)") if self.arch.image is not None else ""
+        if self.arch.sequence is not None:
+            images = (f"; the rnn layer from its entry formulas at T = {self.steps}, the "
+                      "recurrence forward in time and BPTT backward in time, against the "
+                      "recurrence unrolled from H_{-1} = 0 and differentiated forward-mode")
         return ("each layer's equations as symbolic identities (SymPy simplifies derived - "
                 "direct to 0), and the engine's equations against forward-mode differentiation "
                 f"of the cost at random rational points (k/{DENOMINATOR}){images}; {points}")
@@ -308,6 +343,7 @@ class VerifyReport:
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             **({"shapes": [list(shape) for shape in self.shapes]} if self.shapes else {}),
             **({"ties": list(self.ties)} if self.pools_max else {}),
+            **({"steps": self.steps} if self.steps is not None else {}),
         }
 
 
@@ -327,10 +363,18 @@ def _text(value) -> str:
     return sp.Float(value, DIGITS + 5).__str__() if value.is_number else str(value)
 
 
-def proof_arch(arch: Architecture) -> Architecture:
+def proof_arch(arch: Architecture, units: int | None = None) -> Architecture:
     """The network the proof runs: an image network's input and conv layers with at most
     MAX_UNITS channels (rows, columns, kernels, strides and padding as the spec has them);
-    a dense network itself."""
+    a recurrent network at most MAX_STEPS time steps of at most MAX_UNITS features, its rnn
+    layer ``units`` hidden units (default at most MAX_UNITS); a dense network itself."""
+    if arch.sequence is not None:
+        steps, features = arch.sequence
+        rnn = arch.recurrent
+        rnn = dataclasses.replace(rnn, units=units or min(rnn.units, MAX_UNITS))
+        return Architecture(arch.sizes[1:], arch.activations, arch.loss, arch.definitions,
+                            arch.l2, sequence=(min(steps, MAX_STEPS), min(features, MAX_UNITS)),
+                            features=(rnn,))
     if arch.image is None:
         return arch
     channels, height, width = arch.image
@@ -342,7 +386,8 @@ def proof_arch(arch: Architecture) -> Architecture:
 
 def small_sizes(arch: Architecture) -> tuple[int, ...]:
     """The concrete sizes of the proof: at most MAX_UNITS units a layer (an image network's
-    flattened size is its feature maps')."""
+    flattened size is its feature maps'; a recurrent network's first size is its hidden
+    units)."""
     if arch.image is not None:
         return (arch.sizes[0], *(min(size, MAX_UNITS) for size in arch.sizes[1:]))
     return tuple(min(size, MAX_UNITS) for size in arch.sizes)
@@ -358,6 +403,8 @@ def verify(arch: Architecture, m: int = 2, seed: int = 0, notation: str = "ng",
     say = progress or (lambda text: None)
     proof = proof_arch(arch)
     sizes = tuple(sizes) if sizes is not None else small_sizes(proof)
+    if arch.sequence is not None and sizes and sizes[0] >= 1 and sizes[0] != proof.sizes[0]:
+        proof = proof_arch(arch, units=sizes[0])  # the rnn layer's units are sizes[0]
     if len(sizes) != len(arch.sizes) or any(s < 1 for s in sizes) \
             or (arch.image is not None and sizes[0] != proof.sizes[0]):
         raise VerificationError(f"sizes {sizes} do not fit {arch.spec()}")
@@ -738,8 +785,9 @@ class _Lemmas:
     def __init__(self, arch, d, sizes, m):
         self.arch, self.d, self.sizes, self.m = arch, d, sizes, m
         self.derived = _Derived(d, sizes, m, _SYMBOLIC, arch)
-        self.polynomials = _Entries({**N.feature_sizes(arch), **self.derived.scalars},
-                                    _POLYNOMIAL, {}) if arch.image is not None else None
+        self.columns = self.derived.columns  # of the dense layers: m, or m T (every step)
+        self.polynomials = _Entries(self.derived.array_sizes, _POLYNOMIAL, {}) \
+            if arch.image is not None or arch.sequence is not None else None
         self.zero_cache = {}
         self.rng = random.Random(1)
         loss = arch.loss_entry  # the loss's inputs and targets are sampled where it is defined
@@ -757,7 +805,7 @@ class _Lemmas:
         return out
 
     def layer(self, layer) -> list[Lemma]:
-        d, m, sizes = self.d, self.m, self.sizes
+        d, m, sizes = self.d, self.columns, self.sizes
         l = layer.index
         pos = l - len(d.features)  # the position of the layer in ``sizes``
         n, n_prev = sizes[pos], sizes[pos - 1]
@@ -843,58 +891,16 @@ class _Lemmas:
         pooling, flatten) are decided in exact polynomial arithmetic (``_Poly``), those with
         g (A = g(Z), BP4) by SymPy; SymPy takes over a derived formula that is no
         polynomial."""
+        if layer.kind.needs == "sequence":
+            return self.recurrent(layer)
         arch, m = self.arch, self.m
         l = layer.index
         f = arch.features[l - 1]
         shapes = arch.shapes()
+        space = _LayerLemmas(self, layer)
+        free, lemma, through = space.free, space.lemma, space.through
+        spaces, symbols, lemmas = space.spaces, space.symbols, space.lemmas
         sym = layer.symbols
-        spaces = {"symbolic": self.derived.entries, "polynomial": self.polynomials}
-        symbols = {}  # name -> SymPy symbol, of every free variable of this layer's lemmas
-
-        def free(key, name, shape, padded=False):
-            """Free variables for the array sym[key]: {index: name_i_j...}, in both spaces."""
-            variables = _symbol_array(name, shape)
-            symbols.update((v.name, v) for v in variables.values())
-            if key is not None:
-                base = sym[key]
-                for space, zero in ((spaces["symbolic"], sp.Integer(0)),
-                                    (spaces["polynomial"], _Poly({}))):
-                    values = variables if space is spaces["symbolic"] else {
-                        i: _Poly({(v.name,): Fraction(1)}) for i, v in variables.items()}
-                    space.arrays[base.name] = _Array(base.name, space.shape(base), values,
-                                                     zero if padded else None)
-            return {i: _Poly({(v.name,): Fraction(1)}) for i, v in variables.items()}
-
-        for space in spaces.values():
-            space.arrays.clear()
-        lemmas = []
-
-        def lemma(equation, eq, direct):
-            """``direct``: {index: _Poly} (a polynomial lemma) or {index: SymPy expression}."""
-            method = None
-            if all(isinstance(v, _Poly) for v in direct.values()):
-                try:
-                    derived = spaces["polynomial"].evaluate(eq)
-                    method = ("FAIL" if _failed(derived, len(direct)) or set(derived) != set(direct)
-                              or any(derived[i] != v for i, v in direct.items()) else "symbolic")
-                except _NotPolynomial:
-                    direct = {i: v.as_expr(symbols) for i, v in direct.items()}
-            if method is None:
-                derived = spaces["symbolic"].evaluate(eq)
-                if _failed(derived, len(direct)) or set(derived) != set(direct):
-                    method = "FAIL"
-                else:
-                    methods = {self.identity(derived[i] - v) for i, v in direct.items()}
-                    method = ("FAIL" if "FAIL" in methods else
-                              "sampled" if "sampled" in methods else "symbolic")
-            lemmas.append(Lemma(l, equation, eq.lhs.name, len(direct), method))
-
-        def through(pairs, gradient_of):
-            """m ∂/∂v of (1/m) Σ dV ⊙ V (+ the penalty) for v in ``gradient_of``: {name: ∂}."""
-            total = _Poly.sum(dv * v for dv, v in pairs) * Fraction(1, m)
-            gradient = total.gradient()
-            return {v: gradient.get(name, _Poly({})) for v, name in gradient_of.items()}
-
         P = free("A_prev", "p", (m, *shapes[l - 1]), padded=True)
         names = lambda variables: {i: next(iter(v.terms))[0] for i, v in variables.items()}
         if f.kind == "conv":
@@ -961,6 +967,69 @@ class _Lemmas:
             lemma("BP3", layer.backward["BP3"], {i: grads[i] * m for i in P})
         return lemmas
 
+    def recurrent(self, layer) -> list[Lemma]:
+        """The rnn layer's equations at the proof's sizes, with the input X, W, U, b, the
+        states H, Z and the errors dZ, dH, dA free variables (H_{k,-1,·} = 0):
+          forward  Z_kτr = b_r + Σ_q W_rq X_kτq + Σ_s U_rs H_{k,τ-1,s} (no U term at τ = 0);
+                   A = H at the last step of each example (or column T k + τ = H_kτ·);
+          BPTT     dH = m ∂/∂H of (1/m) (Σ dZ ⊙ Z + Σ dA ⊙ A): H_t is used by the next step's
+                   Z and by what is passed on, and dZ, dA are m ∂J/∂ of those;
+          BP1, BPU, BP2  dW, dU, db = ∂/∂W, ∂/∂U, ∂/∂b of (1/m) Σ dZ ⊙ Z (+ (λ/2m) Σ W², U²);
+          H = g(Z) and BP4 dZ_kτr = dH_kτr ∂g(Z_kτr)/∂Z_kτr in SymPy, g the registry's.
+        m is the dense head's columns: m, or m T where it applies at every step."""
+        arch = self.arch
+        m, scale = self.m, self.columns
+        steps, n_in = arch.sequence
+        units = self.sizes[0]
+        space = _LayerLemmas(self, layer)
+        free, symbols, sym = space.free, space.symbols, layer.symbols
+        seq = (m, steps, units)
+        before = [(k, -1, r) for k, r in product(range(m), range(units))]  # H_{k,-1,·} = 0
+        X = free("A_prev", "x", (m, steps, n_in))
+        W, U = free("W", "w", (units, n_in)), free("U", "u", (units, units))
+        b = free("b", "b", (units,))
+        H = free("H", "h", seq, initial=before)
+        dZ, dH = free("dZ", "dz", seq), free("dH", "dh", seq)
+        dA = free("dA", "da", space.spaces["polynomial"].shape(sym["dA"]))
+        Zx = {(k, tau, r): _Poly.sum([b[(r,)],
+                                      *(W[(r, q)] * X[(k, tau, q)] for q in range(n_in)),
+                                      *(U[(r, s)] * H[(k, tau - 1, s)]
+                                        for s in range(units) if tau > 0)])
+              for k, tau, r in dZ}
+        passed = [(k, tau) for k in range(m)
+                  for tau in (range(steps) if arch.every_step else (steps - 1,))]
+        Ax = {(col, r) if self.derived.rowvec else (r, col): H[(k, tau, r)]
+              for col, (k, tau) in enumerate(passed) for r in range(units)}
+        names = lambda variables: {i: next(iter(v.terms))[0] for i, v in variables.items()}
+        z_eq, h_eq, a_eq = layer.forward
+        back = layer.backward
+        space.lemma("forward", z_eq, Zx)
+        space.lemma("forward", a_eq, Ax)
+        grads = space.through([*((dZ[i], Zx[i]) for i in dZ), *((dA[i], Ax[i]) for i in dA)],
+                              names(H))
+        space.lemma("BPTT", back["BPTT"], {i: grads[i] * scale for i in H})
+        lam = Fraction(arch.l2)
+        penalty = [(w * Fraction(lam, 2), w) for w in (*W.values(), *U.values())]
+        grads = space.through([*((dZ[i], Zx[i]) for i in dZ), *penalty],
+                              {**{("W", i): v for i, v in names(W).items()},
+                               **{("U", i): v for i, v in names(U).items()},
+                               **{("b", i): v for i, v in names(b).items()}})
+        space.lemma("BP1", back["BP1"], {i: grads[("W", i)] for i in W})
+        space.lemma("BPU", back["BPU"], {i: grads[("U", i)] for i in U})
+        space.lemma("BP2", back["BP2"], {i: grads[("b", i)] for i in b})
+        # H = g(Z) and BP4 in SymPy, H now g of free Z (the engine may write g' through H)
+        act = arch.activation_entry(layer.feature.activation)
+        Z = {i: symbols[v] for i, v in names(free("Z", "z", seq)).items()}
+        Hg = {i: act.expr.xreplace({z_var: z}) for i, z in Z.items()}
+        symbolic = space.spaces["symbolic"]
+        symbolic.arrays[sym["H"].name] = _Array(sym["H"].name, symbolic.shape(sym["H"]),
+                                                {**Hg, **dict.fromkeys(before, sp.Integer(0))})
+        dHs = {i: symbols[v] for i, v in names(dH).items()}
+        space.lemma("forward", h_eq, Hg)
+        space.lemma("BP4", back["BP4"], {i: dHs[i] * sp.diff(Hg[i], Z[i]) for i in Z})
+        order = [eq.lhs.name for eq in (*layer.forward, *back.values())]
+        return sorted(space.lemmas, key=lambda lemma: order.index(lemma.lhs))
+
     def identity(self, expr) -> str:
         """As ``zero``, with the polynomial identities of feature layers closed by expand."""
         if sp.expand(expr) == 0:
@@ -975,6 +1044,63 @@ class _Lemmas:
         if canonical not in self.zero_cache:
             self.zero_cache[canonical] = _zero(canonical, self.rng, self.domains)
         return self.zero_cache[canonical]
+
+
+class _LayerLemmas:
+    """The free variables of one feature (or rnn) layer's lemmas, held in both spaces (SymPy
+    symbols, and _Poly variables), and its lemmas as they are decided."""
+
+    def __init__(self, lemmas, layer):
+        self.owner, self.layer = lemmas, layer
+        self.spaces = {"symbolic": lemmas.derived.entries, "polynomial": lemmas.polynomials}
+        self.symbols = {}  # name -> SymPy symbol, of every free variable of this layer
+        self.lemmas = []
+        self.scale = lemmas.columns  # m of J = (1/m) Σ ...: the dense head's columns
+        for space in self.spaces.values():
+            space.arrays.clear()
+
+    def free(self, key, name, shape, padded=False, initial=()):
+        """Free variables for the array layer.symbols[key]: {index: _Poly name_i_j...}, and
+        that array in both spaces (``padded``: 0 outside its shape; ``initial``: indices
+        outside it that are 0, the state before a recurrent layer's first step)."""
+        variables = _symbol_array(name, shape)
+        self.symbols.update((v.name, v) for v in variables.values())
+        polys = {i: _Poly({(v.name,): Fraction(1)}) for i, v in variables.items()}
+        if key is not None:
+            base = self.layer.symbols[key]
+            for space, values, zero in ((self.spaces["symbolic"], variables, sp.Integer(0)),
+                                        (self.spaces["polynomial"], polys, _Poly({}))):
+                space.arrays[base.name] = _Array(
+                    base.name, space.shape(base), {**values, **dict.fromkeys(initial, zero)},
+                    zero if padded else None)
+        return polys
+
+    def lemma(self, equation, eq, direct):
+        """``direct``: {index: _Poly} (a polynomial lemma) or {index: SymPy expression}."""
+        method = None
+        spaces = self.spaces
+        if all(isinstance(v, _Poly) for v in direct.values()):
+            try:
+                derived = spaces["polynomial"].evaluate(eq)
+                method = ("FAIL" if _failed(derived, len(direct)) or set(derived) != set(direct)
+                          or any(derived[i] != v for i, v in direct.items()) else "symbolic")
+            except _NotPolynomial:
+                direct = {i: v.as_expr(self.symbols) for i, v in direct.items()}
+        if method is None:
+            derived = spaces["symbolic"].evaluate(eq)
+            if _failed(derived, len(direct)) or set(derived) != set(direct):
+                method = "FAIL"
+            else:
+                methods = {self.owner.identity(derived[i] - v) for i, v in direct.items()}
+                method = ("FAIL" if "FAIL" in methods else
+                          "sampled" if "sampled" in methods else "symbolic")
+        self.lemmas.append(Lemma(self.layer.index, equation, eq.lhs.name, len(direct), method))
+
+    def through(self, pairs, gradient_of):
+        """m ∂/∂v of (1/m) Σ dV ⊙ V (+ the penalty) for v in ``gradient_of``: {name: ∂}."""
+        total = _Poly.sum(dv * v for dv, v in pairs) * Fraction(1, self.scale)
+        gradient = total.gradient()
+        return {v: gradient.get(name, _Poly({})) for v, name in gradient_of.items()}
 
 
 def _symbol_array(name, shape) -> dict:
@@ -1054,9 +1180,12 @@ def _rational(rng, lo, hi, denominator=DENOMINATOR) -> Fraction:
 def _random_point(arch, sizes, m, rng) -> dict:
     """Weights W[l] (n_l × n_{l-1}), biases b[l] (n_l × 1), X (n_0 × m), Y (n_L × m): rationals,
     in columns-are-examples layout. An image network's X and kernels are arrays keyed by their
-    indices (``_image_point``)."""
+    indices (``_image_point``), and so are a recurrent network's X, W, U, b
+    (``_sequence_point``)."""
     if arch.image is not None:
         return _image_point(arch, sizes, m, rng)
+    if arch.sequence is not None:
+        return _sequence_point(arch, sizes, m, rng)
     point = {"X": [[_rational(rng, -1, 1) for _ in range(m)] for _ in range(sizes[0])]}
     for l in range(1, len(sizes)):
         point[("W", l)] = [[_rational(rng, -1, 1) for _ in range(sizes[l - 1])]
@@ -1082,6 +1211,24 @@ def _image_point(arch, sizes, m, rng) -> dict:
                            for _ in range(sizes[pos])]
         point[("b", l)] = [[_rational(rng, -1, 1)] for _ in range(sizes[pos])]
     point["Y"] = _targets(arch, sizes, m, rng)
+    return point
+
+
+def _sequence_point(arch, sizes, m, rng) -> dict:
+    """X {(k, τ, q)} (m sequences of T steps of n features), the rnn layer's W {(r, q)},
+    U {(r, s)}, b {(r,)}; the dense layers' W[l], b[l] and Y (n_L × m, or n_L × m T with
+    example k at step τ in column T k + τ, where the head applies at every step)."""
+    def array(shape):
+        return {index: _rational(rng, -1, 1) for index in product(*map(range, shape))}
+    steps, features = arch.sequence
+    units = sizes[0]
+    point = {"X": array((m, steps, features)), ("W", 1): array((units, features)),
+             ("U", 1): array((units, units)), ("b", 1): array((units,))}
+    for pos, l in enumerate(arch.dense_labels, start=1):
+        point[("W", l)] = [[_rational(rng, -1, 1) for _ in range(sizes[pos - 1])]
+                           for _ in range(sizes[pos])]
+        point[("b", l)] = [[_rational(rng, -1, 1)] for _ in range(sizes[pos])]
+    point["Y"] = _targets(arch, sizes, m * steps if arch.every_step else m, rng)
     return point
 
 
@@ -1111,18 +1258,23 @@ class _Direct:
     with respect to Z^[l] with everything before it fixed). Values and local derivatives come
     from the registry's expressions: g(z) and sympy.diff(g, z), ℓ(a, y) and sympy.diff(ℓ, a),
     a vector activation's entries and their sympy.diff by each input. An image network's
-    feature layers are written out from their definitions (``_features``).
+    feature layers are written out from their definitions (``_features``), a recurrent
+    network's rnn layer unrolled over its time steps (``_recurrent``).
+
+    ``m`` is the number of examples; the dense layers have ``columns`` of them: m, or m T
+    (example, step) pairs where the dense head applies at every step, over which J averages.
     """
 
     def __init__(self, arch, sizes, m, arithmetic):
         self.arch, self.sizes, self.m, self.ar = arch, sizes, m, arithmetic
+        self.columns = m * arch.sequence[0] if arch.every_step else m
         self.cache = {}
         self.layers = []
         for l, act in enumerate(arch.activation_entries, start=1):
             self.layers.append(self._activation(act, sizes[l]))
-        self.feature_activations = {
+        self.feature_activations = {  # of a conv or rnn layer
             l: self._activation(arch.activation_entry(f.activation), 1)[1:]
-            for l, f in enumerate(arch.features, start=1) if f.kind == "conv"}
+            for l, f in enumerate(arch.features, start=1) if f.activation}
         loss = arch.loss_entry
         term = loss.term.xreplace({n_var: sizes[-1]})
         self.loss = _compiled(self.cache, arithmetic, (a_var, y_var), term)
@@ -1155,7 +1307,7 @@ class _Direct:
         ∂J/∂·}, every matrix n_l × m (or W's, b's shape), columns are examples; an image
         network's feature maps, kernels and biases as arrays {index: value}.
         ``refuse_ties``: raise _Tied where a max-pooling window ties."""
-        ar, m, sizes = self.ar, self.m, self.sizes
+        ar, m, sizes = self.ar, self.columns, self.sizes
         num = ar.number
         out = {}
         one = num(Fraction(1))
@@ -1164,6 +1316,8 @@ class _Direct:
         self.ties, self.refuse_ties = 0, refuse_ties
         if self.arch.image is not None:
             A, TA = self._features(point, out, say)
+        elif self.arch.sequence is not None:
+            A, TA = self._recurrent(point, out, say)
         else:
             A = [[num(v) for v in row] for row in point["X"]]
             TA = [[{} for _ in row] for row in A]
@@ -1231,10 +1385,11 @@ class _Direct:
                     for s, w in enumerate(row):
                         key = self.seed(("W", l, r, s))
                         dJ[key] = dJ.get(key, zero) + lam * inv_m * num(w)
-            for l, f in enumerate(self.arch.features, start=1):  # and so for every kernel
-                for index, w in point.get(("W", l), {}).items():
-                    key = self.seed(("W", l, *index))
-                    dJ[key] = dJ.get(key, zero) + lam * inv_m * num(w)
+            for l, f in enumerate(self.arch.features, start=1):  # and every kernel, W and U
+                for name in ("W", "U"):
+                    for index, w in point.get((name, l), {}).items():
+                        key = self.seed((name, l, *index))
+                        dJ[key] = dJ.get(key, zero) + lam * inv_m * num(w)
         scale = num(Fraction(m))
 
         def grad(kind, l, rows, cols, factor):
@@ -1251,6 +1406,13 @@ class _Direct:
         def array_grad(kind, l, indices, factor):
             return {index: factor * dJ.get(self.seed((kind, l, *index)), zero)
                     for index in indices}
+        if self.arch.sequence is not None:  # no gradient of the input sequence
+            out[("dW", 1)] = array_grad("W", 1, point[("W", 1)], one)
+            out[("dU", 1)] = array_grad("U", 1, point[("U", 1)], one)
+            out[("db", 1)] = array_grad("b", 1, point[("b", 1)], one)
+            out[("dZ", 1)] = array_grad("Z", 1, out[("Z", 1)], scale)
+            out[("dH", 1)] = array_grad("H", 1, out[("H", 1)], scale)
+            return out
         for l, f in enumerate(self.arch.features, start=1):
             if f.kind == "conv":
                 out[("dW", l)] = array_grad("W", l, point[("W", l)], one)
@@ -1258,6 +1420,52 @@ class _Direct:
                 out[("dZ", l)] = array_grad("Z", l, out[("Z", l)], scale)
             out[("dA", l - 1)] = array_grad("A", l - 1, out[("A", l - 1)], scale)
         return out
+
+    # recurrent networks: the rnn layer unrolled over its time steps ------------------------
+    def _recurrent(self, point, out, say):
+        """Z_τ = b + W x_τ + U H_{τ-1} and H_τ = g(Z_τ) for τ = 0 .. T-1, from H_{-1} = 0 (the
+        first step has no U term), each example on its own; every entry of Z and H a seed
+        (the derivative of J by it, the others fixed). Returns (A, TA): the matrix the dense
+        head reads, n × columns, and its tangents: the last state of each example, or (with
+        ':all') every state, example k at step τ in column T k + τ."""
+        num, arch = self.ar.number, self.arch
+        one, zero = num(Fraction(1)), num(Fraction(0))
+        steps, n_in = arch.sequence
+        units, examples = self.sizes[0], self.m
+        say(f"layer 1 of {arch.depth}")
+        X = {index: num(v) for index, v in point["X"].items()}
+        W, U, b = ({index: num(v) for index, v in point[(name, 1)].items()}
+                   for name in ("W", "U", "b"))
+        g, gp = self.feature_activations[1]
+        Z, H, TH = {}, {}, {}
+        for k, tau in product(range(examples), range(steps)):
+            for r in range(units):
+                value, tangent = b[(r,)], {}
+                if tau > 0:  # U H_{τ-1}: the state of the step before, and its tangent
+                    for s in range(units):
+                        h = H[(k, tau - 1, s)]
+                        value = value + U[(r, s)] * h
+                        _add_scaled(tangent, U[(r, s)], TH[(k, tau - 1, s)], zero)
+                        key = self.seed(("U", 1, r, s))  # U is in H_{τ-1} too: add
+                        tangent[key] = tangent.get(key, zero) + h
+                for q in range(n_in):
+                    value = value + W[(r, q)] * X[(k, tau, q)]
+                    key = self.seed(("W", 1, r, q))
+                    tangent[key] = tangent.get(key, zero) + X[(k, tau, q)]
+                key = self.seed(("b", 1, r))
+                tangent[key] = tangent.get(key, zero) + one
+                tangent[self.seed(("Z", 1, k, tau, r))] = one
+                Z[(k, tau, r)] = value
+                H[(k, tau, r)] = g(value)
+                TH[(k, tau, r)] = _scaled(gp(value), tangent)
+                TH[(k, tau, r)][self.seed(("H", 1, k, tau, r))] = one
+            _check_length([[H[(k, tau, r)] for r in range(units)]])
+        out[("Z", 1)], out[("H", 1)] = Z, H
+        passed = [(k, tau) for k in range(examples)
+                  for tau in (range(steps) if arch.every_step else (steps - 1,))]
+        A = [[H[(k, tau, r)] for k, tau in passed] for r in range(units)]
+        TA = [[dict(TH[(k, tau, r)]) for k, tau in passed] for r in range(units)]
+        return A, TA
 
     # image networks: each feature layer from its definition --------------------------------
     def _features(self, point, out, say):
@@ -1386,8 +1594,11 @@ class _Derived:
         self.arch = arch if arch is not None else d.arch  # whose feature sizes the proof has
         offset = len(d.features)
         self.scalars = {N.units(offset + label): size for label, size in enumerate(sizes)}
-        self.scalars[d.m] = m
+        self.scalars[N.m] = m  # d.m is m T where the dense head applies at every step
+        if self.arch.sequence is not None:
+            self.scalars[N.T] = self.arch.sequence[0]
         self.scalars[N.lam] = sp.sympify(d.l2)  # the derivation's own λ
+        self.columns = int(sp.sympify(d.m).xreplace(self.scalars))  # the dense layers' columns
         self.rowvec = d.notation == "rowvec"
         self.cache = {}
         self._entries = None
@@ -1397,9 +1608,15 @@ class _Derived:
         """The interpreter of the feature layers' entry formulas at the concrete sizes (made
         on first use, inside the arithmetic's context)."""
         if self._entries is None:
-            sizes = {**N.feature_sizes(self.arch), **self.scalars}
-            self._entries = _Entries(sizes, self.ar, self.cache)
+            self._entries = _Entries(self.array_sizes, self.ar, self.cache)
         return self._entries
+
+    @property
+    def array_sizes(self) -> dict:
+        """The size symbols of the feature (or rnn) layers' arrays and the scalars, concrete."""
+        arch = self.arch
+        sizes = N.sequence_sizes(arch) if arch.sequence is not None else N.feature_sizes(arch)
+        return {**sizes, **self.scalars}
 
     def layout(self, matrix):
         """A columns-are-examples matrix in the derivation's layout."""
@@ -1438,8 +1655,10 @@ class _Derived:
 
         num = lambda matrix: [[ar.number(v) for v in row] for row in matrix]
         env = {d.Y.name: self.layout(num(point["Y"]))}
+        recurrent = self.arch.sequence is not None
         if d.features:
-            flat = self.features_forward(point, truth, check, check_array, say)
+            forward = self.recurrent_forward if recurrent else self.features_forward
+            flat = forward(point, truth, check, check_array, say)
             if flat is None:  # a forward formula failed: nothing after it can be compared
                 return checks
             env[d.layers[0].A_prev.name] = flat
@@ -1469,7 +1688,8 @@ class _Derived:
                 at = l - 1 if name == "BP3" else l
                 check(name, eq.lhs, env[eq.lhs.name], truth[(truth_key, at)])
         if d.features:
-            self.features_backward(env, truth, check_array, say)
+            backward = self.recurrent_backward if recurrent else self.features_backward
+            backward(env, truth, check_array, say)
         return checks
 
     # image networks: the feature layers' entry formulas ------------------------------------
@@ -1530,6 +1750,89 @@ class _Derived:
                 arrays[eq.lhs.name] = _Array(eq.lhs.name, E.shape(eq.lhs), values)
                 check_array(name, eq.lhs.name, values, truth[(kind, at)])
 
+    # recurrent networks: the rnn layer's entry formulas, step by step -----------------------
+    def recurrent_forward(self, point, truth, check, check_array, say):
+        """The rnn layer's forward formulas: those of an entry at a time step (Z, H) step by
+        step forward in time, in the derivation's order, each step reading the arrays the steps
+        before it gave (H_{k,-1,·} = 0, the state before the first step), each step's entries
+        compared as they come; then what it passes on. Returns that, the dense head's input,
+        in the derivation's layout (None where a formula failed)."""
+        ar, d, E = self.ar, self.d, self.entries
+        zero = ar.number(Fraction(0))
+        arrays = E.arrays
+        arrays.clear()
+        fl = d.features[0]
+        sym = fl.symbols
+        say(f"layer {fl.index} of {len(d.features) + len(d.layers)}")
+        X = sym["A_prev"]
+        arrays[X.name] = _Array(X.name, E.shape(X),
+                                {index: ar.number(v) for index, v in point["X"].items()})
+        for name in ("W", "U", "b"):
+            base = sym[name]
+            arrays[base.name] = _Array(base.name, E.shape(base), {
+                index: ar.number(v) for index, v in point[(name, fl.index)].items()})
+        H = sym["H"]
+        m, _, units = E.shape(H)
+        before = {(k, -1, r): zero for k, r in product(range(m), range(units))}
+        values = [{} for _ in fl.forward]
+        failed = False
+        for pos, step, found in self._in_time(fl.forward, range(E.sizes[N.T]),
+                                              {H.name: before}):
+            eq = fl.forward[pos]
+            values[pos].update(found)
+            if isinstance(eq.lhs, sp.IndexedBase):
+                expected = _at_step(eq, truth[(N.split(eq.lhs.name)[0], fl.index)], step)
+                check_array("forward", eq.lhs.name, found, expected)
+                failed = failed or _failed(found, len(expected))
+        for eq, found in zip(fl.forward, values):
+            if isinstance(eq.lhs, sp.MatrixSymbol):  # what the dense head reads
+                rows, cols = E.shape(eq.lhs)
+                passed = [[found.get((r, c), _NOT_DEFINED) for c in range(cols)]
+                          for r in range(rows)]
+                check("forward", eq.lhs, passed, truth[(N.split(eq.lhs.name)[0], fl.index)])
+                return None if failed or _failed(found, rows * cols) else passed
+        raise VerificationError(f"{d.arch.spec()}: the rnn layer passes nothing on")
+
+    def recurrent_backward(self, env, truth, check_array, say):
+        """The rnn layer's gradients: those of an entry at a time step (BPTT dH, BP4 dZ) step
+        by step backward in time, the last step first, each step reading what the steps after
+        it gave and compared as it comes (the first difference names the equation and the
+        step); then dW, dU, db from them."""
+        d, E = self.d, self.entries
+        fl = d.features[0]
+        say(f"layer {fl.index} of {len(d.features) + len(d.layers)}")
+        dA = fl.symbols["dA"]  # the dense head's error of what the layer passes on
+        E.arrays[dA.name] = _Array(dA.name, E.shape(dA), {
+            (r, c): v for r, row in enumerate(env[dA.name]) for c, v in enumerate(row)})
+        equations = list(fl.backward.values())
+        for pos, step, found in self._in_time(equations, reversed(range(E.sizes[N.T])), {}):
+            eq = equations[pos]
+            expected = _at_step(eq, truth[(N.split(eq.lhs.name)[0], fl.index)], step)
+            check_array(eq.name, eq.lhs.name, found, expected)
+
+    def _in_time(self, equations, steps, initial) -> list[tuple]:
+        """(position of the equation, step, {index: value}) as they are evaluated: the
+        equations whose entries have a time step (τ in the lhs) step by step in the order of
+        ``steps``, each in turn at each step; then the others (step None) at once. Each result
+        becomes an array the formulas after it read; ``initial``: entries an array has before
+        any step (by the array's name)."""
+        E = self.entries
+        for eq in equations:
+            if isinstance(eq.lhs, sp.IndexedBase):
+                E.arrays[eq.lhs.name] = _Array(eq.lhs.name, E.shape(eq.lhs),
+                                               initial.get(eq.lhs.name, {}))
+        in_time = [N.tau in eq.entry_lhs.free_symbols for eq in equations]
+        order = [(pos, step) for step in steps for pos in range(len(equations)) if in_time[pos]]
+        order += [(pos, None) for pos in range(len(equations)) if not in_time[pos]]
+        out = []
+        for pos, step in order:
+            eq = equations[pos]
+            found = E.evaluate(eq, {N.tau: step} if step is not None else None)
+            if isinstance(eq.lhs, sp.IndexedBase):
+                E.arrays[eq.lhs.name].update(found)
+            out.append((pos, step, found))
+        return out
+
     # a small interpreter of the matrix expressions the engine writes ------------------------
     def size(self, value) -> int:
         return int(sp.sympify(value).xreplace(self.scalars))
@@ -1571,6 +1874,14 @@ class _Derived:
         raise VerificationError(f"verify has no rule to evaluate {type(expr).__name__}: {expr}")
 
 
+def _at_step(eq, values, step) -> dict:
+    """The entries of ``values`` (keyed as eq's lhs) at time step ``step`` (None: all)."""
+    if step is None:
+        return values
+    where = list(eq.entry_lhs.indices).index(N.tau)
+    return {index: v for index, v in values.items() if index[where] == step}
+
+
 def _transpose(matrix):
     return [list(col) for col in zip(*matrix)]
 
@@ -1608,8 +1919,13 @@ class _Array:
 
     def __init__(self, name, shape, values, zero=None):
         self.name, self.shape, self.zero = name, tuple(shape), zero
-        self.values = {i: v for i, v in values.items() if not isinstance(v, _Failed)}
-        self.failed = {i: v for i, v in values.items() if isinstance(v, _Failed)}
+        self.values, self.failed = {}, {}
+        self.update(values)
+
+    def update(self, values) -> None:
+        """Add entries (a recurrent layer's arrays grow step by step)."""
+        for i, v in values.items():
+            (self.failed if isinstance(v, _Failed) else self.values)[i] = v
 
     def __getitem__(self, index):
         try:
@@ -1623,6 +1939,8 @@ class _Array:
             0 <= i < n for i, n in zip(index, self.shape))
         if self.zero is not None and len(index) == len(self.shape) and not inside:
             return self.zero
+        if inside:  # a recurrent layer's entry of a step not computed yet
+            raise _Undefined(f"reads {where}, which nothing before it gives") from None
         raise _Undefined(f"reads {where}, outside its shape "
                          f"{'x'.join(map(str, self.shape))}") from None
 
@@ -1670,12 +1988,16 @@ class _Entries:
     def shape(self, base) -> tuple[int, ...]:
         return tuple(int(sp.sympify(n).xreplace(self.sizes)) for n in base.shape)
 
-    def evaluate(self, eq) -> dict:
-        """{index of the lhs: value, or _Failed where the formula reads what has no value}."""
+    def evaluate(self, eq, at=None) -> dict:
+        """{index of the lhs: value, or _Failed where the formula reads what has no value}.
+        ``at``: {index variable: value}, the entries of the lhs where that index has that
+        value (one time step of a recurrent layer)."""
         key = (eq.entry_lhs, eq.entry_rhs)
         if key not in self.plans:
             self.plans[key] = self._plan(eq)
         positions, variables, ranges, value = self.plans[key]
+        if at:
+            ranges = [(at[v],) if v in at else span for v, span in zip(variables, ranges)]
         out = {}
         for values in product(*ranges):
             idx = dict(zip(variables, values))
@@ -1801,6 +2123,10 @@ class _Entries:
             return (lambda idx: base(idx) ** n) if n >= 0 else (lambda idx: one / base(idx) ** -n)
         if isinstance(e, sp.Sum):
             return self._sum(e)
+        if isinstance(e, sp.KroneckerDelta):  # of indices: 1 where they are equal, else 0
+            one, zero = ar.number(Fraction(1)), ar.number(Fraction(0))
+            i, j = self._index(e.args[0]), self._index(e.args[1])
+            return lambda idx: one if i(idx) == j(idx) else zero
         if isinstance(e, sp.Piecewise) and not (self.symbolic and _reads_arrays(
                 sp.Tuple(*(c for _, c in e.args)))):  # SymPy decides conditions on symbols
             branches = [(self._value(v), self._condition(c)) for v, c in e.args]

@@ -23,7 +23,11 @@ def add_parser(sub) -> None:
                     "are transcendental). Image networks: every conv, pooling and flatten "
                     "equation's entry formula is evaluated at the spec's feature-map sizes (at "
                     "most 3 channels) and compared with the network expanded from the "
-                    "definitions (zero padding, a real max over each pooling window). Exit 1 "
+                    "definitions (zero padding, a real max over each pooling window). "
+                    "Recurrent networks: at most 3 time steps, 3 features and 3 hidden "
+                    "units, the rnn layer's entry formulas evaluated step by step (the "
+                    "recurrence forward in time, BPTT backward in time) against the recurrence "
+                    "unrolled from H_{-1} = 0 and differentiated directly. Exit 1 "
                     "if anything differs. Progress goes to stderr once the proof has run for "
                     "2 s.")
     add_arch_args(parser)
