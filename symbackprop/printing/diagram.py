@@ -162,3 +162,42 @@ def chain_layout(shapes) -> Chain:
         boxes.append(Box(layer, tuple(shape), round(layer * step, 3), round(w, 3),
                          round(h, 3), sheets))
     return Chain(tuple(boxes), step)
+
+
+# --- recurrent networks: the network unrolled in time ---------------------------------------
+#
+# Left to right, the state before the first step (0), then one column per drawn time step:
+# the input at that step below, the hidden state in the middle, what the dense head computes
+# above (at the last step only, or at every step). A long sequence is drawn as its first
+# steps, dots, and its last step.
+
+UNROLL_DRAWN = 4  # sequences up to this many steps are drawn in full
+UNROLL_HEAD = 2  # a longer one: this many first steps, the dots, then the last step
+UNROLL_STEP = 2.4  # cm between step columns
+UNROLL_ROWS = (-1.5, 0.0, 1.6)  # cm: y of the inputs, the hidden states, the head's outputs
+
+
+@dataclass(frozen=True)
+class StepColumn:
+    step: int | None  # the time step drawn here, None for the dots
+    x: float
+    head: bool  # the dense head reads this step's state
+
+
+@dataclass(frozen=True)
+class Unrolled:
+    start: float  # x of the state before the first step
+    steps: tuple[StepColumn, ...]
+
+
+def unrolled(steps: int, every_step: bool) -> Unrolled:
+    """The columns of a sequence of ``steps`` time steps; the head at every step or the last."""
+    if steps <= UNROLL_DRAWN:
+        drawn = list(range(steps))
+    else:
+        drawn = [*range(UNROLL_HEAD), None, steps - 1]
+    last = len(drawn) - 1
+    columns = tuple(StepColumn(step, round((n + 1) * UNROLL_STEP, 3),
+                               step is not None and (every_step or n == last))
+                    for n, step in enumerate(drawn))
+    return Unrolled(0.0, columns)

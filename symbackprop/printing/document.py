@@ -36,6 +36,7 @@ class Row:
     rhs: sp.Basic
     rule: str | None = None
     note: tuple = ()  # what the row's operation is: text and math pieces (features.describe)
+    split: bool = False  # a sum of terms, one per line (the chain rule over several uses)
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,8 @@ _TEX_TEXT = str.maketrans({
     "−": r"\ensuremath{-}", "→": r"\ensuremath{\rightarrow}",
     "∂": r"\ensuremath{\partial}", "Σ": r"\ensuremath{\Sigma}", "ᵢ": r"\ensuremath{_i}",
     "⁽": r"\ensuremath{^{(}}", "ⁱ": r"\ensuremath{^{i}}", "⁾": r"\ensuremath{^{)}}",
-    "λ": r"\ensuremath{\lambda}", "‖": r"\ensuremath{\Vert}", "²": r"\ensuremath{^2}",
+    "λ": r"\ensuremath{\lambda}", "τ": r"\ensuremath{\tau}", "≤": r"\ensuremath{\leq}",
+    "–": "--", "…": r"\ensuremath{\dots}", "‖": r"\ensuremath{\Vert}", "²": r"\ensuremath{^2}",
     "_": r"\_", "&": r"\&", "%": r"\%", "#": r"\#", "$": r"\$",
 })
 
@@ -184,9 +186,21 @@ class _Formatter:
         note = self.text(_capital(RULES[row.rule])) if row.rule in RULES else \
             self.note(row.note) if row.note else ""
         return {"lhs": "" if row.lhs is None else self.math(row.lhs),
-                "lhs_full": self.math(full_lhs), "rhs": self.math(row.rhs),
+                "lhs_full": self.math(full_lhs), "rhs": self.rhs(row),
                 "notes": [note] if note else [], "tag": row.rule if row.rule in BP_NAMES else "",
                 "label": f"eq:{row.rule}" if row.rule in BP_NAMES else "", "end": r" \\"}
+
+    def rhs(self, row: Row) -> str:
+        """The right side; a split sum with a term per line, each after the first continuing
+        the display's alignment (a line break, then ``&\\quad + ...``)."""
+        if not (row.split and isinstance(row.rhs, sp.Add)):
+            return self.math(row.rhs)
+        terms = self.P.ordered_terms(row.rhs)
+        out = self.math(terms[0])
+        for term in terms[1:]:
+            sign, shown = ("-", -term) if term.could_extract_minus_sign() else ("+", term)
+            out += rf" \\ &\quad {sign} {self.math(shown)}"
+        return out
 
     def rows(self, rows) -> list[dict]:
         """Rows of one display; a row without a left side repeats the one above in lhs_full."""
@@ -264,18 +278,15 @@ def _context(d, printer, text, with_steps, with_diagram) -> dict:
     arch, loss = d.arch, d.arch.loss_entry
     acts = latex_names(arch)
 
-    parts = ["network"] + (["activations"] if s.activations else []) + ["cost", "dimensions"] \
-        + (["diagram"] if with_diagram else []) \
-        + (["steps"] if with_steps else []) + ["results", "specialised", "update"]
-    image = bool(d.features)
-    if image:  # the feature layers' sections replace or follow the dense ones
-        parts = ["feature_network"] + (["activations"] if s.activations else []) \
-            + ["cost", "feature_dimensions"] + (["feature_diagram"] if with_diagram else []) \
-            + (["steps", "feature_steps"] if with_steps else []) \
-            + ["results", "specialised", "feature_results", "feature_update"]
+    kind = network_kind(d)
+    image = kind != "dense"  # the feature layers' sections replace or follow the dense ones
+    parts = [part for part, wanted in PARTS[kind] if {
+        "always": True, "activations": bool(s.activations), "diagram": with_diagram,
+        "steps": with_steps}[wanted]]
     first = arch.offset + 1
     context = {
         "parts": parts,
+        "cost_over": f"the ${f.math(d.m)}$ " + text(COST_OVER[arch.every_step]),
         "packages": [p for p in PACKAGES if p != "tikz" or with_diagram],  # TikZ: the diagram
         "spec": text(arch.spec()),
         "title": f"Backpropagation for the {text(arch.spec())} network",
@@ -308,12 +319,50 @@ def _context(d, printer, text, with_steps, with_diagram) -> dict:
         "update": f.rows(s.update),
     }
     if image:
-        from .features import feature_context
-
-        context.update(feature_context(d, f, text, acts, with_steps, with_diagram))
-        # An image network's spec is long and has no spaces: its heading is set ragged right.
+        context.update(_feature_context(kind)(d, f, text, acts, with_steps, with_diagram))
+        # A feature network's spec is long and has no spaces: its heading is set ragged right.
         context["title"] = r"\raggedright " + context["title"]
     return context
+
+
+# The sections of each kind of network, in order: (part, when it is there). A part is a
+# template derivation_PART; "activations" when the network defines some, "diagram" and
+# "steps" unless left out.
+PARTS = {
+    "dense": (("network", "always"), ("activations", "activations"), ("cost", "always"),
+              ("dimensions", "always"), ("diagram", "diagram"), ("steps", "steps"),
+              ("results", "always"), ("specialised", "always"), ("update", "always")),
+    "image": (("feature_network", "always"), ("activations", "activations"),
+              ("cost", "always"), ("feature_dimensions", "always"),
+              ("feature_diagram", "diagram"), ("steps", "steps"), ("feature_steps", "steps"),
+              ("results", "always"), ("specialised", "always"), ("feature_results", "always"),
+              ("feature_update", "always")),
+    "sequence": (("rnn_network", "always"), ("activations", "activations"), ("cost", "always"),
+                 ("rnn_dimensions", "always"), ("rnn_diagram", "diagram"), ("steps", "steps"),
+                 ("rnn_steps", "steps"), ("results", "always"), ("specialised", "always"),
+                 ("rnn_results", "always"), ("rnn_update", "always")),
+}
+# What the cost averages over: the examples, or (the head at every step) the (example, step)
+# pairs; keyed by Architecture.every_step.
+COST_OVER = {False: "examples", True: "(example, step) pairs"}
+
+
+def network_kind(d) -> str:
+    """dense, image (feature maps before the dense layers) or sequence (a recurrent layer)."""
+    if d.arch.sequence is not None:
+        return "sequence"
+    return "image" if d.features else "dense"
+
+
+def _feature_context(kind):
+    """The template variables of the layers before the dense ones, by kind of network."""
+    if kind == "sequence":
+        from .recurrent import recurrent_context
+
+        return recurrent_context
+    from .features import feature_context
+
+    return feature_context
 
 
 def weight_text(W, notation) -> str:
@@ -347,7 +396,12 @@ def latex_summary(d) -> str:
     the equations specialised to the network, output layer first."""
     f = _Formatter(_printer(d), tex_text)
     rows = [r for block in specialised(d) for r in block.rows]
-    if d.features:  # then the feature layers, back to the input
+    if network_kind(d) == "sequence":  # then the recurrent layer, backward in time
+        from .recurrent import recurrent_sections
+
+        sec = recurrent_sections(d, False)
+        rows += [Row(r.lhs, r.rhs) for r in (sec.head, *sec.recursion, *sec.sums)]
+    elif d.features:  # then the feature layers, back to the input
         from .features import feature_sections
 
         rows += [Row(r.lhs, r.rhs) for r in feature_sections(d, False).results]

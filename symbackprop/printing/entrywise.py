@@ -155,7 +155,7 @@ def _index_symbols() -> frozenset:
 
     return frozenset(getattr(N, name) for name in
                      ("r", "s", "k", "j", "t", "i", "c", "h", "w", "u", "v", "x", "y", "mu",
-                      "nu"))
+                      "nu", "tau"))
 
 
 INDEX_SYMBOLS = _index_symbols()
@@ -213,10 +213,25 @@ def _negatives(expr) -> int:
     return sum(1 for t in sp.Add.make_args(expr) if t.could_extract_minus_sign())
 
 
+def _upper_bound(d):
+    """d >= 0 as ``(e, top)``, e <= top with the indices on the left and the sizes on the
+    right as ``size - 1`` (T - τ - 2 >= 0 reads τ + 1 <= T - 1: step τ + 1 exists), where d
+    falls with the indices and rises with the sizes; else ``d >= 0``."""
+    terms = sp.Add.make_args(d)
+    indices = [t for t in terms if t.free_symbols & INDEX_SYMBOLS]
+    sizes = [t for t in terms if t.free_symbols and not t.free_symbols & INDEX_SYMBOLS]
+    if not indices or not sizes or not all(t.could_extract_minus_sign() for t in indices) \
+            or any(t.could_extract_minus_sign() for t in sizes):
+        return sp.Ge(d, 0)
+    constant = sp.Add(*[t for t in terms if not t.free_symbols])
+    return (sp.expand(-sp.Add(*indices) - constant - 1), sp.Add(*sizes) - 1)
+
+
 def range_chains(cond) -> list:
     """A range condition as chains ``(0, e, top)`` (0 <= e <= top) and single conditions, in
     the order their expressions first appear: the derived 0 <= h + p - s x,
-    f >= h + p - s x + 1 read as 0 <= h + p - s x <= f - 1."""
+    f >= h + p - s x + 1 read as 0 <= h + p - s x <= f - 1. A lone upper bound is a pair
+    ``(e, top)`` (e <= top)."""
     parts = list(cond.args) if isinstance(cond, sp.And) else [cond]
     parts = sorted(parts, key=sp.default_sort_key)
     lows = [(rel, _nonnegative_part(rel)) for rel in parts]
@@ -240,11 +255,11 @@ def range_chains(cond) -> list:
             used |= {a, b}
             break
         else:
-            out.append(sp.Ge(d, 0))
+            out.append(_upper_bound(d))
             used.add(a)
 
     def first_use(item):
-        mid = item[1] if isinstance(item, tuple) else item
+        mid = item[-2] if isinstance(item, tuple) else item  # (low, mid, top), (mid, top)
         return sp.default_sort_key(mid)
     return sorted(out, key=first_use)
 
@@ -265,6 +280,19 @@ def range_piecewise(expr):
         if not part.free_symbols or not all(s.is_integer for s in part.free_symbols):
             return None
     return body, cond
+
+
+def range_outside(total: sp.Sum):
+    """A sum whose body is a derived range bounding none of its summed indices, as that
+    range in front of the sum ([τ + 1 <= T - 1] Σ_j U_jr dZ_{k,τ+1,j}: the condition is on
+    the entry, not on the terms); else None."""
+    ranged = range_piecewise(total.function)
+    if ranged is None:
+        return None
+    body, cond = ranged
+    if cond.free_symbols & set(total.variables):
+        return None
+    return sp.Piecewise((sp.Sum(body, *total.limits), cond), (0, True))
 
 
 def _factor_rank(f) -> tuple:
@@ -312,3 +340,67 @@ class OutputSize(sp.Expr):
 
     def value(self):
         return sp.floor((self.n + 2 * self.p - self.f) / self.s) + 1
+
+
+# --- sequences: an (example, step, unit) array at one time step ---------------------------------
+
+class AtStep(sp.Expr):
+    """Sequence ``base`` (example, step, unit) at time step ``step`` as a matrix of vectors, in
+    the document's notation (a column per example in Ng's, a row per example in the row
+    notation): H^{[1]}_t, H^{[1]}_{t-1}, H^{[1]}_{T-1}. Step -1 is 0 (the state before the first
+    step)."""
+
+    is_commutative = False
+
+    def __new__(cls, base, step):
+        return sp.Expr.__new__(cls, base, sp.sympify(step))
+
+    base, step = (property(lambda self, n=n: self.args[n]) for n in range(2))
+
+    @property
+    def name(self) -> str:  # the array's name, as a matrix's (W[1])
+        return str(self.base.label)
+
+
+class StepColumns(sp.Expr):
+    """The columns (rows, in the row notation) of the matrix ``matrix`` that hold step ``step``
+    of every example (column T k + t for example k): A^{[1]}_{⟨t⟩}, what a recurrent layer
+    passes on at step t when the dense head applies at every step."""
+
+    is_commutative = False
+
+    def __new__(cls, matrix, step):
+        return sp.Expr.__new__(cls, matrix, sp.sympify(step))
+
+    matrix, step = (property(lambda self, n=n: self.args[n]) for n in range(2))
+
+    @property
+    def name(self) -> str:
+        return self.matrix.name
+
+
+def is_sequence(expr) -> bool:
+    """Whether ``expr`` is a sequence: an (example, step, unit) array of a recurrent layer."""
+    from .. import naming as N
+
+    return isinstance(expr, sp.IndexedBase) and expr.shape is not None \
+        and len(expr.shape) == 3 and expr.shape[1] == N.T
+
+
+class Dims(sp.Expr):
+    """A shape in a sentence: n_1 × m, printed as each printer prints shapes."""
+
+    def __new__(cls, *sizes):
+        return sp.Expr.__new__(cls, *(sp.sympify(n) for n in sizes))
+
+    def _latex(self, printer):
+        return r" \times ".join(printer._print(n) for n in self.args)
+
+    def _sympystr(self, printer):
+        return " × ".join(printer._print(n) for n in self.args)
+
+    def _pretty(self, printer):
+        from sympy.printing.pretty.stringpict import prettyForm
+
+        return prettyForm(" × ".join(printer._print(n).render(wrap_line=False)
+                                     for n in self.args))

@@ -16,7 +16,7 @@ import sympy as sp
 from .. import naming as N
 from ..errors import DerivationError
 from ..registry import z as z_var
-from ..tensors import Map, Plus, Pool, Scaled, Unpool
+from ..tensors import Map, Plus, Scaled
 from . import diagram as D
 from .document import Block, Row, steps_rows
 from .entrywise import OutputSize
@@ -51,7 +51,39 @@ OPERATIONS = {
                "(PyTorch's order)",
     "Unflatten": "the error {dA} of the vectors back in the shape of the feature map {A}, the "
                  "inverse of flatten's order",
+    # recurrent layers: each written at one time step {t}
+    "Recurrence": "step {t} of every example at once: the input at step {t} through the input "
+                  "weights {W}, the hidden state of the step before through the recurrent "
+                  "weights {U}, and the bias {b}; the hidden state before the first step is 0",
+    "LastStep": "what the layer passes on to the dense head: the hidden state of the last "
+                "step, one vector per example",
+    "EveryStep": "what the layer passes on to the dense head: the hidden state of every step, "
+                 "example {k}'s step {t} as vector {Tk+t} of the {mT} the head reads",
+    "BackThroughTime/last": "backpropagation through time: the error of a hidden state comes "
+                            "back through both of its uses, the next step (through {U}; the "
+                            "last step has none, hence [{next}]) and what the layer passes on "
+                            "({dA}, at the last step only)",
+    "BackThroughTime/every": "backpropagation through time: the error of a hidden state comes "
+                             "back through both of its uses, the next step (through {U}; the "
+                             "last step has none, hence [{next}]) and what the layer passes "
+                             "on at that step (the error {dA} at step {t})",
+    "StepOuter/0": "each step's error {dZ} with that step's input {A}, a matrix product that "
+                   "sums over the examples, summed over the steps",
+    "StepOuter/1": "each step's error {dZ} with the hidden state {A} of the step before (0 "
+                   "before the first step), a matrix product that sums over the examples, "
+                   "summed over the steps",
+    "StepSum": "the error {dZ} summed over the examples and the steps",
 }
+# A node type whose sentence depends on one of its arguments: type name -> that variant.
+VARIANTS = {
+    "Pool": lambda node: node.how, "Unpool": lambda node: node.how,
+    "BackThroughTime": lambda node: "every" if node.every_step else "last",
+    "StepOuter": lambda node: str(node.lag),
+}
+# Math a sentence names by {name} besides its operation's properties: the time step t of a
+# recurrent layer's operations, and what it is about.
+NAMED = {"t": N.t, "k": N.k, "Tk+t": N.T * N.k + N.t, "mT": N.m * N.T,
+         "next": sp.Le(N.t + 1, N.T - 1)}
 PENALTY = "; the L2 penalty adds (λ/m) {W}"
 ACTIVATION_ERROR = "entry by entry: the error of the activation times its derivative"
 
@@ -62,6 +94,7 @@ TITLES = {
     "maxpool": lambda f: f"max pooling, {f.kernel} × {f.kernel} windows, stride {f.stride}",
     "avgpool": lambda f: f"average pooling, {f.kernel} × {f.kernel} windows, stride {f.stride}",
     "flatten": lambda f: "flatten",
+    "rnn": lambda f: f"recurrent (Elman), {f.units} unit{'s' if f.units != 1 else ''}",
 }
 LABELS = {
     "conv": lambda f: [f"conv {f.kernel}×{f.kernel}, {f.channels}",
@@ -72,6 +105,7 @@ LABELS = {
     "avgpool": lambda f: [f"avgpool {f.kernel}", *([f"s {f.stride}"]
                                                    if f.stride != f.kernel else [])],
     "flatten": lambda f: ["flatten"],
+    "rnn": lambda f: [f"rnn {f.units}" + (", every step" if f.every_step else "")],
 }
 SIZE_KINDS = ("n_C", "n_H", "n_W")
 
@@ -85,11 +119,10 @@ def _inner(node):
 
 
 def operation_key(node) -> str:
-    """The key of OPERATIONS for a node: its type, a pool's with its kind."""
+    """The key of OPERATIONS for a node: its type, with its variant (a pool's kind)."""
     inner = _inner(node)
-    if isinstance(inner, (Pool, Unpool)):
-        return f"{type(inner).__name__}/{inner.how}"
-    return type(inner).__name__
+    name = type(inner).__name__
+    return f"{name}/{VARIANTS[name](inner)}" if name in VARIANTS else name
 
 
 def describe(node) -> tuple:
@@ -105,7 +138,9 @@ def describe(node) -> tuple:
     while "{" in rest:
         before, _, after = rest.partition("{")
         name, _, rest = after.partition("}")
-        pieces += [before, values[name] if name in values else getattr(inner, name)]
+        value = values[name] if name in values else NAMED[name] if name in NAMED \
+            else getattr(inner, name)
+        pieces += [before, value]
     pieces.append(rest)
     return tuple(p for p in pieces if not (isinstance(p, str) and not p))
 

@@ -19,7 +19,9 @@ from sympy.printing.latex import LatexPrinter
 from .. import naming as N
 from ..matrices import Elementwise
 from .entrywise import (
+    AtStep,
     EntrywiseScope,
+    StepColumns,
     decimal_text,
     entry_atoms,
     flatten_matmul,
@@ -28,6 +30,7 @@ from .entrywise import (
     is_reciprocal,
     is_tensor,
     range_chains,
+    range_outside,
     range_piecewise,
     signed_join,
     size_symbol,
@@ -40,8 +43,10 @@ NUCLEI = {
     "W": ("W", "W"), "b": ("b", "b"), "Z": ("Z", "Z"), "A": ("A", "A"),
     "dZ": ("dZ", r"\delta"), "dA": ("dA", r"\delta^{A}"),
     "dW": ("dW", None), "db": ("db", None),
+    # a recurrent layer's hidden states, recurrent weights and their errors
+    "H": ("H", "H"), "U": ("U", "U"), "dH": ("dH", r"\delta^{H}"), "dU": ("dU", None),
 }
-GRADIENT_OF = {"dW": "W", "db": "b"}  # row notation: dW_l is ∂C/∂W_l
+GRADIENT_OF = {"dW": "W", "db": "b", "dU": "U"}  # row notation: dW_l is ∂C/∂W_l
 
 # Factors of a product print in this order: numbers and sizes, errors, deltas, the rest.
 _ERRORS = {"dZ", "dA", "dW", "db"}
@@ -122,7 +127,7 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
         if expr in self._bindings:
             bound = self._bindings[expr]
             text = self._print(bound)
-            simple = isinstance(bound, (sp.MatrixSymbol, sp.OneMatrix, sp.IndexedBase))
+            simple = isinstance(bound, (sp.MatrixSymbol, sp.OneMatrix, sp.IndexedBase, AtStep))
             return text if simple else rf"\left({text}\right)"
         if expr == N.J:
             return self.cost_name()
@@ -308,9 +313,8 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
         """0 \\leq h + p - s x \\leq f - 1, for each range the condition bounds."""
         parts = []
         for item in range_chains(cond):
-            if isinstance(item, tuple):
-                low, mid, top = (self._index(e) for e in item)
-                parts.append(rf"{low} \leq {mid} \leq {top}")
+            if isinstance(item, tuple):  # low <= mid <= top, or mid <= top
+                parts.append(r" \leq ".join(self._index(e) for e in item))
             else:
                 parts.append(self._print(item))
         return parts
@@ -323,6 +327,9 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
         return rf"\frac{{\partial {self._print(fn)}}}{{\partial {self._print(var)}}}"
 
     def _print_Sum(self, expr):
+        outside = range_outside(expr)
+        if outside is not None:
+            return self._print(outside)
         body = expr.function
         ranged = range_piecewise(body)
         if ranged is not None:  # a sum over the windows that reach an entry: the ranges below Σ
@@ -397,10 +404,14 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
         frac = rf"\frac{{{self._product(num)}}}{{{self._product(den)}}}"
         return " ".join([self._product(front), frac]) if front else frac
 
+    def ordered_terms(self, expr, order=None) -> list:
+        """The terms of a sum in the order they print: sums first (Σ_t W_rt A_tk + b_r)."""
+        return sorted(self._as_ordered_terms(expr, order=order),
+                      key=lambda t: (not isinstance(t, sp.Sum) and not t.has(sp.Sum)))
+
     def _print_Add(self, expr, order=None):
         # Sums first (Σ_t W_rt A_tk + b_r), positive terms before negative ones.
-        terms = sorted(self._as_ordered_terms(expr, order=order),
-                       key=lambda t: (not isinstance(t, sp.Sum) and not t.has(sp.Sum)))
+        terms = self.ordered_terms(expr, order)
         def show(term):
             text = self._print(term)
             return rf"\left({text}\right)" if isinstance(term, sp.Add) else text
@@ -486,11 +497,69 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
     def _print_Plus(self, expr):
         return " + ".join(self._print(t) for t in expr.args)
 
+    # --- operations on sequences (recurrent layers), one method each ---------------------------
+    # A sequence at step t is a matrix of vectors in the document's notation: a column per
+    # example (Z_t = W X_t + U H_{t-1} + b 1ᵀ), or a row per example (Z_t = X_t Wᵀ + ...).
+    def _at(self, base, step, sup: str = "") -> str:
+        """Sequence ``base`` at ``step``: H^{[1]}_{t}, H^{[1]\top}_{t-1}."""
+        return self._name(tensor_name(base), sub=self._index(step), sup=sup)
+
+    def _transposed(self, base) -> str:
+        return self._name(tensor_name(base), sup=r"\top")
+
+    def _ones(self, row: bool = False) -> str:
+        """1_m, or 1_mᵀ (``row``): a vector of ones over the examples."""
+        return self._print_OneMatrix(sp.OneMatrix(*((1, N.m) if row else (N.m, 1))))
+
+    def _print_AtStep(self, expr):
+        return self._at(expr.base, expr.step)
+
+    def _print_StepColumns(self, expr):
+        return self._name(expr.matrix.name, sub=rf"\langle {self._index(expr.step)} \rangle")
+
+    def _print_Recurrence(self, expr):
+        t = N.t
+        X, H = self._at(expr.X, t), self._at(expr.H, t - 1)
+        if self.rowvec:
+            return (rf"{X} \, {self._transposed(expr.W)} + {H} \, {self._transposed(expr.U)} "
+                    rf"+ {self._ones()} \, {self._transposed(expr.b)}")
+        return (rf"{self._print(expr.W)} \, {X} + {self._print(expr.U)} \, {H} + "
+                rf"{self._print(expr.b)} \, {self._ones(row=True)}")
+
+    def _print_LastStep(self, expr):
+        return self._at(expr.H, expr.steps - 1)
+
+    def _print_EveryStep(self, expr):
+        return self._at(expr.H, N.t)
+
+    def _print_BackThroughTime(self, expr):
+        t, last = N.t, expr.steps - 1
+        following = self._at(expr.dZ, t + 1)
+        through = rf"{following} \, {self._print(expr.U)}" if self.rowvec else \
+            rf"{self._transposed(expr.U)} \, {following}"
+        exists = rf"[{self._index(t + 1)} \leq {self._index(last)}]"
+        passed = self._print(StepColumns(expr.dA, t)) if expr.every_step else \
+            rf"[{self._index(t)} = {self._index(last)}] \, {self._print(expr.dA)}"
+        return rf"{exists} \, {through} + {passed}"
+
+    def _print_StepOuter(self, expr):
+        t = N.t
+        top, step = r"\top", t - expr.lag
+        product = (self._at(expr.dZ, t, top), self._at(expr.A, step)) if self.rowvec else \
+            (self._at(expr.dZ, t), self._at(expr.A, step, top))
+        return rf"\sum_{{{self._print(t)}}} {product[0]} \, {product[1]}"
+
+    def _print_StepSum(self, expr):
+        t = N.t
+        dZ = self._at(expr.dZ, t, sup=r"\top" if self.rowvec else "")
+        return rf"\sum_{{{self._print(t)}}} {dZ} \, {self._ones()}"
+
 
 def incoming_first(bindings, f):
     """Sort key of the factors of an entrywise product: the incoming error first (A - Y, dA,
     W^T dZ), then the local derivative, as textbooks write dZ = dA ⊙ g'(Z)."""
     bound = [bindings[s] for s in f.free_symbols if s in bindings]
+    bound = [b.base if isinstance(b, AtStep) else b for b in bound]  # a sequence at a step
     errorish = any(not isinstance(b, (sp.MatrixSymbol, sp.IndexedBase))
                    or N.split(_matrix_name(b))[0] in _ERRORS
                    or _matrix_name(b) == "Y" for b in bound)
@@ -537,7 +606,7 @@ def _scalar_factor_key(f):
         rank = 3
     # Among entries of feature arrays, the kernel (W, M) before the map it weights.
     weights_first = not (isinstance(f, sp.Indexed) and is_tensor(f.base)
-                         and N.split(tensor_name(f.base))[0] in ("W", "M"))
+                         and N.split(tensor_name(f.base))[0] in ("W", "U", "M"))
     return (rank, isinstance(f, sp.Add), weights_first, sp.default_sort_key(f))
 
 

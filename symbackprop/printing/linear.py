@@ -16,7 +16,9 @@ from sympy.printing.str import StrPrinter
 from .. import naming as N
 from ..matrices import Elementwise
 from .entrywise import (
+    AtStep,
     EntrywiseScope,
+    StepColumns,
     decimal_text,
     entry_atoms,
     index_text,
@@ -25,6 +27,7 @@ from .entrywise import (
     is_reciprocal,
     is_tensor,
     range_chains,
+    range_outside,
     range_piecewise,
     signed_join,
 )
@@ -132,36 +135,49 @@ class TextPrinter(EntrywiseScope, StrPrinter):
     def _print_Unflatten(self, expr):
         return f"unflatten({self._print(expr.dA)})"
 
-    # --- operations on sequences (recurrent layers) -------------------------------------------
-    def _step(self, X, shift="") -> str:
-        return f"{self._print(X)}_{self._print(N.t)}{shift}"
+    # --- operations on sequences (recurrent layers), one method each ---------------------------
+    # A sequence at step t is a matrix with a column per example, as in Ng's notation:
+    # Z[1]_t = W[1] A[0]_t + U[1] H[1]_{t-1} + b[1] 1ᵀ.
+    def _at(self, base, step, transposed: bool = False) -> str:
+        """Sequence ``base`` at ``step``: H[1]_t, H[1]_{t-1}ᵀ."""
+        index = index_text(sp.sympify(step), self._print)
+        text = f"{self._print(base)}_{index}" if len(index) == 1 else \
+            f"{self._print(base)}_{{{index}}}"
+        return text + ("ᵀ" if transposed else "")
+
+    def _print_AtStep(self, expr):
+        return self._at(expr.base, expr.step)
+
+    def _print_StepColumns(self, expr):
+        return f"{self._print(expr.matrix)}⟨{index_text(expr.step, self._print)}⟩"
 
     def _print_Recurrence(self, expr):
-        t = self._print(N.t)
-        return (f"{self._print(expr.W)} {self._print(expr.X)}_{t} + {self._print(expr.U)} "
-                f"{self._print(expr.H)}_{t}-1 + {self._print(expr.b)}")
+        t = N.t
+        return (f"{self._print(expr.W)} {self._at(expr.X, t)} + {self._print(expr.U)} "
+                f"{self._at(expr.H, t - 1)} + {self._print(expr.b)} 1ᵀ")
 
     def _print_LastStep(self, expr):
-        return f"{self._print(expr.H)}_T-1"
+        return self._at(expr.H, expr.steps - 1)
 
     def _print_EveryStep(self, expr):
-        return f"[{self._print(expr.H)}_0 ... {self._print(expr.H)}_T-1]"
+        t = self._print(N.t)
+        return f"{self._at(expr.H, N.t)} at columns T k + {t}"
 
     def _print_BackThroughTime(self, expr):
-        t = self._print(N.t)
-        own = (f"{self._print(expr.dA)}_{t}" if expr.every_step
-               else f"[{t} = T-1] {self._print(expr.dA)}")
-        return f"{own} + {self._print(expr.U)}ᵀ {self._print(expr.dZ)}_{t}+1"
+        t, last = N.t, expr.steps - 1
+        step, end = index_text(t, self._print), index_text(last, self._print)
+        passed = self._print(StepColumns(expr.dA, t)) if expr.every_step else \
+            f"[{step} = {end}] {self._print(expr.dA)}"
+        return (f"[{index_text(t + 1, self._print)} ≤ {end}] {self._print(expr.U)}ᵀ "
+                f"{self._at(expr.dZ, t + 1)} + {passed}")
 
     def _print_StepOuter(self, expr):
-        i, t = self._print(N.i), self._print(N.t)
-        shift = "-1" if expr.lag else ""
-        return (f"Σ_{i} Σ_{t} {self._print(expr.dZ)}[{i}]_{t} "
-                f"({self._print(expr.A)}[{i}]_{t}{shift})ᵀ")
+        t = N.t
+        return (f"Σ_{self._print(t)} {self._at(expr.dZ, t)} "
+                f"{self._at(expr.A, t - expr.lag, transposed=True)}")
 
     def _print_StepSum(self, expr):
-        i, t = self._print(N.i), self._print(N.t)
-        return f"Σ_{i} Σ_{t} {self._print(expr.dZ)}[{i}]_{t}"
+        return f"Σ_{self._print(N.t)} {self._at(expr.dZ, N.t)} 1"
 
     def _print_Scaled(self, expr):
         from ..tensors import Plus
@@ -191,9 +207,8 @@ class TextPrinter(EntrywiseScope, StrPrinter):
             body, cond = ranged
             parts = []
             for item in range_chains(cond):
-                if isinstance(item, tuple):
-                    low, mid, top = (index_text(e, self._print) for e in item)
-                    parts.append(f"[{low} ≤ {mid} ≤ {top}]")
+                if isinstance(item, tuple):  # low ≤ mid ≤ top, or mid ≤ top
+                    parts.append(f"[{' ≤ '.join(index_text(e, self._print) for e in item)}]")
                 else:
                     parts.append(f"[{self._print(item)}]")
             return " ".join([*parts, self._factor(body)] if body != 1 else parts)
@@ -206,6 +221,9 @@ class TextPrinter(EntrywiseScope, StrPrinter):
         return f"δ({self._print(expr.args[0])},{self._print(expr.args[1])})"
 
     def _print_Sum(self, expr):
+        outside = range_outside(expr)
+        if outside is not None:
+            return self._print(outside)
         body = expr.function  # a sum of terms in parentheses; a product runs to the end
         text = self._factor(body) if isinstance(body, sp.Add) else self._print(body)
         return f"{self._sum_sign(expr.limits)} {text}"
@@ -218,7 +236,7 @@ class TextPrinter(EntrywiseScope, StrPrinter):
         if expr in self._bindings:
             bound = self._bindings[expr]
             text = self._print(bound)
-            simple = isinstance(bound, (sp.MatrixSymbol, sp.IndexedBase))
+            simple = isinstance(bound, (sp.MatrixSymbol, sp.IndexedBase, AtStep))
             return f"({text})" if not simple else text
         if expr.name in _GREEK:
             return _GREEK[expr.name]

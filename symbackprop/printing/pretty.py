@@ -16,7 +16,9 @@ from sympy.printing.pretty.stringpict import prettyForm
 from .. import naming as N
 from ..matrices import Elementwise
 from .entrywise import (
+    AtStep,
     EntrywiseScope,
+    StepColumns,
     decimal_text,
     flatten_matmul,
     index_text,
@@ -24,6 +26,7 @@ from .entrywise import (
     is_reciprocal,
     is_tensor,
     range_chains,
+    range_outside,
     range_piecewise,
     size_symbol,
     tensor_name,
@@ -53,7 +56,8 @@ class DerivationPrettyPrinter(EntrywiseScope, PrettyPrinter):
         if label is None:
             return kind
         return {"dZ": f"δ_{label}", "dA": f"δA_{label}", "dW": f"∂C/∂W_{label}",
-                "db": f"∂C/∂b_{label}"}.get(kind, f"{kind}_{label}")
+                "db": f"∂C/∂b_{label}", "dH": f"δH_{label}",
+                "dU": f"∂C/∂U_{label}"}.get(kind, f"{kind}_{label}")
 
     def _print_MatrixSymbol(self, expr):
         return prettyForm(self._name(expr.name))
@@ -103,6 +107,9 @@ class DerivationPrettyPrinter(EntrywiseScope, PrettyPrinter):
 
     def _print_Sum(self, expr):
         # Σ_ji over the summed indices, bounds left out: the indices run over their layer.
+        outside = range_outside(expr)
+        if outside is not None:
+            return self._print(outside)
         names = [self._print(v).render(wrap_line=False) for v, _, _ in expr.limits]
         indices = "".join(names) if all(len(n) == 1 for n in names) else ",".join(names)
         body = self._print(expr.function)
@@ -203,7 +210,7 @@ class DerivationPrettyPrinter(EntrywiseScope, PrettyPrinter):
         if expr in self._bindings:
             bound = self._bindings[expr]
             form = self._print(bound)
-            if isinstance(bound, (sp.MatrixSymbol, sp.OneMatrix, sp.IndexedBase)):
+            if isinstance(bound, (sp.MatrixSymbol, sp.OneMatrix, sp.IndexedBase, AtStep)):
                 return form
             return prettyForm(*form.parens())
         if size_symbol(expr) is not None:  # n_C[1], f[1]; n_C_1, f_1 in the row notation
@@ -235,9 +242,8 @@ class DerivationPrettyPrinter(EntrywiseScope, PrettyPrinter):
         """[0 ≤ h + p[1] - s[1] x ≤ f[1] - 1] for each range the condition bounds."""
         parts = []
         for item in range_chains(cond):
-            if isinstance(item, tuple):
-                low, mid, top = (self._index(e) for e in item)
-                parts.append(f"[{low} ≤ {mid} ≤ {top}]")
+            if isinstance(item, tuple):  # low ≤ mid ≤ top, or mid ≤ top
+                parts.append(f"[{' ≤ '.join(self._index(e) for e in item)}]")
             else:
                 parts.append(f"[{self._print(item).render(wrap_line=False)}]")
         return " ".join(parts)
@@ -351,6 +357,60 @@ class DerivationPrettyPrinter(EntrywiseScope, PrettyPrinter):
     def _print_Plus(self, expr):
         forms = [self._print(t) for t in expr.args]
         return _join(*[p for f in forms for p in (f, " + ")][:-1])
+
+    # --- operations on sequences (recurrent layers), one method each ---------------------------
+    # A sequence at step t is a matrix of vectors in the document's notation: a column per
+    # example (Z[1]_t = W[1] A[0]_t + ...), or a row per example (Z_{1,t} = A_{0,t} W_1ᵀ + ...).
+    def _at(self, base, step, transposed: bool = False) -> str:
+        """Sequence ``base`` at ``step``: H[1]_t, H[1]_{t-1}ᵀ; H_{1,t} in the row notation."""
+        name, index = self._name(tensor_name(base)), self._index(step)
+        if self._settings["notation"] == "rowvec":
+            nucleus, _, label = name.rpartition("_")
+            text = f"{nucleus}_{{{label},{index}}}"
+        else:
+            text = f"{name}_{index}" if len(index) == 1 else f"{name}_{{{index}}}"
+        return text + ("ᵀ" if transposed else "")
+
+    def _print_AtStep(self, expr):
+        return prettyForm(self._at(expr.base, expr.step))
+
+    def _print_StepColumns(self, expr):
+        return prettyForm(f"{self._name(expr.matrix.name)}⟨{self._index(expr.step)}⟩")
+
+    def _print_Recurrence(self, expr):
+        t = N.t
+        X, H = self._at(expr.X, t), self._at(expr.H, t - 1)
+        W, U, b = (self._text(x) for x in (expr.W, expr.U, expr.b))
+        if self._settings["notation"] == "rowvec":
+            return prettyForm(f"{X} {W}ᵀ + {H} {U}ᵀ + 1 {b}ᵀ")
+        return prettyForm(f"{W} {X} + {U} {H} + {b} 1ᵀ")
+
+    def _print_LastStep(self, expr):
+        return prettyForm(self._at(expr.H, expr.steps - 1))
+
+    def _print_EveryStep(self, expr):
+        return prettyForm(self._at(expr.H, N.t))
+
+    def _print_BackThroughTime(self, expr):
+        t, last = N.t, expr.steps - 1
+        following, U = self._at(expr.dZ, t + 1), self._text(expr.U)
+        through = f"{following} {U}" if self._settings["notation"] == "rowvec" else \
+            f"{U}ᵀ {following}"
+        passed = self._text(StepColumns(expr.dA, t)) if expr.every_step else \
+            f"[{self._index(t)} = {self._index(last)}] {self._text(expr.dA)}"
+        return prettyForm(f"[{self._index(t + 1)} ≤ {self._index(last)}] {through} + {passed}")
+
+    def _print_StepOuter(self, expr):
+        t = N.t
+        rowvec = self._settings["notation"] == "rowvec"
+        dZ = self._at(expr.dZ, t, transposed=rowvec)
+        A = self._at(expr.A, t - expr.lag, transposed=not rowvec)
+        return prettyForm(f"Σ_{self._text(t)} {dZ} {A}")
+
+    def _print_StepSum(self, expr):
+        t = N.t
+        dZ = self._at(expr.dZ, t, transposed=self._settings["notation"] == "rowvec")
+        return prettyForm(f"Σ_{self._text(t)} {dZ} 1")
 
 
 def pretty(expr, notation="ng", function_names=None) -> str:
