@@ -11,7 +11,8 @@ def add_parser(sub) -> None:
                     "forward pass, the cost, dA and dZ of every layer, every gradient and every "
                     "updated parameter, computed exactly from the derived equations. With --l2 "
                     "the penalty's part of the cost, of each dW and of each weight's update is "
-                    "shown apart.")
+                    "shown apart. A recurrent network's step is backpropagation through time: "
+                    "its hidden states step by step, then its errors backward in time.")
     add_arch_args(parser)
     params = parser.add_mutually_exclusive_group(required=True)
     params.add_argument("--weights", metavar="FILE.json",
@@ -19,19 +20,24 @@ def add_parser(sub) -> None:
                              "(n_l, n_{l-1}), b<l> has n_l entries; a convolution's W<l> has "
                              "shape (F, C, K, K) (out channels, in channels, kernel rows, "
                              "kernel columns), as that nested list or its numbers in that "
-                             "order flattened, and b<l> has F entries")
+                             "order flattened, and b<l> has F entries; an rnn layer has W1 "
+                             "(H, n), U1 (H, H) and b1 (H)")
     params.add_argument("--init", metavar="SEED", type=int,
                         help="draw small weights (-0.5..0.5 in steps of 0.1, biases 0) from SEED "
                              "and print them first")
     parser.add_argument("--x", metavar='"x; x; ..."',
                         help="inputs, one sample a row: n_0 numbers, rows separated by ';'; "
                              "an image input CxHxW takes C·H·W numbers a sample, in channel, "
-                             "row, column order")
+                             "row, column order; a sequence input seq{T}x{n} takes T·n numbers "
+                             "a sample, row by row (step 0's n features, then step 1's, ...)")
     parser.add_argument("--y", metavar='"y; y; ..."',
-                        help="targets, one sample a row: n_L numbers, rows separated by ';'")
+                        help="targets, one sample a row: n_L numbers, rows separated by ';'; "
+                             "after an rnn layer with ':all', T·n_L numbers a sample, step by "
+                             "step")
     parser.add_argument("--data", metavar="FILE.csv",
                         help="instead of --x/--y: a CSV file, one sample a row, n_0 inputs "
-                             "(C·H·W for an image) then n_L targets (a header row is skipped)")
+                             "(C·H·W for an image, T·n for a sequence) then n_L targets (a "
+                             "header row is skipped)")
     parser.add_argument("--lr", default="0.1", metavar="RATE",
                         help="learning rate, read exactly (default 0.1)")
     parser.add_argument("--digits", type=int, default=6, metavar="N",
@@ -45,38 +51,32 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..engine import derive
     from ..io import write_output
+    from ..teach.api import parameters_for
     from ..teach.inputs import (
         InputError,
         check_targets,
-        draw_parameters,
-        load_parameters,
-        load_samples,
-        parse_samples,
+        load_samples_of,
+        parse_samples_of,
+        sample_form,
     )
     from ..teach.numbers import NumberError, parse_number
     from ..teach.present import example_document
     from ..teach.worked import work_example
 
     arch = arch_from_args(args)
-    sizes = arch.sizes
-    image = arch.image
-    n_in = sizes[0] if image is None else image[0] * image[1] * image[2]
+    form = sample_form(arch)
     if args.data is not None:
         if args.x is not None or args.y is not None:
             raise InputError("give either --data FILE.csv or --x and --y, not both")
-        samples = load_samples(args.data, n_in, sizes[-1], image)
+        samples = load_samples_of(form, args.data)
     else:
         if args.x is None or args.y is None:
             missing = "--x" if args.x is None else "--y"
             raise InputError(f"missing {missing}: give --x \"inputs\" and --y \"targets\" "
                              "(one sample a row, rows separated by ';'), or --data FILE.csv")
-        samples = parse_samples(args.x, args.y, n_in, sizes[-1], image)
+        samples = parse_samples_of(form, args.x, args.y)
     check_targets(samples, arch.loss_entry)
-    shapes = sizes if image is None else arch
-    if args.weights is not None:
-        parameters = load_parameters(args.weights, shapes)
-    else:
-        parameters = draw_parameters(args.init, shapes)
+    parameters = parameters_for(arch, args.weights, args.init)
     try:
         learning_rate = parse_number(args.lr, "--lr")
     except NumberError as exc:

@@ -12,13 +12,33 @@ def add_parser(sub) -> None:
                     "backpropagation computes the same sum by caching dZ of later layers. With "
                     "--l2 a weight also reaches the cost directly, by the penalty's edge; biases "
                     "are not penalised. A convolution's weight is shared: it has one path per "
-                    "output position it is used at (and on), summed by the correlation of BP1.")
+                    "output position it is used at (and on), summed by the correlation of BP1. "
+                    "A recurrent network's weight is shared by every time step: its paths go "
+                    "through every later step, their number grows with T, backpropagation "
+                    "through time sums them, and the Jacobians from step to step, at the "
+                    "numbers of one example (--init/--weights, --x, --y), show why the "
+                    "gradients of early steps vanish or explode.")
     add_arch_args(parser)
     parser.add_argument("--param", required=True, metavar="PARAM",
                         help="W<l>[row,col] (e.g. W2[0,1]) or b<l>[row] (e.g. b1[2]); a "
                              "convolution's kernel entry W<l>[r,c,u,v] (out channel, in "
                              "channel, kernel row, kernel column, e.g. W1[0,0,1,0]) or its "
-                             "bias b<l>[r]")
+                             "bias b<l>[r]; an rnn layer's input weight W1[r,s], recurrent "
+                             "weight U1[r,s] (e.g. U1[0,1]) or bias b1[r]")
+    numbers = parser.add_argument_group(
+        "the example of a recurrent network (the numbers of its Jacobians)")
+    weights = numbers.add_mutually_exclusive_group()
+    weights.add_argument("--init", metavar="SEED", type=int, default=None,
+                         help="draw the weights from SEED as example does (default 0)")
+    weights.add_argument("--weights", metavar="FILE.json",
+                         help='JSON {"W1": [[...]], "U1": [[...]], "b1": [...], ...}')
+    numbers.add_argument("--x", metavar='"x"',
+                         help="one sample's inputs: T·n numbers, row by row (step 0's n "
+                              "features, then step 1's, ...); default: drawn from -1 to 1 in "
+                              "steps of 0.5")
+    numbers.add_argument("--y", metavar='"y"',
+                         help="its targets: n_L numbers (default: 1 for the first output unit, "
+                              "0 for the others)")
     parser.add_argument("--format", choices=FORMATS, default=None)
     add_output_args(parser)
     parser.set_defaults(run=run)
@@ -27,11 +47,14 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..engine import derive
     from ..io import write_output
+    from ..teach.api import explanation_numbers
     from ..teach.paths import explain, parse_parameter
     from ..teach.present import explain_document
 
     arch = arch_from_args(args)
     parameter = parse_parameter(args.param, arch)
-    write_output(explain_document(explain(derive(arch), parameter), args.format),
+    numbers = explanation_numbers(arch, x=args.x, y=args.y, weights=args.weights,
+                                  init=args.init, options=True)
+    write_output(explain_document(explain(derive(arch), parameter, **numbers), args.format),
                  args.output, args.force)
     return 0

@@ -11,6 +11,12 @@ derivation's entries do.
 The one definition that is not an equation of the derivation is max pooling's arg-max indicator
 M (``first_max_indicator``): 1 at the first maximum of each window in row-major order, as
 ``tensors.Pool`` defines it.
+
+A recurrent network is made concrete the same way, its sizes T, n_0, n_1 filled in; the hidden
+state before the first step, H_{k,-1,ν}, lies outside its array and is 0 like the padding. Its
+pre-activation reads the hidden state of the step before, which reads the pre-activation:
+``Known.fill_together`` computes such equations together, each entry once every entry it reads
+is known (forward in time; their errors backward in time).
 """
 from __future__ import annotations
 
@@ -25,13 +31,18 @@ from .numbers import settle
 #: The derivation's index symbols (entries and summed indices).
 INDEX_SYMBOLS = tuple(getattr(N, name) for name in
                       ("k", "i", "r", "j", "c", "t", "s", "h", "w", "x", "y", "u", "v", "mu",
-                       "nu"))
+                       "nu", "tau"))
 
 
-def concrete_sizes(arch, m=None) -> dict:
-    """The size symbols of ``arch`` and their numbers: every feature size, every n_l from the
-    flattened layer on, and m when given."""
+def concrete_sizes(arch, m=None, steps=None) -> dict:
+    """The size symbols of ``arch`` and their numbers: every feature size (a sequence's T and
+    n_0), every n_l from the flattened (or recurrent) layer on, and m when given; ``steps``
+    puts another number of time steps in place of T."""
     out = N.feature_sizes(arch) if arch.image is not None else {}
+    if arch.sequence is not None:
+        out.update(N.sequence_sizes(arch))
+        if steps is not None:
+            out[N.T] = steps
     out.update({N.units(label): arch.size(label) for label in range(arch.offset, arch.depth + 1)})
     if m is not None:
         out[N.m] = m
@@ -78,6 +89,10 @@ def concrete(expr, sizes: dict, at: dict | None = None):
 
 def _entries(expr):
     return sorted(expr.atoms(sp.Indexed) | expr.atoms(MatrixElement), key=sp.default_sort_key)
+
+
+def _base(entry):
+    return entry.base if isinstance(entry, sp.Indexed) else entry.parent
 
 
 def entry_positions(entry_lhs, entry_rhs, sizes: dict) -> list[dict]:
@@ -149,18 +164,57 @@ class Known:
     def fill(self, eq, rules: dict | None = None):
         """The array an equation defines, entry by entry: an NDimArray (a feature map) or a
         Matrix (flatten's vectors, a matrix symbol on the left)."""
+        return self.fill_together([eq], rules)[0]
+
+    def fill_together(self, eqs, rules: dict | None = None) -> list:
+        """The arrays of equations that read each other's entries (an rnn's Z and H), each as
+        ``fill`` gives it: an entry is computed once every entry of the group it reads is
+        known, so the order is the one the definitions impose (step by step in time)."""
         sizes = {**self.sizes, **(rules or {})}
-        lhs = eq.entry_lhs
-        dims = lhs.parent.shape if isinstance(lhs, MatrixElement) else lhs.base.shape
-        shape = tuple(int(sp.sympify(n).xreplace(sizes)) for n in dims)
-        cells: dict = {}
-        for at in entry_positions(lhs, eq.entry_rhs, sizes):
-            where = tuple(int(sp.sympify(i).xreplace(sizes).xreplace(at)) for i in lhs.indices)
-            cells[where] = self.evaluate(eq.entry_rhs, at, rules)
-        if isinstance(lhs, MatrixElement):
-            return sp.ImmutableMatrix(shape[0], shape[1], lambda p, q: cells[(p, q)])
-        flat = [cells[where] for where in itertools.product(*[range(n) for n in shape])]
-        return sp.ImmutableDenseNDimArray(flat, shape)
+        group = [array_name(eq.lhs) for eq in eqs]
+        pending, shapes = [], []
+        for eq in eqs:
+            lhs = eq.entry_lhs
+            dims = lhs.parent.shape if isinstance(lhs, MatrixElement) else lhs.base.shape
+            shapes.append(tuple(int(sp.sympify(n).xreplace(sizes)) for n in dims))
+            for at in entry_positions(lhs, eq.entry_rhs, sizes):
+                where = tuple(int(sp.sympify(i).xreplace(sizes).xreplace(at))
+                              for i in lhs.indices)
+                definition = concrete(eq.entry_rhs, sizes, at)
+                reads = {(array_name(_base(e)), tuple(int(i) for i in e.indices))
+                         for e in _entries(definition) if array_name(_base(e)) in group}
+                pending.append((array_name(eq.lhs), where, definition, reads))
+        cells = {name: {} for name in group}
+        before = {name: self.values.get(name) for name in group}
+        for name in group:
+            self.values[name] = cells[name]  # partly known while the group is computed
+        try:
+            while pending:
+                ready = [cell for cell in pending
+                         if all(where in cells[name] for name, where in cell[3])]
+                if not ready:  # pragma: no cover - the derivation's definitions are causal
+                    raise ValueError(f"the entries of {', '.join(group)} read each other")
+                for name, where, definition, _ in ready:
+                    result = self.substitute(definition)
+                    cells[name][where] = settle(result.doit() if result.has(sp.Piecewise)
+                                                else result)
+                pending = [cell for cell in pending if cell[1] not in cells[cell[0]]]
+        finally:
+            for name, value in before.items():
+                if value is None:
+                    self.values.pop(name, None)
+                else:
+                    self.values[name] = value
+        out = []
+        for eq, shape in zip(eqs, shapes):
+            values = cells[array_name(eq.lhs)]
+            if isinstance(eq.entry_lhs, MatrixElement):
+                out.append(sp.ImmutableMatrix(shape[0], shape[1],
+                                              lambda p, q, v=values: v[(p, q)]))
+            else:
+                flat = [values[where] for where in itertools.product(*[range(n) for n in shape])]
+                out.append(sp.ImmutableDenseNDimArray(flat, shape))
+        return out
 
 
 def first_max_indicator(A, kernel: int, stride: int) -> sp.ImmutableDenseNDimArray:

@@ -18,6 +18,7 @@ and ``paths.multiplications_by_backprop``.
 """
 from __future__ import annotations
 
+import heapq
 import itertools
 from dataclasses import dataclass
 
@@ -48,10 +49,19 @@ EDGE_NOTES = {
     "parameter": "the parameter enters a pre-activation",
     "activation": "the activation's derivative",
     "weight": "the next layer's pre-activation, through a weight",
+    "recurrence": "the next step's pre-activation, through the recurrent weight",
     "pool": "the pooling window's derivative",
     "flatten": "flatten only renames the entry",
+    "pass": "the rnn layer passes its hidden state on: a renaming",
     "loss": "the loss's derivative",
 }
+
+#: The kind of the edges into the entries of each stage of a feature kind (kinds.Stage.name).
+STAGE_EDGES = {"correlation": "weight", "activation": "activation", "maxpool": "pool",
+               "avgpool": "pool", "flatten": "flatten", "recurrence": "recurrence",
+               "pass": "pass"}
+#: Edges that only rename an entry: no multiplication along a path or in backpropagation.
+RENAMING = ("flatten", "pass")
 
 
 @dataclass(frozen=True)
@@ -149,20 +159,18 @@ class ImageExplanation:
 
 class Graph:
     """The computation graph of one example: every stage's entries, their definitions, and
-    who reads what."""
+    who reads what. ``steps``: a recurrent network unrolled over that many time steps instead
+    of its T (the derivation holds for every T)."""
 
-    def __init__(self, derivation):
+    def __init__(self, derivation, steps=None):
         self.d = derivation
         self.ex = _Example(derivation)
-        self.sizes = concrete_sizes(derivation.arch, 1)
+        self.sizes = concrete_sizes(derivation.arch, 1, steps)
         self.rules = {**self.sizes, N.k: sp.Integer(0)}
         self.stages: list[Stage] = []
         for layer in derivation.features:
-            for eq in layer.forward:
-                kind = ("activation" if eq.lhs is layer.symbols["A"] and layer.activation
-                        is not None else "weight") if "W" in layer.symbols else \
-                    ("flatten" if layer.feature.kind == "flatten" else "pool")
-                self.stages.append(Stage(layer.index, kind, eq, False))
+            for stage, eq in zip(layer.kind.stages_of(layer.feature), layer.forward):
+                self.stages.append(Stage(layer.index, STAGE_EDGES[stage.name], eq, False))
         for layer in derivation.layers:
             self.stages.append(Stage(layer.index, "weight", layer.forward[0], True))
             self.stages.append(Stage(layer.index, "activation", layer.forward[1], True))
@@ -179,6 +187,25 @@ class Graph:
                 self._add(node, concrete(stage.equation.entry_rhs, self.rules, at), pos)
         loss = derivation.loss_entry.xreplace({derivation.example_index: 0})
         self._add(LOSS, concrete(loss, self.rules), len(self.stages))
+        self.nodes = self._in_dependency_order()
+
+    def _in_dependency_order(self) -> list:
+        """The nodes with every node after the entries its definition reads, otherwise in the
+        order they were added (stage by stage; an rnn's steps interleave its stages)."""
+        position = {node: n for n, node in enumerate(self.nodes)}
+        waiting = {node: len({e for e in _entries(self.definition[node])
+                              if e in self.definition}) for node in self.nodes}
+        ready = [position[node] for node in self.nodes if waiting[node] == 0]
+        heapq.heapify(ready)
+        out = []
+        while ready:
+            node = self.nodes[heapq.heappop(ready)]
+            out.append(node)
+            for reader in dict.fromkeys(self.readers.get(node, [])):
+                waiting[reader] -= 1
+                if waiting[reader] == 0:
+                    heapq.heappush(ready, position[reader])
+        return out
 
     def _add(self, node, definition, stage):
         self.definition[node] = definition
@@ -225,10 +252,9 @@ class Graph:
         for layer in (*self.d.features, *self.d.layers):
             if isinstance(layer, Layer):
                 arrays = ((layer.W, False), (layer.b, True))
-            elif "W" in layer.symbols:
-                arrays = ((layer.symbols["W"], False), (layer.symbols["b"], True))
             else:
-                continue
+                arrays = tuple((layer.symbols[name], name == "b")
+                               for name in layer.kind.parameters)
             for array, is_bias in arrays:
                 for entry in self.readers:
                     if _array_of(entry) == _name(array):
@@ -245,7 +271,7 @@ class Graph:
             p = f = 0
             for target in self.successors(node):
                 p += paths[target]
-                f += factors[target] + (self.kind(target) != "flatten") * paths[target]
+                f += factors[target] + (self.kind(target) not in RENAMING) * paths[target]
             paths[node], factors[node] = p, f
         by_paths = by_backprop = 0
         own = 0
@@ -262,11 +288,24 @@ class Graph:
             if node is LOSS:
                 continue
             kind = self.kind(node)
-            if kind in ("flatten",):
+            if kind in RENAMING:
                 continue
             by_backprop += sum(1 for source in _entries(self.definition[node])
                                if source in self.definition)
         return Counts(by_paths, by_backprop, own)
+
+    def paths_from(self) -> dict:
+        """{node: the number of paths from it to L}."""
+        count: dict = {LOSS: 1}
+        for node in reversed(self.nodes):
+            if node is not LOSS:
+                count[node] = sum(count[t] for t in self.successors(node))
+        return count
+
+    def path_count(self, theta) -> int:
+        """The number of paths from the parameter entry θ to L."""
+        count = self.paths_from()
+        return sum(count[t] for t in self.successors(theta))
 
 
 def _entries(expr):
@@ -283,27 +322,42 @@ def _array_of(entry) -> str:
 
 # --- the explanation ------------------------------------------------------------------------
 
-def explain_image(derivation, parameter: Parameter) -> ImageExplanation:
+def theta_of(g: Graph, parameter: Parameter):
+    """The entry of the graph that ``parameter`` names."""
+    d = g.d
+    layer = d.layer(parameter.layer)
+    if parameter.layer <= d.arch.offset:
+        return layer.symbols[parameter.kind].xreplace(g.rules)[parameter.indices]
+    array = (layer.W if parameter.kind == "W" else layer.b).xreplace(g.rules)
+    return array[parameter.indices if parameter.kind == "W" else (parameter.row, 0)]
+
+
+def gradient_name(d, parameter: Parameter) -> str:
+    """The backward equation of the parameter's gradient: BP1 (W), BP2 (b), or the one its
+    layer kind names for its target (an rnn's BPU for U)."""
+    layer = d.layer(parameter.layer)
+    if parameter.layer > d.arch.offset:
+        return "BP1" if parameter.kind == "W" else "BP2"
+    return next(grad.name for stage in layer.kind.stages_of(layer.feature)
+                for grad in stage.gradients if grad.target == parameter.kind)
+
+
+def explain_image(derivation, parameter: Parameter, graph: Graph | None = None
+                  ) -> ImageExplanation:
+    """The paths of ``parameter`` on the concrete graph of one example (``graph``, else built
+    here), their sum, and backpropagation's cached form of it."""
     d = derivation
-    g = Graph(d)
+    g = graph if graph is not None else Graph(d)
     layer = d.layer(parameter.layer)
     is_map = parameter.layer <= d.arch.offset
-    if is_map:
-        array = layer.symbols["W" if parameter.kind == "W" else "b"].xreplace(g.rules)
-        theta = array[parameter.indices]
-    else:
-        array = (layer.W if parameter.kind == "W" else layer.b).xreplace(g.rules)
-        theta = array[parameter.indices if parameter.kind == "W" else (parameter.row, 0)]
+    theta = theta_of(g, parameter)
     uses = tuple(g.edge(theta, target, first=True) for target in g.successors(theta))
     if not uses:
         raise ParameterError(f"{parameter} multiplies only the zero padding of this network: "
                              "it reaches no pre-activation, and its gradient is 0")
 
     # paths: from each use to L, lexicographically
-    count_from: dict = {LOSS: 1}
-    for node in reversed(g.nodes):
-        if node is not LOSS:
-            count_from[node] = sum(count_from[t] for t in g.successors(node))
+    count_from = g.paths_from()
     per_use = tuple(count_from[edge.target] for edge in uses)
     path_count = sum(per_use)
     shown = path_count if path_count <= PATH_LIMIT else SHOWN_PATHS
@@ -323,15 +377,15 @@ def explain_image(derivation, parameter: Parameter) -> ImageExplanation:
         agrees, how = _same(g, concrete(explicit, g.rules),
                             _substitute_cached(g, expanded))
 
-    name = "BP1" if parameter.kind == "W" else "BP2"
-    eq = layer.backward[name]
+    eq = layer.backward[gradient_name(d, parameter)]
     entry = (eq.entry_lhs, eq.entry_rhs)
     at = _at(eq, parameter)
     entry_at = (eq.entry_lhs.xreplace(at), eq.entry_rhs.xreplace(at))
     targets = any(step.rule == "targets" for step in d.output.backward["output"].steps)
+    kernel = is_map and d.arch.image is not None
     return ImageExplanation(
         d, parameter, theta, _definitions(g, parameter.layer),
-        tuple(_first_path_edges(g, theta, uses)), uses, _axes(d, parameter) if is_map else (),
+        tuple(_first_path_edges(g, theta, uses)), uses, _axes(d, parameter) if kernel else (),
         per_use, _fans(g, uses), path_count, paths, path_sum, grouped, tuple(cached), expanded,
         entry, entry_at, agrees, how, g.counts(theta), targets)
 
@@ -429,10 +483,19 @@ def _layer_errors(g: Graph):
             errors[layer.dA.name] = (layer.backward["loss"], "loss")
         errors[layer.dA_prev.name] = (layer.backward["BP3"], "BP3")
     for layer in g.d.features:
-        if "dZ" in layer.symbols:
-            errors[str(layer.symbols["dZ"].label)] = (layer.backward["BP4"], "BP4")
-        errors[str(layer.symbols["dA_prev"].label)] = (layer.backward["BP3"], "BP3")
+        for name in _errors_of(layer):
+            eq = layer.backward[name]
+            errors[str(eq.lhs.label) if isinstance(eq.lhs, sp.IndexedBase) else eq.lhs.name] = \
+                (eq, name)
     return errors
+
+
+def _errors_of(layer) -> list[str]:
+    """The names of a feature layer's per-example errors (BP4, BP3; an rnn's BPTT, BP4), in
+    the order backpropagation computes them."""
+    per_example = {grad.name for stage in layer.kind.stages_of(layer.feature)
+                   for grad in stage.gradients if grad.per_example}
+    return [name for name in layer.backward if name in per_example]
 
 
 def _backpropagation(g: Graph, parameter: Parameter, theta):
@@ -458,11 +521,10 @@ def _backpropagation(g: Graph, parameter: Parameter, theta):
     for layer in reversed(d.features):
         if layer.index < label:
             break
-        if "BP4" in layer.backward:
-            step(layer.backward["BP4"], "BP4")
-        if layer.index > label:
-            step(layer.backward["BP3"], "BP3")
-    name = "BP1" if parameter.kind == "W" else "BP2"
+        for name in _errors_of(layer):
+            if name != "BP3" or layer.index > label:
+                step(layer.backward[name], name)
+    name = gradient_name(d, parameter)
     eq = d.layer(label).backward[name]
     at = _at(eq, parameter)
     rhs = _single_sums_out(eq.entry_rhs.xreplace(rules).xreplace(at))

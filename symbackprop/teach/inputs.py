@@ -9,6 +9,12 @@ C·H·W numbers in channel, row, column order (PyTorch's), and X holds them as c
 worked example reads them as maps (``Samples.maps``). A convolution's kernel W^[l] has shape
 (n_C^[l], n_C^[l-1], f^[l], f^[l]) and is given as that nested list or as its numbers in that
 order, flattened; its bias has n_C^[l] entries. Dense layers after flatten are as above.
+
+A recurrent network's input is a sequence (example, step, feature): a sample is its T·n numbers
+row by row, step 0's n features first (X[k, τ, q] is number τ n + q of sample k). Its rnn layer
+has W^[1] (n_1, n_0), U^[1] (n_1, n_1) and b^[1] (n_1,), held as arrays of those shapes. With
+``:all`` the dense head reads every step: a sample's targets are T·n_L numbers, step by step,
+and Y has a column per (sample, step), column T k + τ for sample k at step τ.
 """
 from __future__ import annotations
 
@@ -40,6 +46,8 @@ class Parameters:
     # The layer of each (W, b), in order; empty: 1..L. An image network's convolutions hold
     # their kernels as ImmutableDenseNDimArray (F, C, K, K) and biases as arrays (F,).
     labels: tuple[int, ...] = ()
+    # Arrays other than W and b, by (kind, label): an rnn layer's recurrent weights U.
+    others: tuple[tuple[tuple[str, int], object], ...] = ()
 
     def of(self, label: int) -> tuple:
         """(W, b) of layer ``label``."""
@@ -47,18 +55,45 @@ class Parameters:
         pos = labels.index(label)
         return self.weights[pos], self.biases[pos]
 
+    def get(self, kind: str, label: int):
+        """The array ``kind`` (W, U or b) of layer ``label``."""
+        if kind in ("W", "b"):
+            return self.of(label)[0 if kind == "W" else 1]
+        return dict(self.others)[(kind, label)]
+
+    def named(self):
+        """(kind, label, value) of every array, layer by layer, W (U) b."""
+        labels = self.labels or tuple(range(1, len(self.weights) + 1))
+        others = dict(self.others)
+        for label in labels:
+            W, b = self.of(label)
+            yield "W", label, W
+            for (kind, at), value in others.items():
+                if at == label:
+                    yield kind, label, value
+            yield "b", label, b
+
 
 @dataclass(frozen=True)
 class Samples:
-    """X (n_0 × m) and Y (n_L × m): one column per sample."""
+    """X (n_0 × m) and Y (n_L × m): one column per sample (a recurrent network's ``:all``
+    head: Y has a column per sample and step)."""
 
     X: sp.ImmutableMatrix
     Y: sp.ImmutableMatrix
     image: tuple[int, int, int] | None = None  # (C, H, W) of an image input
+    sequence: tuple[int, int] | None = None  # (T, n) of a sequence input
 
     @property
     def m(self) -> int:
         return self.X.shape[1]
+
+    @property
+    def sequences(self) -> sp.ImmutableDenseNDimArray:
+        """A recurrent network's inputs as sequences (m, T, n): column k of X, read step by
+        step, is example k."""
+        flat = [self.X[unit, k] for k in range(self.m) for unit in range(self.X.shape[0])]
+        return sp.ImmutableDenseNDimArray(flat, (self.m, *self.sequence))
 
     @property
     def maps(self) -> sp.ImmutableDenseNDimArray:
@@ -66,6 +101,12 @@ class Samples:
         channel, row, column order, is example k."""
         flat = [self.X[unit, k] for k in range(self.m) for unit in range(self.X.shape[0])]
         return sp.ImmutableDenseNDimArray(flat, (self.m, *self.image))
+
+
+def has_features(arch) -> bool:
+    """Whether ``arch`` (an Architecture, or layer sizes) has layers before its dense head:
+    an image network's or a recurrent network's."""
+    return bool(getattr(arch, "features", ()))
 
 
 def _shape_text(rows, cols, label) -> str:
@@ -82,7 +123,7 @@ def parameters_from_mapping(data, sizes, source: str) -> Parameters:
     """``{"W1": [[...]], "b1": [...], ...}`` -> Parameters, checking every key and shape.
 
     ``sizes``: the layer sizes, or the Architecture (an image network's kernels need it)."""
-    if getattr(sizes, "image", None) is not None:
+    if has_features(sizes):
         return _image_parameters(data, sizes, source)
     sizes = getattr(sizes, "sizes", sizes)
     if not isinstance(data, dict):
@@ -125,21 +166,54 @@ def parameters_from_mapping(data, sizes, source: str) -> Parameters:
     return Parameters(tuple(weights), tuple(biases), source)
 
 
-# --- image networks: kernels (F, C, K, K), then the dense layers --------------------------
+# --- feature networks: kernels (F, C, K, K) or an rnn's W, U, b, then the dense layers ----
 
-def parameter_shapes(arch) -> dict:
-    """{label: (shape of W, shape of b, what the shape names)} of every layer with parameters,
-    in label order: a convolution's kernel (F, C, K, K), a dense layer's (n_l, n_{l-1})."""
+def _conv_arrays(feature, label, shapes):
+    F, C, K = feature.channels, shapes[label - 1][0], feature.kernel
+    return (("W", (F, C, K, K), f"(n_C[{label}], n_C[{label - 1}], f[{label}], f[{label}])"),
+            ("b", (F,), f"(n_C[{label}],)"))
+
+
+def _rnn_arrays(feature, label, shapes):
+    H, n = feature.units, shapes[label - 1][-1]
+    return (("W", (H, n), f"(n_{label}, n_{label - 1})"),
+            ("U", (H, H), f"(n_{label}, n_{label})"), ("b", (H,), f"(n_{label},)"))
+
+
+#: The parameter arrays of each feature kind that has any: (kind, shape, what it names), in
+#: the order they are given, drawn and shown.
+FEATURE_ARRAYS = {"conv": _conv_arrays, "rnn": _rnn_arrays}
+
+
+def parameter_arrays(arch) -> dict:
+    """{label: ((kind, shape, what the shape names), ...)} of every layer with parameters, in
+    label order: a convolution's kernel (F, C, K, K) and bias, an rnn layer's W, U and b, a
+    dense layer's W (n_l, n_{l-1}) and b."""
     out = {}
     shapes = arch.shapes()
     for label, feature in enumerate(arch.features, start=1):
-        if feature.kind == "conv":
-            W = (feature.channels, shapes[label - 1][0], feature.kernel, feature.kernel)
-            names = f"(n_C[{label}], n_C[{label - 1}], f[{label}], f[{label}])"
-            out[label] = (W, (feature.channels,), names)
+        if feature.kind in FEATURE_ARRAYS:
+            out[label] = FEATURE_ARRAYS[feature.kind](feature, label, shapes)
     for label in arch.dense_labels:
         rows, cols = arch.size(label), arch.size(label - 1)
-        out[label] = ((rows, cols), (rows,), f"(n_{label}, n_{label - 1})")
+        out[label] = (("W", (rows, cols), f"(n_{label}, n_{label - 1})"),
+                      ("b", (rows,), f"(n_{label},)"))
+    return out
+
+
+def is_dense(arch, label) -> bool:
+    """Whether layer ``label`` is a dense layer (its W a matrix, its b a column), not a feature
+    layer's arrays."""
+    return label > arch.offset
+
+
+def parameter_shapes(arch) -> dict:
+    """{label: (shape of W, shape of b, what W's shape names)} of every layer with parameters,
+    in label order: a convolution's kernel (F, C, K, K), a dense layer's (n_l, n_{l-1})."""
+    out = {}
+    for label, arrays in parameter_arrays(arch).items():
+        found = {kind: (shape, what) for kind, shape, what in arrays}
+        out[label] = (found["W"][0], found["b"][0], found["W"][1])
     return out
 
 
@@ -166,28 +240,29 @@ def _nested(value, shape) -> list | None:
 
 
 def _image_parameters(data, arch, source: str) -> Parameters:
-    shapes = parameter_shapes(arch)
+    """A feature network's parameters (an image network's kernels, an rnn layer's W, U, b, the
+    dense head's W, b) from a mapping, every key and shape checked."""
+    arrays = parameter_arrays(arch)
+    expected = _keys(arrays)
     if not isinstance(data, dict):
         raise InputError(f"{source}: expected a JSON object with keys "
-                         f"{', '.join(_keys(shapes))}, got {type(data).__name__}")
-    expected = _keys(shapes)
+                         f"{', '.join(expected)}, got {type(data).__name__}")
     unknown = sorted(set(data) - set(expected))
     if unknown:
         raise InputError(f"{source}: unknown key {unknown[0]!r}; this network has "
                          f"{', '.join(expected)}")
-    weights, biases = [], []
-    for label, (w_shape, b_shape, names) in shapes.items():
-        for key, shape, what in ((f"W{label}", w_shape, names), (f"b{label}", b_shape, None)):
+    values = {}
+    for label, layer_arrays in arrays.items():
+        for kind, shape, what in layer_arrays:
+            key = f"{kind}{label}"
             count = prod(shape)
-            if what is None:
-                what = f"(n_C[{label}],)" if len(w_shape) == 4 else f"(n_{label},)"
             described = (f"{key} has shape {shape} = {what}"
                          + (", as a nested list or its numbers in that order"
                             if len(shape) > 2 else ""))
             if key not in data:
                 raise InputError(f"{source}: missing key {key!r}: {described}")
             value = data[key]
-            if key.startswith("b") and isinstance(value, list) and \
+            if kind == "b" and isinstance(value, list) and \
                     all(isinstance(v, list) and len(v) == 1 for v in value):
                 value = [v[0] for v in value]  # a column [[b0], [b1]] is accepted too
             numbers = _nested(value, shape)
@@ -195,13 +270,21 @@ def _image_parameters(data, arch, source: str) -> Parameters:
                 raise InputError(f"{source}: {key!r} must hold {count} numbers: {described}; "
                                  f"got {json.dumps(value, default=str)}")
             numbers = [_number(v, f"{source}: {key}[{n}]") for n, v in enumerate(numbers)]
-            dense = len(w_shape) == 2
-            (weights if key.startswith("W") else biases).append(_array(numbers, shape, dense))
-    return Parameters(tuple(weights), tuple(biases), source, tuple(shapes))
+            values[(kind, label)] = _array(numbers, shape, is_dense(arch, label))
+    return _parameters(values, arrays, source)
 
 
-def _keys(shapes) -> list[str]:
-    return [f"{kind}{label}" for label in shapes for kind in ("W", "b")]
+def _parameters(values: dict, arrays: dict, source: str) -> Parameters:
+    """Parameters from {(kind, label): value} of a feature network's ``parameter_arrays``."""
+    labels = tuple(arrays)
+    others = tuple(((kind, label), values[(kind, label)]) for label in labels
+                   for kind, _, _ in arrays[label] if kind not in ("W", "b"))
+    return Parameters(tuple(values[("W", label)] for label in labels),
+                      tuple(values[("b", label)] for label in labels), source, labels, others)
+
+
+def _keys(arrays) -> list[str]:
+    return [f"{kind}{label}" for label, layer in arrays.items() for kind, _, _ in layer]
 
 
 def _array(numbers, shape, dense: bool):
@@ -241,7 +324,7 @@ def draw_parameters(seed: int, sizes) -> Parameters:
 
     ``sizes``: the layer sizes, or the Architecture; an image network's kernels are drawn
     layer by layer in (F, C, K, K) order, then its dense layers' rows."""
-    if getattr(sizes, "image", None) is not None:
+    if has_features(sizes):
         return _draw_image_parameters(seed, sizes)
     sizes = getattr(sizes, "sizes", sizes)
     rng = random.Random(seed)
@@ -253,15 +336,16 @@ def draw_parameters(seed: int, sizes) -> Parameters:
 
 
 def _draw_image_parameters(seed: int, arch) -> Parameters:
+    """Each weight array's entries drawn in turn (layer by layer, W then U), biases 0."""
     rng = random.Random(seed)
-    shapes = parameter_shapes(arch)
-    weights, biases = [], []
-    for w_shape, b_shape, _ in shapes.values():
-        numbers = [rng.choice(INIT_CHOICES) for _ in range(prod(w_shape))]
-        dense = len(w_shape) == 2
-        weights.append(_array(numbers, w_shape, dense))
-        biases.append(_array([sp.Integer(0)] * prod(b_shape), b_shape, dense))
-    return Parameters(tuple(weights), tuple(biases), f"--init {seed}", tuple(shapes))
+    arrays = parameter_arrays(arch)
+    values = {}
+    for label, layer_arrays in arrays.items():
+        for kind, shape, _ in layer_arrays:
+            numbers = [sp.Integer(0) if kind == "b" else rng.choice(INIT_CHOICES)
+                       for _ in range(prod(shape))]
+            values[(kind, label)] = _array(numbers, shape, is_dense(arch, label))
+    return _parameters(values, arrays, f"--init {seed}")
 
 
 def parse_rows(text: str, width: int, option: str, what: str) -> list[list[sp.Rational]]:
@@ -287,45 +371,110 @@ def _example_row(width) -> str:
     return ", ".join(["0.5"] * width) + "; " + ", ".join(["1"] * width)
 
 
-def samples_from_rows(x_rows, y_rows, option_y="--y", image=None) -> Samples:
+def samples_from_rows(x_rows, y_rows, option_y="--y", image=None, sequence=None,
+                      every_step=False) -> Samples:
+    """Samples from rows of numbers; with ``every_step`` a row of targets holds T steps of n_L
+    numbers, and becomes T columns of Y (column T k + τ: sample k at step τ)."""
     if len(x_rows) != len(y_rows):
         raise InputError(f"{len(x_rows)} input sample(s) but {len(y_rows)} target(s) in "
                          f"{option_y}; give one row of targets per sample")
     X = sp.ImmutableMatrix(x_rows).T
+    if every_step:
+        steps = sequence[0]
+        n_out = len(y_rows[0]) // steps
+        y_rows = [row[tau * n_out:(tau + 1) * n_out] for row in y_rows for tau in range(steps)]
     Y = sp.ImmutableMatrix(y_rows).T
-    return Samples(X, Y, image)
+    return Samples(X, Y, image, sequence)
 
 
-def input_description(n_in: int, image=None) -> str:
+def input_description(n_in: int, image=None, sequence=None) -> str:
     """What one sample's inputs are, for messages."""
+    if sequence is not None:
+        steps, features = sequence
+        return (f"the input sequence seq{steps}x{features} (T·n = {steps}·{features} numbers "
+                f"a sample, row by row: step 0's {features} features, then step 1's, ...)")
     if image is None:
         return f"the input layer (n_0 = {n_in})"
     shape = "x".join(map(str, image))
     return f"the input image {shape} (C·H·W numbers in channel, row, column order)"
 
 
+def target_description(n_out: int, sequence=None, every_step=False) -> str:
+    if every_step:
+        steps = sequence[0]
+        return (f"the output layer at every step (T·n_L = {steps}·{n_out // steps} numbers a "
+                "sample, step by step)")
+    return f"the output layer (n_L = {n_out})"
+
+
+@dataclass(frozen=True)
+class SampleForm:
+    """How many numbers one sample's inputs and targets have in a network, and what they are."""
+
+    n_in: int
+    n_out: int
+    image: tuple[int, int, int] | None = None
+    sequence: tuple[int, int] | None = None
+    every_step: bool = False
+
+    @property
+    def inputs(self) -> str:
+        return input_description(self.n_in, self.image, self.sequence)
+
+    @property
+    def targets(self) -> str:
+        return target_description(self.n_out, self.sequence, self.every_step)
+
+
+def sample_form(arch) -> SampleForm:
+    """A sample of ``arch``: n_0 inputs, C·H·W for an image, T·n for a sequence; n_L targets,
+    T·n_L for an rnn head at every step (``:all``)."""
+    n_out = arch.sizes[-1]
+    if arch.sequence is not None:
+        steps, features = arch.sequence
+        return SampleForm(steps * features, n_out * (steps if arch.every_step else 1),
+                          sequence=tuple(arch.sequence), every_step=arch.every_step)
+    if arch.image is not None:
+        return SampleForm(prod(arch.image), n_out, image=tuple(arch.image))
+    return SampleForm(arch.sizes[0], n_out)
+
+
 def check_targets(samples: Samples, loss) -> None:
     """A loss whose derivation assumes each column of Y sums to 1 gets such targets."""
     if not loss.targets_sum_to_one:
         return
-    for k in range(samples.m):
-        total = sum(samples.Y[:, k])
+    steps = samples.Y.shape[1] // samples.m
+    for column in range(samples.Y.shape[1]):
+        total = sum(samples.Y[:, column])
         if total != 1:
+            where = f"sample {column // steps + 1}" + (f" at step {column % steps}"
+                                                        if steps > 1 else "")
             raise InputError(
                 f"loss {loss.name} needs each sample's targets to sum to 1 (its output error "
-                f"A - Y is derived with that), but sample {k + 1} sums to {total}; "
+                f"A - Y is derived with that), but {where} sums to {total}; "
                 "give one-hot rows such as \"0, 1, 0\" or probabilities")
 
 
 def parse_samples(x_text: str, y_text: str, n_in: int, n_out: int, image=None) -> Samples:
     """``image``: (C, H, W) of an image input, whose samples have C·H·W = ``n_in`` numbers."""
-    x_rows = parse_rows(x_text, n_in, "--x", input_description(n_in, image))
-    y_rows = parse_rows(y_text, n_out, "--y", f"the output layer (n_L = {n_out})")
-    return samples_from_rows(x_rows, y_rows, image=image)
+    return parse_samples_of(SampleForm(n_in, n_out, image), x_text, y_text)
+
+
+def parse_samples_of(form: SampleForm, x_text: str, y_text: str) -> Samples:
+    """--x and --y of a network whose samples have ``form``."""
+    x_rows = parse_rows(x_text, form.n_in, "--x", form.inputs)
+    y_rows = parse_rows(y_text, form.n_out, "--y", form.targets)
+    return samples_from_rows(x_rows, y_rows, image=form.image, sequence=form.sequence,
+                             every_step=form.every_step)
 
 
 def load_samples(path, n_in: int, n_out: int, image=None) -> Samples:
+    return load_samples_of(SampleForm(n_in, n_out, image), path)
+
+
+def load_samples_of(form: SampleForm, path) -> Samples:
     """A CSV file, one sample a row: n_0 inputs then n_L targets; a header row is skipped."""
+    n_in, n_out, image = form.n_in, form.n_out, form.image
     path = Path(path)
     try:
         with path.open(encoding="utf-8", newline="") as handle:
@@ -351,7 +500,8 @@ def load_samples(path, n_in: int, n_out: int, image=None) -> Samples:
             raise InputError(str(exc)) from None
         x_rows.append(values[:n_in])
         y_rows.append(values[n_in:])
-    return samples_from_rows(x_rows, y_rows, image=image)
+    return samples_from_rows(x_rows, y_rows, image=image, sequence=form.sequence,
+                             every_step=form.every_step)
 
 
 def _is_numeric_row(row) -> bool:

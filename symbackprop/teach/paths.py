@@ -47,7 +47,7 @@ class ParameterError(SymbackpropError, ValueError):
 
 @dataclass(frozen=True)
 class Parameter:
-    kind: str  # "W" or "b"
+    kind: str  # "W" or "b"; "U", an rnn layer's recurrent weights
     layer: int
     row: int  # a dense weight's row; a kernel's output channel r
     col: int | None  # None for a bias; a kernel's input channel c
@@ -71,8 +71,9 @@ def parse_parameter(text: str, sizes) -> Parameter:
 
     ``sizes``: the layer sizes, or the Architecture. An image network's convolution has
     kernels ``W1[r,c,u,v]`` (out channel, in channel, kernel row, kernel column) and biases
-    ``b1[r]``; its pooling layers and flatten have no parameters."""
-    if getattr(sizes, "image", None) is not None:
+    ``b1[r]``; its pooling layers and flatten have no parameters. A recurrent network's rnn
+    layer has input weights ``W1[r,s]``, recurrent weights ``U1[r,s]`` and biases ``b1[r]``."""
+    if getattr(sizes, "features", ()):
         return _parse_image_parameter(text, sizes)
     sizes = getattr(sizes, "sizes", sizes)
     depth = len(sizes) - 1
@@ -106,44 +107,59 @@ def parse_parameter(text: str, sizes) -> Parameter:
     return Parameter(kind, layer, row, col)
 
 
-def _parse_image_parameter(text: str, arch) -> Parameter:
-    from .inputs import parameter_shapes
+_FEATURE_PARAM = re.compile(r"^\s*([WUb])\s*(\d+)\s*\[\s*(\d+(?:\s*,\s*\d+)*)\s*\]\s*$")
 
-    shapes = parameter_shapes(arch)
-    labels = ", ".join(map(str, shapes))
-    first = next(iter(shapes))
-    match = _PARAM.match(str(text))
-    if not match:
-        raise ParameterError(f"cannot read parameter {text!r}; write W<l>[r,c,u,v] for a "
-                             f"convolution's kernel, W<l>[row,col] for a dense layer's weight or "
+#: How a message names an array of each kind, and what its indices are.
+_NOUNS = {"b": "a bias", "U": "a recurrent weight"}
+_NEEDS = {4: "four indices, [r,c,u,v] (out channel, in channel, kernel row, kernel column)",
+          2: "a row and a column", 1: "one index"}
+
+
+def _parse_image_parameter(text: str, arch) -> Parameter:
+    """A parameter of an image or a recurrent network: a kernel W<l>[r,c,u,v], an rnn layer's
+    W<l>[r,s] or U<l>[r,s], a bias b<l>[r], a dense layer's W<l>[row,col]."""
+    from .inputs import parameter_arrays
+
+    arrays = parameter_arrays(arch)
+    labels = ", ".join(map(str, arrays))
+    first = next(iter(arrays))
+    first_w = {kind: shape for kind, shape, _ in arrays[first]}["W"]
+    recurrent = arch.sequence is not None
+    match = _FEATURE_PARAM.match(str(text))
+    if not match or (match.group(1) == "U" and not recurrent):
+        kinds = ("W<l>[row,col] for a weight (the rnn layer's input weights W1[r,s]), "
+                 "U<l>[r,s] for its recurrent weights" if recurrent else
+                 "W<l>[r,c,u,v] for a convolution's kernel, W<l>[row,col] for a dense layer's "
+                 "weight")
+        raise ParameterError(f"cannot read parameter {text!r}; write {kinds} or "
                              f"b<l>[row], with l a layer with parameters ({labels}), e.g. "
-                             f"W{first}[{','.join(['0'] * len(shapes[first][0]))}] or "
-                             f"b{first}[0]")
+                             f"{'U' if recurrent else 'W'}{first}"
+                             f"[{','.join(['0'] * len(first_w))}] or b{first}[0]")
     kind, layer = match.group(1), int(match.group(2))
     indices = tuple(int(i) for i in match.group(3).split(","))
-    if layer not in shapes:
+    if layer not in arrays:
         what = (f"layer {layer} ({arch.features[layer - 1].token()}) has no parameters"
                 if 1 <= layer <= arch.offset else f"no layer {layer}")
         raise ParameterError(f"{text!r}: {what}; this network's layers with parameters are "
                              f"{labels}")
-    w_shape, b_shape, names = shapes[layer]
-    conv = len(w_shape) == 4
-    shape, what = (w_shape, names) if kind == "W" else \
-        (b_shape, f"(n_C[{layer}],)" if conv else f"(n_{layer},)")
+    found = {name: (shape, what) for name, shape, what in arrays[layer]}
+    if kind not in found:
+        raise ParameterError(f"{text!r}: layer {layer} has no {kind}; its parameters are "
+                             f"{', '.join(f'{name}{layer}' for name in found)}")
+    shape, what = found[kind]
     described = f"{kind}{layer} has shape {shape} = {what}"
     if len(indices) != len(shape):
-        needs = {4: "four indices, [r,c,u,v] (out channel, in channel, kernel row, kernel "
-                    "column)", 2: "a row and a column", 1: "one index"}[len(shape)]
         example = f"{kind}{layer}[{','.join(['0'] * len(shape))}]"
-        noun = "a bias" if kind == "b" else "a kernel" if conv else "a weight"
-        raise ParameterError(f"{text!r}: {noun} needs {needs}, e.g. {example}; {described}")
+        noun = _NOUNS.get(kind, "a kernel" if len(found["W"][0]) == 4 else "a weight")
+        raise ParameterError(f"{text!r}: {noun} needs {_NEEDS[len(shape)]}, e.g. {example}; "
+                             f"{described}")
     if any(i >= n for i, n in zip(indices, shape)):
         ranges = ", ".join(f"0..{n - 1}" for n in shape)
         raise ParameterError(f"{text!r} is out of range: {described}, so the indices are in "
                              f"{ranges}")
     if kind == "b":
         return Parameter("b", layer, indices[0], None)
-    return Parameter("W", layer, indices[0], indices[1], indices[2:])
+    return Parameter(kind, layer, indices[0], indices[1], indices[2:])
 
 
 # --- the model of an explanation -----------------------------------------------------------
@@ -300,9 +316,17 @@ def _in_terms_of_output(derivative, ex: _Example, k, out_unit, in_unit):
     return derivative if out.has(S) or out.has(Z) else out
 
 
-def explain(derivation, parameter: Parameter) -> Explanation:
+def explain(derivation, parameter: Parameter, **numbers) -> Explanation:
     """The computation graph from ``parameter`` to the loss, its paths, and backpropagation
-    (an image network's: ``graph.explain_image``)."""
+    (an image network's: ``graph.explain_image``; a recurrent network's, with the numbers of
+    one example, ``parameters`` and ``samples``: ``sequences.explain_sequence``)."""
+    if derivation.arch.sequence is not None:
+        from .sequences import explain_sequence
+
+        return explain_sequence(derivation, parameter, **numbers)
+    if numbers:
+        raise ParameterError("weights and inputs for an explanation apply to recurrent "
+                             "networks only (the numbers of their Jacobians)")
     if derivation.arch.image is not None:
         from .graph import explain_image
 

@@ -181,6 +181,10 @@ def _template(command: str, fmt: str):
 
 def example_document(worked, fmt: str = "text", digits: int = PRINTED_DIGITS) -> str:
     d = worked.derivation
+    if d.arch.sequence is not None:
+        from .present_sequences import example_sequence_document
+
+        return example_sequence_document(worked, fmt, digits)
     if d.arch.image is not None:
         from .present_images import example_image_document
 
@@ -284,6 +288,10 @@ _EDGE_NOTES = {
 def explain_document(explanation, fmt: str = "text") -> str:
     e = explanation
     d = e.derivation
+    if d.arch.sequence is not None:
+        from .present_sequences import explain_sequence_document
+
+        return explain_sequence_document(e, fmt)
     if d.arch.image is not None:
         from .present_images import explain_image_document
 

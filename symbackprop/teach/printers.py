@@ -24,11 +24,12 @@ from ..printing.linear import TextPrinter
 from ..registry import latex_names
 from .numbers import PRINTED_DIGITS, decimal_text
 
-#: Symbols printed as their Greek letter in text: the learning rate, a kernel window's offsets.
-_GREEK = {"alpha": "α", "mu": "μ", "nu": "ν"}
+#: Symbols printed as their Greek letter in text: the learning rate, a kernel window's offsets,
+#: a time step.
+_GREEK = {"alpha": "α", "mu": "μ", "nu": "ν", "tau": "τ"}
 
 #: Arrays whose first index is the example: with one example (``one_example``) it is left out.
-_PER_EXAMPLE = ("A", "Z", "dA", "dZ", "M")
+_PER_EXAMPLE = ("A", "Z", "dA", "dZ", "M", "H", "dH")
 
 
 def _array_kind(base) -> str | None:
@@ -79,6 +80,14 @@ class TeachTextPrinter(TextPrinter):
     def map_slice(self, array, *fixed) -> str:
         """One map of a 4-D array, rows by columns: ``Z[1][0,1,:,:]``."""
         return f"{array}[{','.join(str(i) for i in fixed)},:,:]"
+
+    def step_slice(self, array, tau) -> str:
+        """One time step of a sequence array, a column per sample: ``H[1]<2>``."""
+        return f"{array}<{self._print(tau)}>"
+
+    def norm(self, text) -> str:
+        """The spectral norm of what ``text`` prints: ``‖J<2>‖₂``."""
+        return f"‖{text}‖₂"
 
     def _print_MatrixElement(self, expr):
         _rows, cols = expr.parent.shape
@@ -176,6 +185,14 @@ class TeachLatexPrinter(DerivationLatexPrinter):
     def map_slice(self, array, *fixed) -> str:
         """One map of a 4-D array, rows by columns: ``Z^{[1]}_{0,1,:,:}``."""
         return self._name(str(array), sub=",".join(str(i) for i in fixed) + ",:,:")
+
+    def step_slice(self, array, tau) -> str:
+        r"""One time step of a sequence array, a column per sample: ``H^{[1]\langle 2\rangle}``
+        (Ng's ⟨t⟩ for a time step)."""
+        return self._name(str(array), sup=rf"\langle {self._print(tau)}\rangle")
+
+    def norm(self, text) -> str:
+        return rf"\left\lVert {text} \right\rVert_{{2}}"
 
     @classmethod
     def for_arch(cls, arch, settings=None) -> TeachLatexPrinter:

@@ -122,9 +122,9 @@ class _Evaluator:
 def work_example(derivation, parameters: Parameters, samples: Samples,
                  learning_rate) -> WorkedExample:
     """Forward pass, cost, backward pass and update for these numbers, from ``derivation``
-    (an image network's: ``worked_images.work_image_example``)."""
+    (an image or a recurrent network's: ``worked_images.work_image_example``)."""
     d = derivation
-    if d.arch.image is not None:
+    if d.features:
         from .worked_images import work_image_example
 
         return work_image_example(d, parameters, samples, learning_rate)
@@ -171,7 +171,7 @@ def work_example(derivation, parameters: Parameters, samples: Samples,
 
     contributions = ()
     if samples.m > 1:
-        contributions = tuple(_contribution(ev, layer, samples.m, d.m)
+        contributions = tuple(_contribution(ev, layer, samples.m)
                               for layer in reversed(d.layers))
 
     updated, decay = [], None
@@ -232,14 +232,16 @@ def _penalty_rate(layer) -> sp.Expr:
     return rate
 
 
-def _contribution(ev: _Evaluator, layer, m: int, m_symbol) -> Contribution:
-    """BP1 of one sample: the same equation with m = 1 and that sample's columns."""
+def _contribution(ev: _Evaluator, layer, m: int, columns: int = 1) -> Contribution:
+    """BP1 of one sample: the same equation with m = 1 and that sample's columns (``columns``
+    of them: a recurrent head at every step has one per step)."""
     bp1 = layer.backward["BP1"]
     per_sample = []
     for k in range(m):
         # the loss's part only: the penalty belongs to the whole step, not to a sample
-        column = {layer.dZ: ev.known[layer.dZ][:, k], layer.A_prev: ev.known[layer.A_prev][:, k],
-                  m_symbol: 1, N.lam: 0}
+        own = slice(k * columns, (k + 1) * columns)
+        column = {layer.dZ: ev.known[layer.dZ][:, own],
+                  layer.A_prev: ev.known[layer.A_prev][:, own], N.m: 1, N.lam: 0}
         per_sample.append(ev.evaluate(bp1.rhs, rules=column))
     total = per_sample[0]
     for part in per_sample[1:]:

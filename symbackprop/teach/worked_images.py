@@ -1,12 +1,15 @@
-"""One step of gradient descent on an image network, with real numbers, from a ``Derivation``.
+"""One step of gradient descent on an image or a recurrent network, with real numbers, from a
+``Derivation``.
 
 A feature layer's every number is its derived entry formula evaluated entry by entry: the
 feature sizes filled in, the sums over windows written out, the indices of the entry given
-their values, the arrays it reads given theirs (``concrete.Known``). The dense layers after
-flatten are evaluated as in a dense network's worked example, from their vectorised equations.
-What is not an equation of the derivation: the update W <- W - α dW, and max pooling's arg-max
-indicator M (the first maximum of each window, row-major order on ties), which ``tensors.Pool``
-defines and the derivation reads.
+their values, the arrays it reads given theirs (``concrete.Known``). A layer's equations are
+filled together, each entry once the entries it reads are known: an rnn layer's Z and H go
+forward step by step, its dH and dZ backward in time, as the derived definitions order them.
+The dense layers after flatten (or after the rnn layer) are evaluated as in a dense network's
+worked example, from their vectorised equations. What is not an equation of the derivation: the
+update W <- W - α dW, and max pooling's arg-max indicator M (the first maximum of each window,
+row-major order on ties), which ``tensors.Pool`` defines and the derivation reads.
 """
 from __future__ import annotations
 
@@ -100,18 +103,28 @@ def _token(arch, label) -> str:
     return f"{arch.size(label)}:{arch.activations[label - arch.offset - 1]}"
 
 
+def _array_symbol(d, kind, label):
+    """The symbol of parameter array ``kind`` (W, U, b) of layer ``label``, or of its gradient
+    (dW, dU, db)."""
+    layer = d.layer(label)
+    if label <= d.arch.offset:
+        return layer.symbols[kind]
+    return getattr(layer, kind)
+
+
 def _penalty_value(d, parameters, sizes, m):
-    """The cost's L2 penalty (λ/2m) Σ_l ‖W^[l]‖², its definition evaluated at the weights."""
+    """The cost's L2 penalty (λ/2m) Σ_l ‖W^[l]‖² (an rnn layer's U too), its definition
+    evaluated at the weights."""
     if not d.l2:
         return sp.Integer(0)
     values = {}
-    for label in parameters.labels or range(1, d.arch.depth + 1):
-        W = parameters.of(label)[0]
-        layer = d.layer(label)
-        base = (layer.symbols["W"] if label <= d.arch.offset else layer.W).xreplace(sizes)
+    for kind, label, W in parameters.named():
+        if kind == "b":
+            continue
+        base = _array_symbol(d, kind, label).xreplace(sizes)
         for idx in itertools.product(*map(range, W.shape)):
             values[base[idx]] = W[idx]
-    expr = d.penalty.xreplace({**sizes, d.m: m, N.lam: d.l2})
+    expr = d.penalty.xreplace({**sizes, N.m: m, N.lam: d.l2})
     expr = expr.doit()
     out = expr.xreplace(values)
     if out.free_symbols:
@@ -121,13 +134,14 @@ def _penalty_value(d, parameters, sizes, m):
 
 def work_image_example(derivation, parameters: Parameters, samples: Samples,
                        learning_rate) -> ImageWorkedExample:
-    """Forward pass, cost, backward pass and update of an image network, from ``derivation``."""
+    """Forward pass, cost, backward pass and update of an image or a recurrent network, from
+    ``derivation``."""
     d = derivation
     arch = d.arch
     sizes = concrete_sizes(arch)
     m = samples.m
     known = Known({**sizes, N.m: m, N.lam: d.l2})
-    ev = _Evaluator({**sizes, d.m: m, N.lam: d.l2})
+    ev = _Evaluator({**sizes, N.m: m, N.lam: d.l2})
 
     def share(symbol, value):
         """A value both evaluators read: flatten's vectors and their error."""
@@ -139,18 +153,15 @@ def work_image_example(derivation, parameters: Parameters, samples: Samples,
         return eq.entry_lhs.xreplace(sizes), eq.entry_rhs.xreplace(sizes)
 
     given = []
-    for label in parameters.labels:
-        W, b = parameters.of(label)
-        layer = d.layer(label)
+    for kind, label, value in parameters.named():
+        symbol = _array_symbol(d, kind, label)
         if label <= arch.offset:
-            W_sym, b_sym = layer.symbols["W"], layer.symbols["b"]
-            known[W_sym], known[b_sym] = W, b
-            given += [MapValue(W_sym, None, None, W, "given", label),
-                      MapValue(b_sym, None, None, b, "given", label)]
+            known[symbol] = value
+            given.append(MapValue(symbol, None, None, value, "given", label))
         else:
-            ev[layer.W], ev[layer.b] = W, b
-            given += [Value(layer.W, None, W, "given"), Value(layer.b, None, b, "given")]
-    X = samples.maps
+            ev[symbol] = value
+            given.append(Value(symbol, None, value, "given"))
+    X = samples.sequences if arch.sequence is not None else samples.maps
     known[d.X] = X
     ev[d.Y] = samples.Y
     given += [MapValue(d.X, None, None, X, "given", 0), Value(d.Y, None, samples.Y, "given")]
@@ -163,8 +174,7 @@ def work_image_example(derivation, parameters: Parameters, samples: Samples,
                                     layer.feature.stride)
             known[layer.symbols["M"]] = M
             values.append(MapValue(layer.symbols["M"], None, None, M, "argmax", layer.index))
-        for eq in layer.forward:
-            value = known.fill(eq)
+        for eq, value in zip(layer.forward, known.fill_together(layer.forward)):
             share(eq.lhs, value)
             values.append(MapValue(eq.lhs, eq.rhs, entry(eq), value, "forward", layer.index))
         forward.append(Stage(layer.index, _token(arch, layer.index), tuple(values)))
@@ -197,11 +207,11 @@ def work_image_example(derivation, parameters: Parameters, samples: Samples,
         share(layer.dA_prev, compute(layer.backward["BP3"], "BP3"))
         backward.append(Stage(layer.index, _token(arch, layer.index), tuple(values)))
     for layer in reversed(d.features):
+        # dA^[0], the gradient of the inputs, is not needed
+        eqs = [(name, eq) for name, eq in layer.backward.items()
+               if not (name == "BP3" and layer.index == 1)]
         values = []
-        for name, eq in layer.backward.items():
-            if name == "BP3" and layer.index == 1:
-                continue  # dA^[0], the gradient of the inputs: not needed
-            value = known.fill(eq)
+        for (name, eq), value in zip(eqs, known.fill_together([eq for _, eq in eqs])):
             known[eq.lhs] = value
             values.append(MapValue(eq.lhs, eq.rhs, entry(eq), value, name, layer.index))
         backward.append(Stage(layer.index, _token(arch, layer.index), tuple(values)))
@@ -209,23 +219,21 @@ def work_image_example(derivation, parameters: Parameters, samples: Samples,
     contributions = ()
     if m > 1:
         contributions = tuple(
-            [_contribution(ev, layer, m, d.m) for layer in reversed(d.layers)]
-            + [_map_contribution(known, layer, m) for layer in reversed(d.features)
-               if "W" in layer.symbols])
+            [_contribution(ev, layer, m, samples.Y.shape[1] // m) for layer in reversed(d.layers)]
+            + [part for layer in reversed(d.features) for part in
+               _map_contributions(known, layer, m)])
 
     updated = []
-    for label in parameters.labels:
-        layer = d.layer(label)
+    for kind, label, _ in parameters.named():
+        param = _array_symbol(d, kind, label)
+        grad = _array_symbol(d, "d" + kind, label)
         if label <= arch.offset:
-            for key in ("W", "b"):
-                param, grad = layer.symbols[key], layer.symbols["d" + key]
-                value = _step(known[param], known[grad], learning_rate)
-                updated.append(MapValue(param, _rule(param, grad), None, value, "update", label))
+            value = _step(known[param], known[grad], learning_rate)
+            updated.append(MapValue(param, _rule(param, grad), None, value, "update", label))
         else:
-            for param, grad in ((layer.W, layer.dW), (layer.b, layer.db)):
-                rule = sp.MatAdd(param, sp.MatMul(-ALPHA, grad))
-                value = ev.evaluate(rule, rules={ALPHA: learning_rate})
-                updated.append(Value(param, rule, value, "update"))
+            rule = sp.MatAdd(param, sp.MatMul(-ALPHA, grad))
+            value = ev.evaluate(rule, rules={ALPHA: learning_rate})
+            updated.append(Value(param, rule, value, "update"))
     return ImageWorkedExample(d, parameters, samples, learning_rate, tuple(given),
                               tuple(forward), losses, cost, tuple(backward), contributions,
                               tuple(updated))
@@ -252,17 +260,27 @@ def _example(array, k):
     return sp.ImmutableDenseNDimArray(_flat(array[k]), (1, *rest))
 
 
-def _map_contribution(known: Known, layer, m: int) -> Contribution:
-    """BP1 of one sample: the same entry formula with m = 1 on that sample's maps."""
+def _map_contributions(known: Known, layer, m: int) -> list[Contribution]:
+    """Each weight gradient of a feature layer (a kernel's dW; an rnn's dW and dU), one sample
+    at a time: the same entry formula with m = 1 on that sample's maps or sequences."""
     sym = layer.symbols
-    per_sample = []
-    for k in range(m):
-        single = Known({**known.sizes, N.m: 1})
-        single.values = dict(known.values)
-        single[sym["A_prev"]] = _example(known[sym["A_prev"]], k)
-        single[sym["dZ"]] = _example(known[sym["dZ"]], k)
-        per_sample.append(single.fill(layer.backward["BP1"]))
-    mean = sp.ImmutableDenseNDimArray(
-        [settle(sum(values) / m) for values in zip(*[_flat(v) for v in per_sample])],
-        per_sample[0].shape)
-    return Contribution(layer.index, sym["dW"], tuple(per_sample), mean)
+    out = []
+    for stage in layer.kind.stages_of(layer.feature):
+        for grad in stage.gradients:
+            if grad.per_example or grad.target == "b":
+                continue
+            eq = layer.backward[grad.name]
+            per_example = [a for a in eq.entry_rhs.atoms(sp.Indexed)
+                           if a.base.shape and a.base.shape[0] == N.m]
+            per_sample = []
+            for k in range(m):
+                single = Known({**known.sizes, N.m: 1})
+                single.values = dict(known.values)
+                for base in sorted({a.base for a in per_example}, key=sp.default_sort_key):
+                    single[base] = _example(known[base], k)
+                per_sample.append(single.fill(eq))
+            mean = sp.ImmutableDenseNDimArray(
+                [settle(sum(values) / m) for values in zip(*[_flat(v) for v in per_sample])],
+                per_sample[0].shape)
+            out.append(Contribution(layer.index, sym[grad.result], tuple(per_sample), mean))
+    return out
