@@ -10,7 +10,9 @@ def add_parser(sub) -> None:
     parser = sub.add_parser(
         "derive", help="derive BP1-BP4 for an architecture and write them up",
         description="Derive the backpropagation equations by the chain rule and write them up "
-                    "as text, a LaTeX document or fragment, or Markdown.")
+                    "as text, a LaTeX document or fragment, or Markdown: dense networks, image "
+                    "networks (convolutions, pooling, flatten) and recurrent networks "
+                    "(seq{T}x{n}-rnn{H}[:act][:all]-..., backpropagation through time).")
     add_arch_args(parser)
     parser.add_argument("--format", choices=FORMATS, default=None,
                         help="text (default: pretty-printed for a terminal), latex, markdown")

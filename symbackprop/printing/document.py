@@ -20,6 +20,9 @@ from . import diagram as D
 from .latex import Component, DerivationLatexPrinter
 
 BP_NAMES = ("BP1", "BP2", "BP3", "BP4")
+# A cost of more terms than this (the mean loss and a penalty per weight array) is set one term
+# a line, to fit the text width.
+COST_TERMS_ON_A_LINE = 3
 ALPHA = sp.Symbol("alpha")
 PACKAGES = ("amsmath", "amssymb", "tikz")
 
@@ -132,7 +135,8 @@ def sections(d, with_steps: bool = True) -> Sections:
     activations = tuple(definition(act) for act in entries
                         if not (isinstance(act.expr, sp.Function) and act.expr.args == (z_var,)))
     i = d.example_index
-    cost = (Row(N.J, sp.Sum(N.L[i], (i, 0, d.m - 1)) / d.m + d.penalty),
+    J = sp.Sum(N.L[i], (i, 0, d.m - 1)) / d.m + d.penalty
+    cost = (Row(N.J, J, split=len(sp.Add.make_args(J)) > COST_TERMS_ON_A_LINE),
             Row(N.L[i], d.loss_entry))
     if d.l2:  # the L2 penalty's weight, as given
         cost += (Row(N.lam, d.l2),)

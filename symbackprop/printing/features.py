@@ -84,7 +84,7 @@ VARIANTS = {
 # recurrent layer's operations, and what it is about.
 NAMED = {"t": N.t, "k": N.k, "Tk+t": N.T * N.k + N.t, "mT": N.m * N.T,
          "next": sp.Le(N.t + 1, N.T - 1)}
-PENALTY = "; the L2 penalty adds (λ/m) {W}"
+PENALTY = "; the L2 penalty adds {penalty}"  # (λ/m) W, over the cost's m
 ACTIVATION_ERROR = "entry by entry: the error of the activation times its derivative"
 
 # How a layer of each feature kind is named: in a heading, and in the diagram and the table.
@@ -133,7 +133,7 @@ def describe(node) -> tuple:
     values = {}
     if isinstance(node, Plus):  # Plus(Scaled(1/m, operation), Scaled(λ/m, W))
         text += PENALTY
-        values["W"] = node.args[1].node
+        values["penalty"] = node.args[1]
     pieces, rest = [], text
     while "{" in rest:
         before, _, after = rest.partition("{")

@@ -54,7 +54,7 @@ def _rows(rows, indent="  ", notation="ng") -> list[str]:
 
 
 def _shape(shape, sizes) -> str:
-    return " × ".join(str(sp.sympify(x).xreplace(sizes)) for x in shape)
+    return " × ".join(pretty(sp.sympify(x).xreplace(sizes)) for x in shape)
 
 
 def _table(table) -> list[str]:
