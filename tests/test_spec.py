@@ -110,7 +110,7 @@ def test_unreadable_spec_file(tmp_path):
         load_arch(tmp_path / "missing.json")
     folder = tmp_path / "folder.json"
     folder.mkdir()
-    with pytest.raises(SpecError, match="cannot read spec file"):
+    with pytest.raises(SpecError, match="is a directory; give a regular"):
         load_arch(folder)
 
 
