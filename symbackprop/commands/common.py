@@ -5,14 +5,22 @@ from __future__ import annotations
 FORMATS = ("text", "latex", "markdown")
 
 
+def _arch_help() -> str:
+    """ARCH's help, the layer tokens from the kinds' own syntax."""
+    from ..kinds import IMAGE_KINDS, SEQUENCE_KINDS
+    from ..spec import EXAMPLE_IMAGE, EXAMPLE_SEQUENCE
+
+    def tokens(kinds):
+        return ", ".join(kind.syntax.split(": ")[0] for kind in kinds.values())
+    return ("sizes joined by '-', each layer after the input optionally ':activation' "
+            "(e.g. 2-3-1, 784-128:relu-10:softmax); an image network: CxHxW, then "
+            f"{tokens(IMAGE_KINDS)}, dense layers (e.g. {EXAMPLE_IMAGE}); a recurrent "
+            f"network: seq{{T}}x{{n}}, then {tokens(SEQUENCE_KINDS)}, dense layers (e.g. "
+            f"{EXAMPLE_SEQUENCE}); or a .json/.toml spec file").replace("%", "%%")
+
+
 def add_arch_args(parser) -> None:
-    parser.add_argument(
-        "arch", metavar="ARCH",
-        help="sizes joined by '-', each layer after the input optionally ':activation' "
-             "(e.g. 2-3-1, 784-128:relu-10:softmax); an image network: CxHxW, then "
-             "conv{F}k{K}[s{S}][p{P}][:act], maxpool{K}[s{S}], avgpool{K}[s{S}], flatten, "
-             "dense layers (e.g. 1x8x8-conv16k3p1:relu-maxpool2-flatten-10:softmax); or a "
-             ".json/.toml spec file")
+    parser.add_argument("arch", metavar="ARCH", help=_arch_help())
     parser.add_argument(
         "--loss", default=None, metavar="NAME[=EXPR]",
         help="half_sse (default), mse, bce (sigmoid outputs), cross_entropy (softmax outputs), "
