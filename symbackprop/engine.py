@@ -357,17 +357,22 @@ class _Network:
             rows["insert"].append(sp.Sum(dV_e / m * local, *limits))
             result += sum_over(dV_e / m * local, list(index_sizes))
         steps = [Step(lhs, sp.Add(*rows["chain"]), "chain"),
-                 Step(lhs, sp.Add(*rows["adjoint"]), "adjoint"),
+                 Step(lhs, sp.Add(*rows["adjoint"]), self.rule("adjoint")),
                  *local_steps,
                  Step(lhs, sp.Add(*rows["insert"]), "insert"),
                  Step(lhs, result, "kronecker")]
         return steps, result
 
+    def rule(self, name: str) -> str:
+        """The key of a rule that names what J averages over: examples, or (example, step)
+        pairs when the head of a recurrent network applies at every step."""
+        return name if self.m == N.m else f"{name}_pairs"
+
     def per_example(self, lhs, steps, grad):
         """dX = m ∂J/∂X, entry ``lhs``: the error of one example."""
         entry = sp.Add(*[_constants_out_of_piecewise(self.m * t, self.m)
                          for t in sp.Add.make_args(grad)])
-        steps = [*steps, Step(lhs, entry, "scale")]
+        steps = [*steps, Step(lhs, entry, self.rule("scale"))]
         return steps, entry
 
     def finish(self, name, label, lhs_matrix, rows, cols, entry, steps):
@@ -475,7 +480,8 @@ class _Network:
         r, k, i = N.r, N.k, N.i
         target = self.at(A, r, k)
         lhs = sp.Derivative(N.J, target)
-        steps = [Step(lhs, sp.Sum(sp.Derivative(N.L[i], target), (i, 0, m - 1)) / m, "linearity")]
+        steps = [Step(lhs, sp.Sum(sp.Derivative(N.L[i], target), (i, 0, m - 1)) / m,
+                      self.rule("linearity"))]
         inner = _sum_inner(sp.diff(self.loss_entry(A, self.Y, n_l, i), target))
         steps.append(Step(lhs, sp.Sum(inner, (i, 0, m - 1)) / m, "local"))
         grad = sum_over(inner / m, [(i, m)])

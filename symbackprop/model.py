@@ -25,6 +25,13 @@ RULES = {
     "simplify": "simplify",
     "targets": "the targets of each example sum to 1",
     "vectorise": "write the sum over entries as a matrix expression",
+    # The same rules where J averages over the m·T (example, step) pairs of a recurrent
+    # network whose dense head applies at every step.
+    "adjoint_pairs": "definition of the error of X: ∂L/∂X for one (example, step) pair; J "
+                     "averages L over the T m pairs, so ∂J/∂X is that error divided by T m",
+    "linearity_pairs": "J = (1/(T m)) Σᵢ L⁽ⁱ⁾ over the T m (example, step) pairs, and "
+                       "differentiation is linear",
+    "scale_pairs": "multiply by T m: the error of one (example, step) pair",
     "penalty": "the L2 penalty (λ/2m) Σ ‖W‖² of the cost depends on the weights directly: "
                "add its derivative",
 }
