@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import random
 from dataclasses import dataclass
 
 import sympy as sp
@@ -569,18 +570,29 @@ def _same(g: Graph, first, second) -> tuple[bool, str]:
     difference = sp.expand(first - second)
     if difference == 0:
         return True, "expanded"
-    return _equal_at_random_points(_through_inputs(g, difference)), "points"
+    return _zero_on_the_graph(g, difference), "points"
 
 
-def _through_inputs(g: Graph, expr):
-    """Every computed entry replaced by its definition, until only inputs, parameters, targets
-    and the arg-max indicators are left."""
-    for _ in range(len(g.stages) + 2):
-        found = {e: g.definition[e] for e in _entries(expr) if e in g.definition}
-        if not found:
-            return expr
-        expr = expr.xreplace(found)
-    return expr
+def _zero_on_the_graph(g: Graph, expr, points: int = 3) -> bool:
+    """Whether ``expr``, in entries of the graph, is 0 at random points: every input, parameter,
+    target (and arg-max indicator) drawn at random, every node computed from its definition
+    at them in turn, to 60 digits (the numbers of ``expr`` written through the inputs, without
+    writing out the expression, which grows with every layer a path crosses)."""
+    leaves = {a for node in g.nodes for a in _entries(g.definition[node])
+              if a not in g.definition} | {a for a in _entries(expr) if a not in g.definition}
+    symbols = {x for node in g.nodes for x in g.definition[node].free_symbols
+               if not isinstance(x, sp.Indexed)} | {x for x in expr.free_symbols
+                                                      if not isinstance(x, sp.Indexed)}
+    atoms = sorted(leaves | symbols, key=sp.default_sort_key)
+    rng = random.Random(0)
+    for _ in range(points):
+        values = {x: sp.Rational(rng.randint(-64, 64), 32) for x in atoms}
+        for node in g.nodes:
+            values[node] = sp.N(g.definition[node].xreplace(values).doit(), 60)
+        value = sp.N(expr.xreplace(values).doit(), 60)
+        if not (value.is_number and abs(value) < sp.Float(10, 60) ** -40):
+            return False
+    return True
 
 
 def _equal_at_random_points(expr, points: int = 3) -> bool:

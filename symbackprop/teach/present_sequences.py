@@ -170,23 +170,74 @@ def _jacobian_words(f, H, Z, U, last) -> dict:
     }
 
 
+def _numbers(f, e, d, gradient) -> dict | None:
+    """The numbers of the example: inputs, hidden states, U, each step's Jacobian, the
+    products a path crosses, the errors backward in time and θ's gradient by step."""
+    numbers = e.numbers
+    if numbers is None:
+        return None
+    rnn = d.features[0]
+    H, Z = (_name(rnn.symbols[name]) for name in ("H", "Z"))
+    forms, step = _FORMS[f.name], f.printer.step_slice
+    worked = numbers.worked
+    X, hidden = worked.samples.sequences, worked.value_of(H)
+    U_value = sp.ImmutableMatrix(worked.parameters.get("U", 1).tolist())
+    products = []
+    for p in numbers.products:
+        factors = " ".join(step("J", t) for t in range(e.steps - 1, p.tau, -1))
+        products.append({"lhs": forms["partial"].format(step(H, e.steps - 1), step(H, p.tau)),
+                         "factors": factors, "length": p.length,
+                         "equation": f.equation(factors, [f.value_step(p.value)])
+                         if p.length > 1 else None,
+                         "norm": f.printer.norm(factors), "value": f.value(p.norm)})
+    largest = f.value(numbers.largest)
+    return {
+        "source": f.text(worked.parameters.source), "x_drawn": numbers.x_drawn,
+        "y_default": numbers.y_default,
+        "inputs": [f.equation(step(_name(d.X), tau), [f.value_step(step_matrix(X, tau))])
+                   for tau in range(e.steps)],
+        "Y": f.equation(d.Y, [f.value_step(worked.samples.Y)]),
+        "states": [f.equation(step(H, tau), [f.value_step(step_matrix(hidden, tau))])
+                   for tau in range(e.steps)],
+        "U": f.equation(rnn.symbols["U"], [f.value_step(U_value)]),
+        "U_norm_name": f.printer.norm(f.math(rnn.symbols["U"])),
+        "U_norm": f.value(numbers.U_norm),
+        "jacobians": [{"equation": f.equation(step("J", j.tau), [f.value_step(j.value)]),
+                       "norm": f.printer.norm(step("J", j.tau)), "value": f.value(j.norm),
+                       "slope": f.value(j.slope), "Z": step(Z, j.tau)}
+                      for j in numbers.jacobians],
+        "products": products,
+        "error_norms": [{"norm": f.printer.norm(step(_name(rnn.symbols["dH"]), tau)),
+                         "value": f.value(value)} for tau, value in numbers.error_norms],
+        "contributions": [f.equation(term, [f.value_step(value)])
+                          for _, term, value in numbers.contributions],
+        "gradient": f.equation(gradient, [f.value_step(numbers.gradient)]),
+        "largest": largest, "largest_k": forms["power"].format(largest, "k"),
+        "vanishing": bool(numbers.largest < 1),
+        "long_bounds": [{"steps": n, "power": forms["power"].format(largest, n - 1),
+                         "bound": f.value(v)} for n, v in numbers.long_bounds],
+    }
+
+
 def explain_sequence_document(e, fmt: str = "text") -> str:
+    from .sequences import NUMBERS_STATES, NUMBERS_UNITS
+
     g = e.graph
     d = g.derivation
     arch = d.arch
     f = formatter(fmt, arch=arch, one_example=True)
-    theta = f.math(g.theta)
+    forms = _FORMS[f.name]
     rnn = d.features[0]
-    H = rnn.symbols["H"]
+    H, U = rnn.symbols["H"], rnn.symbols["U"]
     definitions = [f.equation(lhs, [("=", f.math(rhs))]) for lhs, rhs in g.definitions]
     edges = [f.equation(edge.lhs, [("=", f.math(edge.derivative))], EDGE_NOTES[edge.kind])
              for edge in g.first_path_edges]
     uses = [{"tau": use.tau, "paths": use.paths, "factors": use.factors,
-             "power": e.steps - 1 - use.tau,
+             "count": forms["power"].format(e.units, e.steps - 1 - use.tau) + forms["times"]
+             + str(e.head_paths),
              "equation": f.equation(use.edge.lhs, [("=", f.math(use.edge.derivative))])}
             for use in e.uses]
     used = {use.tau for use in e.uses}
-    unused = [tau for tau in range(e.steps) if tau not in used]
     head_uses = [f.equation(edge.lhs, [("=", f.math(edge.derivative))]) for edge in g.uses] \
         if not e.in_rnn else []
     paths = [{"nodes": [f.math(node) for node in path.nodes], "product": f.chain(path.factors)}
@@ -194,8 +245,6 @@ def explain_sequence_document(e, fmt: str = "text") -> str:
     gradient = sp.Derivative(LOSS, g.theta, evaluate=False)
     path_sum = f.equation(gradient, [("=", f.chains([p.factors for p in g.paths]))]) \
         if g.path_sum is not None else None
-    grouped = f.equation(gradient, [("=", f.plus([f.chain(pair) for pair in g.grouped]))])
-    expanded = f.equation(gradient, [("=", f.math(g.expanded))])
     cached = [f.equation(step.lhs, [("=", f.math(_tidy(x))) for x in (step.rhs, step.simplified)
                                     if x is not None], step.rule) for step in g.cached]
     in_time = [{"tau": rows.tau,
@@ -203,77 +252,30 @@ def explain_sequence_document(e, fmt: str = "text") -> str:
                               for lhs, rhs, rule in rows.rows]}
                for rows in e.backward_in_time]
     rule = cached[-1].tag
-    entry = f.equation(g.entry[0], [("=", f.math(g.entry[1]))], rule)
-    entry_at = f.equation(g.entry_at[0], [("=", f.math(g.entry_at[1]))])
-
-    # the numbers
-    worked = e.worked
-    X = worked.samples.sequences
-    inputs = [f.equation(f.printer.step_slice(_name(d.X), tau), [f.value_step(step_matrix(X, tau))])
-              for tau in range(e.steps)]
-    hidden = worked.value_of(_name(H))
-    states = [f.equation(f.printer.step_slice(_name(H), tau),
-                         [f.value_step(step_matrix(hidden, tau))]) for tau in range(e.steps)]
-    U = rnn.symbols["U"]
-    U_value = worked.parameters.get("U", 1)
-    U_eq = f.equation(U, [f.value_step(sp.ImmutableMatrix(U_value.tolist()))])
-    def jac(tau):
-        return f.printer.step_slice("J", tau)
-
-    jacobians = [{"tau": j.tau, "equation": f.equation(jac(j.tau), [f.value_step(j.value)]),
-                  "norm": f.printer.norm(jac(j.tau)), "value": f.value(j.norm),
-                  "slope": f.value(j.slope),
-                  "Z": f.printer.step_slice(_name(rnn.symbols["Z"]), j.tau)}
-                 for j in e.jacobians]
-    forms = _FORMS[f.name]
-    products = []
-    for p in e.products:
-        factors = " ".join(jac(t) for t in range(e.steps - 1, p.tau, -1))
-        products.append({"tau": p.tau, "length": p.length, "factors": factors,
-                         "lhs": forms["partial"].format(f.printer.step_slice(_name(H), e.steps - 1),
-                                                        f.printer.step_slice(_name(H), p.tau)),
-                         "equation": f.equation(factors, [f.value_step(p.value)])
-                         if p.length > 1 else None,
-                         "norm": f.printer.norm(factors), "value": f.value(p.norm)})
-    contributions = [{"tau": tau, "equation": f.equation(term, [f.value_step(value)])}
-                     for tau, term, value in e.contributions]
-    dH = _name(rnn.symbols["dH"])
-    error_norms = [{"norm": f.printer.norm(f.printer.step_slice(dH, tau)),
-                    "value": f.value(value)} for tau, value in e.error_norms]
-    uses_count = [{"tau": use["tau"], "paths": use["paths"], "factors": use["factors"],
-                   "count": forms["power"].format(e.units, use["power"]) + forms["times"]
-                   + str(e.head_paths)} for use in uses]
     name, kind = _template("explain_sequence", fmt)
     counts = g.counts
-    steps = e.steps
     return render(
         name, kind, spec=f.text(arch.spec()), activations=f.text(_activations(arch)),
         loss=f.text(arch.loss), loss_description=f.text(arch.loss_entry.description),
-        parameter=f.text(str(g.parameter)), theta=theta, in_rnn=e.in_rnn,
-        is_recurrent=g.parameter.kind == "U", is_bias=g.parameter.kind == "b",
-        steps=steps, last=steps - 1, units=e.units, n1=f.math(N.units(1)), T=f.math(N.T),
-        tau=f.math(N.tau), H=f.math(H), H_at=f.math(sp.IndexedBase(H.label)[N.tau, N.r]),
+        theta=f.math(g.theta), in_rnn=e.in_rnn, steps=e.steps, last=e.steps - 1,
+        units=e.units, n1=f.math(N.units(1)),
+        H_at=f.math(sp.IndexedBase(H.label)[N.tau, N.r]),
         H_before=f.math(sp.IndexedBase(H.label)[-1, N.nu]),
-        definitions=definitions, edges=edges, uses=uses, unused=unused, head_uses=head_uses,
+        definitions=definitions, edges=edges, uses=uses,
+        unused=[tau for tau in range(e.steps) if tau not in used], head_uses=head_uses,
         head_paths=e.head_paths,
         counts_by_steps=", ".join(f"{f.math(N.T)} = {T}: {n}" for T, n in e.counts_by_steps),
         path_count=g.path_count, paths=paths, all_shown=g.all_shown, path_sum=path_sum,
-        grouped=grouped, expanded=expanded, cached=cached, in_time=in_time, agrees=g.agrees,
-        checked_by=g.checked_by, entry=entry, entry_at=entry_at, rule=rule,
+        grouped=f.equation(gradient, [("=", f.plus([f.chain(pair) for pair in g.grouped]))]),
+        expanded=f.equation(gradient, [("=", f.math(g.expanded))]), cached=cached,
+        in_time=in_time, agrees=g.agrees, checked_by=g.checked_by,
+        entry=f.equation(g.entry[0], [("=", f.math(g.entry[1]))], rule),
+        entry_at=f.equation(g.entry_at[0], [("=", f.math(g.entry_at[1]))]), rule=rule,
         jacobian_entry=f.equation(e.jacobian_entry[0], [("=", f.math(e.jacobian_entry[1]))]),
-        uses_count=uses_count, **_jacobian_words(f, _name(H), _name(rnn.symbols["Z"]), U,
-                                                  e.steps - 1),
-        U_norm_name=f.printer.norm(f.math(U)), largest_k=forms["power"].format(f.value(e.largest), "k"),
+        **_jacobian_words(f, _name(H), _name(rnn.symbols["Z"]), U, e.steps - 1),
         U=f.math(U), U_T=f.math(sp.MatrixSymbol(_name(U), e.units, e.units).T),
-        source=f.text(worked.parameters.source), x_drawn=e.x_drawn,
-        y_default=e.y_default, inputs=inputs,
-        Y=f.equation(d.Y, [f.value_step(worked.samples.Y)]), states=states, U_eq=U_eq,
-        U_norm=f.value(e.U_norm), jacobians=jacobians, products=products,
-        error_norms=error_norms, dH=f.math(rnn.symbols["dH"]), contributions=contributions,
-        gradient=f.equation(gradient, [f.value_step(e.gradient)]),
-        largest=f.value(e.largest),
-        long_bounds=[{"steps": n, "power": forms["power"].format(f.value(e.largest), n - 1),
-                      "bound": f.value(v)} for n, v in e.long_bounds],
+        numbers=_numbers(f, e, d, gradient), most_units=NUMBERS_UNITS,
+        most_states=NUMBERS_STATES,
         by_paths=counts.by_paths, by_backprop=counts.by_backprop,
         for_parameter=counts.for_parameter_by_paths,
         ratio=f"{counts.by_paths / counts.by_backprop:.1f}", targets=g.targets_sum_to_one,

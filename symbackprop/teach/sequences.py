@@ -33,8 +33,14 @@ from .graph import Graph, explain_image, theta_of
 from .numbers import WORKING_DIGITS, settle
 from .paths import LOSS, Parameter, local
 
-#: How many more time steps the table of path counts goes beyond the network's own T.
+#: How many more time steps the table of path counts goes beyond the network's own T, and the
+#: most hidden states (steps × units) an unrolled graph of another T is built with for it.
 MORE_STEPS = 3
+TABLE_STATES = 120
+#: The numbers of the Jacobians are worked out for networks of at most this many hidden
+#: units, and hidden states in all (steps × units): their matrices are shown in full.
+NUMBERS_UNITS = 8
+NUMBERS_STATES = 64
 #: Longer sequences for which the bound on a Jacobian product is evaluated.
 LONG_SEQUENCES = (10, 50)
 #: The index symbols of a Jacobian's entry, ∂H_{τ+1}[p]/∂H_τ[q].
@@ -87,16 +93,9 @@ class Product:
 
 
 @dataclass(frozen=True)
-class SequenceExplanation:
-    graph: object  # graph.ImageExplanation: definitions, paths, sums, backpropagation
-    steps: int  # T
-    units: int  # n_1
-    in_rnn: bool  # θ is a parameter of the rnn layer (else of the dense head)
-    uses: tuple[StepUse, ...]  # by step, in order of τ
-    head_paths: int  # paths from one entry of the last hidden state to L
-    counts_by_steps: tuple[tuple[int, int], ...]  # (T', paths of θ with T' steps)
-    backward_in_time: tuple[StepRows, ...]  # τ = T-1 down to 0
-    jacobian_entry: tuple  # (∂H_{τ+1}[p]/∂H_τ[q], its local derivative)
+class Numbers:
+    """The Jacobians and errors of one example, and θ's gradient there."""
+
     jacobians: tuple[Jacobian, ...]  # τ = 1 .. T-1
     products: tuple[Product, ...]  # τ = T-2 down to 0: ∂H_{T-1}/∂H_τ
     U_norm: sp.Float
@@ -109,6 +108,20 @@ class SequenceExplanation:
     x_drawn: bool  # the inputs were drawn (no --x)
     y_default: bool  # the targets are the default ones (no --y)
 
+
+@dataclass(frozen=True)
+class SequenceExplanation:
+    graph: object  # graph.ImageExplanation: definitions, paths, sums, backpropagation
+    steps: int  # T
+    units: int  # n_1
+    in_rnn: bool  # θ is a parameter of the rnn layer (else of the dense head)
+    uses: tuple[StepUse, ...]  # by step, in order of τ
+    head_paths: int  # paths from one entry of the last hidden state to L
+    counts_by_steps: tuple[tuple[int, int], ...]  # (T', paths of θ with T' steps)
+    backward_in_time: tuple[StepRows, ...]  # τ = T-1 down to 0
+    jacobian_entry: tuple  # (∂H_{τ+1}[p]/∂H_τ[q], its local derivative)
+    numbers: Numbers | None  # None: a network larger than NUMBERS_UNITS, NUMBERS_STATES
+
     @property
     def derivation(self):
         return self.graph.derivation
@@ -116,6 +129,10 @@ class SequenceExplanation:
     @property
     def parameter(self) -> Parameter:
         return self.graph.parameter
+
+    @property
+    def path_count(self) -> int:
+        return self.graph.path_count
 
 
 def default_samples(arch, seed: int, x: str | None, y: str | None):
@@ -142,7 +159,6 @@ def explain_sequence(derivation, parameter: Parameter, parameters=None, samples=
     Jacobians from step to step at one example's numbers (``parameters``, ``samples``: those
     of ``example``; by default drawn with seed 0)."""
     from .inputs import draw_parameters
-    from .worked import work_example
 
     d = derivation
     arch = d.arch
@@ -175,14 +191,31 @@ def explain_sequence(derivation, parameter: Parameter, parameters=None, samples=
             tau = int(edge.target.indices[1])
             uses.append(StepUse(tau, edge, count[edge.target], _factors(g, edge.target)))
         uses.sort(key=lambda use: use.tau)
-    counts_by_steps = tuple((T, unrolled.path_count(theta_of(unrolled, parameter)))
-                            for T in range(2, steps + MORE_STEPS + 1)
-                            for unrolled in (Graph(d, steps=T),))
+    counts_by_steps = tuple(
+        (T, unrolled.path_count(theta_of(unrolled, parameter)))
+        for T in range(2, steps + MORE_STEPS + 1) if T == steps or T * units <= TABLE_STATES
+        for unrolled in ((g if T == steps else Graph(d, steps=T)),))
 
+    jacobian_entry = _jacobian_entry(g, rnn)
+    numbers = None
+    if units <= NUMBERS_UNITS and steps * units <= NUMBERS_STATES:
+        numbers = _numbers(d, parameter, g, jacobian_entry[1], parameters, samples,
+                           (x_drawn, y_default))
+    return SequenceExplanation(
+        e, steps, units, in_rnn, tuple(uses), head_paths, counts_by_steps,
+        tuple(_backward_in_time(g, rnn, steps)), jacobian_entry, numbers)
+
+
+def _numbers(d, parameter, g: Graph, entry, parameters, samples, drawn) -> Numbers:
+    """The example worked from the derivation's entries; the Jacobians at its values."""
+    from .worked import work_example
+
+    steps, units = d.arch.sequence[0], d.arch.sizes[0]
+    rnn = d.features[0]
+    H, Z = (rnn.symbols[name].xreplace(g.rules) for name in ("H", "Z"))
     worked = work_example(d, parameters, samples, sp.Rational(1, 10))
     known = _known(worked, g)
-    Z = rnn.symbols["Z"].xreplace(g.rules)
-    jacobians = tuple(_jacobian(g, known, Z, H, tau, units) for tau in range(1, steps))
+    jacobians = tuple(_jacobian(g, known, entry, Z, H, tau, units) for tau in range(1, steps))
     products, total = [], sp.eye(units)
     for jac in reversed(jacobians):
         total = _settled(total * jac.value)
@@ -193,12 +226,10 @@ def explain_sequence(derivation, parameter: Parameter, parameters=None, samples=
     U = parameters.get("U", 1)
     contributions, gradient = _contributions(d, parameter, g, known, worked)
     largest = max(jac.norm for jac in jacobians) if jacobians else sp.Float(0, WORKING_DIGITS)
-    return SequenceExplanation(
-        e, steps, units, in_rnn, tuple(uses), head_paths, counts_by_steps,
-        tuple(_backward_in_time(g, rnn, steps)), _jacobian_entry(g, rnn), jacobians,
-        tuple(products), _norm(sp.ImmutableMatrix(U.tolist())), error_norms, contributions,
-        gradient, largest, tuple((n, settle(largest ** (n - 1))) for n in LONG_SEQUENCES),
-        worked, x_drawn, y_default)
+    return Numbers(jacobians, tuple(products), _norm(sp.ImmutableMatrix(U.tolist())),
+                   error_norms, contributions, gradient, largest,
+                   tuple((n, settle(largest ** (n - 1))) for n in LONG_SEQUENCES), worked,
+                   *drawn)
 
 
 def _factors(g: Graph, node) -> int:
@@ -233,17 +264,11 @@ def _norm(M) -> sp.Float:
         return sp.Float(max(values), WORKING_DIGITS)
 
 
-def _jacobian(g: Graph, known: Known, Z, H, tau: int, units: int) -> Jacobian:
-    """∂H_τ/∂H_{τ-1}: entry (p, q) the sum over the graph's two-edge paths from H_{τ-1}[q] to
-    H_τ[p] of their local derivatives, at the example's values."""
-    def entry(p, q):
-        source, target = H[0, tau - 1, q], H[0, tau, p]
-        total = sp.Integer(0)
-        for middle in g.successors(source):
-            if target in g.successors(middle):
-                total += g.edge(source, middle).derivative * g.edge(middle, target).derivative
-        return settle(known.substitute(total).doit())
-    value = sp.ImmutableMatrix(units, units, entry)
+def _jacobian(g: Graph, known: Known, entry, Z, H, tau: int, units: int) -> Jacobian:
+    """∂H_τ/∂H_{τ-1} at the example's values: entry (p, q) the derivative of the definitions
+    from H_{τ-1}[q] to H_τ[p] (``entry``, in τ, p, q) at step τ - 1."""
+    value = sp.ImmutableMatrix(units, units, lambda p, q: settle(known.substitute(
+        entry.xreplace({N.tau: tau - 1, P_IDX: p, Q_IDX: q})).doit()))
     slopes = [abs(settle(known.substitute(g.edge(Z[0, tau, p], H[0, tau, p]).derivative)
                          .doit())) for p in range(units)]
     return Jacobian(tau, value, _norm(value), max(slopes))
