@@ -78,8 +78,15 @@ def torch_forward(arch, p, X, H0=None, keep=None):
 
 
 def torch_cost(arch, p, X, Y):
+    """J: the loss averaged over the examples (and steps), plus (λ/2m) Σ ‖W‖² over every
+    weight matrix, the rnn layer's U included."""
     A, states = torch_forward(arch, p, X, keep=True)
-    return LOSSES[arch.loss](A, Y).mean(), states
+    J = LOSSES[arch.loss](A, Y).mean()
+    if arch.l2:
+        terms = A.shape[0]
+        J = J + float(arch.l2) / (2 * terms) * sum((value ** 2).sum() for key, value in p.items()
+                                                   if not key.startswith("b"))
+    return J, states
 
 
 def tensors_of(samples):
@@ -126,9 +133,11 @@ NETS = [
 ]
 
 
-@pytest.mark.parametrize("spec,loss,m", NETS, ids=[n[0] for n in NETS])
-def test_worked_step_is_backpropagation_through_time(spec, loss, m):
-    arch = parse_arch(spec, loss)
+@pytest.mark.parametrize("spec,loss,m,l2", [*[(*net, 0) for net in NETS],
+                                             (*NETS[1], "0.5"), (*NETS[3], "0.2")],
+                         ids=[*[n[0] for n in NETS], f"{NETS[1][0]} --l2", f"{NETS[3][0]} --l2"])
+def test_worked_step_is_backpropagation_through_time(spec, loss, m, l2):
+    arch = parse_arch(spec, loss, l2=l2)
     samples = random_samples(arch, m, seed=len(spec))
     parameters = draw_parameters(3, arch)
     rate = sp.Rational(1, 10)
@@ -218,16 +227,18 @@ def test_many_to_many_targets_are_one_column_per_sample_and_step():
 # --- explain ------------------------------------------------------------------------------
 
 EXPLAINED = [
-    ("seq3x2-rnn3:tanh-2:sigmoid", "bce", "U1[0,1]"),
-    ("seq4x2-rnn2:tanh-1:sigmoid", "bce", "U1[1,0]"),
-    ("seq3x1-rnn2:relu-2:identity", "mse", "W1[1,0]"),
-    ("seq3x2-rnn2:sigmoid-2:softmax", "cross_entropy", "b1[1]"),
+    ("seq3x2-rnn3:tanh-2:sigmoid", "bce", "U1[0,1]", 0),
+    ("seq4x2-rnn2:tanh-1:sigmoid", "bce", "U1[1,0]", 0),
+    ("seq3x1-rnn2:relu-2:identity", "mse", "W1[1,0]", 0),
+    ("seq3x2-rnn2:sigmoid-2:softmax", "cross_entropy", "b1[1]", 0),
+    ("seq3x2-rnn2:tanh-1:sigmoid", "bce", "U1[0,1]", "0.3"),
 ]
 
 
-@pytest.mark.parametrize("spec,loss,param", EXPLAINED, ids=[f"{n[0]} {n[2]}" for n in EXPLAINED])
-def test_explanation_numbers_are_torch_autograd(spec, loss, param):
-    arch = parse_arch(spec, loss)
+@pytest.mark.parametrize("spec,loss,param,l2", EXPLAINED,
+                         ids=[f"{n[0]} {n[2]}" + (" --l2" if n[3] else "") for n in EXPLAINED])
+def test_explanation_numbers_are_torch_autograd(spec, loss, param, l2):
+    arch = parse_arch(spec, loss, l2=l2)
     samples = random_samples(arch, 1, seed=len(spec) + 5)
     parameters = draw_parameters(4, arch)
     p_theta = parse_parameter(param, arch)
@@ -241,12 +252,14 @@ def test_explanation_numbers_are_torch_autograd(spec, loss, param):
     J.backward()
     expected = p[f"{p_theta.kind}{p_theta.layer}"].grad[p_theta.indices].item()
     assert close(number(e.gradient), expected)
-    # one term per step, summing to the gradient
-    assert close(sum(number(v) for _, _, v in e.contributions), expected)
-    # every path's product at the example's numbers: their sum is the gradient too
+    # one term per step (and the penalty's), summing to the gradient
+    direct = number(e.penalty[1]) if e.penalty is not None else 0.0
+    assert (e.penalty is not None) == bool(l2) and p_theta.kind != "b" or e.penalty is None
+    assert close(sum(number(v) for _, _, v in e.contributions) + direct, expected)
+    # every path's product at the example's numbers: their sum is the loss's part of it
     known = e.worked
     total = sum(_at_point(known, path.product) for path in _all_paths(explained))
-    assert close(total, expected)
+    assert close(total + direct, expected)
     # the error of the hidden state at every step
     for tau, norm in e.error_norms:
         assert close(number(norm), torch.linalg.vector_norm(states[tau].grad[0]).item())

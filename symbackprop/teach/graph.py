@@ -529,8 +529,13 @@ def _backpropagation(g: Graph, parameter: Parameter, theta):
     eq = d.layer(label).backward[name]
     at = _at(eq, parameter)
     rhs = _single_sums_out(eq.entry_rhs.xreplace(rules).xreplace(at))
-    steps.append(CachedStep(sp.Derivative(LOSS, theta, evaluate=False), rhs, name))
-    return steps, rhs
+    # With the L2 penalty the entry is ∂J/∂θ: its terms without λ are ∂L/∂θ, the paths' sum.
+    terms = sp.Add.make_args(rhs)
+    through_loss = sp.Add(*[t for t in terms if not t.has(N.lam)])
+    steps.append(CachedStep(sp.Derivative(LOSS, theta, evaluate=False), through_loss, name))
+    if through_loss != rhs:
+        steps.append(CachedStep(sp.Derivative(N.J, theta, evaluate=False), rhs, "penalty"))
+    return steps, through_loss
 
 
 def _single_sums_out(expr):

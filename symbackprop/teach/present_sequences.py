@@ -211,7 +211,11 @@ def _numbers(f, e, d, gradient) -> dict | None:
                          "value": f.value(value)} for tau, value in numbers.error_norms],
         "contributions": [f.equation(term, [f.value_step(value)])
                           for _, term, value in numbers.contributions],
-        "gradient": f.equation(gradient, [f.value_step(numbers.gradient)]),
+        "penalty": f.equation(numbers.penalty[0], [f.value_step(numbers.penalty[1])])
+        if numbers.penalty is not None else None,
+        "gradient": f.equation(sp.Derivative(N.J, gradient.variables[0], evaluate=False)
+                               if numbers.penalty is not None else gradient,
+                               [f.value_step(numbers.gradient)]),
         "largest": largest, "largest_k": forms["power"].format(largest, "k"),
         "vanishing": bool(numbers.largest < 1),
         "long_bounds": [{"steps": n, "power": forms["power"].format(largest, n - 1),
@@ -251,7 +255,9 @@ def explain_sequence_document(e, fmt: str = "text") -> str:
                 "equations": [f.equation(lhs, [("=", f.math(rhs))], rule)
                               for lhs, rhs, rule in rows.rows]}
                for rows in e.backward_in_time]
-    rule = cached[-1].tag
+    from .graph import gradient_name
+
+    rule = gradient_name(d, g.parameter)
     name, kind = _template("explain_sequence", fmt)
     counts = g.counts
     return render(

@@ -101,7 +101,8 @@ class Numbers:
     U_norm: sp.Float
     error_norms: tuple[tuple[int, sp.Float], ...]  # (τ, ‖dH_τ‖₂), τ = T-1 down to 0
     contributions: tuple[tuple[int, sp.Expr, sp.Expr], ...]  # (τ, term, its value)
-    gradient: sp.Expr  # ∂L/∂θ at these numbers
+    penalty: tuple | None  # (the L2 penalty's term of the gradient, its value), or None
+    gradient: sp.Expr  # ∂J/∂θ at these numbers (∂L/∂θ without a penalty)
     largest: sp.Float  # the largest ‖J_τ‖₂ here
     long_bounds: tuple[tuple[int, sp.Float], ...]  # (steps, largest^(steps - 1))
     worked: object  # the worked example of the numbers (m = 1)
@@ -224,10 +225,10 @@ def _numbers(d, parameter, g: Graph, entry, parameters, samples, drawn) -> Numbe
     error_norms = tuple((tau, _norm(sp.ImmutableMatrix([dH[0, tau, r] for r in range(units)])))
                         for tau in reversed(range(steps)))
     U = parameters.get("U", 1)
-    contributions, gradient = _contributions(d, parameter, g, known, worked)
+    contributions, penalty, gradient = _contributions(d, parameter, g, known, worked)
     largest = max(jac.norm for jac in jacobians) if jacobians else sp.Float(0, WORKING_DIGITS)
     return Numbers(jacobians, tuple(products), _norm(sp.ImmutableMatrix(U.tolist())),
-                   error_norms, contributions, gradient, largest,
+                   error_norms, contributions, penalty, gradient, largest,
                    tuple((n, settle(largest ** (n - 1))) for n in LONG_SEQUENCES), worked,
                    *drawn)
 
@@ -312,30 +313,35 @@ def _backward_in_time(g: Graph, rnn, steps: int):
 
 
 def _contributions(d, parameter: Parameter, g: Graph, known: Known, worked):
-    """θ's gradient as the derivation's entry gives it, one term per step t of its sum, each
-    at the example's values; and their sum."""
+    """θ's gradient as the derivation's entry gives it: one term per step t of its sum over
+    steps, each at the example's values; the L2 penalty's term (the entry's terms in λ), or
+    None; and the whole gradient."""
     from .graph import _at, gradient_name
 
     eq = d.layer(parameter.layer).backward[gradient_name(d, parameter)]
-    at = _at(eq, parameter)
-    entry = eq.entry_rhs.xreplace(g.rules).xreplace(at)
+    entry = eq.entry_rhs.xreplace(g.rules).xreplace(_at(eq, parameter))
+    parts = sp.Add.make_args(entry)
+    penalty_part = sp.Add(*[t for t in parts if t.has(N.lam)])
     terms = []
-    sums = [s for s in sp.preorder_traversal(entry)
-            if isinstance(s, sp.Sum) and N.t in [v for v, _, _ in s.limits]]
-    if parameter.layer == 1 and sums:
+    for part in parts:
+        sums = [x for x in sp.Mul.make_args(part)
+                if isinstance(x, sp.Sum) and N.t in [v for v, _, _ in x.limits]]
+        if not sums or parameter.layer != 1:
+            continue
         total = sums[0]
-        scale = entry / total
+        scale = part / total
         _, low, high = next(limit for limit in total.limits if limit[0] == N.t)
         others = [limit for limit in total.limits if limit[0] != N.t]
+        summand = scale * (sp.Sum(total.function, *others) if others else total.function)
         for t in range(int(low), int(high) + 1):
-            term = _tidy(concrete(scale * sp.Sum(total.function, *others)
-                                  if others else scale * total.function, {}, {N.t: t}))
-            if term == 0:
-                continue
-            terms.append((t, term, settle(known.substitute(term).doit())))
-    if parameter.kind == "b" and parameter.layer > d.arch.offset:
-        gradient = worked.value_of(f"d{parameter.kind}[{parameter.layer}]")[parameter.row, 0]
-    else:
-        value = worked.value_of(f"d{parameter.kind}[{parameter.layer}]")
-        gradient = value[parameter.indices]
-    return tuple(terms), gradient
+            term = _tidy(concrete(summand, {}, {N.t: t}))
+            if term != 0:
+                terms.append((t, term, settle(known.substitute(term).doit())))
+    penalty = None
+    if penalty_part != 0:
+        penalty = (penalty_part,
+                   settle(known.substitute(penalty_part.xreplace({N.lam: d.l2})).doit()))
+    value = worked.value_of(f"d{parameter.kind}[{parameter.layer}]")
+    index = (parameter.row, 0) if parameter.kind == "b" and parameter.layer > d.arch.offset \
+        else parameter.indices
+    return tuple(terms), penalty, value[index]
