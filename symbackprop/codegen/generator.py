@@ -23,7 +23,7 @@ from ..naming import code_name
 from ..registry import a as a_var
 from ..registry import n as n_var
 from ..registry import y as y_var
-from . import conv_kernels
+from . import conv_kernels, recurrent, rnn_kernels
 from .features import FeaturePlanner, parameter_shapes
 from .printer import (
     GenerationError,
@@ -68,6 +68,7 @@ class Buffer:
     value: str | None = None  # a constant: a 0-d array holding this literal
     boolean: bool = False  # a mask for ufuncs' where=, not a float array
     shape: tuple[int, ...] | None = None  # a parameter's shape, not (m, cols)
+    rows: str = "m"  # many-to-many rnn networks: the dense head's m*T rows
 
     @property
     def line(self) -> str:
@@ -80,7 +81,7 @@ class Buffer:
             line = f"{self.name} = np.empty({self.shape}, dtype)"
         else:
             kind = "bool" if self.boolean else "dtype"
-            line = f"{self.name} = np.empty((m, {self.cols}), {kind})"
+            line = f"{self.name} = np.empty(({self.rows}, {self.cols}), {kind})"
         return f"{line}  # {self.note}" if self.note else line
 
 
@@ -98,6 +99,7 @@ class Plan:
     scale_note: str
     kernels: list[str]  # the functions of ``kernels`` the calls use (erf, ...)
     conv_kernels: list[str] = ()  # the functions of ``conv_kernels`` the calls use
+    rnn_kernels: list[str] = ()  # the functions of ``rnn_kernels`` the calls use
     penalty: str = ""  # the L2 penalty's part of J as an expression of P (and m), or ""
     penalty_note: str = ""
 
@@ -142,6 +144,7 @@ class TrainerPlanner:
         self.units[n_var] = self.sizes[-1]
         self.feature_sizes = N.feature_sizes(self.arch) if derivation.features else {}
         self.features = FeaturePlanner(self)
+        self.recurrent = recurrent.RecurrentPlanner(self)
         self.param_shapes: dict[str, tuple[int, ...]] = {}
         self.buffers: dict[str, Buffer] = {}
         self.reduction_names: dict = {}  # reduction matrix expression -> buffer name
@@ -153,18 +156,20 @@ class TrainerPlanner:
             self.buffers[name] = Buffer(name, cols, note=note)
         return name
 
-    def temps(self, cols, pending: dict):
+    def temps(self, cols, pending: dict, suffix=""):
         """A fresh scratch-buffer allocator for one kernel (buffers are shared across kernels).
 
-        New buffers go to ``pending``; they exist once the kernel's code is kept.
+        New buffers go to ``pending``; they exist once the kernel's code is kept. ``suffix``
+        names a separate set (an rnn layer's per-step scratch: ``tmp64t_0``).
         """
         used = {"full": 0, "column": 0, "mask": 0}
 
         def temp(shape):
             k = used[shape]
             used[shape] += 1
-            name, width = {"column": (f"col_{k}", 1), "full": (f"tmp{cols}_{k}", cols),
-                           "mask": (f"mask{cols}_{k}", cols)}[shape]
+            name, width = {"column": (f"col{suffix}_{k}", 1),
+                           "full": (f"tmp{cols}{suffix}_{k}", cols),
+                           "mask": (f"mask{cols}{suffix}_{k}", cols)}[shape]
             if name not in self.buffers:
                 pending.setdefault(name, Buffer(name, width, note="scratch",
                                                 boolean=shape == "mask"))
@@ -234,8 +239,9 @@ class TrainerPlanner:
                 return printer.lines
         raise AssertionError("unreachable")
 
-    def _emit(self, kernel, dest, cols, alias, scale, saved):
-        """One attempt at emit(): (printer with its calls, new buffers, new reductions)."""
+    def _emit(self, kernel, dest, cols, alias, scale, saved, suffix=""):
+        """One attempt at emit(): (printer with its calls, new buffers, new reductions);
+        ``suffix``: the scratch set (``temps``)."""
         names = dict(kernel.names)
         column = set()
         new = {}
@@ -248,7 +254,7 @@ class TrainerPlanner:
                 new[var] = (inner, key)
         names.update({sym: name for sym, (name, _) in saved.items()})
         pending, reductions = {}, {}
-        printer = KernelPrinter(names, self.temps(cols, pending), column, self.constant)
+        printer = KernelPrinter(names, self.temps(cols, pending, suffix), column, self.constant)
         for sym, (name, expr) in saved.items():
             printer.emit(expr, name)
         new_vars = list(new)
@@ -309,7 +315,7 @@ class TrainerPlanner:
 
         params = []
         for layer in self.d.features:
-            params += parameter_shapes(self.arch, layer)
+            params += FEATURE_PARAMETERS[_needs(layer)](self.arch, layer)
         for layer in layers:
             l = layer.index
             params += [(f"W{l}", (self.arch.size(l), self.arch.size(l - 1))),
@@ -318,7 +324,7 @@ class TrainerPlanner:
 
         forward = []
         for layer in self.d.features:
-            forward += self.features.forward_blocks(layer)
+            forward += self.feature_planner(layer).forward_blocks(layer)
         for layer in layers:
             forward += self._forward_blocks(layer, fwd[layer.index], bwd[layer.index],
                                             cost_kernel, saved[layer.index], reads_after)
@@ -330,7 +336,9 @@ class TrainerPlanner:
             backward += self._backward_blocks(layer, bwd[layer.index], saved[layer.index],
                                               shared, reads_after)
         for layer in reversed(self.d.features):
-            backward += self.features.backward_blocks(layer)
+            backward += self.feature_planner(layer).backward_blocks(layer)
+        if self.arch.every_step:
+            self.recurrent.set_rows()
 
         penalty, penalty_note = self._penalty()
         return Plan(
@@ -339,7 +347,12 @@ class TrainerPlanner:
             cost_value=cost_value, backward=backward,
             scale_note="BP1 and BP2 carry the factor 1/m; it is folded into the output error",
             kernels=sorted(self.kernels), penalty=penalty, penalty_note=penalty_note,
-            conv_kernels=conv_kernels.needed(self.features.used))
+            conv_kernels=conv_kernels.needed(self.features.used),
+            rnn_kernels=rnn_kernels.needed(self.recurrent.used))
+
+    def feature_planner(self, layer):
+        """The planner printing feature layer ``layer``: by the input its kind needs."""
+        return {"image": self.features, "sequence": self.recurrent}[_needs(layer)]
 
     def _equation_block(self, label, target, rhs, fold=False) -> Block:
         """A linear equation (Z, BP1, BP2, BP3): as derived and in rows, then its calls."""
@@ -357,7 +370,9 @@ class TrainerPlanner:
         """The L2 penalty's part of J, (lambda/(2m)) sum_l ||W^[l]||^2, as code, and a note."""
         if not self.d.l2:
             return "", ""
-        weights = [name for name in self.param_shapes if name.startswith("W")]
+        penalised = {code_name(str(w.label if isinstance(w, sp.IndexedBase) else w.name))
+                     for w in self.d.penalty.atoms(sp.IndexedBase, sp.MatrixSymbol)}
+        weights = [name for name in self.param_shapes if name in penalised]
         terms = " + ".join(f"np.vdot({name}, {name})" for name in weights)
         value = f"{number(self.d.l2 / 2)} * ({terms}) / m"
         return value, (f"the L2 penalty (lambda/(2m)) sum_l ||W[l]||^2, lambda = "
@@ -609,6 +624,17 @@ class TrainerPlanner:
 
     def _param_shape(self, name: str) -> tuple[int, ...]:
         return self.param_shapes[name]
+
+
+def _needs(layer) -> str:
+    """What input a feature layer's kind needs: "image" (conv, pooling) or "sequence" (rnn)."""
+    from ..kinds import FEATURE_KINDS
+
+    return FEATURE_KINDS[layer.feature.kind].needs
+
+
+# Each feature layer's parameters, by the input its kind needs.
+FEATURE_PARAMETERS = {"image": parameter_shapes, "sequence": recurrent.parameter_shapes}
 
 
 def _as_sum(rhs):

@@ -8,7 +8,7 @@ from math import prod
 
 from ..engine import derive
 from ..templating import render
-from . import conv_kernels, kernels
+from . import conv_kernels, kernels, rnn_kernels
 from .generator import plan as make_plan
 from .options import DTYPES, INITS, OPTIMIZERS
 from .printer import decimal
@@ -42,6 +42,9 @@ def _arch_dict(arch) -> str:
     if arch.image is not None:
         text += (f', "image": {tuple(arch.image)!r}, '
                  f'"features": {tuple(f.token() for f in arch.features)!r}')
+    if arch.sequence is not None:
+        text += (f', "sequence": {tuple(arch.sequence)!r}, '
+                 f'"features": {tuple(f.token() for f in arch.features)!r}')
     used = arch.used_definitions()
     if used:
         define = {key: {d.name: d.text for d in used if d.kind == kind}
@@ -52,31 +55,61 @@ def _arch_dict(arch) -> str:
 
 
 def _x_shape(arch) -> str:
-    """X's shape as the docstrings write it: (m, n_0), or (m, C, H, W) for images."""
+    """X's shape as the docstrings write it: (m, n_0), (m, C, H, W) for images, (m, T, n) for
+    sequences."""
     dims = arch.image if arch.image is not None else (arch.sizes[0],)
+    if arch.sequence is not None:
+        dims = arch.sequence
     return "(m, " + ", ".join(map(str, dims)) + ")"
 
 
-def _target_checks(loss, n_out) -> list[str]:
-    """Lines of _check that hold Y to what the loss needs."""
-    shape = f"(m, {n_out})"
+def _y_shape(arch) -> str:
+    """Y's shape (and the output's): (m, n_out), or (m, T, n_out) with one target per step."""
+    if arch.every_step:
+        return f"(m, {arch.sequence[0]}, {arch.sizes[-1]})"
+    return f"(m, {arch.sizes[-1]})"
+
+
+def _sequence_options(arch) -> dict:
+    """What the template lays out differently for a recurrent network (None elsewhere):
+    ``rows``, the number of rows the cost averages over, as code of the batch size m (m*T
+    (example, step) pairs when the head applies at every step); ``out_reshape``, the
+    output's rows back to (m, T, n_out)."""
+    if arch.sequence is None:
+        return {"sequence": None, "every_step": False, "rows": "m", "out_reshape": "",
+                "n_in_sequence": None}
+    T, n = arch.sequence
+    every = arch.every_step
+    return {"sequence": (T, n), "every_step": every, "rows": f"({T} * m)" if every else "m",
+            "out_reshape": f".reshape(X.shape[0], {T}, {arch.sizes[-1]})" if every else "",
+            "n_in_sequence": T * n}
+
+
+def _target_checks(loss, n_out, shape=None, axis=1) -> list[str]:
+    """Lines of _check that hold Y to what the loss needs (``shape``: Y's, as its message
+    writes it; ``axis``: the one a distribution sums over)."""
+    shape = shape or f"(m, {n_out})"
     lines = []
     if tuple(loss.y_domain) == (0.0, 1.0):
         lines += ["if ((Y < 0) | (Y > 1)).any():",
                   f"    raise ValueError(\"Y of shape {shape} must hold probabilities in [0, 1]\")"]
     if loss.targets_sum_to_one:
-        lines += ["if not np.allclose(Y.sum(axis=1), 1.0, atol=1e-6):",
+        lines += [f"if not np.allclose(Y.sum(axis={axis}), 1.0, atol=1e-6):",
                   f"    raise ValueError(\"Y of shape {shape} must hold one-hot rows (or \"",
                   "                     \"probabilities summing to 1), one row per example\")"]
     return lines
 
 
-def _report(loss) -> list[str]:
-    """Lines of main() that print the accuracy, for classification losses."""
+def _report(loss, y_shape=None) -> list[str]:
+    """Lines of main() that print the accuracy, for classification losses (``y_shape``: the
+    targets' (m, T, n_out) with one per step, which a CSV file holds as rows)."""
+    axis, Y = 1, "np.asarray(Y)"
+    if y_shape is not None:
+        axis, Y = -1, f"np.reshape(Y, (len(Y), {y_shape[1]}, {y_shape[2]}))"
     if loss.targets_sum_to_one:
-        rule = "trainer.predict(X).argmax(axis=1) == np.asarray(Y).argmax(axis=1)"
+        rule = f"trainer.predict(X).argmax(axis={axis}) == {Y}.argmax(axis={axis})"
     elif tuple(loss.y_domain) == (0.0, 1.0):
-        rule = "(trainer.predict(X) > 0.5) == (np.asarray(Y) > 0.5)"
+        rule = f"(trainer.predict(X) > 0.5) == ({Y} > 0.5)"
     else:
         return []
     return [f"accuracy = float(np.mean({rule}))",
@@ -114,6 +147,8 @@ def generate(arch, optimizer: str = "sgd", dtype: str = "float64", init: str = "
     if plan.penalty:
         notes += textwrap.wrap(f"The cost adds {plan.penalty_note}.", 92)
     targets_note = ", one-hot rows" if loss.targets_sum_to_one else ""
+    seq = _sequence_options(arch)
+    per_step = ("m", arch.sequence[0], sizes[-1]) if arch.every_step else None
     buffers = [b.name for b in plan.buffers]
     params = [name for name, _ in plan.params]
     grads = ["d" + name for name in params]
@@ -137,13 +172,18 @@ def generate(arch, optimizer: str = "sgd", dtype: str = "float64", init: str = "
         init_std=INITS[init],
         init_std_image=INITS[init].replace("n_in", "int(np.prod(shape[1:]))").replace(
             "n_out", "shape[0] * int(np.prod(shape[2:]))"),
+        init_std_sequence=INITS[init].replace("n_in", "shape[1]").replace("n_out", "shape[0]"),
         params=plan.params, size=sum(prod(shape) for _, shape in plan.params),
         buffers=plan.buffers, buffer_names=buffers,
         optimizers="(" + ", ".join(f"\"{name}\"" for name in OPTIMIZERS) + ")",
         forward=plan.forward, output=plan.output, cost=plan.cost, cost_value=plan.cost_value,
         backward=plan.backward, scale_note=plan.scale_note,
-        target_checks=_target_checks(loss, sizes[-1]), report=_report(loss),
+        target_checks=_target_checks(loss, sizes[-1], _y_shape(arch),
+                                     -1 if arch.every_step else 1),
+        report=_report(loss, per_step), y_shape=_y_shape(arch), **seq,
+        n_targets=sizes[-1] * (arch.sequence[0] if arch.every_step else 1),
         kernels=[kernels.source(name) for name in plan.kernels],
         conv_kernels=[conv_kernels.source(name) for name in plan.conv_kernels],
+        rnn_kernels=[rnn_kernels.source(name) for name in plan.rnn_kernels],
         penalty=plan.penalty, penalty_note=plan.penalty_note, notes=notes,
     )

@@ -17,7 +17,7 @@ Conventions
     in rows-are-examples form (Z_t, H_t, x_t are (m, H), (m, H), (m, n) blocks).
     The activation is not fixed here: the caller passes ``act(Z_t, H_t)``, which writes
     g(Z_t) into H_t, and, for BP4, ``dact(dH_t, Z_t, H_t, dZ_t)``, which writes
-    dZ_t = dH_t * g'(Z_t) into dZ_t and may read Z_t and H_t (tanh and sigmoid use the
+    dZ_t = dH_t * g'(Z_t) into dZ_t and may read Z_t and H_t (tanh and the logistic σ use the
     output form: 1 - H_t^2, H_t (1 - H_t)). A generated trainer prints both from the
     derivation's maps; each may keep scratch arrays of its own (closures).
     Many-to-one, the layer passes on its last state H_{T-1}, an (m, H) view ``H[T - 1]`` (no
@@ -111,9 +111,10 @@ def _rnn_backward(dA, every_step, U, Z, H, dact, dH, dZ):
 
 
 def _rnn_step_outer(dZ, A, lag, out):
-    """out = sum_t dZ_t^T A_{t-lag} (A_{t-lag} = 0 for t < lag): one GEMM over every step at
-    once, the scale dZ's. dW is lag 0 with A = Xt, dU lag 1 with A = H (H_{-1} = 0).
+    """out = sum_t dZ_t^T A_{t-lag} (A_{t-lag} = 0 for t < lag), one GEMM over every step at
+    once; the scale is dZ's.
 
+    dW is lag 0 with A = Xt, dU lag 1 with A = H (H_{-1} = 0 adds nothing).
     dZ (T, m, H) from ``_rnn_backward``; A (T, m, k) time major (``_rnn_forward``'s Xt or H).
     out (H, k) output.
     """
@@ -126,8 +127,10 @@ def _rnn_step_outer(dZ, A, lag, out):
 
 
 def _rnn_step_sum(dZ, out):
-    """out = sum_t dZ_t^T 1, the column sums of every step's block at once (db). dZ (T, m, H);
-    out (H,) output."""
+    """out = sum_t dZ_t^T 1, the column sums of every step's block at once (db).
+
+    dZ (T, m, H); out (H,) output.
+    """
     np.add.reduce(dZ.reshape(dZ.shape[0] * dZ.shape[1], dZ.shape[2]), 0, None, out)
 
 
