@@ -187,20 +187,24 @@ class Derivation:
         return derive(self.arch, notation)
 
     def to_latex(self, standalone: bool = False, notation: str | None = None,
-                 steps: bool = True, diagram: bool = True) -> str:
+                 steps: bool = True, diagram: bool = True, label_prefix: str | None = None,
+                 heading: str = "section") -> str:
         """The LaTeX document ``symbackprop derive --format latex`` writes: a fragment to
-        ``\\input``, or with ``standalone`` a document that compiles on its own."""
+        ``\\input``, or with ``standalone`` a document that compiles on its own; labels
+        ``label_prefix:BP1`` ... (default from the architecture), its own heading a
+        ``heading`` (section, subsection or none)."""
         from .printing.document import latex_document
 
         return latex_document(self._in(notation), standalone=standalone, steps=steps,
-                              diagram=diagram)
+                              diagram=diagram, label_prefix=label_prefix, heading=heading)
 
     def to_markdown(self, notation: str | None = None, steps: bool = True,
-                    diagram: bool = True) -> str:
+                    diagram: bool = True, heading: str = "section") -> str:
         """The Markdown document ``symbackprop derive --format markdown`` writes."""
         from .printing.document import markdown_document
 
-        return markdown_document(self._in(notation), steps=steps, diagram=diagram)
+        return markdown_document(self._in(notation), steps=steps, diagram=diagram,
+                                 heading=heading)
 
     def to_text(self, notation: str | None = None, steps: bool = True,
                 diagram: bool = True) -> str:

@@ -423,12 +423,12 @@ def test_standalone_compiles_without_errors_or_overfull_lines(tmp_path, spec, lo
 @pytest.mark.parametrize("spec,loss,l2", NETS)
 def test_fragment_compiles_inside_a_paper_without_overfull_lines(tmp_path, spec, loss, l2,
                                                                   notation):
-    (tmp_path / "bp.tex").write_text(latex_document(_derive(spec, loss, l2, notation)),
-                                     encoding="utf-8")
+    (tmp_path / "bp.tex").write_text(latex_document(_derive(spec, loss, l2, notation),
+                                                    label_prefix="bp"), encoding="utf-8")
     (tmp_path / "paper.tex").write_text(
         "\\documentclass{article}\n\\usepackage{amsmath}\n\\usepackage{amssymb}\n"
         "\\usepackage{tikz}\n\\begin{document}\n\\section{Backpropagation}\n"
-        "As \\eqref{eq:BP1}--\\eqref{eq:BP4} show,\n\\input{bp}\n\\end{document}\n",
+        "As \\eqref{bp:BP1}--\\eqref{bp:BP4} show,\n\\input{bp}\n\\end{document}\n",
         encoding="utf-8")
     _pdflatex(tmp_path, "paper.tex")
     log = _pdflatex(tmp_path, "paper.tex")

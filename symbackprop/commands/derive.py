@@ -4,6 +4,12 @@ from __future__ import annotations
 from .common import FORMATS, add_arch_args, add_output_args, arch_from_args
 
 NOTATIONS = ("ng", "rowvec")
+HEADINGS = ("section", "subsection", "none")
+# Options that apply to some formats only: option -> (its argparse name, its default, the
+# formats it applies to).
+FORMAT_OPTIONS = {"--standalone": ("standalone", False, ("latex",)),
+                  "--label-prefix": ("label_prefix", None, ("latex",)),
+                  "--heading": ("heading", "section", ("latex", "markdown"))}
 
 
 def add_parser(sub) -> None:
@@ -25,6 +31,15 @@ def add_parser(sub) -> None:
                         help="leave out the step-by-step derivations; keep the results")
     parser.add_argument("--no-diagram", dest="diagram", action="store_false",
                         help="leave out the network diagram")
+    parser.add_argument("--label-prefix", default=None, metavar="NAME",
+                        help="LaTeX: label the equations NAME:BP1 ... NAME:BP4 and the figure "
+                             "NAME:diagram, so that several networks' fragments share one "
+                             "paper (default: from the architecture, e.g. "
+                             "2-3-1-half-sse)")
+    parser.add_argument("--heading", choices=HEADINGS, default="section",
+                        help="LaTeX and Markdown: the level of the document's own heading, "
+                             "its parts one level below (default section; none: no heading "
+                             "of its own, its parts as paragraphs)")
     add_output_args(parser)
     parser.set_defaults(run=run)
 
@@ -34,20 +49,23 @@ def run(args) -> int:
     from ..errors import SymbackpropError
     from ..io import write_output
 
-    if args.standalone and args.format != "latex":
-        raise SymbackpropError(
-            f"--standalone applies to --format latex only; a {args.format} document is "
-            "complete as it is, so leave --standalone out")
+    for option, (name, default, formats) in FORMAT_OPTIONS.items():
+        if getattr(args, name) != default and args.format not in formats:
+            only = " and ".join(f"--format {f}" for f in formats)
+            raise SymbackpropError(
+                f"{option} applies to {only} only; leave it out of a {args.format} document")
     d = derive(arch_from_args(args), args.notation)
     if args.format == "latex":
         from ..printing.document import latex_document
 
         out = latex_document(d, standalone=args.standalone, steps=args.steps,
-                             diagram=args.diagram)
+                             diagram=args.diagram, label_prefix=args.label_prefix,
+                             heading=args.heading)
     elif args.format == "markdown":
         from ..printing.document import markdown_document
 
-        out = markdown_document(d, steps=args.steps, diagram=args.diagram)
+        out = markdown_document(d, steps=args.steps, diagram=args.diagram,
+                                heading=args.heading)
     else:
         from ..printing.text import derivation_text
 

@@ -7,6 +7,7 @@ architecture); ``_context`` prints every expression with the format's printer; t
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -25,6 +26,62 @@ BP_NAMES = ("BP1", "BP2", "BP3", "BP4")
 COST_TERMS_ON_A_LINE = 3
 ALPHA = sp.Symbol("alpha")
 PACKAGES = ("amsmath", "amssymb", "tikz")
+
+# --heading: the level of the document's own heading, of its parts (The network, Dimensions,
+# ...) and of the blocks inside a part (BP1, a layer), per format; 1 is a section, None no
+# heading. LaTeX's blocks are run-in paragraphs at every level.
+HEADINGS = {
+    "latex": {"section": (1, 2, 4), "subsection": (2, 3, 4), "none": (None, 4, 5)},
+    "markdown": {"section": (1, 2, 3), "subsection": (2, 3, 4), "none": (None, 4, 5)},
+}
+LATEX_SECTIONING = ("section", "subsection", "subsubsection", "paragraph", "subparagraph")
+# What a label prefix may hold: characters every LaTeX label takes, with or without babel.
+LABEL_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9./+-]{0,99}\Z")
+
+
+def heading_commands(fmt: str, heading: str, standalone: bool) -> dict:
+    """The heading markup of the title, the parts and the blocks: ``\\section*``, ``##``, or
+    None for no title. A fragment's own heading takes the paper's next number (a standalone
+    document numbers nothing); the parts inside are unnumbered."""
+    if heading not in HEADINGS[fmt]:
+        from ..errors import SymbackpropError
+
+        raise SymbackpropError(f"unknown heading {heading!r} (known: "
+                               f"{', '.join(HEADINGS[fmt])})")
+    levels = dict(zip(("title", "part", "block"), HEADINGS[fmt][heading]))
+
+    def markup(key, level):
+        if level is None:
+            return None
+        if fmt == "markdown":
+            return "#" * level
+        name = LATEX_SECTIONING[level - 1]
+        numbered = key == "title" and not standalone
+        return f"\\{name}*" if level <= 3 and not numbered else f"\\{name}"
+    return {key: markup(key, level) for key, level in levels.items()}
+
+
+def default_label_prefix(d) -> str:
+    """The labels' prefix when none is given: the architecture, its loss (and the row
+    notation, a penalty), with every run of other characters than letters and digits a '-'
+    (784-128-relu-10-softmax-cross-entropy)."""
+    arch = d.arch
+    words = [arch.spec(), arch.loss]
+    if arch.l2:
+        words.append(f"l2-{arch.l2}")
+    if d.notation != "ng":
+        words.append(d.notation)
+    return "-".join(re.sub(r"[^A-Za-z0-9]+", "-", w).strip("-") for w in words)
+
+
+def checked_label_prefix(prefix) -> str:
+    if not isinstance(prefix, str) or not LABEL_PREFIX.match(prefix):
+        from ..errors import SymbackpropError
+
+        raise SymbackpropError(
+            f"label prefix {prefix!r} is not allowed: use letters, digits and . / + - "
+            "(at most 100, starting with a letter or digit), e.g. 'mlp'")
+    return prefix
 
 
 # --- what the document says ----------------------------------------------------------------
@@ -174,8 +231,9 @@ class _Formatter:
     """Prints the sections with one printer; ``text`` turns prose into the format's text and
     ``inline`` puts math into it."""
 
-    def __init__(self, printer, text, inline=lambda math: f"${math}$"):
+    def __init__(self, printer, text, inline=lambda math: f"${math}$", label_prefix="eq"):
         self.P, self.text, self.inline = printer, text, inline
+        self.label_prefix = label_prefix
 
     def math(self, expr) -> str:
         return self.P.doprint(expr)
@@ -192,7 +250,11 @@ class _Formatter:
         return {"lhs": "" if row.lhs is None else self.math(row.lhs),
                 "lhs_full": self.math(full_lhs), "rhs": self.rhs(row),
                 "notes": [note] if note else [], "tag": row.rule if row.rule in BP_NAMES else "",
-                "label": f"eq:{row.rule}" if row.rule in BP_NAMES else "", "end": r" \\"}
+                "label": self.label(row.rule) if row.rule in BP_NAMES else "", "end": r" \\"}
+
+    def label(self, name: str) -> str:
+        """The label of a numbered thing of this document: PREFIX:BP1, PREFIX:diagram."""
+        return f"{self.label_prefix}:{name}"
 
     def rhs(self, row: Row) -> str:
         """The right side; a split sum with a term per line, each after the first continuing
@@ -275,8 +337,11 @@ def _diagram(d, f, text, acts) -> dict:
     return {"columns": columns, "gaps": gaps, "edges": edges}
 
 
-def _context(d, printer, text, with_steps, with_diagram) -> dict:
-    f = _Formatter(printer, text)
+def _context(d, printer, text, with_steps, with_diagram, fmt="latex", heading="section",
+             standalone=False, label_prefix=None) -> dict:
+    prefix = default_label_prefix(d) if label_prefix is None else \
+        checked_label_prefix(label_prefix)
+    f = _Formatter(printer, text, label_prefix=prefix)
     s = sections(d, with_steps)
     g, out = d.general, d.output
     arch, loss = d.arch, d.arch.loss_entry
@@ -288,8 +353,15 @@ def _context(d, printer, text, with_steps, with_diagram) -> dict:
         "always": True, "activations": bool(s.activations), "diagram": with_diagram,
         "steps": with_steps}[wanted]]
     first = arch.offset + 1
+    headings = heading_commands(fmt, heading, standalone)
     context = {
         "parts": parts,
+        "title_heading": headings["title"], "part_heading": headings["part"],
+        "block_heading": headings["block"],
+        "label_prefix": prefix,
+        # BP1-BP4 as the document refers to them: its own numbered equations.
+        "bp": {name: rf"\eqref{{{f.label(name)}}}" if fmt == "latex" else f"({name})"
+               for name in BP_NAMES},
         "cost_over": f"the ${f.math(d.m)}$ " + text(COST_OVER[arch.every_step]),
         "packages": [p for p in PACKAGES if p != "tikz" or with_diagram],  # TikZ: the diagram
         "spec": text(arch.spec()),
@@ -380,18 +452,24 @@ def _printer(d) -> DerivationLatexPrinter:
                                    "function_names": latex_names(d.arch)})
 
 
-def latex_document(d, standalone=False, steps=True, diagram=True) -> str:
+def latex_document(d, standalone=False, steps=True, diagram=True, label_prefix=None,
+                   heading="section") -> str:
+    """The derivation in LaTeX: a fragment to ``\\input`` (or with ``standalone`` a whole
+    document). Its labels are ``label_prefix:BP1``... (default from the architecture, so
+    that several networks' fragments share one paper); ``heading`` (section, subsection,
+    none) is the level of its own heading."""
     from ..templating import render
 
-    ctx = _context(d, _printer(d), tex_text, steps, diagram)
+    ctx = _context(d, _printer(d), tex_text, steps, diagram, "latex", heading, standalone,
+                   label_prefix)
     name = "derivation_standalone.tex.j2" if standalone else "derivation_fragment.tex.j2"
     return render(name, kind="latex", **ctx)
 
 
-def markdown_document(d, steps=True, diagram=True) -> str:
+def markdown_document(d, steps=True, diagram=True, heading="section") -> str:
     from ..templating import render
 
-    ctx = _context(d, _printer(d), lambda prose: prose, steps, diagram)
+    ctx = _context(d, _printer(d), lambda prose: prose, steps, diagram, "markdown", heading)
     return render("derivation.md.j2", kind="code", **ctx)
 
 
