@@ -1,6 +1,6 @@
 """Time a recurrent (Elman RNN) training step built from symbackprop's rnn kernels against PyTorch.
 
-    python benchmarks/rnn_bench.py --generated          # both thread modes, both nets (~3 min)
+    python benchmarks/rnn_bench.py --generated          # both thread modes, both nets (~5 min)
     python benchmarks/rnn_bench.py --threads 1 --nets a --rounds 11
 
 One step: forward pass through the recurrence, a dense softmax head on the last state,
