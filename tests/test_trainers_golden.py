@@ -26,9 +26,14 @@ def test_committed_trainer_gradients_match_central_differences(path):
     rng = np.random.default_rng(0)
     sizes = module.ARCH["sizes"]
     m = 2 if sizes[0] > 100 else 5
-    # An image network's X is (m, C, H, W); its ARCH records the image shape.
-    X = rng.standard_normal((m, *module.ARCH.get("image", (sizes[0],))))
-    Y = targets(module.ARCH["loss"], sizes[-1], m, rng)
+    # An image network's X is (m, C, H, W), a recurrent one's (m, T, n): ARCH records the
+    # input's shape; a head at every step has one target per step.
+    shape = module.ARCH.get("image") or module.ARCH.get("sequence") or (sizes[0],)
+    X = rng.standard_normal((m, *shape))
+    every = any(f.endswith(":all") for f in module.ARCH.get("features", ()))
+    Y = targets(module.ARCH["loss"], sizes[-1], m * (shape[0] if every else 1), rng)
+    if every:
+        Y = Y.reshape(m, shape[0], sizes[-1])
     params = module.init_params(seed=1)
     for key in params:
         if key.startswith("b"):
