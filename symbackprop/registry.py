@@ -44,6 +44,11 @@ class Activation:
     elementwise: bool = True
     output_only: bool = False  # softmax couples the units: allowed on the output layer only
     user_text: str | None = None  # the definition a user wrote, for a function not built in
+    human_name: str = ""  # how prose names it (ReLU, leaky ReLU); default: its name
+
+    def __post_init__(self):
+        if not self.human_name:
+            object.__setattr__(self, "human_name", prose_name(self.name))
 
     def __repr__(self) -> str:
         return f"Activation({self.name}: {self.expr})"
@@ -109,9 +114,20 @@ class Loss:
     a_domain: tuple[float, float] = (-2.0, 2.0)  # where tests sample predictions
     y_domain: tuple[float, float] = (-2.0, 2.0)  # where tests sample targets
     user_text: str | None = None  # the definition a user wrote, for a loss not built in
+    human_name: str = ""  # how prose names it (cross-entropy); default: its name
+
+    def __post_init__(self):
+        if not self.human_name:
+            object.__setattr__(self, "human_name", prose_name(self.name))
 
     def __repr__(self) -> str:
         return f"Loss({self.name}: sum_c {self.term})"
+
+
+def prose_name(name: str) -> str:
+    """A function's name as prose says it when its entry gives none: words, not an
+    identifier (pseudo_huber -> pseudo huber)."""
+    return name.replace("_", " ")
 
 
 def _softmax() -> sp.Expr:
@@ -126,37 +142,43 @@ _SELU_SCALE = sp.Rational("1.0507009873554804934193349852946")
 ACTIVATIONS: dict[str, Activation] = {
     act.name: act
     for act in [
-        Activation("identity", z, r"\operatorname{id}"),
-        Activation("sigmoid", 1 / (1 + sp.exp(-z)), r"\sigma"),
-        Activation("tanh", sp.tanh(z), r"\tanh"),
+        Activation("identity", z, r"\operatorname{id}", human_name="identity"),
+        Activation("sigmoid", 1 / (1 + sp.exp(-z)), r"\sigma", human_name="sigmoid"),
+        Activation("tanh", sp.tanh(z), r"\tanh", human_name="tanh"),
         # Piecewise, not Max(0, z): d/dz Max(0, z) is Heaviside(z) and Heaviside(0) = 1/2;
         # relu'(0) = 0 and leaky_relu'(0) = 0.01, as PyTorch and scikit-learn have them.
-        Activation("relu", sp.Piecewise((z, z > 0), (0, True)), r"\operatorname{ReLU}"),
+        Activation("relu", sp.Piecewise((z, z > 0), (0, True)), r"\operatorname{ReLU}",
+                   human_name="ReLU"),
         Activation(
             "leaky_relu",
             sp.Piecewise((z, z > 0), (sp.Rational(1, 100) * z, True)),
-            r"\operatorname{LReLU}",
+            r"\operatorname{LReLU}", human_name="leaky ReLU",
         ),
-        Activation("softplus", sp.log(1 + sp.exp(z)), r"\operatorname{softplus}"),
+        Activation("softplus", sp.log(1 + sp.exp(z)), r"\operatorname{softplus}",
+                   human_name="softplus"),
         # GELU, exact erf form (torch.nn.GELU()) and torch's approximate="tanh" form.
-        Activation("gelu", z / 2 * (1 + sp.erf(z / sp.sqrt(2))), r"\operatorname{GELU}"),
+        Activation("gelu", z / 2 * (1 + sp.erf(z / sp.sqrt(2))), r"\operatorname{GELU}",
+                   human_name="GELU"),
         Activation("gelu_tanh",
                    z / 2 * (1 + sp.tanh(sp.sqrt(2 / sp.pi) * (z + _GELU_C * z**3))),
-                   r"\operatorname{GELU}_{\tanh}"),
-        Activation("silu", z / (1 + sp.exp(-z)), r"\operatorname{SiLU}"),
+                   r"\operatorname{GELU}_{\tanh}", human_name="GELU (tanh approximation)"),
+        Activation("silu", z / (1 + sp.exp(-z)), r"\operatorname{SiLU}", human_name="SiLU"),
         Activation("elu", sp.Piecewise((z, z > 0), (sp.exp(z) - 1, True)),
-                   r"\operatorname{ELU}"),
+                   r"\operatorname{ELU}", human_name="ELU"),
         Activation("selu", _SELU_SCALE * sp.Piecewise((z, z > 0),
                                                       (_SELU_ALPHA * (sp.exp(z) - 1), True)),
-                   r"\operatorname{SELU}"),
-        Activation("mish", z * sp.tanh(sp.log(1 + sp.exp(z))), r"\operatorname{mish}"),
-        Activation("softsign", z / (1 + Abs(z)), r"\operatorname{softsign}"),
+                   r"\operatorname{SELU}", human_name="SELU"),
+        Activation("mish", z * sp.tanh(sp.log(1 + sp.exp(z))), r"\operatorname{mish}",
+                   human_name="Mish"),
+        Activation("softsign", z / (1 + Abs(z)), r"\operatorname{softsign}",
+                   human_name="softsign"),
         Activation("softmax", _softmax(), r"\operatorname{softmax}", elementwise=False,
-                   output_only=True),
+                   output_only=True, human_name="softmax"),
         # log-probabilities, for the negative log-likelihood loss (torch.nn.LogSoftmax).
         Activation("log_softmax", zvec[c_idx] - sp.log(sp.Sum(sp.exp(zvec[j_idx]),
                                                               (j_idx, 0, n - 1))),
-                   r"\operatorname{log\,softmax}", elementwise=False, output_only=True),
+                   r"\operatorname{log\,softmax}", elementwise=False, output_only=True,
+                   human_name="log-softmax"),
     ]
 }
 
@@ -164,26 +186,28 @@ LOSSES: dict[str, Loss] = {
     loss.name: loss
     for loss in [
         Loss("half_sse", (a - y) ** 2 / 2, r"\tfrac{1}{2}\lVert a - y\rVert^2",
-             "half the sum of squared errors"),
+             "half the sum of squared errors", human_name="half sum of squared errors"),
         Loss("mse", (a - y) ** 2 / n, r"\tfrac{1}{n}\lVert a - y\rVert^2",
-             "mean squared error over the output units"),
+             "mean squared error over the output units", human_name="mean squared error"),
         Loss("bce", -(y * sp.log(a) + (1 - y) * sp.log(1 - a)), r"\mathrm{BCE}",
              "binary cross-entropy, summed over the output units",
-             output_activations=("sigmoid",), a_domain=(0.05, 0.95), y_domain=(0.0, 1.0)),
+             output_activations=("sigmoid",), a_domain=(0.05, 0.95), y_domain=(0.0, 1.0),
+             human_name="binary cross-entropy"),
         Loss("cross_entropy", -y * sp.log(a), r"\mathrm{CE}",
              "categorical cross-entropy (targets one-hot or probabilities)",
              output_activations=("softmax",), targets_sum_to_one=True,
-             a_domain=(0.05, 0.95), y_domain=(0.0, 1.0)),
+             a_domain=(0.05, 0.95), y_domain=(0.0, 1.0), human_name="cross-entropy"),
         # delta = 1, per unit as torch.nn.HuberLoss(reduction="none"), summed over the units.
         Loss("huber", sp.Piecewise(((a - y) ** 2 / 2, Abs(a - y) < 1),
                                    (Abs(a - y) - sp.Rational(1, 2), True)),
-             r"\mathrm{Huber}", "Huber loss (delta = 1), summed over the output units"),
+             r"\mathrm{Huber}", "Huber loss (delta = 1), summed over the output units",
+             human_name="Huber"),
         Loss("nll", -y * a, r"\mathrm{NLL}",
              "negative log-likelihood of log-probabilities (targets one-hot or probabilities)",
              output_activations=("log_softmax",), targets_sum_to_one=True,
-             a_domain=(-3.0, -0.05), y_domain=(0.0, 1.0)),
+             a_domain=(-3.0, -0.05), y_domain=(0.0, 1.0), human_name="negative log-likelihood"),
         Loss("log_cosh", sp.log(sp.cosh(a - y)), r"\log\cosh",
-             "log-cosh of the error, summed over the output units"),
+             "log-cosh of the error, summed over the output units", human_name="log-cosh"),
     ]
 }
 

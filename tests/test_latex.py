@@ -167,7 +167,7 @@ def test_real_activation_and_loss_names():
     assert r"A^{[2]} &= \operatorname{softmax}(Z^{[2]})" in text
     assert r"\operatorname{softmax}(z)_{c} &= \frac{e^{z_{c}}}{\sum_{j} e^{z_{j}}}" in text
     assert r"dZ^{[2]} &= A^{[2]} - Y" in text
-    assert "cross\\_entropy" in text
+    assert "cross-entropy loss" in text
 
 
 def test_dimensions_table_has_concrete_shapes():
@@ -315,3 +315,43 @@ def test_no_diagram_needs_no_tikz(tmp_path, spec):
     (tmp_path / "d.tex").write_text(without, encoding="utf-8")
     log = _pdflatex(tmp_path, "d.tex")
     assert "Overfull" not in log
+
+
+# --- names in prose -----------------------------------------------------------------------
+
+def _prose(text: str, fmt: str) -> str:
+    """A document without its code: LaTeX comments and \\texttt, Markdown code spans and the
+    Mermaid block, the text title's (identifier)."""
+    import re
+
+    if fmt == "latex":
+        text = re.sub(r"\\texttt\{[^}]*\}", "", re.sub(r"(?m)^%.*$", "", text))
+    elif fmt == "markdown":
+        text = re.sub(r"```mermaid.*?```", "", re.sub(r"`[^`\n]*`", "", text), flags=re.DOTALL)
+    else:
+        text = re.sub(r"\((cross_entropy|leaky_relu)\)", "", text)
+    return text
+
+
+@pytest.mark.parametrize("fmt", ["latex", "markdown", "text"])
+@pytest.mark.parametrize("spec", ["3-4:leaky_relu-3:softmax",
+                                  "1x4x4-conv2k3:leaky_relu-flatten-3:softmax",
+                                  "seq3x2-rnn2:leaky_relu-3:softmax"])
+def test_prose_names_losses_and_activations_as_the_registry_does(spec, fmt):
+    """cross-entropy and leaky ReLU (the entries' human names), not cross_entropy or
+    leaky_relu; the identifier appears only as code (what --loss takes)."""
+    from symbackprop.printing.text import derivation_text
+    from symbackprop.registry import ACTIVATIONS, LOSSES
+
+    d = derive(parse_arch(spec, "cross_entropy"))
+    out = {"latex": latex_document, "markdown": lambda d: d.to_markdown(),
+           "text": derivation_text}[fmt](d)
+    prose = _prose(out, fmt).replace(d.arch.spec(), "")  # the spec is code
+    assert "cross-entropy loss" in prose
+    assert "cross_entropy" not in prose and "cross\\_entropy" not in prose
+    assert "leaky_relu" not in prose and "leaky\\_relu" not in prose
+    if fmt != "latex":  # LaTeX names the activation by its operator, LReLU
+        assert "leaky ReLU" in prose
+    if "x" in spec.split("-")[0]:  # a feature layer's title
+        assert ", then leaky ReLU" in prose
+    assert all("_" not in e.human_name for e in (*ACTIVATIONS.values(), *LOSSES.values()))

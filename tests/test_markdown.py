@@ -64,7 +64,7 @@ def test_mermaid_diagram_names_layers_sizes_and_weights():
     block = text[text.index("```mermaid"):]
     block = block[:block.index("```\n", 3)]
     assert 'L0["input layer 0<br/>784 units"]' in block
-    assert 'L1["hidden layer 1<br/>128 units, relu"]' in block
+    assert 'L1["hidden layer 1<br/>128 units, ReLU"]' in block  # the human name
     assert 'L1 -- "W[2]: 10×128" --> L2' in block
     rows = md("784-128:relu-10:softmax", "cross_entropy", "rowvec")
     assert 'L0 -- "W_1: 784×128" --> L1' in rows

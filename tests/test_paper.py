@@ -56,8 +56,8 @@ def test_every_label_carries_the_prefix_and_bp_equations_are_tagged():
 
 
 @pytest.mark.parametrize("heading,title,part", [
-    ("section", r"\section{Backpropagation", r"\subsection*{The network}"),
-    ("subsection", r"\subsection{Backpropagation", r"\subsubsection*{The network}"),
+    ("section", r"\section{\raggedright Backpropagation", r"\subsection*{The network}"),
+    ("subsection", r"\subsection{\raggedright Backpropagation", r"\subsubsection*{The network}"),
     ("none", None, r"\paragraph{The network}")])
 def test_heading_level(heading, title, part):
     text = latex_document(derive(parse_arch("2-3-1")), heading=heading)
@@ -77,7 +77,7 @@ def test_heading_level(heading, title, part):
 
 def test_standalone_numbers_no_heading():
     text = latex_document(derive(parse_arch("2-3-1")), standalone=True)
-    assert r"\section*{Backpropagation" in text and r"\subsection*{The network}" in text
+    assert r"\section*{\raggedright Backpropagation" in text and r"\subsection*{The network}" in text
 
 
 def test_two_networks_of_every_kind_share_one_paper(tmp_path):
@@ -113,7 +113,7 @@ def test_cli_label_prefix_and_heading(tmp_path):
                               capture_output=True, text=True, cwd=ROOT, check=False)
     out = cli("--format", "latex", "--label-prefix", "xor", "--heading", "subsection")
     assert out.returncode == 0 and r"\label{xor:BP1}" in out.stdout
-    assert r"\subsection{Backpropagation for the 2-3-1 network}" in out.stdout
+    assert r"\subsection{\raggedright Backpropagation for the \texttt{2-\allowbreak 3-\allowbreak 1} network}" in out.stdout
     for bad in (["--format", "latex", "--label-prefix", "a b"],
                 ["--format", "latex", "--label-prefix", "x{y}"],
                 ["--label-prefix", "xor"], ["--format", "markdown", "--label-prefix", "xor"],

@@ -223,6 +223,14 @@ def tex_text(prose: str) -> str:
     return prose.translate(_TEX_TEXT)
 
 
+def spec_code(spec: str, fmt: str) -> str:
+    """The architecture's spec as code: ``\\texttt`` in LaTeX, a line allowed to break after
+    each '-' and ':' (a long spec has no spaces), or a Markdown code span."""
+    if fmt == "markdown":
+        return f"`{spec}`"
+    return r"\texttt{" + re.sub(r"([-:])", r"\1\\allowbreak ", tex_text(spec)) + "}"
+
+
 def _capital(sentence: str) -> str:
     return sentence[:1].upper() + sentence[1:]
 
@@ -322,7 +330,8 @@ def _diagram(d, f, text, acts) -> dict:
             "neurons": [{"ref": f"({n.name})", "at": f"({col.x},{n.y})"} for n in col.neurons],
             "dots": [] if col.dots_y is None else [f"({col.x},{col.dots_y})"],
             "count": f"{col.size} unit" + ("s" if col.size != 1 else ""),
-            "activation_text": f", {act_name}" if act_name else "",
+            "activation_text": f", {arch.activation_entry(act_name).human_name}"
+            if act_name else "",
         })
     gaps = []
     for x, left, right in picture.gaps():
@@ -365,8 +374,11 @@ def _context(d, printer, text, with_steps, with_diagram, fmt="latex", heading="s
         "cost_over": f"the ${f.math(d.m)}$ " + text(COST_OVER[arch.every_step]),
         "packages": [p for p in PACKAGES if p != "tikz" or with_diagram],  # TikZ: the diagram
         "spec": text(arch.spec()),
-        "title": f"Backpropagation for the {text(arch.spec())} network",
+        # A long spec has no spaces: a LaTeX heading is set ragged right, to break after a - or :.
+        "title": (r"\raggedright " if fmt == "latex" else "")
+        + f"Backpropagation for the {spec_code(arch.spec(), fmt)} network",
         "loss_name": text(arch.loss),
+        "loss_human": text(loss.human_name),
         "loss_id": arch.loss,
         "loss_description": text(loss.description),
         "loss_latex": loss.latex,
@@ -396,8 +408,6 @@ def _context(d, printer, text, with_steps, with_diagram, fmt="latex", heading="s
     }
     if image:
         context.update(_feature_context(kind)(d, f, text, acts, with_steps, with_diagram))
-        # A feature network's spec is long and has no spaces: its heading is set ragged right.
-        context["title"] = r"\raggedright " + context["title"]
     return context
 
 

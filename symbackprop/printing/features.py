@@ -185,17 +185,19 @@ def _forward_rows(layer) -> tuple[Row, ...]:
     return tuple(rows)
 
 
-def title(feature) -> str:
+def title(feature, arch) -> str:
+    """A feature layer in words, its activation by its human name (registry)."""
     words = TITLES[feature.kind](feature)
     if feature.activation:
-        words += f", then {feature.activation}"
+        words += f", then {arch.activation_entry(feature.activation).human_name}"
     return words
 
 
-def label(feature) -> tuple[str, str | None]:
+def label(feature, arch) -> tuple[str, str | None]:
     """The short label of a feature layer's operation (conv 3×3, 16, s 2, p 1) and its
-    activation (None for none or the identity)."""
-    act = feature.activation if feature.activation not in ("", "identity") else None
+    activation by its human name (None for none or the identity)."""
+    act = arch.activation_entry(feature.activation).human_name \
+        if feature.activation not in ("", "identity") else None
     return ", ".join(LABELS[feature.kind](feature)), act
 
 
@@ -241,11 +243,12 @@ def size_rows(d) -> tuple[tuple, ...]:
 
 
 def feature_sections(d, with_steps: bool = True) -> FeatureSections:
-    forward = tuple(Block(title(layer.feature), _forward_rows(layer), name=str(layer.index))
+    forward = tuple(Block(title(layer.feature, d.arch), _forward_rows(layer),
+                          name=str(layer.index))
                     for layer in d.features)
     steps = ()
     if with_steps:
-        steps = tuple(StepBlock(layer.index, title(layer.feature), eq.name, eq.lhs,
+        steps = tuple(StepBlock(layer.index, title(layer.feature, d.arch), eq.name, eq.lhs,
                                 steps_rows(eq))
                       for layer in reversed(d.features) for eq in layer.backward.values())
     head = d.layers[0].backward["BP3"]  # the error of the flat vectors, from the dense head
@@ -277,7 +280,8 @@ def feature_table(d, f, acts, text) -> list[list[str]]:
         act = acts[layer.activation.name] if layer.activation is not None else none
         shapes = [f.shape(_concrete(sym[key].shape, sizes)) if key in sym else none
                   for key in ("A", "W", "b")]
-        table.append([f.math(sp.Integer(layer.index)), text(label(layer.feature)[0]), act,
+        table.append([f.math(sp.Integer(layer.index)), text(label(layer.feature, d.arch)[0]),
+                      act,
                       *shapes])
     for layer in d.layers:
         table.append([f.math(sp.Integer(layer.index)),
@@ -300,15 +304,15 @@ def chain_parts(d) -> list[tuple[str, list[str]]]:
     shapes = arch.shapes()
     parts = [(shape_text(shapes[0]), [])]
     for n, feature in enumerate(arch.features, start=1):
-        op, act = label(feature)
+        op, act = label(feature, arch)
         parts.append((shape_text(shapes[n]), [op, *([act] if act else [])]))
     for n, act in zip(arch.dense_labels, arch.activations):
-        parts.append((shape_text(shapes[n]), ["dense", act]))
+        parts.append((shape_text(shapes[n]), ["dense", arch.activation_entry(act).human_name]))
     return parts
 
 
 def chain_text(d) -> str:
-    """The diagram on one line: 1×8×8 → conv 3×3, 16, relu → 16×8×8 → ... → 10."""
+    """The diagram on one line: 1×8×8 → conv 3×3, 16, ReLU → 16×8×8 → ... → 10."""
     out = ""
     for shape, lines in chain_parts(d):
         out += f" → {', '.join(lines)} → {shape}" if lines else shape

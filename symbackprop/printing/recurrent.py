@@ -94,10 +94,10 @@ class RecurrentSections:
     sums: tuple[Row, ...]  # the parameters' gradients, summed over the steps
 
 
-def layer_title(layer) -> str:
+def layer_title(layer, arch) -> str:
     from .features import title
 
-    return title(layer.feature)
+    return title(layer.feature, arch)
 
 
 def at_step(lhs, node):
@@ -161,7 +161,7 @@ def _per_example(layer) -> dict:
 def recurrent_sections(d, with_steps: bool = True) -> RecurrentSections:
     (layer,) = d.features
     s = layer.symbols
-    title = layer_title(layer)
+    title = layer_title(layer, d.arch)
     forward = Block(title, _forward_rows(layer), name=str(layer.index))
     steps = ()
     if with_steps:

@@ -71,7 +71,7 @@ def _dense_table(d) -> list[str]:
     header = ("layer", "units", "activation", "A, Z", "W", "b")
     table = [header, ("0", str(arch.sizes[0]), "input", _shape(d.X.shape, sizes), "", "")]
     for layer in d.layers:
-        table.append((str(layer.index), str(arch.sizes[layer.index]), layer.activation.name,
+        table.append((str(layer.index), str(arch.sizes[layer.index]), layer.activation.human_name,
                       _shape(layer.A.shape, sizes), _shape(layer.W.shape, sizes),
                       _shape(layer.b.shape, sizes)))
     return _table(table)
@@ -85,12 +85,12 @@ def _feature_table(d) -> list[str]:
     table = [header, ("0", "input", "", _shape(d.X.shape, sizes), "", "")]
     for layer in d.features:
         sym = layer.symbols
-        table.append((str(layer.index), label(layer.feature)[0],
-                      layer.activation.name if layer.activation is not None else "",
+        table.append((str(layer.index), label(layer.feature, d.arch)[0],
+                      layer.activation.human_name if layer.activation is not None else "",
                       *(_shape(sym[k].shape, sizes) if k in sym else "" for k in "AWb")))
     for layer in d.layers:
         table.append((str(layer.index), f"dense, {d.arch.size(layer.index)} units",
-                      layer.activation.name, _shape(layer.A.shape, sizes),
+                      layer.activation.human_name, _shape(layer.A.shape, sizes),
                       _shape(layer.W.shape, sizes), _shape(layer.b.shape, sizes)))
     return _table(table)
 
@@ -111,8 +111,9 @@ def derivation_text(d, steps: bool = True, diagram: bool = True) -> str:
         rs = recurrent_sections(d, steps)
     where = "columns are examples" if d.notation == "ng" else "rows are examples"
     loss = arch.loss_entry
-    title = (f"Backpropagation for the {arch.spec()} network "
-             f"({', '.join(arch.activations)}), loss {arch.loss}: {loss.description}.")
+    acts = ", ".join(entry.human_name for entry in arch.activation_entries)
+    title = (f"Backpropagation for the {arch.spec()} network ({acts}), the {loss.human_name} "
+             f"loss ({arch.loss}): {loss.description}.")
     if image:
         where = f"feature maps are (example, channel, row, column); after flatten, {where}"
     if rs is not None:
@@ -227,11 +228,11 @@ def _recurrent_table(d) -> list[str]:
     units = layer.feature.units
     table = [header, ("0", "input", "", _shape(d.X.shape, numbers), "", "", ""),
              (str(layer.index), f"rnn, {units} unit{'s' if units != 1 else ''}",
-              layer.activation.name, *(_shape(sym[k].shape, numbers) for k in "HWUb"))]
+              layer.activation.human_name, *(_shape(sym[k].shape, numbers) for k in "HWUb"))]
     for dense in d.layers:
         n = d.arch.size(dense.index)
         table.append((str(dense.index), f"dense, {n} unit{'s' if n != 1 else ''}",
-                      dense.activation.name, _shape(dense.A.shape, numbers),
+                      dense.activation.human_name, _shape(dense.A.shape, numbers),
                       _shape(dense.W.shape, numbers), "", _shape(dense.b.shape, numbers)))
     return _table(table)
 
