@@ -295,6 +295,16 @@ class Scaled(Node):
                               else inner[indices])
 
 
+def core(node):
+    """The operation under a parameter gradient's 1/m (and its L2 term): (1/m) Σ_i A_i ⋆ dZ_i
+    -> the correlation, (1/m)(StepOuter + λ W) -> StepOuter."""
+    if isinstance(node, Plus):
+        node = node.args[0]
+    if isinstance(node, Scaled):
+        node = node.node
+    return node
+
+
 class Plus(Node):
     """The sum of two operations (a gradient with its L2 penalty: (1/m)(A ⋆ dZ + λ W))."""
 

@@ -144,7 +144,7 @@ class FeaturePlanner:
         order = [name for name in ("BP4", "BP1", "BP2", "BP3") if name in layer.backward]
         for name in order:
             eq = layer.backward[name]
-            node = _core(eq.rhs)
+            node = T.core(eq.rhs)
             if name == "BP3" and not self.p.error_needed(layer.index - 1):
                 blocks.append(block([self.p.unneeded(layer.index, code_name(eq.lhs.name))],
                                     []))
@@ -178,18 +178,10 @@ class FeaturePlanner:
         return comments, code
 
 
-def _core(node):
-    """The operation under the 1/m of a parameter's gradient (and its L2 term)."""
-    if isinstance(node, T.Plus):
-        node = node.args[0]
-    if isinstance(node, T.Scaled):
-        node = node.node
-    return node
-
-
-def how(kernel) -> str:
-    """What ``kernel`` computes, as its docstring's first paragraph says (one source)."""
-    doc = getattr(CK, kernel).__doc__ or kernel
+def how(kernel, module=CK) -> str:
+    """What ``kernel`` (of the kernel ``module``) computes, as its docstring's first paragraph
+    says (one source)."""
+    doc = getattr(module, kernel).__doc__ or kernel
     return f"{kernel}: " + " ".join(doc.split("\n\n")[0].split())
 
 

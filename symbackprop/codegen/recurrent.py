@@ -119,10 +119,10 @@ class RecurrentPlanner:
 
         blocks = []
         for name, eq in layer.backward.items():
-            rule = BACKWARD.get(type(_core(eq.rhs)))
+            rule = BACKWARD.get(type(T.core(eq.rhs)))
             if rule is None:
                 raise GenerationError(f"no kernel for the operation "
-                                      f"{type(_core(eq.rhs)).__name__}")
+                                      f"{type(T.core(eq.rhs)).__name__}")
             comments, code = rule(self, layer, name, eq)
             blocks.append(block(comments, code))
         blocks.append(block([(f"no gradient for the input A{layer.index - 1}: not needed, "
@@ -155,19 +155,11 @@ class RecurrentPlanner:
         return comments, code
 
 
-def _core(node):
-    """The operation under the 1/m of a parameter's gradient (and its L2 term)."""
-    if isinstance(node, T.Plus):
-        node = node.args[0]
-    if isinstance(node, T.Scaled):
-        node = node.node
-    return node
-
-
 def how(kernel) -> str:
-    """What ``kernel`` computes, as its docstring's first paragraph says (one source)."""
-    doc = getattr(RK, kernel).__doc__ or kernel
-    return f"{kernel}: " + " ".join(doc.split("\n\n")[0].split())
+    """What ``kernel`` computes, as its docstring's first paragraph says."""
+    from .features import how as described
+
+    return described(kernel, RK)
 
 
 def _equation(rp, eq, label="") -> list[str]:
@@ -284,7 +276,7 @@ def _bp4(rp, layer, name, eq):
 
 def _step_outer(rp, layer, name, eq):
     l, n = layer.index, _names(layer)
-    node = _core(eq.rhs)
+    node = T.core(eq.rhs)
     sym = layer.symbols
     # each sequence the gradient reads, as the layer holds it (time major)
     source = {sym["A_prev"]: n["Xt"], sym["H"]: n["H"]}
