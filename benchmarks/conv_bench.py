@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -58,33 +57,11 @@ def _parse(argv=None):
 
 
 ARGS = _parse() if __name__ == "__main__" else None
-if ARGS is not None and ARGS.threads == "1":
-    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # before NumPy: threads, OpenBLAS kernels, malloc thresholds
 
-# PyTorch allocates fresh tensors every step; with NumPy's preallocated buffers in the same
-# heap, glibc's malloc handed those allocations back to the system and faulted them in again
-# (measured here: net (b)'s torch step 2.4 ms in a process of its own, 3.5-3.9 ms once the
-# NumPy implementations' buffers existed). Fixed thresholds make a torch step cost in this
-# process what it costs alone; the NumPy steps allocate nothing. glibc reads them at start-up,
-# hence the re-exec.
-MALLOC = "glibc.malloc.mmap_threshold=268435456:glibc.malloc.trim_threshold=536870912"
-if ARGS is not None and not ARGS.no_malloc_tuning \
-        and "glibc.malloc" not in os.environ.get("GLIBC_TUNABLES", ""):
-    tunables = os.environ.get("GLIBC_TUNABLES")
-    os.environ["GLIBC_TUNABLES"] = f"{tunables}:{MALLOC}" if tunables else MALLOC
-    os.execv(sys.executable, [sys.executable, *sys.argv])
-
-
-def _has_avx512() -> bool:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            return "avx512f" in cpuinfo.read()
-    except OSError:
-        return False
-
-
-if _has_avx512():
-    os.environ.setdefault("OPENBLAS_CORETYPE", "SkylakeX")
+if ARGS is not None:
+    harness.prepare(ARGS.threads, malloc=not ARGS.no_malloc_tuning)
 
 import statistics
 import types
@@ -353,12 +330,6 @@ def generated_step_factory(net, params, m, lr, dtype, X, Y):
     return trainer._step, (X, Y)
 
 
-def time_round(step, args, reps):
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        step(*args)
-    return (time.perf_counter() - t0) / reps
-
 
 class TimedNumpy(types.ModuleType):
     """NumPy with ``dot`` timed (the time inside it accumulates in ``gemm_seconds``)."""
@@ -415,8 +386,8 @@ def bench_net(key, dtype, rounds, budget, use_torch, generated=False, gap=0.0):
     per = {}
     for name, (fn, a) in impls.items():
         time.sleep(gap)
-        time_round(fn, a, 3)
-        per[name] = time_round(fn, a, 5)
+        harness.time_round(fn, a, 3)
+        per[name] = harness.time_round(fn, a, 5)
     reps = {name: max(3, int(budget / max(t, 1e-7))) for name, t in per.items()}
     samples = {name: [] for name in impls}
     gemm_fractions = []
@@ -430,7 +401,7 @@ def bench_net(key, dtype, rounds, budget, use_torch, generated=False, gap=0.0):
                 # barriers wait on descheduled threads
                 time.sleep(gap)
             before = timed_np.gemm_seconds
-            t = time_round(fn, a, reps[name])
+            t = harness.time_round(fn, a, reps[name])
             samples[name].append(t)
             if name == "timed":
                 gemm_fractions.append((timed_np.gemm_seconds - before) / (t * reps[name]))
@@ -442,29 +413,6 @@ def bench_net(key, dtype, rounds, budget, use_torch, generated=False, gap=0.0):
             "ratios": ratios, "gemm_fraction": statistics.median(gemm_fractions),
             "load": (load_before, os.getloadavg()[0])}
 
-
-def fmt(seconds):
-    if seconds is None:
-        return "n/a"
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds * 1e6:.0f} µs"
-
-
-def environment():
-    import numpy
-
-    text = f"numpy {numpy.__version__}"
-    try:
-        import torch
-
-        text += f", torch {torch.__version__} ({torch.get_num_threads()} thread(s))"
-    except ImportError:
-        pass
-    blas = os.environ.get("OPENBLAS_NUM_THREADS", "(unset)")
-    return text + f", OPENBLAS_NUM_THREADS={blas}, " \
-                  f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}, " \
-                  f"GLIBC_TUNABLES={os.environ.get('GLIBC_TUNABLES', '(unset)')}"
 
 
 def run_benchmark(args):
@@ -489,13 +437,13 @@ def run_benchmark(args):
 
 def table_row(row):
     med, ratios = row["medians"], row["ratios"]
-    torch_cells = (f"{fmt(med['torch'])} | {ratios['torch']:.2f}" if "torch" in med
+    torch_cells = (f"{harness.fmt(med['torch'])} | {ratios['torch']:.2f}" if "torch" in med
                    else "n/a | n/a")
-    gen = (f" {fmt(med['generated'])} | {1 / ratios['generated']:.2f} |" if "generated" in med
+    gen = (f" {harness.fmt(med['generated'])} | {1 / ratios['generated']:.2f} |" if "generated" in med
            else "")
     load = "{:.1f}-{:.1f}".format(*row["load"])
     return (f"| ({row['net']}) | {row['m']} | {row['threads']} | {row['dtype']} | "
-            f"{fmt(med['reference'])} | {torch_cells} | {row['gemm_fraction']:.0%} |{gen}"
+            f"{harness.fmt(med['reference'])} | {torch_cells} | {row['gemm_fraction']:.0%} |{gen}"
             f" {load} |")
 
 
@@ -511,28 +459,7 @@ def header(generated=False):
 
 def run_both(argv):
     """Each thread mode in its own process (threads are fixed when NumPy loads)."""
-    print(header("--generated" in argv))
-    for mode in ("1", "default"):
-        rest, skip = [], False
-        for a in argv:
-            if skip or a.startswith("--threads="):
-                skip = False
-            elif a == "--threads":
-                skip = True
-            else:
-                rest.append(a)
-        cmd = [sys.executable, __file__, "--threads", mode, "--json", *rest]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if proc.returncode:
-            sys.stderr.write(proc.stdout + proc.stderr)
-            return proc.returncode
-        env_line = [line for line in proc.stdout.splitlines() if line.startswith("# ")]
-        for line in proc.stdout.splitlines():
-            if line.startswith("{"):
-                print(table_row(json.loads(line)), flush=True)
-        if env_line:
-            print(env_line[0])
-    return 0
+    return harness.run_both(__file__, argv, header("--generated" in argv), table_row)
 
 
 # --- digits -------------------------------------------------------------------------------------
@@ -603,21 +530,15 @@ def run_digits(args):
 
 
 def main(args):
-    if args.threads == "1":
-        try:
-            import torch
-        except ImportError:
-            pass
-        else:
-            torch.set_num_threads(1)
+    harness.torch_threads(args.threads)
     if args.digits:
         return run_digits(args)
     if args.threads == "both":
         return run_both(sys.argv[1:])
     if args.json:
-        print("# " + environment(), flush=True)
+        print("# " + harness.environment(), flush=True)
     else:
-        print(environment())
+        print(harness.environment())
         print(header(args.generated), flush=True)
     run_benchmark(args)
     return 0

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -54,32 +53,11 @@ def _parse(argv=None):
 
 
 ARGS = _parse() if __name__ == "__main__" else None
-if ARGS is not None and ARGS.threads == "1":
-    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # before NumPy: threads, OpenBLAS kernels, malloc thresholds
 
-# PyTorch allocates fresh tensors every step; with NumPy's preallocated buffers in the same
-# heap, glibc's malloc can hand those allocations back to the system and fault them in again
-# (measured on the conv benchmark, see conv_bench.py). Fixed thresholds make a torch step
-# cost in this process what it costs alone; the NumPy steps allocate nothing. glibc reads
-# them at start-up, hence the re-exec.
-MALLOC = "glibc.malloc.mmap_threshold=268435456:glibc.malloc.trim_threshold=536870912"
-if ARGS is not None and not ARGS.no_malloc_tuning \
-        and "glibc.malloc" not in os.environ.get("GLIBC_TUNABLES", ""):
-    tunables = os.environ.get("GLIBC_TUNABLES")
-    os.environ["GLIBC_TUNABLES"] = f"{tunables}:{MALLOC}" if tunables else MALLOC
-    os.execv(sys.executable, [sys.executable, *sys.argv])
-
-
-def _has_avx512() -> bool:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            return "avx512f" in cpuinfo.read()
-    except OSError:
-        return False
-
-
-if _has_avx512():
-    os.environ.setdefault("OPENBLAS_CORETYPE", "SkylakeX")
+if ARGS is not None:
+    harness.prepare(ARGS.threads, malloc=not ARGS.no_malloc_tuning)
 
 import statistics
 import types
@@ -253,12 +231,6 @@ def generated_step_factory(net, params, m, lr, dtype, X, Y):
     return trainer._step, (X, Y)
 
 
-def time_round(step, args, reps):
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        step(*args)
-    return (time.perf_counter() - t0) / reps
-
 
 def make_data(net, m, dtype, seed=0):
     rng = np.random.default_rng(seed)
@@ -294,8 +266,8 @@ def bench_net(key, dtype, rounds, budget, use_torch, generated=False, gap=0.0):
     per = {}
     for name, (fn, a) in impls.items():
         time.sleep(gap)
-        time_round(fn, a, 3)
-        per[name] = time_round(fn, a, 5)
+        harness.time_round(fn, a, 3)
+        per[name] = harness.time_round(fn, a, 5)
     reps = {name: max(3, int(budget / max(t, 1e-7))) for name, t in per.items()}
     samples = {name: [] for name in impls}
     names = list(impls)
@@ -307,7 +279,7 @@ def bench_net(key, dtype, rounds, budget, use_torch, generated=False, gap=0.0):
                 # about 0.1 s after a call): with both pools awake on 2 cores, each one's
                 # barriers wait on descheduled threads
                 time.sleep(gap)
-            samples[name].append(time_round(fn, a, reps[name]))
+            samples[name].append(harness.time_round(fn, a, reps[name]))
     medians = {name: statistics.median(v) for name, v in samples.items()}
     ratios = {name: statistics.median(r / o for r, o in zip(samples["reference"], v))
               for name, v in samples.items() if name != "reference"}
@@ -315,29 +287,6 @@ def bench_net(key, dtype, rounds, budget, use_torch, generated=False, gap=0.0):
     return {"net": key, "m": m, "dtype": np.dtype(dtype).name, "medians": medians,
             "ratios": ratios, "load": (load_before, os.getloadavg()[0])}
 
-
-def fmt(seconds):
-    if seconds is None:
-        return "n/a"
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds * 1e6:.0f} µs"
-
-
-def environment():
-    import numpy
-
-    text = f"numpy {numpy.__version__}"
-    try:
-        import torch
-
-        text += f", torch {torch.__version__} ({torch.get_num_threads()} thread(s))"
-    except ImportError:
-        pass
-    blas = os.environ.get("OPENBLAS_NUM_THREADS", "(unset)")
-    return text + f", OPENBLAS_NUM_THREADS={blas}, " \
-                  f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}, " \
-                  f"GLIBC_TUNABLES={os.environ.get('GLIBC_TUNABLES', '(unset)')}"
 
 
 def run_benchmark(args):
@@ -362,16 +311,16 @@ def run_benchmark(args):
 
 def table_row(row):
     med, ratios = row["medians"], row["ratios"]
-    torch_cells = (f"{fmt(med['torch'])} | {ratios['torch']:.2f}" if "torch" in med
+    torch_cells = (f"{harness.fmt(med['torch'])} | {ratios['torch']:.2f}" if "torch" in med
                    else "n/a | n/a")
     gen = ""
     if "generated" in med:
         vs_torch = (f"{ratios['torch'] / ratios['generated']:.2f}" if "torch" in ratios
                     else "n/a")
-        gen = f" {fmt(med['generated'])} | {vs_torch} | {1 / ratios['generated']:.2f} |"
+        gen = f" {harness.fmt(med['generated'])} | {vs_torch} | {1 / ratios['generated']:.2f} |"
     load = "{:.1f}-{:.1f}".format(*row["load"])
     return (f"| ({row['net']}) {NETS[row['net']]['spec']} | {row['m']} | {row['threads']} | "
-            f"{row['dtype']} | {fmt(med['reference'])} | {torch_cells} |{gen} {load} |")
+            f"{row['dtype']} | {harness.fmt(med['reference'])} | {torch_cells} |{gen} {load} |")
 
 
 def header(generated=False):
@@ -385,44 +334,17 @@ def header(generated=False):
 
 def run_both(argv):
     """Each thread mode in its own process (threads are fixed when NumPy loads)."""
-    print(header("--generated" in argv))
-    for mode in ("1", "default"):
-        rest, skip = [], False
-        for a in argv:
-            if skip or a.startswith("--threads="):
-                skip = False
-            elif a == "--threads":
-                skip = True
-            else:
-                rest.append(a)
-        cmd = [sys.executable, __file__, "--threads", mode, "--json", *rest]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if proc.returncode:
-            sys.stderr.write(proc.stdout + proc.stderr)
-            return proc.returncode
-        env_line = [line for line in proc.stdout.splitlines() if line.startswith("# ")]
-        for line in proc.stdout.splitlines():
-            if line.startswith("{"):
-                print(table_row(json.loads(line)), flush=True)
-        if env_line:
-            print(env_line[0])
-    return 0
+    return harness.run_both(__file__, argv, header("--generated" in argv), table_row)
 
 
 def main(args):
-    if args.threads == "1":
-        try:
-            import torch
-        except ImportError:
-            pass
-        else:
-            torch.set_num_threads(1)
+    harness.torch_threads(args.threads)
     if args.threads == "both":
         return run_both(sys.argv[1:])
     if args.json:
-        print("# " + environment(), flush=True)
+        print("# " + harness.environment(), flush=True)
     else:
-        print(environment())
+        print(harness.environment())
         print(header(args.generated), flush=True)
     run_benchmark(args)
     return 0

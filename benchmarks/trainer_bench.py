@@ -15,22 +15,14 @@ from __future__ import annotations
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # before NumPy: threads, OpenBLAS kernels
+
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-def _has_avx512() -> bool:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            return "avx512f" in cpuinfo.read()
-    except OSError:
-        return False
-
-
-if _has_avx512():
-    os.environ.setdefault("OPENBLAS_CORETYPE", "SkylakeX")
+harness.prepare(threads=None)
 
 import argparse
 import statistics
-import time
 import types
 from pathlib import Path
 
@@ -115,11 +107,6 @@ def torch_step_factory(params, sizes, hidden, head, lr, dtype, X, Y):
     return step
 
 
-def time_round(step, args, reps):
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        step(*args)
-    return (time.perf_counter() - t0) / reps
 
 
 def bench_net(net, dtype, rounds, budget, use_torch, with_gemm=False):
@@ -151,8 +138,8 @@ def bench_net(net, dtype, rounds, budget, use_torch, with_gemm=False):
     # Warm up and pick repetitions so that a round of one implementation takes ~budget s.
     per = {}
     for name, (fn, a) in impls.items():
-        time_round(fn, a, 3)
-        per[name] = time_round(fn, a, 5)
+        harness.time_round(fn, a, 3)
+        per[name] = harness.time_round(fn, a, 5)
     reps = {name: max(3, int(budget / max(t, 1e-7))) for name, t in per.items()}
     samples = {name: [] for name in impls}
     names = list(impls)
@@ -160,7 +147,7 @@ def bench_net(net, dtype, rounds, budget, use_torch, with_gemm=False):
         # Alternate the order so that no implementation always runs first in a round.
         for name in (names if k % 2 == 0 else names[::-1]):
             fn, a = impls[name]
-            samples[name].append(time_round(fn, a, reps[name]))
+            samples[name].append(harness.time_round(fn, a, reps[name]))
     medians = {name: statistics.median(v) for name, v in samples.items()}
     # Ratios are medians of per-round ratios: both sides of a ratio ran back to back.
     ratios = {name: statistics.median(g / o for g, o in zip(samples["generated"], v))
@@ -245,8 +232,9 @@ def main(argv=None):
 
 
 def fmt(seconds):
+    """Times to 0.1 µs: the small nets' steps are a few µs apart."""
     if seconds >= 1e-3:
-        return f"{seconds * 1e3:.2f} ms"
+        return harness.fmt(seconds)
     return f"{seconds * 1e6:.1f} µs"
 
 
