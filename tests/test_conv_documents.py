@@ -63,13 +63,13 @@ IDS = [f"{spec.split('-')[1]}-{spec.count('-')}-{nt}-{fmt}" for spec, _, _, nt, 
 
 # How each feature kind's forward and backward operations print: LaTeX (and Markdown), text.
 MARKERS = {
-    "conv": {"latex": [r"\star_{", r"\star^{\mathrm{full}}_{", r"\operatorname{rot180}\left("],
+    "conv": {"latex": [r"\star_{", r"\star^{\mathrm{full}}_{", r"\operatorname{rot180}("],
              "text": ["⋆_{", "⋆full_{", "rot180("]},
     "maxpool": {"latex": [r"\operatorname{maxpool}_{", r"\operatorname{maxunpool}_{"],
                 "text": ["maxpool_{", "maxunpool_{"]},
     "avgpool": {"latex": [r"\operatorname{avgpool}_{", r"\operatorname{avgunpool}_{"],
                 "text": ["avgpool_{", "avgunpool_{"]},
-    "flatten": {"latex": [r"\operatorname{flatten}\left(", r"\operatorname{unflatten}\left("],
+    "flatten": {"latex": [r"\operatorname{flatten}(", r"\operatorname{unflatten}("],
                 "text": ["flatten(", "unflatten("]},
 }
 
@@ -238,7 +238,8 @@ def test_every_feature_gradient_is_derived_step_by_step(spec, loss, l2, notation
     assert sentence not in short
     for layer in d.features:  # the results stay
         for eq in layer.backward.values():
-            shown = pretty(eq.lhs, notation) if fmt == "text" else latex(eq.lhs, notation)
+            shown = pretty(eq.lhs, notation) if fmt == "text" else \
+                latex(eq.lhs, notation, textbook=True)
             assert shown in short
 
 
@@ -254,7 +255,10 @@ def test_range_conditions_read_as_chains(notation, fmt):
         s, p, f = (r"s^{[1]}", r"p^{[1]}", r"f^{[1]}") if notation == "ng" else \
             ("s_{1}", "p_{1}", "f_{1}")
         assert rf"0 \leq h + {p} - {s} x \leq {f} - 1" in doc
-        assert r"\substack{" in doc  # the windows that reach an entry, under its Σ
+        # The windows that reach an entry: every summed index with its limits, the ranges
+        # as Iverson brackets after them.
+        assert r"\substack{" not in doc
+        assert re.search(r"\\sum_\{y=0\}\^\{n_\{W[^}]*\}[^ ]* - 1\} \[0 \\leq h", doc)
 
 
 def test_chains_state_the_derived_condition_exactly():
@@ -303,7 +307,7 @@ def test_dense_head_is_labelled_after_the_features_and_reads_the_flat_vector():
 
 def test_penalised_kernel_gradient_shows_the_penalty():
     doc = _doc(*NETS[2], "ng", "latex")
-    assert (r"dW^{[1]} &= \frac{1}{m} \, \sum_{i} A_{i}^{[0]} \star_{s^{[1]}, p^{[1]}} "
+    assert (r"dW^{[1]} &= \frac{1}{m} \, \sum_{i=0}^{m - 1} A_{i}^{[0]} \star_{s^{[1]}, p^{[1]}} "
             r"dZ_{i}^{[1]} + \frac{\lambda}{m} \, W^{[1]}") in doc
 
 

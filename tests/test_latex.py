@@ -134,10 +134,9 @@ def test_loss_of_one_example():
 
 def test_specialised_equations_of_2_3_1():
     text = doc("2-3-1", "half_sse")
-    assert (r"dZ^{[2]} &= \left(A^{[2]} - Y\right) \odot A^{[2]} \odot "
-            r"\left(1 - A^{[2]}\right)") in text
-    assert (r"dZ^{[1]} &= \left(W^{[2]\top} \, dZ^{[2]}\right) \odot A^{[1]} \odot "
-            r"\left(1 - A^{[1]}\right)") in text
+    # Plain parentheses where sized ones would only add size.
+    assert r"dZ^{[2]} &= (A^{[2]} - Y) \odot A^{[2]} \odot (1 - A^{[2]})" in text
+    assert r"dZ^{[1]} &= (W^{[2]\top} \, dZ^{[2]}) \odot A^{[1]} \odot (1 - A^{[1]})" in text
     assert r"W^{[l]} &\leftarrow W^{[l]} - \alpha \, dW^{[l]}" in text
 
 
@@ -151,9 +150,10 @@ def test_specialised_hidden_error_is_bp4_with_bp3_substituted():
 
 def test_document_order_and_labels():
     text = doc("2-3-1", "half_sse", standalone=True)
-    heads = ["The network", "Dimensions", "Diagram", "BP1--BP4 by the chain rule",
-             "The four equations", "This network, layer by layer", "Gradient descent"]
-    positions = [text.index(rf"\subsection*{{{h}}}") for h in heads]
+    heads = [r"\subsection*{The network}", r"\subsection*{Dimensions}", r"\begin{figure}",
+             r"\subsection*{BP1--BP4 by the chain rule}", r"\subsection*{The four equations}",
+             r"\subsection*{This network, layer by layer}", r"\subsection*{Gradient descent}"]
+    positions = [text.index(h) for h in heads]
     assert positions == sorted(positions)
     labels = [text.index(rf"\tag{{BP{n}}}\label{{") for n in range(1, 5)]
     assert labels == sorted(labels)
@@ -165,7 +165,7 @@ def test_real_activation_and_loss_names():
     text = doc("64-32:relu-10:softmax", "cross_entropy")
     assert r"A^{[1]} &= \operatorname{ReLU}(Z^{[1]})" in text
     assert r"A^{[2]} &= \operatorname{softmax}(Z^{[2]})" in text
-    assert r"\operatorname{softmax}(z)_{c} &= \frac{e^{z_{c}}}{\sum_{j} e^{z_{j}}}" in text
+    assert r"\operatorname{softmax}(z)_{c} &= \frac{e^{z_{c}}}{\sum_{j=0}^{n - 1} e^{z_{j}}}" in text
     assert r"dZ^{[2]} &= A^{[2]} - Y" in text
     assert "cross-entropy loss" in text
 
@@ -199,7 +199,7 @@ def test_rowvec_uses_delta_notation_throughout():
     assert r"Z_{1} &= A_{0} \, W_{1} + \mathbf{1}_{m} \, b_{1}" in text
     assert r"\delta^{A}_{l-1} &= \delta_{l} \, W_{l}^{\top}" in text
     assert r"\frac{\partial C}{\partial W_{l}} &= \frac{1}{m} \, A_{l-1}^{\top} \, \delta_{l}" in text
-    assert r"\delta_{1} &= \left(\delta_{2} \, W_{2}^{\top}\right) \odot A_{1} \odot \left(1 - A_{1}\right)" in text
+    assert r"\delta_{1} &= (\delta_{2} \, W_{2}^{\top}) \odot A_{1} \odot (1 - A_{1})" in text
     assert r"W_{1}$ \\ $2 \times 3" in text  # the diagram labels W_l as n_{l-1} x n_l
 
 
@@ -355,3 +355,42 @@ def test_prose_names_losses_and_activations_as_the_registry_does(spec, fmt):
     if "x" in spec.split("-")[0]:  # a feature layer's title
         assert ", then leaky ReLU" in prose
     assert all("_" not in e.human_name for e in (*ACTIVATIONS.values(), *LOSSES.values()))
+
+
+# --- the documents' textbook forms ------------------------------------------------------------
+
+def test_textbook_forms_of_losses_and_their_errors():
+    """-Σ_c y_c log a_c, not Σ_c -log(A) Y; BCE's dA as -Y ⊘ A + (1 - Y) ⊘ (1 - A); every
+    sum with its limits (0-based, as the indices are); plain parentheses."""
+    def tex(e, notation="ng"):
+        return latex(e, notation, textbook=True)
+    ce = derive(parse_arch("3-2:softmax", "cross_entropy"))
+    assert tex(ce.loss_entry) == r"-\sum_{c=0}^{n_{1} - 1} Y_{ci} \, \log A_{ci}^{[1]}"
+    bce = derive(parse_arch("3-2:sigmoid", "bce"))
+    assert tex(bce.output.backward["loss"].rhs) == \
+        r"-Y \oslash A^{[1]} + (1 - Y) \oslash (1 - A^{[1]})"
+    assert tex(bce.output.backward["loss"].entry_rhs) == \
+        r"-\frac{Y_{rk}}{A_{rk}^{[1]}} + \frac{1 - Y_{rk}}{1 - A_{rk}^{[1]}}"
+    assert tex(bce.loss_entry) == (r"-\sum_{c=0}^{n_{1} - 1} (Y_{ci} \, \log A_{ci}^{[1]} + "
+                                   r"(1 - Y_{ci}) \, \log(1 - A_{ci}^{[1]}))")
+    # The sums of the chain rule, each index with its range.
+    steps = ce.general.backward["BP1"].steps
+    assert tex(steps[0].rhs).startswith(r"\sum_{j=0}^{n_{l} - 1} \sum_{i=0}^{m - 1} ")
+    # Sized parentheses only around what is taller than a line.
+    assert tex(sp.Sum(A1[r, i] / 2 + 1, (i, 0, m - 1))) == \
+        r"\sum_{i=0}^{m - 1} \left(1 + \frac{1}{2} A_{ri}^{[1]}\right)"
+    assert tex(sp.log(1 - A1[r, i])) == r"\log(1 - A_{ri}^{[1]})"
+    # The printer the teaching documents share keeps its own forms.
+    assert latex(ce.loss_entry) == r"\sum_{c} -\log{\left(A_{ci}^{[1]} \right)} \, Y_{ci}"
+
+
+def test_cases_whose_row_starts_with_a_bracket_are_not_read_as_a_length():
+    """In the row notation a Kronecker delta is [i = k]; a cases row starting with it after \\\\
+    would be read as \\\\[length] by TeX (the Huber loss's derivative)."""
+    from symbackprop.printing.latex import DerivationLatexPrinter
+
+    x = sp.Symbol("x")
+    cases = sp.Piecewise((x, x > 0), (sp.KroneckerDelta(i, k), True))
+    for textbook in (False, True):
+        shown = DerivationLatexPrinter({"notation": "rowvec", "textbook": textbook})._cases(cases)
+        assert "{}[i = k]" in shown and r"\\[" not in shown

@@ -39,7 +39,7 @@ def test_math_is_delimited_for_mathjax(spec, loss, notation):
 def test_same_equations_as_latex():
     d = derive(parse_arch("2-3-1"))
     text, tex = markdown_document(d), latex_document(d)
-    eq = r"\left(W^{[2]\top} \, dZ^{[2]}\right) \odot A^{[1]} \odot \left(1 - A^{[1]}\right)"
+    eq = r"(W^{[2]\top} \, dZ^{[2]}) \odot A^{[1]} \odot (1 - A^{[1]})"
     assert f"dZ^{{[1]}} &= {eq}" in text and f"dZ^{{[1]}} &= {eq}" in tex
     for name in ("BP1", "BP2", "BP3", "BP4"):
         assert rf"\text{{({name})}}" in text
@@ -89,5 +89,5 @@ def test_jupyter_reprs():
     assert "to_markdown()" in shown and len(shown) < len(markdown_document(d)) / 3
     latex = shown[shown.index("$$"):shown.rindex("$$") + 3]
     assert latex.startswith("$$\n\\begin{aligned}\n") and latex.endswith("\\end{aligned}\n$$\n")
-    assert r"dZ^{[2]} &= \left(A^{[2]} - Y\right) \odot A^{[2]} \odot \left(1 - A^{[2]}\right)" \
+    assert r"dZ^{[2]} &= (A^{[2]} - Y) \odot A^{[2]} \odot (1 - A^{[2]})" \
         in latex

@@ -121,3 +121,45 @@ def test_cli_label_prefix_and_heading(tmp_path):
         result = cli(*bad)
         assert result.returncode == 2, bad
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def _generated_networks():
+    """(architecture, notation, with steps) of every network a golden derivation in
+    generated/derivations is of, its spec file read as the command reads it."""
+    import shlex
+
+    from symbackprop.spec import resolve_arch
+
+    folder = ROOT / "generated" / "derivations"
+    seen = {}
+    for line in (folder / "COMMANDS").read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        argv = shlex.split(line.partition(":")[2])[2:]
+        spec = argv[0]
+        loss = argv[argv.index("--loss") + 1] if "--loss" in argv else None
+        source = str(folder / spec) if spec.endswith((".toml", ".json")) else spec
+        seen[(source, loss)] = "--no-steps" not in argv
+    return [(resolve_arch(source, loss, (), None), notation, steps)
+            for (source, loss), steps in seen.items() for notation in ("ng", "rowvec")]
+
+
+def test_every_generated_network_fits_a_two_column_paper(tmp_path):
+    """Every network of generated/derivations, in both notations, \\input into one
+    two-column article: no overfull line (equations broken across lines, tables and figures
+    fit the column), no label defined twice, every reference resolved."""
+    nets = _generated_networks()
+    assert len(nets) >= 20
+    body = []
+    for n, (arch, notation, steps) in enumerate(nets):
+        d = derive(arch, notation)
+        (tmp_path / f"net{n}.tex").write_text(latex_document(d, steps=steps),
+                                              encoding="utf-8")
+        body.append(f"\\input{{net{n}}}\n\\clearpage\n")
+    (tmp_path / "paper.tex").write_text(
+        PREAMBLE + "\\begin{document}\n" + "".join(body) + "\\end{document}\n",
+        encoding="utf-8")
+    log = _pdflatex(tmp_path, "paper.tex")
+    overfull = re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)[^\n]*", log)
+    assert not overfull, overfull
+    assert "multiply defined" not in log and "undefined" not in log

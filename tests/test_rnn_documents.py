@@ -26,6 +26,7 @@ from symbackprop.printing.document import latex_document, markdown_document
 from symbackprop.printing.entrywise import AtStep, StepColumns, range_chains, range_piecewise
 from symbackprop.printing.latex import DerivationLatexPrinter, latex
 from symbackprop.printing.linear import text as linear
+from symbackprop.printing.linebreak import joined
 from symbackprop.printing.pretty import equation, pretty
 from symbackprop.printing.recurrent import recurrent_sections
 from symbackprop.printing.text import derivation_text
@@ -74,7 +75,7 @@ def _show(fmt, notation):
     """How the document of ``fmt`` prints one expression."""
     if fmt == "text":
         return lambda e: pretty(e, notation)
-    return lambda e: latex(e, notation)
+    return lambda e: latex(e, notation, textbook=True)
 
 
 def _rnn(d):
@@ -87,13 +88,13 @@ def _shown(fmt, notation, lhs, rhs, arch=None) -> list[str]:
     names its activations by their operators: \\tanh)."""
     if fmt == "text":
         return [line.rstrip() for line in equation(lhs, rhs, notation=notation).splitlines()]
-    P = DerivationLatexPrinter({"notation": notation,
+    P = DerivationLatexPrinter({"notation": notation, "textbook": True,
                                 "function_names": latex_names(arch) if arch else {}})
     return [f"{P.doprint(lhs)} = {P.doprint(rhs)}"]
 
 
 def _contains(doc, lines) -> bool:
-    flat = doc.replace(" &= ", " = ")
+    flat = joined(doc).replace(" &= ", " = ")  # each row on one line, however it was broken
     return all(line in flat for line in lines)
 
 
@@ -183,7 +184,7 @@ def test_results_come_in_the_order_to_compute_them(spec, loss, l2, notation):
             for r in sec.sums] == ["StepOuter", "StepOuter", "StepSum"]
     doc = latex_document(d)
     results = doc[doc.index(r"\subsection*{The recurrent layer, backward in time}"):]
-    positions = [results.index(latex(r.lhs, notation))
+    positions = [results.index(latex(r.lhs, notation, textbook=True))
                  for r in (sec.head, *sec.recursion, *sec.sums)]
     assert positions == sorted(positions)
 
@@ -318,10 +319,10 @@ def test_the_boundary_prints_as_the_derived_condition_exactly():
 def test_a_range_that_bounds_no_summed_index_goes_in_front_of_the_sum(notation):
     d = derive(_arch(*NETS[0]), notation)
     entry = _rnn(d).backward["BPTT"].entry_rhs
-    shown = latex(entry, notation)
-    assert shown.startswith(r"[\tau + 1 \leq T - 1] \, \sum_{j}")
+    shown = latex(entry, notation, textbook=True)
+    assert shown.startswith(r"[\tau + 1 \leq T - 1] \, \sum_{j=0}^{n_{1} - 1}")
     assert r"\substack" not in shown
-    assert pretty(entry, notation).startswith("[τ + 1 ≤ T - 1] Σ_j ")
+    assert pretty(entry, notation).startswith("[τ + 1 ≤ T - 1] Σ[j=0..n₁ - 1] ")
     assert "[tau + 1 ≤ T - 1] Σ[j=0..n_1 - 1]" in linear(entry)
 
 

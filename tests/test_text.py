@@ -23,7 +23,9 @@ def test_pretty_nodes():
     assert pretty(sp.KroneckerDelta(N.i, N.k)) == "δ_ik"
     assert pretty(sp.KroneckerDelta(N.i, N.k), "rowvec") == "[i=k]"
     assert pretty(dZ2, "rowvec") == "δ_2"
-    assert pretty(sp.Sum(dZ2[N.r, N.i], (N.i, 0, m - 1))) == "Σ_i dZ[2]_ri"
+    # A sum with its limits, 0-based; a sum of negative terms with its minus in front.
+    assert pretty(sp.Sum(dZ2[N.r, N.i], (N.i, 0, m - 1))) == "Σ[i=0..m - 1] dZ[2]_ri"
+    assert pretty(sp.Sum(-dZ2[N.r, N.i], (N.i, 0, m - 1))) == "-Σ[i=0..m - 1] dZ[2]_ri"
 
 
 def test_pretty_hadamard():

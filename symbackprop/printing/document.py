@@ -25,7 +25,25 @@ BP_NAMES = ("BP1", "BP2", "BP3", "BP4")
 # a line, to fit the text width.
 COST_TERMS_ON_A_LINE = 3
 ALPHA = sp.Symbol("alpha")
-PACKAGES = ("amsmath", "amssymb", "tikz")
+PACKAGES = ("amsmath", "amssymb", "graphicx", "tikz")  # graphicx: tables and the figure fit
+
+# The figure's caption, by kind of network: text with {spec} (the architecture, as code) and
+# math for {U} (the recurrent weights).
+CAPTIONS = {
+    "dense": "The {spec} network: each layer's units, its size above and activation below; "
+             "between two layers, the weight matrix and its shape{elided}.",
+    "image": "The {spec} network as the shapes of its feature maps: each operation above its "
+             "arrow, each map's shape and name below it.",
+    "sequence": "The {spec} network unrolled in time: the input of each step below, the "
+                "hidden states left to right, each passed to the next step through {U}, and "
+                "what the dense head computes above.",
+}
+ELIDED = "; a layer of more than {n} units is drawn with {drawn} of them"
+
+# What a LaTeX display must fit, in points at 10pt: a fragment, a column of a two-column
+# article (the narrowest place a paper puts it), less a margin for the estimate; the
+# standalone document, its text width at 11pt with 2.5 cm margins, in 10pt points.
+LINE_WIDTH = {"fragment": 227.0, "standalone": 425.0}
 
 # --heading: the level of the document's own heading, of its parts (The network, Dimensions,
 # ...) and of the blocks inside a part (BP1, a layer), per format; 1 is a section, None no
@@ -239,9 +257,11 @@ class _Formatter:
     """Prints the sections with one printer; ``text`` turns prose into the format's text and
     ``inline`` puts math into it."""
 
-    def __init__(self, printer, text, inline=lambda math: f"${math}$", label_prefix="eq"):
+    def __init__(self, printer, text, inline=lambda math: f"${math}$", label_prefix="eq",
+                 line_width=None):
         self.P, self.text, self.inline = printer, text, inline
         self.label_prefix = label_prefix
+        self.line_width = line_width  # LaTeX: what a display must fit (points); None: any
 
     def math(self, expr) -> str:
         return self.P.doprint(expr)
@@ -276,15 +296,29 @@ class _Formatter:
             out += rf" \\ &\quad {sign} {self.math(shown)}"
         return out
 
-    def rows(self, rows) -> list[dict]:
-        """Rows of one display; a row without a left side repeats the one above in lhs_full."""
+    def rows(self, rows, relation: str = "=") -> list[dict]:
+        """Rows of one display; a row without a left side repeats the one above in lhs_full.
+        Where the display must fit a width, a right side wider than what the left sides
+        leave is broken across lines (``linebreak``)."""
         out, lhs = [], None
         for r in rows:
             lhs = r.lhs if r.lhs is not None else lhs
             out.append(self.row(r, lhs))
         if out:
             out[-1]["end"] = ""
-        return out
+        return self.fit(out, relation)
+
+    def fit(self, rows: list[dict], relation: str = "=") -> list[dict]:
+        """Printed rows of one display (lhs, rhs), each right side broken across lines where
+        the display must fit a width and it is wider than what the left sides leave."""
+        if self.line_width is not None and rows:
+            from .linebreak import break_display, width
+
+            left = max(width(row["lhs"]) for row in rows)
+            for row in rows:
+                row["rhs"] = break_display(row["rhs"], self.line_width - left,
+                                           lead=f"{{}}{relation} ")
+        return rows
 
     def shape(self, shape) -> str:
         return self.P.shape(shape)
@@ -350,7 +384,9 @@ def _context(d, printer, text, with_steps, with_diagram, fmt="latex", heading="s
              standalone=False, label_prefix=None) -> dict:
     prefix = default_label_prefix(d) if label_prefix is None else \
         checked_label_prefix(label_prefix)
-    f = _Formatter(printer, text, label_prefix=prefix)
+    line_width = LINE_WIDTH["standalone" if standalone else "fragment"] if fmt == "latex" \
+        else None
+    f = _Formatter(printer, text, label_prefix=prefix, line_width=line_width)
     s = sections(d, with_steps)
     g, out = d.general, d.output
     arch, loss = d.arch, d.arch.loss_entry
@@ -371,6 +407,11 @@ def _context(d, printer, text, with_steps, with_diagram, fmt="latex", heading="s
         # BP1-BP4 as the document refers to them: its own numbered equations.
         "bp": {name: rf"\eqref{{{f.label(name)}}}" if fmt == "latex" else f"({name})"
                for name in BP_NAMES},
+        "figure_label": f.label("diagram"),
+        "figure_caption": _caption(d, f, fmt, kind),
+        # Where the network's section points at its figure (LaTeX's floats).
+        "figure_ref": rf" (Figure~\ref{{{f.label('diagram')}}})"
+        if with_diagram and fmt == "latex" else "",
         "cost_over": f"the ${f.math(d.m)}$ " + text(COST_OVER[arch.every_step]),
         "packages": [p for p in PACKAGES if p != "tikz" or with_diagram],  # TikZ: the diagram
         "spec": text(arch.spec()),
@@ -404,7 +445,7 @@ def _context(d, printer, text, with_steps, with_diagram, fmt="latex", heading="s
         "output_rows": f.rows(output_rows(out, with_steps)),
         "specialised": [{"layer": b.title, "rows": f.rows(b.rows)}
                         for b in s.specialised],
-        "update": f.rows(s.update),
+        "update": f.rows(s.update, relation=r"\leftarrow"),
     }
     if image:
         context.update(_feature_context(kind)(d, f, text, acts, with_steps, with_diagram))
@@ -433,6 +474,16 @@ PARTS = {
 COST_OVER = {False: "examples", True: "(example, step) pairs"}
 
 
+def _caption(d, f, fmt, kind) -> str:
+    """The figure's caption: CAPTIONS of the kind, the spec as code, math in the notation."""
+    wide = any(n > D.MAX_DRAWN for n in d.arch.sizes) and kind == "dense"
+    elided = ELIDED.format(n=D.MAX_DRAWN, drawn=D.HEAD + D.TAIL) if wide else ""
+    U = ""
+    if kind == "sequence":
+        U = f.inline(f.math(d.features[0].symbols["U"]))
+    return CAPTIONS[kind].format(spec=spec_code(d.arch.spec(), fmt), elided=elided, U=U)
+
+
 def network_kind(d) -> str:
     """dense, image (feature maps before the dense layers) or sequence (a recurrent layer)."""
     if d.arch.sequence is not None:
@@ -458,7 +509,7 @@ def weight_text(W, notation) -> str:
 
 
 def _printer(d) -> DerivationLatexPrinter:
-    return DerivationLatexPrinter({"notation": d.notation,
+    return DerivationLatexPrinter({"notation": d.notation, "textbook": True,
                                    "function_names": latex_names(d.arch)})
 
 

@@ -394,9 +394,10 @@ def feature_context(d, f, text, acts, with_steps: bool, with_diagram: bool) -> d
         "feature_forward": [{"layer": b.name, "title": text(b.title), "rows": f.rows(b.rows)}
                             for b in s.forward],
         "feature_table": feature_table(d, f, acts, text),
-        "feature_sizes": [{"lhs": f.math(sym), "end": r" \\" if n < len(s.sizes) - 1 else "",
-                           "chain": [f.math(x) for x in chain if x is not None]}
-                          for n, (sym, *chain) in enumerate(s.sizes)],
+        "feature_sizes": f.fit([{"lhs": f.math(sym),
+                                 "end": r" \\" if n < len(s.sizes) - 1 else "",
+                                 "rhs": " = ".join(f.math(x) for x in chain if x is not None)}
+                                for n, (sym, *chain) in enumerate(s.sizes)]),
         "layer_counts": text(_counted(len(d.features), "feature layer") + ", the last of them "
                              "flatten, then " + _counted(len(d.layers), "dense layer")),
         "update_layers": _update_layers(f, conv_labels, dense_first),

@@ -10,6 +10,7 @@ prints with its indices as subscripts (``dZ^{[l]}_{ri}``).
 """
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 import sympy as sp
@@ -27,6 +28,7 @@ from .entrywise import (
     flatten_matmul,
     index_text,
     is_indicator,
+    is_negative,
     is_reciprocal,
     is_tensor,
     range_chains,
@@ -36,6 +38,10 @@ from .entrywise import (
     size_symbol,
     tensor_name,
 )
+
+# What makes parentheses around it sized (\left( \right)) in the documents: material taller
+# than a line.
+_TALL = re.compile(r"\\(frac|dfrac|sum|prod|sqrt|begin|substack|left|int)(?![a-zA-Z])")
 
 # How each kind of matrix is written: (nucleus in Ng's notation, nucleus in the row notation).
 # In the row notation a gradient is a fraction; the layer label goes in its denominator.
@@ -67,7 +73,28 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
         "notation": "ng",
         "mul_symbol": None,
         "function_names": {},  # undefined function name -> LaTeX operator (activations)
+        # The documents' forms: sums with their limits, plain parentheses where \left(
+        # \right) would only add size, entrywise division as ⊘, a sum of negative terms with
+        # its minus in front, targets before the functions they weight (Y log A).
+        "textbook": False,
     }
+
+    @property
+    def textbook(self) -> bool:
+        return self._settings["textbook"]
+
+    def _paren(self, text: str) -> str:
+        """``text`` in parentheses: plain ones around material of a line's height, sized ones
+        (\\left( \\right)) around fractions, big operators and environments."""
+        if self.textbook and not _TALL.search(text):
+            return f"({text})"
+        return rf"\left({text}\right)"
+
+    def _add_parens(self, s) -> str:  # SymPy's parenthesize
+        return self._paren(s)
+
+    def _add_parens_lspace(self, s) -> str:
+        return self._paren(s) if self.textbook else super()._add_parens_lspace(s)
 
     # --- names ------------------------------------------------------------------------------
     @property
@@ -86,7 +113,7 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
             if NUCLEI.get(kind, (None, kind))[1] is None:  # a gradient: ∂C/∂W_l
                 of = self._name(N.matrix(GRADIENT_OF[kind], label, 1, 1).name, sub)
                 inner = rf"\frac{{\partial {self.cost_name()}}}{{\partial {of}}}"
-                return rf"\left({inner}\right)^{{{sup}}}" if sup else inner
+                return rf"{self._paren(inner)}^{{{sup}}}" if sup else inner
             base, layer_sub, layer_sup = NUCLEI.get(kind, (kind, kind))[1], label, ""
         else:
             base, layer_sub, layer_sup = NUCLEI.get(kind, (kind, kind))[0], "", f"[{label}]"
@@ -128,7 +155,7 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
             bound = self._bindings[expr]
             text = self._print(bound)
             simple = isinstance(bound, (sp.MatrixSymbol, sp.OneMatrix, sp.IndexedBase, AtStep))
-            return text if simple else rf"\left({text}\right)"
+            return text if simple else self._paren(text)
         if expr == N.J:
             return self.cost_name()
         size = size_symbol(expr)
@@ -168,7 +195,7 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
             return self._name(arg.name, sup=r"\top")
         if isinstance(arg, sp.OneMatrix):
             return self._print_OneMatrix(sp.OneMatrix(*reversed(arg.shape)))
-        return rf"\left({self._print(arg)}\right)^{{\top}}"
+        return rf"{self._paren(self._print(arg))}^{{\top}}"
 
     def _print_OneMatrix(self, expr):
         rows, cols = expr.shape
@@ -187,7 +214,7 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
         for f in mats:
             text = self._print(f)
             if isinstance(f, (sp.MatAdd, Elementwise)) and len(mats) > 1:
-                text = rf"\left({text}\right)"
+                text = self._paren(text)
             parts.append(text)
         # A thin space between factors: Ng's two-letter names (dZ, dW) must not run together.
         factors = [p for p in parts[1:] if p] if scalars else parts
@@ -212,8 +239,16 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
     # --- the body of an elementwise map: matrices combine entry by entry -----------------------
     def _entrywise(self, body) -> str:
         if isinstance(body, sp.Add):
-            return signed_join(sorted(body.args, key=self._term_key), self._entrywise_term)
+            terms = self._signs_flipped(body.args)
+            order = self._term_order if self.textbook else self._term_key
+            return signed_join(sorted(terms, key=order), self._entrywise_term)
         return self._entrywise_term(body)
+
+    def _signs_flipped(self, terms) -> list:
+        return constants_positive(terms) if self.textbook else list(terms)
+
+    def _term_order(self, term):
+        return term_order(term)
 
     def _term_key(self, term):
         # Positive terms first (1 - A, A - Y), then by SymPy's order.
@@ -230,7 +265,9 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
             nums.sort(key=self._factor_key)
             parts = [self._entrywise_factor(f) for f in nums] or ["1"]
             text = r" \odot ".join(parts)
-            if dens:  # an entrywise quotient prints as a fraction
+            if dens and self.textbook:  # an entrywise quotient: Y ⊘ A, (1 - Y) ⊘ (1 - A)
+                text += "".join(rf" \oslash {self._entrywise_factor(f)}" for f in dens)
+            elif dens:  # an entrywise quotient prints as a fraction
                 num = r" \odot ".join(self._entrywise_factor(f) for f in nums) \
                     if len(nums) > 1 else self._fraction_part(nums[0]) if nums else "1"
                 den = r" \odot ".join(self._entrywise_factor(f) for f in dens) \
@@ -265,7 +302,7 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
             return self._entrywise_term(sp.Mul(1, f, evaluate=False)) if f.exp != -1 \
                 else rf"\frac{{1}}{{{self._entrywise(f.base)}}}"
         if isinstance(f, sp.Add):
-            return rf"\left({self._entrywise(f)}\right)"
+            return self._paren(self._entrywise(f))
         if isinstance(f, sp.Pow) and f.exp.is_Integer and f.exp > 1:
             return rf"{self._entrywise_factor_base(f.base)}^{{\odot {f.exp}}}"
         if isinstance(f, sp.Mul):
@@ -274,14 +311,14 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
             base = self._entrywise(f.base)
             if f.exp == sp.Rational(1, 2):
                 return rf"\sqrt{{{base}}}"
-            return rf"\left({base}\right)^{{\odot {self._print(f.exp)}}}"
+            return rf"{self._paren(base)}^{{\odot {self._print(f.exp)}}}"
         return self._print(f)
 
     def _entrywise_factor_base(self, b) -> str:
         text = self._entrywise_factor(b)
         if isinstance(b, sp.Symbol) and isinstance(self._bindings.get(b),
                                                    (sp.MatrixSymbol, sp.IndexedBase)):
-            return rf"\left({text}\right)"
+            return self._paren(text)
         return text
 
     # --- scalar nodes -----------------------------------------------------------------------
@@ -301,9 +338,40 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
             body, cond = ranged
             text = self._print(body)
             if isinstance(body, sp.Add):
-                text = rf"\left({text}\right)"
+                text = self._paren(text)
             return f"{self._brackets(cond)} \\, {text}" if body != 1 else self._brackets(cond)
-        return super()._print_Piecewise(expr)
+        if self.textbook:
+            return self._textbook_piecewise(expr)
+        return self._cases(expr)
+
+    def _textbook_piecewise(self, expr) -> str:
+        """In the documents: (e if c, else 0) as an Iverson bracket, [c] e; the factors every
+        piece shares in front of the cases (δ_ik, 1/m)."""
+        pieces = list(expr.args)
+        if len(pieces) == 2 and pieces[1].cond == sp.true and pieces[1].expr == 0:
+            body = pieces[0].expr
+            text = self._print(body)
+            if isinstance(body, sp.Add):
+                text = self._paren(text)
+            return rf"[{self._print(pieces[0].cond)}] \, {text}"
+        shared = set.intersection(*(set(sp.Mul.make_args(e)) for e, _ in pieces))
+        shared = {f for f in shared if f != 1}
+        if shared and all(e != 0 for e, _ in pieces):
+            front = sp.Mul(*shared)
+            rest = sp.Piecewise(*((e / front, c) for e, c in pieces), evaluate=False)
+            return rf"{self._print(front)} \, {self._cases(rest)}"
+        return self._cases(expr)
+
+    def _cases(self, expr) -> str:
+        """A piecewise function as cases, a row per piece (SymPy's form; in the documents
+        "if"). A row starting with [ gets {} first, or TeX would read \\\\[ as a length."""
+        word, sep = (r"\text{if }", r" \\ ") if self.textbook else (r"\text{for}\: ", r" \\")
+        rows = []
+        for e, c in expr.args:
+            cond = r"\text{otherwise}" if c == sp.true else f"{word}{self._print(c)}"
+            row = f"{self._print(e)} & {cond}"
+            rows.append(("{}" if row.startswith("[") and rows else "") + row)
+        return r"\begin{cases} " + sep.join(rows) + r" \end{cases}"
 
     def _brackets(self, cond) -> str:
         """[0 <= h + p - s x <= f - 1] for each range the condition bounds."""
@@ -331,7 +399,13 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
         if outside is not None:
             return self._print(outside)
         body = expr.function
+        if self.textbook and all_negative(body):  # -Σ_c Y_c log A_c
+            return "-" + self._print(sp.Sum(-body, *expr.limits))
         ranged = range_piecewise(body)
+        if ranged is not None and self.textbook:  # every index with its limits, the ranges
+            inner, cond = ranged                 # the windows reach as Iverson brackets
+            text = self._print_sum_body(inner)
+            return rf"{self._sum_sign(expr.limits)} {self._brackets(cond)} \, {text}"
         if ranged is not None:  # a sum over the windows that reach an entry: the ranges below Σ
             inner, cond = ranged
             indices = ",".join(self._print(v) for v, _, _ in expr.limits)
@@ -342,7 +416,11 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
         return f"{self._sum_sign(expr.limits)} {text}"
 
     def _sum_sign(self, limits) -> str:
-        """The summation sign with its indices: ``\\sum_{i}`` (the ranges are the sizes)."""
+        """The summation sign with its indices: ``\\sum_{i}`` (the ranges are the sizes); in
+        the documents a sign per index with its limits, ``\\sum_{i=0}^{m-1}``."""
+        if self.textbook:
+            return r" ".join(rf"\sum_{{{self._print(v)}={self._index(lo)}}}^{{{self._index(hi)}}}"
+                             for v, lo, hi in limits)
         indices = ",".join(self._print(v) for v, _, _ in limits)
         return rf"\sum_{{{indices}}}"
 
@@ -371,21 +449,48 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
             return rf"{name}({args})" if exp is None else rf"{name}^{{{exp}}}({args})"
         if isinstance(expr, sp.core.function.AppliedUndef) and len(expr.args) == 1:
             return rf"{self._print(expr.func)}({self._print(expr.args[0])})"
+        func = expr.func.__name__
+        if self.textbook and not isinstance(expr, sp.core.function.AppliedUndef) \
+                and not hasattr(self, "_print_" + func):  # \tanh(x), \operatorname{erf}(x)
+            head = self._hprint_Function(func)
+            if exp is not None:
+                head = rf"{head}^{{{exp}}}"
+            return head + self._paren(", ".join(self._print(a) for a in expr.args))
         return super()._print_Function(expr, exp)
+
+    def _print_log(self, expr, exp=None):
+        if not self.textbook:
+            return super()._print_log(expr, exp)
+        arg = expr.args[0]  # log A_c, as textbooks write it; log(1 - A_c)
+        simple = isinstance(arg, (sp.Symbol, MatrixElement, sp.Indexed))
+        head = r"\log" if exp is None else rf"\log^{{{exp}}}"
+        return rf"{head} {self._print(arg)}" if simple else head + self._paren(self._print(arg))
+
+    def _print_Abs(self, expr, exp=None):
+        if not self.textbook or _TALL.search(inner := self._print(expr.args[0])):
+            return super()._print_Abs(expr, exp)
+        tex = rf"\lvert {inner} \rvert"
+        return tex if exp is None else rf"({tex})^{{{exp}}}"
 
     def _print_Mul(self, expr):
         # 1/m and other scalar fractions in front: (1/m) Σ_i ..., not Σ_i ... / m.
         if self._bindings and self._is_matrix_valued(expr):
             return self._entrywise_term(expr)
+        if self.textbook:  # a sum of negative terms: its minus in front, -(1/m) Σ_i ...
+            negated = [f for f in sp.Mul.make_args(expr)
+                       if isinstance(f, sp.Sum) and all_negative(f.function)]
+            if negated:
+                f = negated[0]
+                return "-" + self._print(expr.xreplace({f: sp.Sum(-f.function, *f.limits)}))
         coeff, rest = expr.as_independent(*entry_atoms(expr), as_Add=False)
         if rest == 1:
             return super()._print_Mul(expr)
         if coeff == 1:
             return self._quotient(sp.Mul.make_args(expr))
         front = self._with_coefficient(coeff, "").strip()
-        body = self._product(sorted(sp.Mul.make_args(rest), key=_scalar_factor_key))
+        body = self._product(sorted(sp.Mul.make_args(rest), key=self._factor_order))
         if isinstance(rest, sp.Add):
-            body = rf"\left({body}\right)"
+            body = self._paren(body)
         elif isinstance(rest, sp.Mul):
             body = self._quotient(sp.Mul.make_args(rest))
         if front == "-":
@@ -394,7 +499,7 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
 
     def _quotient(self, factors) -> str:
         """Errors and deltas in front, the rest as one fraction: δ_ik dA_ji e^{-Z}/(1+e^{-Z})²."""
-        factors = sorted(factors, key=_scalar_factor_key)
+        factors = sorted(factors, key=self._factor_order)
         den = [1 / f for f in factors if is_reciprocal(f)]
         if not den:
             return self._product(factors)
@@ -412,10 +517,17 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
     def _print_Add(self, expr, order=None):
         # Sums first (Σ_t W_rt A_tk + b_r), positive terms before negative ones.
         terms = self.ordered_terms(expr, order)
+        if self.textbook and entry_atoms(expr):  # not an index expression (T k + t)
+            terms = sorted(self._signs_flipped(terms), key=lambda t: (
+                not isinstance(t, sp.Sum) and not t.has(sp.Sum), *self._term_order(t)))
+
         def show(term):
             text = self._print(term)
-            return rf"\left({text}\right)" if isinstance(term, sp.Add) else text
+            return self._paren(text) if isinstance(term, sp.Add) else text
         return signed_join(terms, show)
+
+    def _factor_order(self, f):
+        return textbook_factor_key(f) if self.textbook else _scalar_factor_key(f)
 
     def _product(self, factors) -> str:
         if not factors:
@@ -424,7 +536,7 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
         for f in factors:
             text = self._print(f)
             if isinstance(f, sp.Add) and len(factors) > 1:
-                text = rf"\left({text}\right)"
+                text = self._paren(text)
             parts.append(text)
         return r" \, ".join(parts)
 
@@ -456,41 +568,52 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
         star = rf"\star_{{{self._stride_padding(expr.s, expr.p)}}}"
         return f"{self._print(expr.W)} {star} {self._print(expr.A)} + {self._print(expr.b)}"
 
+    def _node_sum(self, node, names) -> str:
+        """The summation sign of an operation on whole arrays: over the indices ``names`` of
+        its entry formula (their ranges in the documents)."""
+        limits = [lim for lim in node.entry(*(sp.Dummy() for _ in range(_arity(node)))).limits
+                  if lim[0] in names]
+        if self.textbook:
+            return self._sum_sign(limits)
+        return rf"\sum_{{{','.join(self._print(v) for v, _, _ in limits)}}}"
+
     def _print_WeightCorrelate(self, expr):
         i = self._print(N.i)
         star = rf"\star_{{{self._stride_padding(expr.s, expr.p)}}}"
-        return rf"\sum_{{{i}}} {self._tensor(expr.A, i)} {star} {self._tensor(expr.dZ, i)}"
+        return rf"{self._node_sum(expr, (N.i,))} {self._tensor(expr.A, i)} {star} " \
+            rf"{self._tensor(expr.dZ, i)}"
 
     def _print_ChannelSum(self, expr):
         i, x, y = (self._print(v) for v in (N.i, N.x, N.y))
-        return rf"\sum_{{{i},{x},{y}}} {self._tensor(expr.dZ, f'{i}, :, {x}, {y}')}"
+        return rf"{self._node_sum(expr, (N.i, N.x, N.y))} " \
+            rf"{self._tensor(expr.dZ, f'{i}, :, {x}, {y}')}"
 
     def _print_FullCorrelate(self, expr):
         star = rf"\star^{{\mathrm{{full}}}}_{{{self._stride_padding(expr.s, expr.p)}}}"
-        return rf"{self._print(expr.dZ)} {star} \operatorname{{rot180}}\left(" \
-            rf"{self._print(expr.W)}\right)"
+        return rf"{self._print(expr.dZ)} {star} \operatorname{{rot180}}" \
+            + self._paren(self._print(expr.W))
 
     def _print_Pool(self, expr):
         return rf"\operatorname{{{expr.how}pool}}_{{{self._stride_padding(expr.f, expr.s)}}}" \
-            rf"\left({self._print(expr.A)}\right)"
+            + self._paren(self._print(expr.A))
 
     def _print_Unpool(self, expr):
         args = self._print(expr.dA) + (f"; {self._print(expr.M)}" if expr.M is not None else "")
         return rf"\operatorname{{{expr.how}unpool}}_{{{self._stride_padding(expr.f, expr.s)}}}" \
-            rf"\left({args}\right)"
+            + self._paren(args)
 
     def _print_Flatten(self, expr):
-        return rf"\operatorname{{flatten}}\left({self._print(expr.A)}\right)"
+        return r"\operatorname{flatten}" + self._paren(self._print(expr.A))
 
     def _print_Unflatten(self, expr):
-        return rf"\operatorname{{unflatten}}\left({self._print(expr.dA)}\right)"
+        return r"\operatorname{unflatten}" + self._paren(self._print(expr.dA))
 
     def _print_Scaled(self, expr):
         from ..tensors import Plus
 
         text = self._print(expr.node)
         if isinstance(expr.node, Plus):
-            text = rf"\left({text}\right)"
+            text = self._paren(text)
         front = self._scalar_factor(expr.factor)
         return rf"{front} \, {text}" if front and front != "-" else f"{front}{text}"
 
@@ -547,12 +670,12 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
         top, step = r"\top", t - expr.lag
         product = (self._at(expr.dZ, t, top), self._at(expr.A, step)) if self.rowvec else \
             (self._at(expr.dZ, t), self._at(expr.A, step, top))
-        return rf"\sum_{{{self._print(t)}}} {product[0]} \, {product[1]}"
+        return rf"{self._node_sum(expr, (t,))} {product[0]} \, {product[1]}"
 
     def _print_StepSum(self, expr):
         t = N.t
         dZ = self._at(expr.dZ, t, sup=r"\top" if self.rowvec else "")
-        return rf"\sum_{{{self._print(t)}}} {dZ} \, {self._ones()}"
+        return rf"{self._node_sum(expr, (t,))} {dZ} \, {self._ones()}"
 
 
 def incoming_first(bindings, f):
@@ -586,6 +709,55 @@ def _as_matrix_product(body, summed):
     return None
 
 
+def _arity(node) -> int:
+    """How many indices a node's entry takes."""
+    import inspect
+
+    return len(inspect.signature(node.entry).parameters)
+
+
+def constants_positive(terms) -> list:
+    """The terms of a sum, each sum inside a term written with its constant positive: the
+    term c (Y - 1) rest as -c (1 - Y) rest, so -Y ⊘ A - (Y - 1) ⊘ (1 - A) reads
+    -Y ⊘ A + (1 - Y) ⊘ (1 - A) (the documents' form)."""
+    out = []
+    for term in terms:
+        factors = list(sp.Mul.make_args(term))
+        for n, f in enumerate(factors):
+            if isinstance(f, sp.Add) and any(t.is_Number and t < 0 for t in f.args):
+                factors[n] = -f
+                factors.append(sp.Integer(-1))
+        if len(factors) > len(sp.Mul.make_args(term)):
+            coeff = sp.Mul(*[f for f in factors if f.is_Number])
+            rest = [f for f in factors if not f.is_Number]
+            term = sp.Mul(*(([coeff] if coeff != 1 else []) + rest), evaluate=False)
+        out.append(term)
+    return out
+
+
+def term_order(term):
+    """The order of the terms of a sum in the documents: the simpler first, then positive
+    before negative (A - Y; -Y ⊘ A + (1 - Y) ⊘ (1 - A); Y log A + (1 - Y) log(1 - A))."""
+    return (sp.count_ops(term), is_negative(term), sp.default_sort_key(term))
+
+
+def all_negative(expr) -> bool:
+    """Whether every term of a sum reads with a minus, its sums' constants positive (the body
+    of -Σ_c (Y log A + (1 - Y) log(1 - A)))."""
+    def positive_constants(term):
+        return all(not (isinstance(f, sp.Add) and any(t.is_Number and t < 0 for t in f.args))
+                   for f in sp.Mul.make_args(term))
+    return all(t.could_extract_minus_sign() and positive_constants(t)
+               for t in sp.Add.make_args(expr))
+
+
+def textbook_factor_key(f):
+    """Sort key of a product's factors in the documents: _scalar_factor_key, an entry before
+    the functions of entries it weights (Y_c log A_c)."""
+    key = _scalar_factor_key(f)
+    return (*key[:3], not isinstance(f, (MatrixElement, sp.Indexed)), *key[3:])
+
+
 def _scalar_factor_key(f):
     """Errors first (dZ_ri), then deltas, then local derivatives and entries."""
     if (isinstance(f, MatrixElement) and N.split(f.parent.name)[0] in _ERRORS) or \
@@ -610,6 +782,7 @@ def _scalar_factor_key(f):
     return (rank, isinstance(f, sp.Add), weights_first, sp.default_sort_key(f))
 
 
-def latex(expr, notation: str = "ng") -> str:
-    """LaTeX of one derivation expression (as ``sympy.latex`` for the derivation's nodes)."""
-    return DerivationLatexPrinter({"notation": notation}).doprint(expr)
+def latex(expr, notation: str = "ng", textbook: bool = False) -> str:
+    """LaTeX of one derivation expression (as ``sympy.latex`` for the derivation's nodes);
+    ``textbook``: as the derivation documents print it."""
+    return DerivationLatexPrinter({"notation": notation, "textbook": textbook}).doprint(expr)

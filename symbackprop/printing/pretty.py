@@ -32,7 +32,7 @@ from .entrywise import (
     tensor_name,
     with_decimals,
 )
-from .latex import _scalar_factor_key, incoming_first
+from .latex import all_negative, constants_positive, incoming_first, term_order, textbook_factor_key
 
 
 def _join(*parts) -> prettyForm:
@@ -106,26 +106,35 @@ class DerivationPrettyPrinter(EntrywiseScope, PrettyPrinter):
                           else f"δ_{a}{sep}{b}")
 
     def _print_Sum(self, expr):
-        # Σ_ji over the summed indices, bounds left out: the indices run over their layer.
+        # A sign per summed index with its limits, 0-based as everywhere: Σ[i=0..m-1]; a sum
+        # of negative terms with its minus in front, -Σ[c=0..n-1] Y log(A).
         outside = range_outside(expr)
         if outside is not None:
             return self._print(outside)
-        names = [self._print(v).render(wrap_line=False) for v, _, _ in expr.limits]
-        indices = "".join(names) if all(len(n) == 1 for n in names) else ",".join(names)
+        if all_negative(expr.function):
+            return _join("-", self._print(sp.Sum(-expr.function, *expr.limits)))
+        signs = " ".join(f"Σ[{self._text(v)}={self._index(lo)}..{self._index(hi)}]"
+                         for v, lo, hi in expr.limits)
         body = self._print(expr.function)
         if isinstance(expr.function, sp.Add):
             body = prettyForm(*body.parens())
-        return _join(f"Σ_{indices} ", body)
+        return _join(f"{signs} ", body)
 
     def _print_Mul(self, product):
         if self._bindings and self._is_matrix_valued(product):
             return self._entrywise(product)
         entries = [e for e in sp.preorder_traversal(product) if isinstance(
             e, (MatrixElement, sp.Sum, sp.Derivative, sp.KroneckerDelta, sp.Indexed))]
+        negated = [f for f in sp.Mul.make_args(product)
+                   if isinstance(f, sp.Sum) and all_negative(f.function)]
+        if negated:  # -(1/m) Σ ...: the sum's minus in front
+            f = negated[0]
+            return _join("-", self._print(product.xreplace({f: sp.Sum(-f.function,
+                                                                      *f.limits)})))
         coeff, rest = product.as_independent(*entries, as_Add=False)
         if rest == 1:
             return super()._print_Mul(product)
-        factors = sorted(sp.Mul.make_args(rest), key=_scalar_factor_key)
+        factors = sorted(sp.Mul.make_args(rest), key=textbook_factor_key)
         nums = [f for f in factors if not is_reciprocal(f)]
         dens = [1 / f for f in factors if is_reciprocal(f)]
         parts = []
@@ -151,7 +160,13 @@ class DerivationPrettyPrinter(EntrywiseScope, PrettyPrinter):
                 out = _join(out, " - ", self._print(-t)) if t.could_extract_minus_sign() \
                     else _join(out, " + ", self._print(t))
             return out
-        return super()._print_Add(expr, order)
+        terms = sorted(constants_positive(self._as_ordered_terms(expr, order)),
+                       key=lambda t: (not t.has(sp.Sum), *term_order(t)))
+        out = self._print(terms[0])
+        for t in terms[1:]:
+            out = _join(out, " - ", self._print(-t)) if t.could_extract_minus_sign() \
+                else _join(out, " + ", self._print(t))
+        return out
 
     def _juxtapose(self, factors, parens: bool = False) -> prettyForm:
         forms = []
@@ -258,8 +273,7 @@ class DerivationPrettyPrinter(EntrywiseScope, PrettyPrinter):
     # --- entrywise bodies ---------------------------------------------------------------------
     def _entrywise(self, body) -> prettyForm:
         if isinstance(body, sp.Add):
-            terms = sorted(body.args, key=lambda t: (t.could_extract_minus_sign(),
-                                                     sp.default_sort_key(t)))
+            terms = sorted(constants_positive(body.args), key=term_order)
             out = self._entrywise(terms[0])
             for t in terms[1:]:
                 if t.could_extract_minus_sign():
@@ -275,9 +289,13 @@ class DerivationPrettyPrinter(EntrywiseScope, PrettyPrinter):
             nums = sorted([f for f in factors if not is_reciprocal(f)],
                           key=lambda f: incoming_first(self._bindings, f))
             dens = [1 / f for f in factors if is_reciprocal(f)]
-            form = self._hadamard(nums, grouped=coeff != 1) if nums else prettyForm("1")
-            if dens:
-                form = form / self._hadamard(dens)
+            form = self._hadamard(nums, grouped=coeff != 1 or bool(dens)) if nums \
+                else prettyForm("1")
+            for den in dens:  # an entrywise quotient: Y ⊘ A, (1 - Y) ⊘ (1 - A)
+                den_form = self._entrywise(den)
+                if isinstance(den, (sp.Add, sp.Mul)):
+                    den_form = prettyForm(*den_form.parens())
+                form = _join(form, " ⊘ ", den_form)
             if coeff == -1:
                 return _join("-", form)
             if coeff != 1:

@@ -350,7 +350,7 @@ def recurrent_context(d, f, text, acts, with_steps: bool, with_diagram: bool) ->
         "rnn_head": f.rows((sec.head,)),
         "rnn_recursion": f.rows(sec.recursion),
         "rnn_sums": f.rows(sec.sums),
-        "rnn_update": f.rows(update_rows(d)),
+        "rnn_update": f.rows(update_rows(d), relation=r"\leftarrow"),
     }
 
 
