@@ -18,7 +18,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
+import stat
 import sys
+import warnings
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -182,23 +187,50 @@ def _train_step(P, G, B, A0, Y, scale):
 
 # --- checking input ----------------------------------------------------------------------------
 
+def _finite(arr, name, expected, dtype):
+    """arr as a C-contiguous array of ``dtype``, refusing NaN and inf, and values finite in
+    arr's own type but beyond ``dtype``'s range (1e39 is inf in float32)."""
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} of shape {expected} contains NaN or inf")
+    dtype = np.dtype(dtype)
+    limit = np.finfo(dtype).max
+    if arr.size and arr.dtype.kind == "f" and np.finfo(arr.dtype).max > limit:
+        big = np.abs(arr).max()
+        if big > limit:
+            raise ValueError(f"{name} of shape {expected} holds {big:.3g}, beyond the "
+                             f"{dtype.name} range of this trainer (|x| <= {limit:.3g}): "
+                             f"scale it, or use dtype float64")
+    return np.ascontiguousarray(arr, dtype)
+
+
+def _array(a, name, expected):
+    """np.asarray(a) if it is an array of real numbers (bool included); ValueError naming
+    the expected shape otherwise (strings, objects, complex, ragged lists)."""
+    try:
+        arr = np.asarray(a)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{name} must be a real-valued array of shape {expected}, got "
+                         f"{type(a).__name__} that is not one (ragged rows?)") from None
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be a real-valued array of shape {expected}, "
+                         f"got dtype {arr.dtype}")
+    return arr
+
+
 def _matrix(a, name, cols, rows, dtype):
     """a as a C-contiguous float array of shape (rows, cols); ValueError naming the shape."""
     expected = f"({'m' if rows is None else rows}, {cols})"
-    arr = np.asarray(a)
-    if arr.dtype.kind not in "fiu":
-        raise ValueError(f"{name} must be a real-valued array of shape {expected}, "
-                         f"got dtype {arr.dtype}")
+    arr = _array(a, name, expected)
+    if arr.ndim == 1 and cols == 1 and name == "Y":  # one target a row: (m,) is (m, 1)
+        arr = arr.reshape(-1, 1)
     if arr.ndim != 2 or arr.shape[1] != cols or arr.shape[0] == 0 \
             or (rows is not None and arr.shape[0] != rows):
-        hint = ""
+        hint = "; it has no rows" if arr.ndim == 2 and arr.shape[0] == 0 else ""
         if name == "Y" and arr.ndim == 1 and cols > 1:
             hint = f"; these look like class labels: pass one-hot rows, np.eye({cols})[labels]"
         raise ValueError(f"{name} must have shape {expected} (rows are examples), "
                          f"got {arr.shape}{hint}")
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} of shape {expected} contains NaN or inf")
-    return np.ascontiguousarray(arr, dtype)
+    return _finite(arr, name, expected, dtype)
 
 
 def _check(X, Y=None, dtype=DTYPE):
@@ -216,10 +248,35 @@ def _check(X, Y=None, dtype=DTYPE):
 
 
 def _float_dtype(dtype):
-    dtype = np.dtype(dtype)
+    try:
+        dtype = np.dtype(dtype)
+    except (TypeError, ValueError):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype!r}") from None
     if dtype not in (np.float32, np.float64):
         raise ValueError(f"dtype must be float32 or float64, got {dtype}")
     return dtype
+
+
+def _whole(value, name, low):
+    """value as an int of at least ``low``: a Python or NumPy integer, never a bool."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer) \
+            or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _real(value, name, expected, ok):
+    """value as a float if it is a finite real number (not a bool or a string) for which
+    ok(value) holds; ValueError ``name must be expected`` otherwise."""
+    number = None
+    if not isinstance(value, bool | np.bool_ | str | bytes) and np.ndim(value) == 0:
+        try:
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
+            pass
+    if number is None or not np.isfinite(number) or not ok(number):
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    return number
 
 
 def _flat(params, dtype):
@@ -229,11 +286,15 @@ def _flat(params, dtype):
         raise ValueError(f"params must be a dict with the keys {names}")
     flat = np.empty(_SIZE, dtype)
     for view, (name, shape) in zip(_views(flat), _SHAPES):
-        value = np.asarray(params[name])
+        try:
+            value = np.asarray(params[name])
+            got = f"{value.dtype} {value.shape}"
+        except (TypeError, ValueError, OverflowError):
+            value, got = np.asarray(None), f"{type(params[name]).__name__} of ragged rows"
         if value.shape != shape or value.dtype.kind not in "fiu":
             raise ValueError(f"params[{name!r}] must be a real array of shape {shape}, "
-                             f"got {value.dtype} {value.shape}")
-        view[...] = value
+                             f"got {got}")
+        view[...] = _finite(value, f"params[{name!r}]", shape, dtype)
     return flat
 
 
@@ -241,8 +302,11 @@ def _flat(params, dtype):
 
 def _dtype_of(params):
     """float32 if every parameter is float32, else float64."""
-    kinds = {np.asarray(value).dtype for value in params.values()} if isinstance(params, dict) \
-        else set()
+    try:
+        kinds = {np.asarray(value).dtype for value in params.values()} \
+            if isinstance(params, dict) else set()
+    except (TypeError, ValueError, OverflowError):  # _flat says what is wrong
+        kinds = set()
     return np.dtype(np.float32) if kinds == {np.dtype(np.float32)} else np.dtype(np.float64)
 
 
@@ -277,6 +341,7 @@ def gradients(params, X, Y):
 
 def numeric_gradients(params, X, Y, eps=1e-6):
     """Central differences of cost(), entry by entry, in float64: for checking gradients()."""
+    eps = _real(eps, "eps", "a finite number > 0", lambda e: e > 0)
     flat = _flat(params, np.float64)
     X, Y = _check(X, Y, np.float64)
     B = _buffers(X.shape[0], np.float64)
@@ -302,15 +367,15 @@ class Trainer:
 
     def __init__(self, params=None, *, lr=0.1, optimizer=OPTIMIZER, momentum=0.9,
                  batch_size=32, seed=0, dtype=DTYPE):
-        if optimizer not in OPTIMIZERS:
+        if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, "
                              f"got {optimizer!r}")
-        if not (isinstance(batch_size, int) and batch_size >= 1):
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if not lr > 0:
-            raise ValueError(f"lr must be positive, got {lr!r}")
+        batch_size = _whole(batch_size, "batch_size", 1)
+        lr = _real(lr, "lr", "a finite number > 0", lambda x: x > 0)
+        momentum = _real(momentum, "momentum", "a number in [0, 1)", lambda x: 0 <= x < 1)
+        seed = None if seed is None else _whole(seed, "seed", 0)
         self.dtype = _float_dtype(dtype)
-        self.lr, self.optimizer, self.momentum = float(lr), optimizer, float(momentum)
+        self.lr, self.optimizer, self.momentum = lr, optimizer, momentum
         self.batch_size, self.seed = batch_size, seed
         self._rng = np.random.default_rng(seed)
         self._theta = _flat(init_params(seed, self.dtype) if params is None else params,
@@ -389,6 +454,7 @@ class Trainer:
 
         The data set is validated once; the steps then run unchecked.
         """
+        epochs = _whole(epochs, "epochs", 0)
         X, Y = _check(X, Y, self.dtype)
         m, size = X.shape[0], self.batch_size
         costs = []
@@ -415,40 +481,220 @@ class Trainer:
         return _forward(self._P, B, X).copy()
 
     def save(self, path):
-        """Parameters and settings as .npz."""
+        """Parameters and settings as .npz, in ``path`` with .npz added when it is missing (as
+        np.savez adds it, and as load reads it)."""
         settings = {"lr": self.lr, "optimizer": self.optimizer, "momentum": self.momentum,
                     "batch_size": self.batch_size, "seed": self.seed, "dtype": self.dtype.name}
-        np.savez(path, arch=json.dumps(ARCH), settings=json.dumps(settings), **self.params)
+        np.savez(_npz_name(path), arch=json.dumps(ARCH), settings=json.dumps(settings),
+                 **self.params)
 
     @classmethod
     def load(cls, path):
-        """A Trainer with the parameters and settings that ``save`` wrote."""
+        """A Trainer with the parameters and settings that ``save`` wrote to ``path`` (.npz
+        added when it is missing, as save adds it). FileNotFoundError if there is no such file;
+        ValueError naming the fault if it is not a regular file, is empty, truncated or not a
+        .npz archive, holds another network, or lacks what save writes."""
+        name = _npz_name(path)
+        if isinstance(name, str) and not os.path.exists(name) and os.path.exists(path):
+            name = path  # a file save did not name, given by its own name
+        path = name
+        label = f"Trainer.load: {path!r}"
+        names = [name for name, _ in _SHAPES]
+        needs = f"arch, settings and {', '.join(names)}, as Trainer.save writes them"
+        head = _read_npz(path, ["arch", "settings"], needs, label,
+                         {"arch": 1 << 20, "settings": 1 << 20})
+        if _json(head["arch"], label, "arch") != json.loads(json.dumps(ARCH)):
+            raise ValueError(f"{label} holds a different network: {str(head['arch'])[:300]}")
+        settings = _json(head["settings"], label, "settings")
+        if not isinstance(settings, dict) or not all(isinstance(k, str) for k in settings):
+            raise ValueError(f"{label}: settings is not a table of Trainer's settings")
+        params = _read_npz(path, names, needs, label,  # each no larger than its shape needs
+                           {name: int(np.prod(shape)) * 8 + 65536 for name, shape in _SHAPES})
+        try:
+            return cls(params, **settings)
+        except (TypeError, ValueError) as exc:  # a setting Trainer does not take, or refuses
+            raise ValueError(f"{label}: {exc}") from None
+
+
+# --- reading files -------------------------------------------------------------------------------
+
+_NOT_REGULAR = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+                (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"),
+                (stat.S_ISSOCK, "a socket"))
+
+
+def _npz_name(path):
+    """The file np.savez writes for ``path``: .npz added when it is missing, so that save("w")
+    and load("w") both mean w.npz (file objects pass through)."""
+    if hasattr(path, "write") or hasattr(path, "read"):
+        return path
+    try:
+        path = os.fsdecode(path)
+    except TypeError:
+        raise ValueError(f"path must be a file name (str or os.PathLike), "
+                         f"got {path!r}") from None
+    return path if path.endswith(".npz") else path + ".npz"
+
+
+def _regular(path, label):
+    """Refuse, before opening it, what is not a regular file: reading a FIFO blocks, a device
+    such as /dev/zero never ends. A missing file is FileNotFoundError."""
+    info = os.stat(path)
+    for test, kind in _NOT_REGULAR:
+        if test(info.st_mode):
+            raise ValueError(f"{label} is {kind}, not a regular file")
+    return info.st_size
+
+
+def _read_npz(path, names, needs, label, limits=None):
+    """The arrays ``names`` of the .npz archive at ``path``, as a dict; ValueError naming the
+    fault (empty, truncated, not an archive, an array missing or larger than ``limits`` allows
+    in bytes) where NumPy raises EOFError, BadZipFile or KeyError, or reads without bound."""
+    if not hasattr(path, "read") and _regular(path, label) == 0:
+        raise ValueError(f"{label} is empty; it needs {needs}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            sizes = {info.filename: info.file_size for info in archive.infolist()}
+    except (zipfile.BadZipFile, EOFError):
+        raise ValueError(f"{label} is not a .npz archive (truncated, or another kind of "
+                         f"file); it needs {needs}") from None
+    missing = [name for name in names if f"{name}.npy" not in sizes]
+    if missing:
+        raise ValueError(f"{label} needs {needs}; it has no {', '.join(missing)}")
+    for name, limit in (limits or {}).items():
+        if sizes[f"{name}.npy"] > limit:
+            raise ValueError(f"{label}: its {name} holds {sizes[f'{name}.npy']:,} bytes, more "
+                             f"than this network's {name} can ({limit:,})")
+    if hasattr(path, "seek"):
+        path.seek(0)
+    try:
         with np.load(path, allow_pickle=False) as data:
-            if json.loads(str(data["arch"])) != json.loads(json.dumps(ARCH)):
-                raise ValueError(f"{path} holds a different network: {data['arch']}")
-            settings = json.loads(str(data["settings"]))
-            params = {name: data[name] for name, _ in _SHAPES}
-        return cls(params, **settings)
+            return {name: data[name] for name in names}
+    except (zipfile.BadZipFile, EOFError, zlib.error, ValueError, TypeError,
+            AttributeError) as exc:
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise ValueError(f"{label}: its arrays cannot be read ({reason})") from None
+
+
+def _json(value, label, name):
+    """The JSON text that save writes as a 0-d string array, decoded."""
+    if not (value.ndim == 0 and value.dtype.kind == "U"):
+        raise ValueError(f"{label}: {name} is not the JSON text Trainer.save writes")
+    try:
+        return json.loads(str(value))
+    except (ValueError, RecursionError):
+        raise ValueError(f"{label}: {name} is not valid JSON") from None
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_csv(path, label):
+    """The numbers of a CSV file, one row a line: UTF-8 (a byte order mark allowed); a first
+    line without any number is a header; anything else that is not a number is refused by
+    its line and column, never dropped."""
+    _regular(path, label)
+    header = False
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            first = handle.readline()
+            fields = first.split("#", 1)[0].split(",")
+            header = any(f.strip() for f in fields) and not any(_is_number(f) for f in fields)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "input contained no data": said below
+                table = np.loadtxt(_lines(first, handle, header), delimiter=",", ndmin=2)
+    except UnicodeDecodeError:
+        raise ValueError(f"{label} is not a CSV file of UTF-8 text") from None
+    except ValueError as exc:
+        raise ValueError(f"{label}: {_csv_fault(path, int(header)) or exc}") from None
+    if table.size == 0:
+        raise ValueError(f"{label} holds no rows of numbers")
+    return table
+
+
+def _lines(first, rest, header):
+    """The lines loadtxt reads: the first unless it is a header, and blank for spaces alone."""
+    for source in ([] if header else [first]), rest:
+        for text in source:
+            yield text if text.strip() else "\n"
+
+
+def _csv_fault(path, skip):
+    """Where a CSV file stops being numbers of one width, as an editor counts lines."""
+    width = None
+    with open(path, encoding="utf-8-sig") as handle:
+        for number, line in enumerate(handle, 1):
+            text = line.split("#", 1)[0]
+            if number <= skip or not text.strip():
+                continue
+            fields = text.split(",")
+            for column, field in enumerate(fields, 1):
+                if not _is_number(field):
+                    hint = "; a header line holds no numbers at all" if number == 1 else ""
+                    return (f"line {number}, column {column}: {field.strip()[:40]!r} is not a "
+                            f"number{hint}")
+            if width is None:
+                width, first = len(fields), number
+            elif len(fields) != width:
+                return f"line {number} has {len(fields)} columns, line {first} has {width}"
+    return None
+
+
 
 
 # --- command line --------------------------------------------------------------------------------
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line and exit 2 (argparse prints the whole usage too)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def _load_data(path, targets):
+    """X and Y from FILE.npz (arrays X and Y) or FILE.csv (the last ``targets`` columns the
+    targets; class labels 0..n-1 with --targets 1); ValueError naming the fault."""
+    label = f"--data {path!r}"
     if str(path).endswith(".npz"):
-        with np.load(path, allow_pickle=False) as data:
-            return data["X"], data["Y"]
-    try:
-        table = np.loadtxt(path, delimiter=",", ndmin=2)
-    except ValueError:
-        table = np.loadtxt(path, delimiter=",", ndmin=2, skiprows=1)
+        data = _read_npz(path, ("X", "Y"), "arrays X and Y", label)
+        return data["X"], data["Y"]
+    table = _read_csv(path, label)
+    columns = table.shape[1]
+    if not 1 <= targets < columns:
+        raise ValueError(f"--targets {targets}: {label} has {columns} columns, and the targets "
+                         f"are the last 1 to {columns - 1} of them")
     X, Y = table[:, :-targets], table[:, -targets:]
-    if targets == 1 and ARCH["sizes"][-1] > 1:  # class labels -> one-hot rows
-        Y = np.eye(ARCH["sizes"][-1])[Y[:, 0].astype(int)]
+    n = ARCH["sizes"][-1]
+    if targets == 1 and n > 1:  # class labels -> one-hot rows
+        labels = Y[:, 0]
+        wrong = np.flatnonzero(~np.isin(labels, np.arange(n)))
+        if wrong.size:
+            k = wrong[0]
+            raise ValueError(f"{label}: the label {labels[k]:g} of data row {k + 1} is not a "
+                             f"class; labels are the integers 0 to {n - 1} of the {n} classes")
+        Y = np.eye(n)[labels.astype(int)]
     return X, Y
 
 
+def _out_path(path):
+    """The file --out names (.npz added when missing, as save adds it), refused before any
+    training when its folder is missing or it is a folder."""
+    if os.path.isdir(path) or os.path.isdir(_npz_name(path)):
+        raise ValueError(f"--out {path!r} is a folder; name a file in it")
+    path = _npz_name(path)
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        raise ValueError(f"--out {path!r}: the folder {folder!r} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"--out {path!r}: the folder {folder!r} is not writable")
+    return path
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = _Parser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True,
                         help="FILE.npz with arrays X and Y, or FILE.csv with the targets last")
     parser.add_argument("--targets", type=int, default=10,
@@ -460,22 +706,36 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="save the trained parameters to this .npz")
     args = parser.parse_args(argv)
-    try:
-        X, Y = _load_data(args.data, args.targets)
+    try:  # every argument is checked before the data is read, and the data before training
+        out = _out_path(args.out) if args.out else None
+        _whole(args.epochs, "--epochs", 0)
         trainer = Trainer(lr=args.lr, optimizer=args.optimizer, batch_size=args.batch_size,
                           seed=args.seed)
-        costs = trainer.fit(X, Y, epochs=args.epochs)
+        X, Y = _load_data(args.data, args.targets)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # said below
+            costs = trainer.fit(X, Y, epochs=args.epochs)
+        if not np.isfinite(costs).all():
+            epoch = int(np.flatnonzero(~np.isfinite(costs))[0]) + 1
+            raise ValueError(f"training diverged: the cost is {costs[epoch - 1]} after epoch "
+                             f"{epoch}; lower --lr (it is {args.lr:g}); nothing saved")
     except (OSError, KeyError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"final cost {costs[-1]:.6f}" if costs else "no epochs run")
     accuracy = float(np.mean(trainer.predict(X).argmax(axis=1) == np.asarray(Y).argmax(axis=1)))
     print(f"training accuracy {accuracy:.4f}")
-    if args.out:
-        trainer.save(args.out)
-        print(f"saved {args.out}")
+    if out:
+        try:
+            trainer.save(out)
+        except OSError as exc:
+            print(f"error: cannot save {out!r}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+        print(f"saved {out}")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:  # Ctrl-C: the exit code says it, no traceback
+        raise SystemExit(130) from None

@@ -11,7 +11,7 @@ from ..templating import render
 from . import conv_kernels, kernels, rnn_kernels
 from .generator import plan as make_plan
 from .options import DTYPES, INITS, OPTIMIZERS
-from .printer import decimal
+from .printer import GenerationError, decimal
 
 
 def command_line(arch, optimizer="sgd", dtype="float64", init="he", output=None) -> str:
@@ -129,11 +129,11 @@ def generate(arch, optimizer: str = "sgd", dtype: str = "float64", init: str = "
              command: str | None = None) -> str:
     """The source of a standalone NumPy trainer module for ``arch``."""
     if optimizer not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {optimizer!r} (known: {', '.join(OPTIMIZERS)})")
+        raise GenerationError(f"unknown optimizer {optimizer!r} (known: {', '.join(OPTIMIZERS)})")
     if dtype not in DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r} (known: {', '.join(DTYPES)})")
+        raise GenerationError(f"unknown dtype {dtype!r} (known: {', '.join(DTYPES)})")
     if init not in INITS:
-        raise ValueError(f"unknown init {init!r} (known: {', '.join(INITS)})")
+        raise GenerationError(f"unknown init {init!r} (known: {', '.join(INITS)})")
     plan = make_plan(derive(arch))
     loss = arch.loss_entry
     sizes = arch.sizes

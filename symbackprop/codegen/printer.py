@@ -31,8 +31,9 @@ from ..matrices import Elementwise
 from ..naming import code_name
 
 
-class GenerationError(SymbackpropError):
-    """An expression of the derivation has no rule in the code generator."""
+class GenerationError(SymbackpropError, ValueError):
+    """The code generator cannot print this trainer: an option it does not know, or an
+    expression of the derivation it has no rule for."""
 
 
 class GuardedPiecewise(sp.Piecewise):
