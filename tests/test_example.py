@@ -346,7 +346,7 @@ def test_bad_inputs_and_targets_are_refused(capsys, x, y, expected):
 def test_cross_entropy_targets_must_sum_to_one(capsys):
     err = _error(capsys, "example", "2-3:softmax", "--loss", "cross_entropy", "--init", "1",
                  "--x", "1, 2; 3, 4", "--y", "0, 1, 0; 0.5, 0, 0")
-    assert "needs each sample's targets to sum to 1" in err and "sample 2 sums to 1/2" in err
+    assert "needs each sample's targets to sum to 1" in err and "sample 2 sums to 0.5" in err
     assert main(["example", "2-3:softmax", "--loss", "cross_entropy", "--init", "1",
                  "--x", "1, 2; 3, 4", "--y", "0, 1, 0; 0.5, 0, 0.5"]) == 0
 

@@ -59,11 +59,13 @@ def run(args) -> int:
         parse_samples_of,
         sample_form,
     )
+    from ..teach.limits import check_example
     from ..teach.numbers import NumberError, parse_number
     from ..teach.present import example_document
     from ..teach.worked import work_example
 
     arch = arch_from_args(args)
+    check_example(arch)  # the network alone, before its samples are read
     form = sample_form(arch)
     if args.data is not None:
         if args.x is not None or args.y is not None:
@@ -76,6 +78,7 @@ def run(args) -> int:
                              "(one sample a row, rows separated by ';'), or --data FILE.csv")
         samples = parse_samples_of(form, args.x, args.y)
     check_targets(samples, arch.loss_entry)
+    check_example(arch, samples.m)
     parameters = parameters_for(arch, args.weights, args.init)
     try:
         learning_rate = parse_number(args.lr, "--lr")

@@ -48,10 +48,12 @@ def run(args) -> int:
     from ..engine import derive
     from ..io import write_output
     from ..teach.api import explanation_numbers
+    from ..teach.limits import check_explain
     from ..teach.paths import explain, parse_parameter
     from ..teach.present import explain_document
 
     arch = arch_from_args(args)
+    check_explain(arch)
     parameter = parse_parameter(args.param, arch)
     numbers = explanation_numbers(arch, x=args.x, y=args.y, weights=args.weights,
                                   init=args.init, options=True)

@@ -112,10 +112,12 @@ def explain(arch, param: str, loss: str | None = None, *, x: str | None = None,
     recurrent network's Jacobians at the numbers of one example: ``x`` (T·n numbers, row by
     row), ``y``, ``weights`` or seed ``init`` (by default drawn)."""
     from ..engine import derive
+    from .limits import check_explain
     from .paths import explain as path_by_path
     from .paths import parse_parameter
 
     arch = _arch(arch, loss)
+    check_explain(arch)
     parameter = parse_parameter(param, arch)
     numbers = explanation_numbers(arch, x=x, y=y, weights=weights, init=init)
     return Explained(path_by_path(derive(arch), parameter, **numbers))
@@ -129,12 +131,15 @@ def example(arch, x: str, y: str, *, weights=None, init: int | None = 0, lr="0.1
     with seed ``init``."""
     from ..engine import derive
     from .inputs import InputError, check_targets, parse_samples_of, sample_form
+    from .limits import check_example
     from .numbers import parse_number
     from .worked import work_example
 
     arch = _arch(arch, loss)
+    check_example(arch)
     samples = parse_samples_of(sample_form(arch), x, y)
     check_targets(samples, arch.loss_entry)
+    check_example(arch, samples.m)
     parameters = parameters_for(arch, weights, init)
     learning_rate = parse_number(str(lr), "lr")
     if learning_rate <= 0:

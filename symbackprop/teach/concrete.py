@@ -26,7 +26,7 @@ import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .. import naming as N
-from .numbers import settle
+from .numbers import exactly, settle
 
 #: The derivation's index symbols (entries and summed indices).
 INDEX_SYMBOLS = tuple(getattr(N, name) for name in
@@ -116,6 +116,10 @@ def entry_positions(entry_lhs, entry_rhs, sizes: dict) -> list[dict]:
             for values in itertools.product(*[range(n) for _, n in ranges])]
 
 
+def _done(expr):
+    return expr.doit() if expr.has(sp.Piecewise) else expr
+
+
 def array_name(array) -> str:
     """``W[1]`` for an IndexedBase or a MatrixSymbol of that name."""
     return str(array.label) if isinstance(array, sp.IndexedBase) else array.name
@@ -146,20 +150,25 @@ class Known:
             return sp.Integer(0)
         return value[tuple(int(i) for i in entry.indices)]
 
-    def substitute(self, expr):
-        """Every entry of a known array replaced by its value."""
+    def substitute(self, expr, exact: bool = False):
+        """Every entry of a known array replaced by its value (``exact``: by the rational a
+        Float holds, for ``settle`` to compute a value again from exact numbers)."""
         values = {}
         for entry in _entries(expr):
             number = self._value(entry)
             if number is not None:
-                values[entry] = number
+                values[entry] = exactly(number) if exact else number
         return expr.xreplace(values)
+
+    def settled(self, definition):
+        """The value of an entry's definition at the known values (``numbers.settle``)."""
+        result = self.substitute(definition)
+        return settle(_done(result), lambda: _done(self.substitute(exactly(definition), True)))
 
     def evaluate(self, expr, at: dict | None = None, rules: dict | None = None):
         """The number an entry formula gives at the indices ``at``."""
         sizes = {**self.sizes, **(rules or {})}
-        result = self.substitute(concrete(expr, sizes, at))
-        return settle(result.doit() if result.has(sp.Piecewise) else result)
+        return self.settled(concrete(expr, sizes, at))
 
     def fill(self, eq, rules: dict | None = None):
         """The array an equation defines, entry by entry: an NDimArray (a feature map) or a
@@ -189,16 +198,29 @@ class Known:
         for name in group:
             self.values[name] = cells[name]  # partly known while the group is computed
         try:
-            while pending:
-                ready = [cell for cell in pending
-                         if all(where in cells[name] for name, where in cell[3])]
-                if not ready:  # pragma: no cover - the derivation's definitions are causal
-                    raise ValueError(f"the entries of {', '.join(group)} read each other")
-                for name, where, definition, _ in ready:
-                    result = self.substitute(definition)
-                    cells[name][where] = settle(result.doit() if result.has(sp.Piecewise)
-                                                else result)
-                pending = [cell for cell in pending if cell[1] not in cells[cell[0]]]
+            # each cell once every cell it reads is known: a topological order, linear in the
+            # cells (steps of an rnn, samples of --data)
+            index = {(cell[0], cell[1]): n for n, cell in enumerate(pending)}
+            waiting = [0] * len(pending)
+            readers: dict = {}
+            for n, (_, _, _, reads) in enumerate(pending):
+                for read in reads:
+                    if read in index:
+                        waiting[n] += 1
+                        readers.setdefault(read, []).append(n)
+            ready = [n for n, count in enumerate(waiting) if count == 0]
+            done = 0
+            while ready:
+                n = ready.pop()
+                name, where, definition, _ = pending[n]
+                cells[name][where] = self.settled(definition)
+                done += 1
+                for reader in readers.get((name, where), ()):
+                    waiting[reader] -= 1
+                    if waiting[reader] == 0:
+                        ready.append(reader)
+            if done != len(pending):  # pragma: no cover - the derivation's definitions are causal
+                raise ValueError(f"the entries of {', '.join(group)} read each other")
         finally:
             for name, value in before.items():
                 if value is None:

@@ -230,7 +230,7 @@ class Graph:
             if kind == "activation" and stage.dense:
                 derivative = self._dense_activation(stage.label, target, source)
             else:
-                derivative = sp.diff(self.definition[target], source)
+                derivative = _diff(self.definition[target], source)
             self._edges[key] = Edge(source, target, derivative, kind)
         return self._edges[key]
 
@@ -309,6 +309,14 @@ class Graph:
         return sum(count[t] for t in self.successors(theta))
 
 
+def _diff(expr, source):
+    """∂expr/∂source; of a sum, only its terms that hold the source (a dense layer's entry
+    after flatten sums hundreds of products, one of which holds it)."""
+    if isinstance(expr, sp.Add):
+        return sp.Add(*[sp.diff(term, source) for term in expr.args if term.has(source)])
+    return sp.diff(expr, source)
+
+
 def _entries(expr):
     return sorted(expr.atoms(sp.Indexed) | expr.atoms(MatrixElement), key=sp.default_sort_key)
 
@@ -372,7 +380,9 @@ def explain_image(derivation, parameter: Parameter, graph: Graph | None = None
     cached, bp_entry = _backpropagation(g, parameter, theta)
     expanded = concrete(bp_entry, g.rules)
     agrees, how = None, ""
-    if path_count <= CHECK_LIMIT:
+    after = _longest_after(g)
+    longest = 1 + max((after[edge.target] for edge in uses), default=0)
+    if path_count <= CHECK_LIMIT and path_count * longest <= CHECK_FACTORS:
         explicit = path_sum if path_sum is not None else sp.Add(
             *[p.product for p in _paths(g, theta, uses)])
         agrees, how = _same(g, concrete(explicit, g.rules),
@@ -389,6 +399,20 @@ def explain_image(derivation, parameter: Parameter, graph: Graph | None = None
         tuple(_first_path_edges(g, theta, uses)), uses, _axes(d, parameter) if kernel else (),
         per_use, _fans(g, uses), path_count, paths, path_sum, grouped, tuple(cached), expanded,
         entry, entry_at, agrees, how, g.counts(theta), targets)
+
+
+#: Compare the paths' sum and backpropagation while the paths have at most this many local
+#: derivatives in all (100 paths of a 100-step rnn, 10,000 factors, take over a minute).
+CHECK_FACTORS = 4_096
+
+
+def _longest_after(g: Graph) -> dict:
+    """{node: the local derivatives along the longest path from it to L}."""
+    longest = {LOSS: 0}
+    for entry in reversed(g.nodes):
+        if entry is not LOSS:
+            longest[entry] = 1 + max((longest[t] for t in g.successors(entry)), default=0)
+    return longest
 
 
 def _at(eq, parameter: Parameter) -> dict:
@@ -550,7 +574,7 @@ def _single_sums_out(expr):
 def _substitute_cached(g: Graph, expr):
     """Every error entry replaced by its backward equation, until none is left."""
     errors = _layer_errors(g)
-    for _ in range(4 * len(g.stages) + 4):
+    for _ in range(len(g.nodes) + 4):  # at most one round per node along the longest chain
         found = [e for e in _entries(expr) if _array_of(e) in errors]
         if not found:
             return expr
@@ -568,6 +592,10 @@ def _same(g: Graph, first, second) -> tuple[bool, str]:
     expressions; else, every node written through the inputs, equal at random points."""
     held: dict = {}
     f, s = _hold(first, held), _hold(second, held)
+    if max(expanded_terms(f), expanded_terms(s)) > EXPAND_LIMIT:
+        # expanding would take too long (a product of (1 - tanh²) over 20 steps has 2^20
+        # terms): the numbers of the graph decide
+        return _zero_on_the_graph(g, first - second), "points"
     if held:
         ring, *_ = sp.ring(list(held.values()), sp.QQ)
         if ring(f) == ring(s):
@@ -576,6 +604,26 @@ def _same(g: Graph, first, second) -> tuple[bool, str]:
     if difference == 0:
         return True, "expanded"
     return _zero_on_the_graph(g, difference), "points"
+
+
+#: Expand a path sum and backpropagation's form to compare them while they have at most this
+#: many terms expanded; beyond it they are compared at random points.
+EXPAND_LIMIT = 20_000
+
+
+def expanded_terms(expr, limit: int = EXPAND_LIMIT) -> int:
+    """How many terms ``expr`` (a polynomial of ``_hold``) has when multiplied out, at most
+    about ``limit + 1`` (counted without expanding)."""
+    if isinstance(expr, sp.Add):
+        return min(limit + 1, sum(expanded_terms(a, limit) for a in expr.args))
+    if isinstance(expr, sp.Mul):
+        out = 1
+        for a in expr.args:
+            out = min(limit + 1, out * expanded_terms(a, limit))
+        return out
+    if isinstance(expr, sp.Pow) and expr.exp.is_Integer and expr.exp > 0:
+        return min(limit + 1, expanded_terms(expr.base, limit) ** int(expr.exp))
+    return 1
 
 
 def _zero_on_the_graph(g: Graph, expr, points: int = 3) -> bool:

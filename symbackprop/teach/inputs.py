@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import random
 from dataclasses import dataclass
 from fractions import Fraction
@@ -29,7 +30,14 @@ from pathlib import Path
 import sympy as sp
 
 from ..errors import SymbackpropError
-from .numbers import NumberError, exact, parse_number
+from .numbers import (
+    NumberError,
+    decimal_text,
+    exact,
+    parse_json_float,
+    parse_json_int,
+    parse_number,
+)
 
 
 class InputError(SymbackpropError, ValueError):
@@ -113,9 +121,28 @@ def _shape_text(rows, cols, label) -> str:
     return f"shape ({rows}, {cols}) = (n_{label}, n_{label - 1})"
 
 
+#: A message quotes at most this much of a value it refuses.
+SHOWN = 60
+
+
+def shown(value) -> str:
+    """A value as a message quotes it: its JSON, cut to SHOWN characters."""
+    try:
+        text = json.dumps(value, default=str)
+    except (ValueError, RecursionError):
+        text = type(value).__name__
+    return text if len(text) <= SHOWN else f"{text[:SHOWN]}... ({len(text)} characters)"
+
+
 def _number(value, where) -> sp.Rational:
     if isinstance(value, (bool, str)) or value is None or isinstance(value, (list, dict)):
-        raise InputError(f"{where} must be a number, got {json.dumps(value, default=str)}")
+        raise InputError(f"{where} must be a number, got {shown(value)}")
+    if isinstance(value, float):  # a float from json.load: its shortest decimal, exactly
+        if not math.isfinite(value):
+            raise InputError(f"{where} must be a finite number, got {value}")
+        return parse_number(repr(value), where)
+    if not isinstance(value, (int, Fraction, sp.Rational)):
+        raise InputError(f"{where} must be a number, got {type(value).__name__}")
     return exact(value)
 
 
@@ -147,7 +174,7 @@ def parameters_from_mapping(data, sizes, source: str) -> Parameters:
         if not isinstance(value, list) or len(value) != rows or \
                 any(not isinstance(row, list) or len(row) != cols for row in value):
             raise InputError(f"{source}: {key!r} must be a list of {rows} rows of {cols} "
-                             f"numbers, {shape}; got {json.dumps(value, default=str)}")
+                             f"numbers, {shape}; got {shown(value)}")
         weights.append(sp.ImmutableMatrix(
             [[_number(value[i][j], f"{source}: {key}[{i}][{j}]") for j in range(cols)]
              for i in range(rows)]))
@@ -160,7 +187,7 @@ def parameters_from_mapping(data, sizes, source: str) -> Parameters:
             value = [v[0] for v in value]  # a column [[b0], [b1]] is accepted too
         if not isinstance(value, list) or len(value) != rows:
             raise InputError(f"{source}: {key!r} must be a list of {rows} numbers "
-                             f"(n_{label} = {rows}); got {json.dumps(value, default=str)}")
+                             f"(n_{label} = {rows}); got {shown(value)}")
         biases.append(sp.ImmutableMatrix(
             [[_number(value[i], f"{source}: {key}[{i}]")] for i in range(rows)]))
     return Parameters(tuple(weights), tuple(biases), source)
@@ -268,7 +295,7 @@ def _image_parameters(data, arch, source: str) -> Parameters:
             numbers = _nested(value, shape)
             if numbers is None:
                 raise InputError(f"{source}: {key!r} must hold {count} numbers: {described}; "
-                                 f"got {json.dumps(value, default=str)}")
+                                 f"got {shown(value)}")
             numbers = [_number(v, f"{source}: {key}[{n}]") for n, v in enumerate(numbers)]
             values[(kind, label)] = _array(numbers, shape, is_dense(arch, label))
     return _parameters(values, arrays, source)
@@ -296,16 +323,61 @@ def _array(numbers, shape, dense: bool):
     return sp.ImmutableDenseNDimArray(numbers, shape)
 
 
-def load_parameters(path, sizes) -> Parameters:
-    """Read a weights JSON file; decimals are read exactly (``0.1`` is 1/10)."""
-    path = Path(path)
+#: The largest weights file and data file read (a worked example's numbers fit in far less).
+MAX_WEIGHTS_BYTES = 16 << 20
+MAX_DATA_BYTES = 16 << 20
+
+
+def read_input_file(path, what: str, limit: int) -> str:
+    """The text of a weights or data file: a regular file of at most ``limit`` bytes, UTF-8 (a
+    byte-order mark allowed). A FIFO or a device is refused before it is opened, so reading
+    never blocks or runs out of memory."""
+    import os
+    import stat
+
+    name = str(path)
+    quoted = repr(name if len(name) <= 80 else name[:80] + "...")
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read weights file {str(path)!r}: "
+        info = os.stat(path)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read {what} {quoted}: "
                          f"{getattr(exc, 'strerror', None) or exc}") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a directory" if stat.S_ISDIR(info.st_mode) else \
+            "a FIFO" if stat.S_ISFIFO(info.st_mode) else \
+            "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else \
+            "not a regular file"
+        raise InputError(f"{what} {quoted} is {kind}; give a regular file")
+    if info.st_size > limit:
+        raise InputError(f"{what} {quoted} is {info.st_size} bytes; at most {limit} are read "
+                         "(a worked example's numbers fit in far less)")
     try:
-        data = json.loads(text, parse_float=Fraction, parse_constant=_refuse_constant)
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        raise InputError(f"cannot read {what} {quoted}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise InputError(f"{what} {quoted} is more than {limit} bytes")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{what} {quoted} is not UTF-8 text (byte 0x{data[exc.start]:02x} at "
+                         f"offset {exc.start}); save it as UTF-8") from None
+
+
+def load_parameters(path, sizes) -> Parameters:
+    """Read a weights JSON file; decimals are read exactly (``0.1`` is 1/10), within the bounds
+    of ``numbers.parse_number``."""
+    path = Path(path)
+    text = read_input_file(path, "weights file", MAX_WEIGHTS_BYTES)
+    try:
+        data = json.loads(text, parse_float=parse_json_float, parse_int=parse_json_int,
+                          parse_constant=_refuse_constant)
+    except NumberError as exc:
+        raise InputError(f"weights file {str(path)!r}: {exc}") from None
+    except RecursionError:
+        raise InputError(f"weights file {str(path)!r} nests lists too deeply; a weight array "
+                         "has at most 4 dimensions") from None
     except ValueError as exc:
         raise InputError(f"weights file {str(path)!r} is not valid JSON: {exc}") from None
     return parameters_from_mapping(data, sizes, path.name)
@@ -368,6 +440,9 @@ def parse_rows(text: str, width: int, option: str, what: str) -> list[list[sp.Ra
 
 
 def _example_row(width) -> str:
+    """Two samples of ``width`` numbers, as --x takes them; a wide one as its first numbers."""
+    if width > 4:
+        return f"0.5, 0.5, ..., 0.5 ({width} numbers); 1, 1, ..., 1"
     return ", ".join(["0.5"] * width) + "; " + ", ".join(["1"] * width)
 
 
@@ -439,20 +514,40 @@ def sample_form(arch) -> SampleForm:
     return SampleForm(arch.sizes[0], n_out)
 
 
+def probability_targets(loss) -> bool:
+    """Whether ``loss`` reads its targets as probabilities, each from 0 to 1: a cross-entropy
+    (its targets sum to 1), binary cross-entropy, a user's loss defined for y in [0, 1] only
+    (the registry's y_domain)."""
+    return loss.targets_sum_to_one or tuple(loss.y_domain) == (0.0, 1.0)
+
+
 def check_targets(samples: Samples, loss) -> None:
-    """A loss whose derivation assumes each column of Y sums to 1 gets such targets."""
+    """Targets a loss can take: probabilities (each from 0 to 1) for a loss of probabilities,
+    and each column summing to 1 for one whose derivation assumes that."""
+    steps = samples.Y.shape[1] // samples.m
+
+    def where(column):
+        return f"sample {column // steps + 1}" + (f" at step {column % steps}"
+                                                  if steps > 1 else "")
+    if probability_targets(loss):
+        for column in range(samples.Y.shape[1]):
+            for unit in range(samples.Y.shape[0]):
+                value = samples.Y[unit, column]
+                if not 0 <= value <= 1:
+                    raise InputError(
+                        f"loss {loss.name} reads targets as probabilities, from 0 to 1, but "
+                        f"{where(column)} has {decimal_text(value)[0]} (output unit {unit}); "
+                        "give one-hot rows such as \"0, 1, 0\" or probabilities")
     if not loss.targets_sum_to_one:
         return
-    steps = samples.Y.shape[1] // samples.m
     for column in range(samples.Y.shape[1]):
         total = sum(samples.Y[:, column])
         if total != 1:
-            where = f"sample {column // steps + 1}" + (f" at step {column % steps}"
-                                                        if steps > 1 else "")
             raise InputError(
                 f"loss {loss.name} needs each sample's targets to sum to 1 (its output error "
-                f"A - Y is derived with that), but {where} sums to {total}; "
-                "give one-hot rows such as \"0, 1, 0\" or probabilities")
+                f"A - Y is derived with that), but {where(column)} sums to "
+                f"{decimal_text(total)[0]}; give one-hot rows such as \"0, 1, 0\" or "
+                "probabilities")
 
 
 def parse_samples(x_text: str, y_text: str, n_in: int, n_out: int, image=None) -> Samples:
@@ -473,17 +568,20 @@ def load_samples(path, n_in: int, n_out: int, image=None) -> Samples:
 
 
 def load_samples_of(form: SampleForm, path) -> Samples:
-    """A CSV file, one sample a row: n_0 inputs then n_L targets; a header row is skipped."""
+    """A CSV file, one sample a row: n_0 inputs then n_L targets; a header row (no cell a
+    number) is skipped."""
+    import io
+
     n_in, n_out, image = form.n_in, form.n_out, form.image
     path = Path(path)
+    text = read_input_file(path, "data file", MAX_DATA_BYTES)
     try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            lines = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read data file {str(path)!r}: "
-                         f"{getattr(exc, 'strerror', None) or exc}") from None
+        lines = [row for row in csv.reader(io.StringIO(text, newline=""))
+                 if any(cell.strip() for cell in row)]
+    except csv.Error as exc:
+        raise InputError(f"data file {path.name!r} is not CSV: {exc}") from None
     width = n_in + n_out
-    if lines and not _is_numeric_row(lines[0]):
+    if lines and not any(_is_number(cell) for cell in lines[0]):
         lines = lines[1:]
     if not lines:
         raise InputError(f"data file {path.name!r} has no samples; each row needs {n_in} "
@@ -504,10 +602,9 @@ def load_samples_of(form: SampleForm, path) -> Samples:
                              every_step=form.every_step)
 
 
-def _is_numeric_row(row) -> bool:
+def _is_number(cell) -> bool:
     try:
-        for cell in row:
-            Fraction(cell.strip())
-    except (ValueError, ZeroDivisionError):
+        parse_number(cell, "")
+    except NumberError:
         return False
     return True

@@ -464,26 +464,35 @@ def _same(first, second, ex: _Example) -> bool:
     (distributivity is all that relates the path sum and backpropagation; expanding GELU's g'
     inside a product of eight paths with ``expand`` takes minutes), else expanded in full, else
     after writing every A as g(Z)."""
+    from .graph import EXPAND_LIMIT, expanded_terms
+
     held: dict = {}
     f, g = _hold(first, held), _hold(second, held)
+    if max(expanded_terms(f), expanded_terms(g)) > EXPAND_LIMIT:
+        return _equal_at_random_points(_in_z(first - second, ex))
     ring, *_ = sp.ring(list(held.values()), sp.QQ) if held else (None,)
     if ring is not None and ring(f) == ring(g):
         return True
     difference = sp.expand(first - second)
     if difference == 0:
         return True
-    as_z = {}
-    for k in range(1, ex.d.arch.depth + 1):
-        A = ex.matrix(ex.layer(k).A)
-        for u in range(ex.sizes[k]):
-            as_z[A[u, 0]] = ex.a_entry(k, u).doit()
-    in_z = difference.xreplace(as_z).doit()
+    in_z = _in_z(difference, ex)
     try:
         return sp.simplify(sp.expand(in_z)) == 0
     except (sp.PolynomialError, TypeError, ValueError):
         # An identity the simplifiers cannot handle (log-softmax's Jacobian through sums of
         # exponentials): equal at random points to 40 digits, every entry drawn at random.
         return _equal_at_random_points(in_z)
+
+
+def _in_z(expr, ex: _Example):
+    """``expr`` with every A written as g(Z)."""
+    as_z = {}
+    for k in range(1, ex.d.arch.depth + 1):
+        A = ex.matrix(ex.layer(k).A)
+        for u in range(ex.sizes[k]):
+            as_z[A[u, 0]] = ex.a_entry(k, u).doit()
+    return expr.xreplace(as_z).doit()
 
 
 def _equal_at_random_points(expr, points: int = 3, atoms=None) -> bool:

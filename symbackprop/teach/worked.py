@@ -20,7 +20,7 @@ from .. import naming as N
 from ..errors import SymbackpropError
 from ..matrices import vectorise
 from .inputs import Parameters, Samples
-from .numbers import WORKING_DIGITS, settle
+from .numbers import WORKING_DIGITS, exactly, settle
 
 #: The learning rate, as the update formula prints it.
 ALPHA = sp.Symbol("alpha", positive=True)
@@ -105,18 +105,110 @@ class _Evaluator:
         self.known[symbol] = value
 
     def evaluate(self, expr, **extra):
+        """The value of ``expr`` at the known values: each entry settled (``numbers.settle``),
+        one that needs it computed again from the exact numbers behind the known values."""
         rules = {**self.known, **extra.get("rules", {})}
-        concrete = sp.sympify(expr).xreplace(rules)
-        # Ones as explicit matrices too, so that doit multiplies numbers, never symbolic sums.
-        concrete = concrete.replace(lambda e: isinstance(e, sp.OneMatrix),
-                                    lambda e: sp.ImmutableMatrix.ones(*e.shape))
-        result = concrete.doit()
-        if isinstance(result, sp.MatrixExpr) and not isinstance(result, sp.MatrixBase):
-            result = result.as_explicit()
+        result = _compute(expr, rules)
+        again = []
+
+        def exact_result():
+            if not again:
+                again.append(_compute(expr, {key: exactly(value) for key, value in rules.items()}))
+            return again[0]
         if isinstance(result, sp.MatrixBase):
             return sp.ImmutableMatrix(result.shape[0], result.shape[1],
-                                      lambda i, j: settle(result[i, j]))
-        return settle(result)
+                                      lambda i, j: settle(result[i, j],
+                                                          lambda: exact_result()[i, j]))
+        return settle(result, exact_result)
+
+
+    def per_column(self, expr, arrays, columns: int = 1, rules: dict | None = None):
+        """``expr`` evaluated once for one sample, each array of ``arrays`` (matrix symbols
+        whose columns are samples) a block of ``columns`` columns of placeholders: a function
+        of the sample k giving its value, each entry settled. One symbolic evaluation, then
+        numbers put in per sample: the cost of m samples is m times one sample's."""
+        holders, slots = {}, []
+        for array in arrays:
+            rows = self.known[array].shape[0]
+            block = sp.ImmutableMatrix(rows, columns, lambda i, j, a=array: sp.Dummy(
+                f"{a.name}_{i}_{j}"))
+            holders[array] = block
+            slots.append((array, block))
+        template = _compute(expr, {**self.known_sizes(), **holders, **(rules or {})})
+        if not isinstance(template, sp.MatrixBase):
+            from .concrete import expand_sums
+
+            template = sp.ImmutableMatrix([[expand_sums(template)]])
+            template = template.applyfunc(lambda e: e.xreplace(_entries_of(e, holders)))
+            scalar = True
+        else:
+            scalar = False
+
+        def at(k):
+            values, exact = {}, {}
+            for array, block in slots:
+                known = self.known[array]
+                for i in range(block.shape[0]):
+                    for j in range(block.shape[1]):
+                        value = known[i, k * columns + j]
+                        values[block[i, j]] = value
+                        exact[block[i, j]] = exactly(value)
+
+            def done(e, given):
+                out = e.xreplace(given)
+                return out.doit() if out.has(sp.Piecewise, sp.Sum) else out
+            out = sp.ImmutableMatrix(template.shape[0], template.shape[1], lambda i, j: settle(
+                done(template[i, j], values), lambda: done(template[i, j], exact)))
+            return out[0, 0] if scalar else out
+        return at
+
+    def known_sizes(self) -> dict:
+        return {key: value for key, value in self.known.items()
+                if not isinstance(value, sp.MatrixBase)}
+
+
+def _entries_of(expr, holders: dict) -> dict:
+    """{entry A[c, 0] of an array held by placeholders: its placeholder}."""
+    by_name = {array.name: block for array, block in holders.items()}
+    out = {}
+    for e in expr.atoms(MatrixElement):
+        block = by_name.get(e.parent.name)
+        if block is not None:
+            out[e] = block[int(e.indices[0]), int(e.indices[1])]
+    return out
+
+
+def sample_losses(ev: _Evaluator, d, columns: int) -> tuple:
+    """L of each column of Y (each sample, or each (sample, step) pair): the loss's entry for
+    one column, its predictions and targets put in column by column."""
+    loss = ev.per_column(d.loss_entry.xreplace({d.example_index: 0}), (d.output.A, d.Y))
+    return tuple(loss(k) for k in range(columns))
+
+
+def mean_loss(d, losses, sizes: dict):
+    """(1/m) Σ_i L_i, the derivation's cost without its penalty, its sum over the examples
+    that of the losses computed."""
+    i = d.example_index
+
+    def over_examples(e):  # Σ_i L_i, the loss's own sum over units merged into it or not
+        if not (isinstance(e, sp.Sum) and e.limits[-1][0] == i):
+            return False
+        inner = sp.Sum(e.function, *e.limits[:-1]) if len(e.limits) > 1 else e.function
+        return inner == d.loss_entry
+    data = (d.cost - d.penalty).replace(over_examples, lambda e: sp.Add(*losses))
+    value = data.xreplace(sizes)
+    return settle(value, lambda: exactly(value))
+
+
+def _compute(expr, rules):
+    concrete = sp.sympify(expr).xreplace(rules)
+    # Ones as explicit matrices too, so that doit multiplies numbers, never symbolic sums.
+    concrete = concrete.replace(lambda e: isinstance(e, sp.OneMatrix),
+                                lambda e: sp.ImmutableMatrix.ones(*e.shape))
+    result = concrete.doit()
+    if isinstance(result, sp.MatrixExpr) and not isinstance(result, sp.MatrixBase):
+        result = result.as_explicit()
+    return result
 
 
 def work_example(derivation, parameters: Parameters, samples: Samples,
@@ -146,11 +238,10 @@ def work_example(derivation, parameters: Parameters, samples: Samples,
             ev[eq.lhs] = value
             forward.append(Value(eq.lhs, eq.rhs, value, "forward"))
 
-    losses = tuple(ev.evaluate(d.loss_entry.xreplace({d.example_index: k}))
-                   for k in range(samples.m))
-    cost = ev.evaluate(d.cost)
+    losses = sample_losses(ev, d, samples.m)
     penalty = ev.evaluate(d.penalty)
-    data_cost = ev.evaluate(d.cost - d.penalty)
+    data_cost = mean_loss(d, losses, ev.known_sizes())
+    cost = settle(data_cost + penalty, lambda: exactly(data_cost + penalty))
 
     backward = []
 
@@ -236,16 +327,13 @@ def _contribution(ev: _Evaluator, layer, m: int, columns: int = 1) -> Contributi
     """BP1 of one sample: the same equation with m = 1 and that sample's columns (``columns``
     of them: a recurrent head at every step has one per step)."""
     bp1 = layer.backward["BP1"]
-    per_sample = []
-    for k in range(m):
-        # the loss's part only: the penalty belongs to the whole step, not to a sample
-        own = slice(k * columns, (k + 1) * columns)
-        column = {layer.dZ: ev.known[layer.dZ][:, own],
-                  layer.A_prev: ev.known[layer.A_prev][:, own], N.m: 1, N.lam: 0}
-        per_sample.append(ev.evaluate(bp1.rhs, rules=column))
-    total = per_sample[0]
-    for part in per_sample[1:]:
+    # the loss's part only: the penalty belongs to the whole step, not to a sample
+    per_sample = ev.per_column(bp1.rhs, (layer.dZ, layer.A_prev), columns, {N.m: 1, N.lam: 0})
+    samples = [per_sample(k) for k in range(m)]
+    total = samples[0]
+    for part in samples[1:]:
         total = total + part
     mean = sp.ImmutableMatrix(total.shape[0], total.shape[1],
-                              lambda i, j: settle(total[i, j] / m))
-    return Contribution(layer.index, layer.dW, tuple(per_sample), mean)
+                              lambda i, j: settle(total[i, j] / m,
+                                                  lambda: exactly(total[i, j]) / m))
+    return Contribution(layer.index, layer.dW, tuple(samples), mean)

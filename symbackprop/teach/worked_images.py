@@ -23,7 +23,7 @@ from ..errors import SymbackpropError
 from .concrete import Known, concrete_sizes, first_max_indicator
 from .inputs import Parameters, Samples
 from .numbers import settle
-from .worked import ALPHA, Contribution, Value, _contribution, _Evaluator
+from .worked import ALPHA, Contribution, Value, _contribution, _Evaluator, mean_loss, sample_losses
 
 
 @dataclass(frozen=True)
@@ -186,8 +186,8 @@ def work_image_example(derivation, parameters: Parameters, samples: Samples,
             values.append(Value(eq.lhs, eq.rhs, value, "forward"))
         forward.append(Stage(layer.index, _token(arch, layer.index), tuple(values)))
 
-    losses = tuple(ev.evaluate(d.loss_entry.xreplace({d.example_index: k})) for k in range(m))
-    cost = ev.evaluate(d.cost - d.penalty) + _penalty_value(d, parameters, sizes, m)
+    losses = sample_losses(ev, d, samples.Y.shape[1])
+    cost = mean_loss(d, losses, ev.known_sizes()) + _penalty_value(d, parameters, sizes, m)
 
     backward = []
     for layer in reversed(d.layers):
