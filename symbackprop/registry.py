@@ -186,7 +186,7 @@ LOSSES: dict[str, Loss] = {
     loss.name: loss
     for loss in [
         Loss("half_sse", (a - y) ** 2 / 2, r"\tfrac{1}{2}\lVert a - y\rVert^2",
-             "half the sum of squared errors", human_name="half sum of squared errors"),
+             "half the sum of squared errors", human_name="half sum-of-squares"),
         Loss("mse", (a - y) ** 2 / n, r"\tfrac{1}{n}\lVert a - y\rVert^2",
              "mean squared error over the output units", human_name="mean squared error"),
         Loss("bce", -(y * sp.log(a) + (1 - y) * sp.log(1 - a)), r"\mathrm{BCE}",

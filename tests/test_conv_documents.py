@@ -124,7 +124,7 @@ def _dimension_rows(doc, fmt) -> dict:
         pattern = r"^\$(\d+)\$ & (.*)$"
     else:
         block = doc[doc.index("## Dimensions"):doc.index("Every error has the shape")]
-        pattern = r"^\| \$(\d+)\$ \| (.*)$"
+        pattern = r"^\| \$`(\d+)`\$ \| (.*)$"
     return {int(m.group(1)): m.group(2) for m in re.finditer(pattern, block, re.MULTILINE)}
 
 
@@ -216,7 +216,7 @@ def test_latex_diagram_draws_a_box_per_layer_and_an_arrow_between(spec, loss, l2
     picture = doc[doc.index(r"\begin{tikzpicture}"):doc.index(r"\end{tikzpicture}")]
     assert picture.count(r"\draw[->, thick]") == arch.depth
     for label, shape in enumerate(arch.shapes()):
-        assert " \\ensuremath{\\times} ".join(map(str, shape)) in picture or \
+        assert "$" + r" \times ".join(map(str, shape)) + "$" in picture or \
             (len(shape) == 1 and f"{{{shape[0]}}}" in picture)
         assert f"{{$A^{{[{label}]}}$}}" in picture
     assert "tikzpicture" not in _doc(spec, loss, l2, "ng", "latex", diagram=False)
@@ -230,7 +230,7 @@ def test_every_feature_gradient_is_derived_step_by_step(spec, loss, l2, notation
     derived = [*(eq for layer in d.features for eq in layer.backward.values()),
                *(d.general.backward[name] for name in ("BP1", "BP2", "BP3", "BP4")),
                d.output.backward["loss"]]
-    sentence = "rite the sum over entries as a matrix expression"
+    sentence = "writing it as matrices"  # the caption of the vectorise rule
     assert doc.count(sentence) == sum(step.rule == "vectorise" for eq in derived
                                       for step in eq.steps)
     assert doc.count(sentence) > 4

@@ -181,9 +181,12 @@ def test_wide_layers_are_elided_with_their_size():
     text = doc("784-128:relu-10:softmax", "cross_entropy")
     assert r"n_{0} = 784" in text and r"n_{1} = 128" in text and r"n_{2} = 10" in text
     assert text.count(r"\vdots") == 3
-    # 5 neurons drawn for each elided layer, 5 and 5 and 5: 25 + 25 edges.
-    assert text.count(r"\node[neuron]") == 15
-    assert text.count(r"\draw[edge]") == 50
+    # HEAD + TAIL neurons drawn for each elided layer: 3 and 3 and 3, 9 + 9 edges.
+    from symbackprop.printing.diagram import HEAD, TAIL
+
+    drawn = HEAD + TAIL
+    assert text.count(r"\node[neuron]") == 3 * drawn
+    assert text.count(r"\draw[edge]") == 2 * drawn * drawn
     assert r"W^{[1]}$ \\ $128 \times 784" in text
 
 
@@ -205,10 +208,11 @@ def test_rowvec_uses_delta_notation_throughout():
 
 def test_steps_name_their_rules_and_no_steps_drops_them():
     text = doc("2-3-1", "half_sse")
-    assert r"\intertext{\small Sum over the Kronecker deltas: only the matching index survives}" in text
-    assert r"\intertext{\small Definition of the error of X: \ensuremath{\partial}L/" in text
+    assert r"\intertext{\small By (R5), summing over the Kronecker deltas:}" in text
+    assert r"\item[(R5)] A sum over a Kronecker delta keeps the matching index alone: " \
+        r"$\sum_{j} \delta_{jr} \, x_{j} = x_{r}$." in text
     short = doc("2-3-1", "half_sse", steps=False)
-    assert "Multivariable chain rule" not in short and "BP1--BP4 by the chain rule" not in short
+    assert "By (R1), the chain rule" not in short and "BP1--BP4 by the chain rule" not in short
     assert r"\tag{BP4}\label{" in short
 
 
@@ -394,3 +398,108 @@ def test_cases_whose_row_starts_with_a_bracket_are_not_read_as_a_length():
     for textbook in (False, True):
         shown = DerivationLatexPrinter({"notation": "rowvec", "textbook": textbook})._cases(cases)
         assert "{}[i = k]" in shown and r"\\[" not in shown
+
+
+# --- captions: rules stated once, in mathematics ---------------------------------------------
+
+CAPTION_NETS = [("64-32:relu-10:softmax", "cross_entropy", "ng"),
+                ("1x4x4-conv2k3s2p1:tanh-avgpool2s1-flatten-3:sigmoid", "mse", "rowvec"),
+                ("seq3x2-rnn2:tanh:all-2:sigmoid", "bce", "ng")]
+
+
+def _written(d, fmt):
+    from symbackprop.printing.text import derivation_text
+
+    return {"latex": lambda: latex_document(d), "markdown": d.to_markdown,
+            "text": lambda: derivation_text(d)}[fmt]()
+
+
+@pytest.mark.parametrize("fmt", ["latex", "markdown", "text"])
+@pytest.mark.parametrize("spec,loss,notation", CAPTION_NETS)
+def test_each_rule_is_stated_once_and_referred_to_by_its_number(spec, loss, notation, fmt):
+    """The rules list states each rule the steps use once, the chain rule among them; a step
+    names its rule by number, and every number it names is stated."""
+    import re
+
+    from symbackprop.printing.document import used_rules
+    from symbackprop.printing.rules import RULES, numbered
+
+    d = derive(parse_arch(spec, loss), notation)
+    text = _written(d, fmt)
+    numbers = numbered(used_rules(d, True))
+    assert numbers["chain"] == 1 and len(numbers) >= 8
+    label = {"latex": r"\item[(R{n})]", "markdown": "- **(R{n})**", "text": "  (R{n}) "}[fmt]
+    for key, n in numbers.items():
+        assert text.count(label.format(n=n)) == 1, key
+    assert text.count("The chain rule:") == 1
+    cited = {int(n) for n in re.findall(r"By \(R(\d+)\)", text)}
+    assert cited == set(numbers.values())
+    for key in numbers:  # a caption names the rule, and its statement is not repeated
+        assert text.count(f"{RULES[key].name}") >= 1
+    if fmt == "latex":
+        assert r"\ensuremath" not in text  # captions and notes are typeset as mathematics
+
+
+def test_forward_definitions_entry_by_entry_come_before_they_are_differentiated():
+    text = doc("2-3-1", "half_sse", standalone=True)
+    entry = text.index(r"Z_{rk}^{[l]} &= \sum_{t=0}^{n_{l-1} - 1} W_{rt}^{[l]} \, "
+                       r"A_{tk}^{[l-1]} + b_{r}^{[l]}")
+    assert entry < text.index(r"By (R3), the local derivative of $Z_{ji}^{[l]}$")
+    assert entry > text.index(r"\subsection*{BP1--BP4 by the chain rule}")
+
+
+def test_softmax_jacobian_step_is_explained_with_the_derived_jacobian():
+    """The caption of BP4 through the softmax shows its Jacobian as derived; it is the
+    softmax's Jacobian (compared with central differences at a random point)."""
+    import random
+
+    from symbackprop.printing.document import OUTPUT_BP4
+
+    d = derive(parse_arch("3-3:softmax", "cross_entropy"))
+    out = d.output
+    pieces = OUTPUT_BP4[out.activation.elementwise](out)
+    jacobian = next(p for p in pieces if isinstance(p, sp.Eq))
+    text = latex_document(d)
+    assert latex(jacobian.lhs, textbook=True) in text
+    assert r"(\delta_{jr} - A_{ri}^{[1]})" in text
+    rng = random.Random(7)
+    z = [rng.uniform(-2, 2) for _ in range(3)]
+
+    def softmax(values):
+        e = [sp.exp(v) for v in values]
+        return [x / sum(e) for x in e]
+    a = softmax(z)
+    A = out.A
+    for j in range(3):
+        for r_ in range(3):
+            value = jacobian.rhs.xreplace({N.i: 0, N.k: 0, N.j: j, N.r: r_}).doit().xreplace(
+                {A[q, 0]: a[q] for q in range(3)})
+            h = 1e-6
+            up, down = list(z), list(z)
+            up[r_] += h
+            down[r_] -= h
+            numeric = (softmax(up)[j] - softmax(down)[j]) / (2 * h)
+            assert abs(float(value) - float(numeric)) < 1e-6
+
+
+def test_softmax_and_cross_entropy_lines_are_simplified():
+    """(-Y ⊘ A) ⊙ A is -Y: the substituted line composes the maps (and means the same)."""
+    from symbackprop.printing.document import compose_maps, output_rows
+
+    d = derive(parse_arch("3-3:softmax", "cross_entropy"))
+    rows = output_rows(d.output, True)
+    substituted = next(r for r in rows if r.rule == "substitute").rhs
+    text = latex_document(d)
+    assert r"(\mathbf{1}_{n_{1}}\mathbf{1}_{n_{1}}^{\top} \, Y) \odot A^{[1]} - Y" in text
+    assert r"\oslash A^{[1]}) \odot" not in text
+    raw = d.output.backward["BP4"].rhs.xreplace({d.output.dA: d.output.backward["loss"].rhs})
+    n1 = N.units(1)
+    A = sp.Matrix(3, 2, lambda p, q: sp.Rational(p + 2 * q + 1, 10))
+    Y = sp.Matrix(3, 2, lambda p, q: sp.Rational(3 * p + q + 1, 7))
+
+    def value(e):
+        e = e.xreplace({n1: 3, m: 2})
+        e = e.xreplace({sp.MatrixSymbol(d.output.A.name, 3, 2): sp.ImmutableMatrix(A),
+                        sp.MatrixSymbol(d.Y.name, 3, 2): sp.ImmutableMatrix(Y)})
+        return sp.ImmutableMatrix(e.doit())
+    assert value(substituted) == value(raw) == value(compose_maps(raw))

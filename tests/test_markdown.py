@@ -21,18 +21,18 @@ def md(spec, loss, notation="ng", **kw):
 @pytest.mark.parametrize("notation", ["ng", "rowvec"])
 @pytest.mark.parametrize("spec,loss", NETWORKS)
 def test_math_is_delimited_for_mathjax(spec, loss, notation):
+    """Display math in ```math blocks, inline math in $`...`$: the forms GitHub's Markdown
+    leaves alone (tests/test_katex.py typesets them)."""
     text = md(spec, loss, notation)
-    # Display math: "$$" alone on a line, in pairs, with no LaTeX-only environments inside.
-    assert text.count("\n$$\n") % 2 == 0
-    displays = re.findall(r"\n\$\$\n(.*?)\n\$\$\n", text, flags=re.DOTALL)
-    assert displays
+    displays = re.findall(r"^```math\n(.*?)\n```$", text, flags=re.MULTILINE | re.DOTALL)
+    assert displays and "$$" not in text
     for block in displays:
         assert r"\intertext" not in block and r"\label" not in block
         assert len(re.findall(r"\\left[(\[]", block)) == len(re.findall(r"\\right[)\]]", block))
-    # Inline math: an even number of single dollars on each prose line.
-    for line in text.splitlines():
-        if line != "$$":
-            assert line.count("$") % 2 == 0, line
+    # Inline math: every dollar opens or closes a code span of math.
+    prose = re.sub(r"^```.*?^```$", "", text, flags=re.MULTILINE | re.DOTALL)
+    for line in prose.splitlines():
+        assert "$" not in re.sub(r"\$`[^`]*`\$", "", line), line
     assert r"\documentclass" not in text and "tikz" not in text
 
 
@@ -55,8 +55,8 @@ def test_sections_in_order():
 
 def test_dimensions_table():
     text = md("64-32:relu-10:softmax", "cross_entropy")
-    assert "| $1$ | $32$ | $\\operatorname{ReLU}$ | $32 \\times m$ | $32 \\times 64$ | " \
-           "$32 \\times 1$ |" in text
+    assert "| $`1`$ | $`32`$ | $`\\operatorname{ReLU}`$ | $`32 \\times m`$ | $`32 \\times 64`$ " \
+           "| $`32 \\times 1`$ |" in text
 
 
 def test_mermaid_diagram_names_layers_sizes_and_weights():
@@ -72,10 +72,11 @@ def test_mermaid_diagram_names_layers_sizes_and_weights():
 
 def test_steps_keep_unicode_sentences_and_no_steps_drops_them():
     text = md("2-3-1", "half_sse")
-    assert ("*Definition of the error of X: ∂L/∂X for one example; J averages L over m "
-            "examples, so ∂J/∂X is that error divided by m:*") in text
+    assert "*By (R2), the definition of the error:*" in text
+    assert ("- **(R2)** The error of a quantity is $`m`$ times the derivative of the cost") \
+        in text
     short = md("2-3-1", "half_sse", steps=False, diagram=False)
-    assert "chain rule:" not in short and "mermaid" not in short
+    assert "the chain rule:" not in short and "mermaid" not in short
     assert r"dW^{[l]} &= \frac{1}{m} \, dZ^{[l]} \, A^{[l-1]\top}" in short
 
 

@@ -163,3 +163,15 @@ def test_every_generated_network_fits_a_two_column_paper(tmp_path):
     overfull = re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)[^\n]*", log)
     assert not overfull, overfull
     assert "multiply defined" not in log and "undefined" not in log
+
+
+def test_no_steps_of_the_784_128_10_classifier_fits_on_two_pages(tmp_path):
+    """The standalone document without the step-by-step derivations, diagram included: two
+    pages (pdflatex's own count, from its log)."""
+    d = derive(parse_arch("784-128:relu-10:softmax", "cross_entropy"))
+    (tmp_path / "d.tex").write_text(latex_document(d, standalone=True, steps=False),
+                                    encoding="utf-8")
+    log = _pdflatex(tmp_path, "d.tex")
+    pages = int(re.search(r"Output written on d\.pdf \((\d+) pages?", log).group(1))
+    assert pages <= 2, pages
+    assert "Overfull" not in log

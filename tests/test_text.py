@@ -42,7 +42,8 @@ def test_text_document_of_2_3_1():
     text = derivation_text(derive(parse_arch("2-3-1")))
     assert "    dZ[1] = (W[2]ᵀ dZ[2]) ⊙ A[1] ⊙ (1 - A[1])" in text
     assert "  A[1] = sigmoid(Z[1])" in text
-    assert "(sum over the Kronecker deltas: only the matching index survives)" in text
+    assert "(By (R5), summing over the Kronecker deltas)" in text
+    assert "(R5) A sum over a Kronecker delta keeps the matching index alone" in text
     assert "  W[l] ← W[l] - α dW[l]" in text
     short = derivation_text(derive(parse_arch("2-3-1")), steps=False)
     assert "by the chain rule" not in short and "dZ[1] = (W[2]ᵀ dZ[2])" in short
@@ -79,3 +80,60 @@ def test_text_documents_have_no_trailing_spaces():
         out = subprocess.run([sys.executable, "-m", "symbackprop", "derive", spec],
                              capture_output=True, text=True, check=True).stdout
         assert all(line == line.rstrip() for line in out.splitlines())
+
+
+def test_prose_wraps_to_the_width_and_equations_never():
+    """At width w every line is at most w wide, or a line of an equation, a table or a
+    picture, which is the same at any width; the prose's words are the same."""
+    for spec, loss in (("64-32:relu-10:softmax", "cross_entropy"),
+                       ("1x4x4-conv2k3s2p1:tanh-avgpool2s1-flatten-3:sigmoid", "mse"),
+                       ("seq3x2-rnn2:tanh-1", "half_sse")):
+        d = derive(parse_arch(spec, loss))
+        wide = derivation_text(d, width=10_000)
+        wide_lines = set(wide.splitlines())
+        for width in (50, 80):
+            text = derivation_text(d, width=width)
+            assert text != wide
+            for line in text.splitlines():
+                assert len(line) <= width or line in wide_lines, (width, line)
+            assert text.split() == wide.split()  # only the line breaks differ
+    assert derivation_text(d) == derivation_text(d, width=80)
+
+
+def _run_in_terminal(columns, *args) -> str:
+    """``symbackprop ARGS`` with its standard output a terminal ``columns`` wide."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import sys
+    import termios
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: its terminal's size first, then the command
+        fcntl.ioctl(1, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+        os.execve(sys.executable, [sys.executable, "-m", "symbackprop", *args], env)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.waitpid(pid, 0)
+    return out.decode("utf-8").replace("\r\n", "\n")
+
+
+def test_the_command_wraps_to_the_terminal_and_to_80_when_not_one():
+    import subprocess
+    import sys
+
+    args = ("derive", "64-32:relu-10:softmax", "--loss", "cross_entropy")
+    d = derive(parse_arch("64-32:relu-10:softmax", "cross_entropy"))
+    piped = subprocess.run([sys.executable, "-m", "symbackprop", *args], capture_output=True,
+                           text=True, check=True).stdout
+    assert piped == derivation_text(d, width=80)
+    assert _run_in_terminal(60, *args) == derivation_text(d, width=60)

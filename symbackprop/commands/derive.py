@@ -69,6 +69,19 @@ def run(args) -> int:
     else:
         from ..printing.text import derivation_text
 
-        out = derivation_text(d, steps=args.steps, diagram=args.diagram)
+        out = derivation_text(d, steps=args.steps, diagram=args.diagram,
+                              width=_terminal_width(args.output))
     write_output(out, args.output, args.force)
     return 0
+
+
+def _terminal_width(output) -> int:
+    """The width text prose wraps to: the terminal's, when writing to one; 80 otherwise (a
+    file, a pipe)."""
+    import shutil
+    import sys
+
+    stdout = sys.__stdout__  # the process's own standard output, whatever wraps it
+    if output in (None, "-") and stdout is not None and stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return 80

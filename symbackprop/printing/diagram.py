@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 MAX_DRAWN = 8  # layers up to this width are drawn in full
-HEAD, TAIL = 3, 2  # an elided layer: this many neurons above the dots, this many below
+HEAD, TAIL = 2, 1  # an elided layer: this many neurons above the dots, this many below
 ROW = 0.85  # cm between neurons of one column
 MAX_WIDTH = 11.0  # cm the columns may span (fits an article's text width)
 COLUMN = 2.9  # cm between columns when there is room

@@ -14,11 +14,12 @@ import sympy as sp
 
 from .. import naming as N
 from ..matrices import Elementwise
-from ..model import RULES
 from ..registry import ACTIVATIONS, c_idx, latex_names
 from ..registry import z as z_var
 from . import diagram as D
 from .latex import Component, DerivationLatexPrinter
+from .rules import RULES as RULE_TEXT
+from .rules import Ref, caption, numbered
 
 BP_NAMES = ("BP1", "BP2", "BP3", "BP4")
 # A cost of more terms than this (the mean loss and a penalty per weight array) is set one term
@@ -40,10 +41,14 @@ CAPTIONS = {
 }
 ELIDED = "; a layer of more than {n} units is drawn with {drawn} of them"
 
+# How each format puts mathematics into a sentence: Markdown as GitHub reads it (math in a
+# code span, which its Markdown leaves alone), LaTeX in dollars.
+INLINE = {"latex": lambda math: f"${math}$", "markdown": lambda math: f"$`{math}`$"}
+
 # What a LaTeX display must fit, in points at 10pt: a fragment, a column of a two-column
 # article (the narrowest place a paper puts it), less a margin for the estimate; the
-# standalone document, its text width at 11pt with 2.5 cm margins, in 10pt points.
-LINE_WIDTH = {"fragment": 227.0, "standalone": 425.0}
+# standalone document (10pt, 2 cm margins on letter paper), its text width less the same.
+LINE_WIDTH = {"fragment": 227.0, "standalone": 498.0}
 
 # --heading: the level of the document's own heading, of its parts (The network, Dimensions,
 # ...) and of the blocks inside a part (BP1, a layer), per format; 1 is a section, None no
@@ -133,6 +138,7 @@ class Sections:
     cost: tuple[Row, ...]
     steps: tuple[Block, ...]  # BP1..BP4 derived for a general layer l
     results: tuple[Row, ...]  # BP1..BP4, vectorised
+    entries: tuple[Row, ...] = ()  # a general layer's forward definitions, entry by entry
     specialised: tuple[Block, ...] = field(default=())
     update: tuple[Row, ...] = ()
 
@@ -184,11 +190,12 @@ def specialised(d) -> tuple[Block, ...]:
 
 
 def output_rows(layer, with_steps: bool) -> tuple[Row, ...]:
-    """dA^[L] from the loss, then dZ^[L]: BP4 with it substituted, simplified."""
+    """dA^[L] from the loss, then dZ^[L]: BP4 (through the Jacobian, for a vector
+    activation) with it substituted, the maps composed, simplified."""
     loss, bp4, out = (layer.backward[k] for k in ("loss", "BP4", "output"))
     rows = list(steps_rows(loss)) if with_steps else [Row(loss.lhs, loss.rhs)]
-    rows += [Row(out.lhs, bp4.rhs), Row(None, bp4.rhs.xreplace({layer.dA: loss.rhs}),
-                                        "substitute")]
+    rows += [Row(out.lhs, bp4.rhs, note=OUTPUT_BP4[layer.activation.elementwise](layer)),
+             Row(None, compose_maps(bp4.rhs.xreplace({layer.dA: loss.rhs})), "substitute")]
     # The engine's simplifications of the output error (algebra, targets summing to 1).
     rules = [step.rule for step in out.steps if step.rule in ("simplify", "targets")]
     if rules:
@@ -220,7 +227,90 @@ def sections(d, with_steps: bool = True) -> Sections:
     results = tuple(Row(g.backward[name].lhs, g.backward[name].rhs, name) for name in BP_NAMES)
     update = (Row(g.W, sp.MatAdd(g.W, sp.MatMul(-ALPHA, g.dW))),
               Row(g.b, sp.MatAdd(g.b, sp.MatMul(-ALPHA, g.db))))
-    return Sections(tuple(forward), activations, cost, steps, results, specialised(d), update)
+    entries = tuple(Row(eq.entry_lhs, eq.entry_rhs) for eq in g.forward) if with_steps else ()
+    return Sections(tuple(forward), activations, cost, steps, results, entries=entries,
+                    specialised=specialised(d), update=update)
+
+
+def _factored(expr):
+    """``expr`` with its common factors in front and no minus before them: δ_ik A_ji
+    (δ_jr - A_ri), A_rk (dA_rk - Σ_j A_jk dA_jk)."""
+    out = sp.factor_terms(expr)
+    if out.could_extract_minus_sign():
+        factors = sp.Mul.make_args(-out)
+        sums = [f for f in factors if isinstance(f, sp.Add)]
+        if sums:
+            return sp.Mul(*[f for f in factors if f is not sums[0]], -sums[0], evaluate=False)
+    return out
+
+
+def _jacobian_step(eq):
+    """The local derivative of a vector activation's BP4, in the output (the Jacobian)."""
+    local = [step for step in eq.steps if step.rule in ("local", "output")]
+    return local[-1]
+
+
+# What the output layer's BP4 says before it is substituted, by whether the activation is
+# elementwise: pieces of its caption (rules.Ref names an equation of the document).
+OUTPUT_BP4 = {
+    True: lambda layer: ("by ", Ref("BP4"), " at the output layer"),
+    False: lambda layer: (
+        "by ", Ref("BP4"), (f" through the {layer.activation.human_name}'s Jacobian: each "
+        "output of a column depends on every input of it, "),
+        sp.Eq(_jacobian_step(layer.backward["BP4"]).lhs,
+              _factored(_jacobian_step(layer.backward["BP4"]).rhs), evaluate=False),
+        ", so the chain rule sums over the column, ",
+        sp.Eq(layer.backward["BP4"].entry_lhs, _factored(layer.backward["BP4"].entry_rhs),
+              evaluate=False),
+        ", or as matrices"),
+}
+
+
+def compose_maps(expr):
+    """``expr`` with every entrywise map of entrywise maps written as one map, its body
+    simplified by SymPy ((-Y ⊘ A) ⊙ A is -Y), and a map that only scales one matrix written
+    as that scaling (-Y): the substituted output error as a textbook writes it."""
+    if isinstance(expr, Elementwise):
+        names, mats, subs = {}, [], {}
+
+        def leaf(M):
+            if M not in names:
+                names[M] = sp.Symbol(M.name if isinstance(M, sp.MatrixSymbol)
+                                     else f"_m{len(names)}")
+                mats.append(M)
+            return names[M]
+        for var, M in zip(expr.fn.variables, (compose_maps(M) for M in expr.mats)):
+            if isinstance(M, Elementwise):
+                subs[var] = M.fn.expr.xreplace({v: leaf(N_) for v, N_ in zip(M.fn.variables,
+                                                                             M.mats)})
+            elif isinstance(M, sp.MatMul) and not getattr(M.args[0], "is_Matrix", True):
+                subs[var] = M.args[0] * leaf(sp.MatMul(*M.args[1:]))
+            else:
+                subs[var] = leaf(M)
+        body = expr.fn.expr.xreplace(subs)
+        coeff, rest = body.as_independent(*names.values(), as_Add=False)
+        if rest in names.values():  # c X: a scaled matrix, not a map
+            M = mats[list(names.values()).index(rest)]
+            return M if coeff == 1 else sp.MatMul(coeff, M)
+        return Elementwise(sp.Lambda(tuple(names[M] for M in mats), body), *mats)
+    if isinstance(expr, (sp.MatMul, sp.MatAdd, sp.Transpose)):
+        return type(expr)(*(compose_maps(a) for a in expr.args)).doit(deep=False)
+    return expr
+
+
+def used_rules(d, with_steps: bool) -> set:
+    """The rules the document's steps name (keys of rules.RULES): every section's."""
+    rows = [r for block in sections(d, with_steps).steps for r in block.rows]
+    rows += list(output_rows(d.output, with_steps))
+    if network_kind(d) == "sequence":
+        from .recurrent import recurrent_sections
+
+        rows += [r for block in recurrent_sections(d, with_steps).steps for r in block.rows]
+    elif d.features:
+        from .features import feature_sections
+
+        rows += [r for block in feature_sections(d, with_steps).steps for r in block.rows]
+    return {r.rule for r in rows if r.rule in RULE_TEXT}
 
 
 # --- printing --------------------------------------------------------------------------------
@@ -236,9 +326,19 @@ _TEX_TEXT = str.maketrans({
 })
 
 
+# Sizes in prose (3 × 3, 1 × 8 × 8): set as mathematics, 3 \times 3.
+_DIMENSIONS = re.compile(r"\d+(?: ?× ?\d+)+")
+
+
 def tex_text(prose: str) -> str:
-    """Prose (a rule's sentence, a loss's description) as LaTeX text: symbols as math."""
-    return prose.translate(_TEX_TEXT)
+    """Prose (a title, a loss's description) as LaTeX text: sizes and symbols as math."""
+    out, last = [], 0
+    for m in _DIMENSIONS.finditer(prose):
+        out.append(prose[last:m.start()].translate(_TEX_TEXT))
+        out.append("$" + r" \times ".join(re.split(r" ?× ?", m.group())) + "$")
+        last = m.end()
+    out.append(prose[last:].translate(_TEX_TEXT))
+    return "".join(out)
 
 
 def spec_code(spec: str, fmt: str) -> str:
@@ -258,23 +358,32 @@ class _Formatter:
     ``inline`` puts math into it."""
 
     def __init__(self, printer, text, inline=lambda math: f"${math}$", label_prefix="eq",
-                 line_width=None):
+                 line_width=None, ref=lambda name: f"({name})", rule_numbers=None, loss=None):
         self.P, self.text, self.inline = printer, text, inline
         self.label_prefix = label_prefix
         self.line_width = line_width  # LaTeX: what a display must fit (points); None: any
+        self.ref = ref  # a numbered equation's name -> how the text refers to it
+        self.rule_numbers = rule_numbers or {}  # rule key -> its number in the document
+        self.loss = loss  # the loss of one example, what a loss's local derivative is of
 
     def math(self, expr) -> str:
         return self.P.doprint(expr)
 
     def note(self, pieces) -> str:
-        """A sentence of text and math pieces, capitalised."""
-        out = "".join(self.text(p) if isinstance(p, str) else self.inline(self.math(p))
-                      for p in pieces)
+        """A sentence of text, math and references (rules.Ref), capitalised."""
+        out = "".join(self.text(p) if isinstance(p, str) else self.ref(p.name)
+                      if isinstance(p, Ref) else self.inline(self.math(p)) for p in pieces)
         return _capital(out)
 
+    def caption(self, row: Row, full_lhs=None) -> str:
+        """What justifies a row: its rule by number, or its note."""
+        if row.rule in self.rule_numbers:
+            return self.note(caption(row.rule, self.rule_numbers[row.rule], full_lhs,
+                                     self.loss))
+        return self.note(row.note) if row.note else ""
+
     def row(self, row: Row, full_lhs) -> dict:
-        note = self.text(_capital(RULES[row.rule])) if row.rule in RULES else \
-            self.note(row.note) if row.note else ""
+        note = self.caption(row, full_lhs)
         return {"lhs": "" if row.lhs is None else self.math(row.lhs),
                 "lhs_full": self.math(full_lhs), "rhs": self.rhs(row),
                 "notes": [note] if note else [], "tag": row.rule if row.rule in BP_NAMES else "",
@@ -322,6 +431,16 @@ class _Formatter:
 
     def shape(self, shape) -> str:
         return self.P.shape(shape)
+
+
+def _layer_by_layer(f, blocks) -> list[dict]:
+    """The rows of every layer's block as one display, a little space between layers."""
+    rows = f.rows([r for b in blocks for r in b.rows])
+    ends = 0
+    for block in blocks[:-1]:
+        ends += len(block.rows)
+        rows[ends - 1]["end"] = r" \\[1ex]"
+    return rows
 
 
 def _sizes_of(d) -> dict:
@@ -386,7 +505,11 @@ def _context(d, printer, text, with_steps, with_diagram, fmt="latex", heading="s
         checked_label_prefix(label_prefix)
     line_width = LINE_WIDTH["standalone" if standalone else "fragment"] if fmt == "latex" \
         else None
-    f = _Formatter(printer, text, label_prefix=prefix, line_width=line_width)
+    numbers = numbered(used_rules(d, with_steps))
+    f = _Formatter(printer, text, INLINE[fmt], label_prefix=prefix, line_width=line_width,
+                   ref=(lambda name: rf"\eqref{{{prefix}:{name}}}") if fmt == "latex"
+                   else (lambda name: f"({name})"), rule_numbers=numbers,
+                   loss=N.L[d.example_index])
     s = sections(d, with_steps)
     g, out = d.general, d.output
     arch, loss = d.arch, d.arch.loss_entry
@@ -405,14 +528,19 @@ def _context(d, printer, text, with_steps, with_diagram, fmt="latex", heading="s
         "block_heading": headings["block"],
         "label_prefix": prefix,
         # BP1-BP4 as the document refers to them: its own numbered equations.
-        "bp": {name: rf"\eqref{{{f.label(name)}}}" if fmt == "latex" else f"({name})"
-               for name in BP_NAMES},
+        "bp": {name: f.ref(name) for name in BP_NAMES},
+        # The rules the steps follow, each stated once, numbered; stated where the first
+        # derivation starts (the general layer's steps, or the output layer's error).
+        "rules": [{"label": f"(R{n})", "text": f.note(RULE_TEXT[key].statement(d))}
+                  for key, n in sorted(numbers.items(), key=lambda item: item[1])],
+        "rules_in": "steps" if with_steps else "specialised",
+        "entries": f.rows(s.entries),
         "figure_label": f.label("diagram"),
         "figure_caption": _caption(d, f, fmt, kind),
         # Where the network's section points at its figure (LaTeX's floats).
         "figure_ref": rf" (Figure~\ref{{{f.label('diagram')}}})"
         if with_diagram and fmt == "latex" else "",
-        "cost_over": f"the ${f.math(d.m)}$ " + text(COST_OVER[arch.every_step]),
+        "cost_over": f"the {f.inline(f.math(d.m))} " + text(COST_OVER[arch.every_step]),
         "packages": [p for p in PACKAGES if p != "tikz" or with_diagram],  # TikZ: the diagram
         "spec": text(arch.spec()),
         # A long spec has no spaces: a LaTeX heading is set ragged right, to break after a - or :.
@@ -438,13 +566,15 @@ def _context(d, printer, text, with_steps, with_diagram, fmt="latex", heading="s
         "diagram": _diagram(d, f, text, acts) if with_diagram and not image else None,
         "first_dense": f.math(sp.Integer(first)),
         "results_layer": "dense layer" if image else "layer",
-        "steps_layer": rf"a dense layer $l$ (here $l = {first}, \dots, L$)" if image
-        else "a layer $l$",
+        "steps_layer": f"a dense layer {f.inline('l')} (here "
+        + f.inline(f"l = {first}, " + r"\dots, L") + ")" if image
+        else f"a layer {f.inline('l')}",
         "steps": [{"name": b.name, "rows": f.rows(b.rows)} for b in s.steps],
         "results": f.rows(s.results),
         "output_rows": f.rows(output_rows(out, with_steps)),
         "specialised": [{"layer": b.title, "rows": f.rows(b.rows)}
                         for b in s.specialised],
+        "specialised_rows": _layer_by_layer(f, s.specialised),
         "update": f.rows(s.update, relation=r"\leftarrow"),
     }
     if image:

@@ -19,13 +19,33 @@ from ..registry import z as z_var
 from ..tensors import Map, Plus, Scaled
 from . import diagram as D
 from .document import Block, Row, steps_rows
-from .entrywise import OutputSize
+from .entrywise import Dims, OutputSize
+from .rules import Glyph, Ref
+
+
+class Infix(sp.Expr):
+    """``left op right`` in a sentence (W ⋆ A), each printed by the format's printer."""
+
+    def __new__(cls, left, op, right):
+        return sp.Expr.__new__(cls, left, op, right)
+
+    def _latex(self, printer):
+        return " ".join(printer._print(a) for a in self.args)
+
+    def _sympystr(self, printer):
+        return " ".join(printer._print(a) for a in self.args)
+
+    def _pretty(self, printer):
+        from sympy.printing.pretty.stringpict import prettyForm
+
+        return prettyForm(" ".join(printer._print(a).render(wrap_line=False)
+                                   for a in self.args))
 
 # What each operation is, in words: a tensors node type (a pool's with its kind) -> the
 # sentence a document prints with it. {name} is the node's property of that name, as math.
 OPERATIONS = {
-    "Correlate": "⋆ is the cross-correlation of torch's conv2d: each output channel of {W} ⋆ "
-                 "{A} sums, over the input channels, the correlation of its kernel with that "
+    "Correlate": "{star} is the cross-correlation of torch's conv2d: each output channel of "
+                 "{W_star_A} sums, over the input channels, the correlation of its kernel with that "
                  "channel, windows {s} apart (the stride); {A} is 0 outside its rows and "
                  "columns (the zero padding, {p} on each side), and each channel's bias adds "
                  "to all of its positions",
@@ -34,19 +54,20 @@ OPERATIONS = {
                        "{p}) with its error {dZ}, windows {s} apart; summed over the examples",
     "ChannelSum": "the error {dZ} summed over the examples and over every position of each "
                   "channel",
-    "FullCorrelate": "the full correlation (⋆ full) of the error {dZ}, dilated by the stride "
-                     "{s} (s − 1 zeros between its entries), with each kernel rotated by 180° "
+    "FullCorrelate": "the full correlation ({full_star}) of the error {dZ}, dilated by the "
+                     "stride {s} ({gap} zeros between its entries), with each kernel rotated by "
+                     "{half_turn} "
                      "(rot180 flips its rows and its columns), summed over the output channels "
                      "and cropped by the padding {p} on each side; an entry no window reads "
                      "gets 0",
-    "Pool/max": "the maximum of each {f} × {f} window, windows {s} apart; {M} is the arg-max "
+    "Pool/max": "the maximum of each {window} window, windows {s} apart; {M} is the arg-max "
                 "indicator: 1 at the first maximum of each window in row-major order and 0 "
                 "elsewhere, constant when differentiating",
-    "Pool/avg": "the mean of each {f} × {f} window, windows {s} apart",
+    "Pool/avg": "the mean of each {window} window, windows {s} apart",
     "Unpool/max": "max-unpooling: each window's error {dA} goes to the entry that was its "
                   "maximum ({M}), the others get 0; where windows overlap, their errors add",
-    "Unpool/avg": "average-unpooling: each window's error {dA} is spread evenly over its {f} × "
-                  "{f} entries; where windows overlap, their errors add",
+    "Unpool/avg": "average-unpooling: each window's error {dA} is spread evenly over its "
+                  "{window} entries; where windows overlap, their errors add",
     "Flatten": "each example's feature map {A} as one vector, channel by channel, row by row "
                "(PyTorch's order)",
     "Unflatten": "the error {dA} of the vectors back in the shape of the feature map {A}, the "
@@ -81,9 +102,14 @@ VARIANTS = {
     "StepOuter": lambda node: str(node.lag),
 }
 # Math a sentence names by {name} besides its operation's properties: the time step t of a
-# recurrent layer's operations, and what it is about.
+# recurrent layer's operations, what it is about, the operators it is written with, and
+# expressions of its properties (a function of the operation).
 NAMED = {"t": N.t, "k": N.k, "Tk+t": N.T * N.k + N.t, "mT": N.m * N.T,
-         "next": sp.Le(N.t + 1, N.T - 1)}
+         "next": sp.Le(N.t + 1, N.T - 1),
+         "star": Glyph(r"\star", "⋆"), "full_star": Glyph(r"\star^{\mathrm{full}}", "⋆full"),
+         "half_turn": Glyph(r"180^{\circ}", "180°"),
+         "W_star_A": lambda node: Infix(node.W, Glyph(r"\star", "⋆"), node.A),
+         "gap": lambda node: node.s - 1, "window": lambda node: Dims(node.f, node.f)}
 PENALTY = "; the L2 penalty adds {penalty}"  # (λ/m) W, over the cost's m
 ACTIVATION_ERROR = "entry by entry: the error of the activation times its derivative"
 
@@ -140,7 +166,7 @@ def describe(node) -> tuple:
         name, _, rest = after.partition("}")
         value = values[name] if name in values else NAMED[name] if name in NAMED \
             else getattr(inner, name)
-        pieces += [before, value]
+        pieces += [before, value(inner) if callable(value) else value]
     pieces.append(rest)
     return tuple(p for p in pieces if not (isinstance(p, str) and not p))
 
@@ -252,8 +278,9 @@ def feature_sections(d, with_steps: bool = True) -> FeatureSections:
                                 steps_rows(eq))
                       for layer in reversed(d.features) for eq in layer.backward.values())
     head = d.layers[0].backward["BP3"]  # the error of the flat vectors, from the dense head
-    flat_error = f"BP3 of layer {d.arch.offset + 1}: the error of the flattened vectors"
-    results = [Row(head.lhs, head.rhs, note=(flat_error,))]
+    flat_error = (Ref("BP3"), (f" of layer {d.arch.offset + 1}: the error of the flattened "
+                  "vectors"))
+    results = [Row(head.lhs, head.rhs, note=flat_error)]
     for layer in reversed(d.features):
         for eq in layer.backward.values():
             if eq.name == "BP4":  # dZ = dA ⊙ g'(Z), g' derived
@@ -355,12 +382,12 @@ def _update_layers(f, conv_labels, first) -> str:
     """Which layers gradient descent updates, in words with math: the convolutions' kernels
     and the dense layers' weights."""
     l = f.math(sp.Symbol("l"))
-    dense = rf"the weights and biases of every dense layer (${l} = {f.math(sp.Integer(first))}, " \
-        r"\dots, L$)"
+    dense = "the weights and biases of every dense layer (" \
+        + f.inline(f"{l} = {f.math(sp.Integer(first))}, " + r"\dots, L") + ")"
     if not conv_labels:
         return dense
-    return (rf"the kernels and biases of every convolution (${l} = "
-            rf"{_labels_math(f, conv_labels)}$) and {dense}")
+    return (f"the kernels and biases of every convolution ("
+            f"{f.inline(f'{l} = {_labels_math(f, conv_labels)}')}) and {dense}")
 
 
 def feature_context(d, f, text, acts, with_steps: bool, with_diagram: bool) -> dict:

@@ -519,7 +519,7 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
         terms = self.ordered_terms(expr, order)
         if self.textbook and entry_atoms(expr):  # not an index expression (T k + t)
             terms = sorted(self._signs_flipped(terms), key=lambda t: (
-                not isinstance(t, sp.Sum) and not t.has(sp.Sum), *self._term_order(t)))
+                not t.has(sp.Sum) or is_negative(t), *self._term_order(t)))
 
         def show(term):
             text = self._print(term)
@@ -736,9 +736,11 @@ def constants_positive(terms) -> list:
 
 
 def term_order(term):
-    """The order of the terms of a sum in the documents: the simpler first, then positive
-    before negative (A - Y; -Y ⊘ A + (1 - Y) ⊘ (1 - A); Y log A + (1 - Y) log(1 - A))."""
-    return (sp.count_ops(term), is_negative(term), sp.default_sort_key(term))
+    """The order of the terms of a sum in the documents: the simpler first (a Kronecker
+    delta as simple as a symbol), then positive before negative (A - Y; δ_jr - A_r;
+    -Y ⊘ A + (1 - Y) ⊘ (1 - A); Y log A + (1 - Y) log(1 - A))."""
+    plain = term.xreplace({e: sp.Symbol("delta") for e in term.atoms(sp.KroneckerDelta)})
+    return (sp.count_ops(plain), is_negative(term), sp.default_sort_key(term))
 
 
 def all_negative(expr) -> bool:

@@ -450,25 +450,28 @@ def width(tex: str, style=D) -> float:
 def _candidates(tex: str, atoms) -> list[tuple[int, int, int]]:
     """Where a line may break: (atom index, parenthesis depth, preference) before an atom; a
     relation first, then a binary operator, then a product's next factor (after a thin space
-    the printer put between factors) or a big operator (the next Σ)."""
+    the printer put between factors, or a big operator: the next Σ). Only parentheses are
+    broken inside, never brackets (an Iverson bracket [0 ≤ h ≤ f - 1]) or floors."""
     classes = _classes(atoms)
-    out, depth = [], 0
+    out, opened = [], []  # the delimiters open before an atom: True where a break may go
     for n, (atom, cls) in enumerate(zip(atoms, classes)):
         text = tex[atom.start:atom.end]
-        if n and cls == REL:
-            out.append((n, depth, 0))
-        elif n and cls == BIN:
-            out.append((n, depth, 1))
-        elif n and ((cls is None and text.strip() == r"\," and n + 1 < len(atoms))
-                    or (cls == OP and classes[n - 1] == OP)):
-            out.append((n, depth, 2))
-        elif n and cls in (ORD, INNER, OP) and classes[n - 1] in (ORD, INNER, OP) \
-                and INNER in (cls, classes[n - 1]) and atom.mate is None:
-            out.append((n, depth, 3))  # next to a fraction or cases: the next factor
-        if cls == OPEN and (text == "(" or atom.mate is not None):
-            depth += 1
-        elif cls == CLOSE and (text == ")" or atom.mate is not None):
-            depth -= 1
+        if n and all(opened):
+            depth = len(opened)
+            if cls == REL:
+                out.append((n, depth, 0))
+            elif cls == BIN:
+                out.append((n, depth, 1))
+            elif (cls is None and text.strip() == r"\," and n + 1 < len(atoms)) \
+                    or (cls == OP and classes[n - 1] == OP):
+                out.append((n, depth, 2))
+            elif cls in (ORD, INNER, OP) and classes[n - 1] in (ORD, INNER, OP) \
+                    and INNER in (cls, classes[n - 1]) and atom.mate is None:
+                out.append((n, depth, 3))  # next to a fraction or cases: the next factor
+        if cls == OPEN:
+            opened.append(text == "(" or (atom.mate is not None and "(" in text))
+        elif cls == CLOSE and opened:
+            opened.pop()
     return out
 
 

@@ -23,6 +23,7 @@ from .entrywise import (
     flatten_matmul,
     index_text,
     is_indicator,
+    is_negative,
     is_reciprocal,
     is_tensor,
     range_chains,
@@ -161,7 +162,7 @@ class DerivationPrettyPrinter(EntrywiseScope, PrettyPrinter):
                     else _join(out, " + ", self._print(t))
             return out
         terms = sorted(constants_positive(self._as_ordered_terms(expr, order)),
-                       key=lambda t: (not t.has(sp.Sum), *term_order(t)))
+                       key=lambda t: (not t.has(sp.Sum) or is_negative(t), *term_order(t)))
         out = self._print(terms[0])
         for t in terms[1:]:
             out = _join(out, " - ", self._print(-t)) if t.could_extract_minus_sign() \

@@ -21,6 +21,7 @@ from . import diagram as D
 from .document import Block, Row, steps_rows
 from .entrywise import AtStep, Dims, StepColumns, is_sequence
 from .features import ACTIVATION_ERROR, describe, named_activation
+from .rules import Ref
 
 # How an operation of a recurrent layer is written at time step t: node type -> (the left
 # side's form, whether the node's sequences are read at step t). A type not listed (a weight's
@@ -172,7 +173,8 @@ def recurrent_sections(d, with_steps: bool = True) -> RecurrentSections:
                       for eq in layer.backward.values())
     first = d.layers[0].backward["BP3"]
     head = Row(first.lhs, first.rhs, note=(
-        f"BP3 of layer {d.arch.offset + 1}: the error of what the recurrent layer passes on",))
+        Ref("BP3"), (f" of layer {d.arch.offset + 1}: the error of what the recurrent layer "
+        "passes on")))
     errors = _per_example(layer)
     recursion, sums = [], []
     for eq in layer.backward.values():

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..model import RULES
-from .document import network_kind, output_rows, sections
+from .document import network_kind, output_rows, sections, used_rules
 from .pretty import equation, pretty
+from .rules import RULES, Ref, caption, numbered
 
 SIZES = ("Sizes, layer by layer (a window of f rows, stride s, padding p leaves "
          "⌊(n + 2p - f)/s⌋ + 1 of n rows; a pooling layer has no padding):")
@@ -25,7 +25,10 @@ def _eq(row, lhs=None, relation="=", notation="ng") -> str:
 
 
 def inline(expr, notation="ng") -> str:
-    """Math inside a sentence: the pretty printer's one-line form (what fits on one line)."""
+    """Math inside a sentence: the pretty printer's one-line form (what fits on one line);
+    an equation side by side."""
+    if isinstance(expr, sp.Eq):
+        return " = ".join(inline(side, notation) for side in expr.args)
     text = pretty(expr, notation)
     if "\n" in text:
         from .linear import text as linear
@@ -35,22 +38,55 @@ def inline(expr, notation="ng") -> str:
 
 
 def note_text(pieces, notation="ng") -> str:
-    """A sentence of text and math pieces (features.describe), capitalised."""
-    out = "".join(p if isinstance(p, str) else inline(p, notation) for p in pieces)
+    """A sentence of text, math pieces and references (features.describe, rules),
+    capitalised."""
+    out = "".join(p if isinstance(p, str) else p.name if isinstance(p, Ref)
+                  else inline(p, notation) for p in pieces)
     return out[:1].upper() + out[1:]
 
 
+class _Writer:
+    """Writes the lines of a text document: prose wrapped to ``width`` (equations, tables
+    and pictures never), each row under its caption (its rule by number, or its note)."""
+
+    def __init__(self, notation, width, rule_numbers=None, loss=None):
+        self.nt, self.width = notation, width
+        self.rule_numbers, self.loss = rule_numbers or {}, loss
+
+    def say(self, text, indent="", hang="  ") -> list[str]:
+        """A paragraph of prose, wrapped; its later lines indented by ``hang`` more."""
+        import textwrap
+
+        return textwrap.wrap(text, self.width, initial_indent=indent,
+                             subsequent_indent=indent + hang, break_long_words=False,
+                             break_on_hyphens=False) or [indent]
+
+    def rows(self, rows, indent="  ") -> list[str]:
+        """Each row as a picture; a continuation row repeats its left side, as prose would."""
+        out, lhs = [], None
+        for row in rows:
+            lhs = row.lhs if row.lhs is not None else lhs
+            if row.rule in self.rule_numbers:
+                pieces = caption(row.rule, self.rule_numbers[row.rule], lhs, self.loss)
+                out += self.say(f"({note_text(pieces, self.nt)})", indent, " ")
+            elif getattr(row, "note", ()):
+                out += self.say(f"({note_text(row.note, self.nt)})", indent, " ")
+            out += [indent + line for line in _eq(row, lhs, notation=self.nt).splitlines()]
+        return out
+
+
 def _rows(rows, indent="  ", notation="ng") -> list[str]:
-    """Each row as a picture; a continuation row repeats its left side, as prose would."""
-    out, lhs = [], None
-    for row in rows:
-        lhs = row.lhs if row.lhs is not None else lhs
-        if row.rule in RULES:
-            out.append(f"{indent}({RULES[row.rule]})")
-        elif getattr(row, "note", ()):
-            out.append(f"{indent}({note_text(row.note, notation)})")
-        out += [indent + line for line in _eq(row, lhs, notation=notation).splitlines()]
-    return out
+    """Rows without rule numbers (a document's pieces written on their own)."""
+    return _Writer(notation, 10 ** 6).rows(rows, indent)
+
+
+def _rule_list(d, numbers, w) -> list[str]:
+    """The rules the steps follow, each stated once: (R1) The chain rule: ..."""
+    lines = ["", *w.say("The steps follow these rules, each referred to by its number:")]
+    for key, n in sorted(numbers.items(), key=lambda item: item[1]):
+        lines += w.say(f"(R{n}) {note_text(RULES[key].statement(d), d.notation)}.", "  ",
+                       "      ")
+    return lines
 
 
 def _shape(shape, sizes) -> str:
@@ -95,8 +131,14 @@ def _feature_table(d) -> list[str]:
     return _table(table)
 
 
-def derivation_text(d, steps: bool = True, diagram: bool = True) -> str:
+def derivation_text(d, steps: bool = True, diagram: bool = True, width: int = 80) -> str:
+    """The text document; its prose wrapped to ``width`` columns (the terminal's, when
+    writing to one), its equations never."""
+    from .. import naming as N
+
     arch, s, nt = d.arch, sections(d, steps), d.notation
+    numbers = numbered(used_rules(d, steps))
+    w = _Writer(nt, max(width, 40), numbers, N.L[d.example_index])
     kind = network_kind(d)
     image = kind == "image"
     fs = None
@@ -118,73 +160,80 @@ def derivation_text(d, steps: bool = True, diagram: bool = True) -> str:
         where = f"feature maps are (example, channel, row, column); after flatten, {where}"
     if rs is not None:
         where = _sequence_where(d)
-    lines = [title,
-             f"m examples; {where}.", "", "Forward pass:"]
+    lines = [*w.say(title), *w.say(f"m examples; {where}."), "", "Forward pass:"]
     if image:
         for block in fs.forward:
-            lines += [f"  layer {block.name}, {block.title}:"] + _rows(block.rows, "    ", nt)
+            lines += w.say(f"layer {block.name}, {block.title}:", "  ") \
+                + w.rows(block.rows, "    ")
         lines.append("  the dense layers:")
-        lines += _rows(s.forward, "    ", notation=nt)
+        lines += w.rows(s.forward, "    ")
     elif rs is not None:
-        lines.append(f"  layer {rs.forward.name}, {rs.forward.title}, for each time step t = "
-                     "0, 1, …, T - 1 in turn:")
-        lines += _rows(rs.forward.rows, "    ", nt)
+        lines += w.say(f"layer {rs.forward.name}, {rs.forward.title}, for each time step t = "
+                       "0, 1, …, T - 1 in turn:", "  ")
+        lines += w.rows(rs.forward.rows, "    ")
         lines.append("  the dense layers:")
-        lines += _rows(s.forward, "    ", notation=nt)
+        lines += w.rows(s.forward, "    ")
     else:
-        lines += _rows(s.forward, notation=nt)
+        lines += w.rows(s.forward)
     if s.activations:
-        lines += ["", "Activations:"] + _rows(s.activations, notation=nt)
-    lines += ["", "Cost:"] + _rows(s.cost, notation=nt)
+        lines += ["", "Activations:"] + w.rows(s.activations)
+    lines += ["", "Cost:"] + w.rows(s.cost)
 
     lines += ["", "Dimensions:"]
     if image:
         lines += _feature_table(d)
-        lines += ["", SIZES]
+        lines += ["", *w.say(SIZES)]
         for sym, *chain in fs.sizes:
             lines.append("  " + " = ".join(inline(x, nt) for x in (sym, *chain)
                                            if x is not None))
         if diagram:
             lines += ["", "Diagram:", "  " + chain_text(d)]
     elif rs is not None:
-        lines += _recurrent_dimensions(d, diagram)
+        lines += _recurrent_dimensions(d, diagram, w)
     else:
         lines += _dense_table(d)
 
+    if steps:
+        lines += ["", *w.say("Entry by entry, a layer l with activation g computes:")]
+        lines += w.rows(s.entries)
+        lines += _rule_list(d, numbers, w)
     for block in s.steps:
-        lines += ["", f"{block.name}, by the chain rule:"] + _rows(block.rows, "    ", notation=nt)
+        lines += ["", f"{block.name}, by the chain rule:"] + w.rows(block.rows, "    ")
     if image:
         for block in fs.steps:
             head = f"Layer {block.layer} ({block.title}), {inline(block.lhs, nt)} ({block.name})"
-            lines += ["", f"{head}, by the chain rule:"] + _rows(block.rows, "    ", nt)
+            lines += ["", *w.say(f"{head}, by the chain rule:")] + w.rows(block.rows, "    ")
     if rs is not None:
         for block in rs.steps:
             head = f"Layer {block.layer} ({block.title}), {inline(block.lhs, nt)} ({block.name})"
-            lines += ["", f"{head}, by the chain rule:"]
+            lines += ["", *w.say(f"{head}, by the chain rule:")]
             if block.note:
-                lines.append(f"    {note_text(block.note, nt)}.")
-            lines += _rows(block.rows, "    ", nt)
+                lines += w.say(f"{note_text(block.note, nt)}.", "    ")
+            lines += w.rows(block.rows, "    ")
     first = "1" if kind == "dense" else f"{arch.offset + 1}"
     every = "every layer" if kind == "dense" else "every dense layer"
     lines += ["", f"The four equations, for {every} l from L down to {first}:"]
     for row in s.results:
-        lines += [f"  {row.rule}:"] + _rows([type(row)(row.lhs, row.rhs)], "    ", notation=nt)
-    lines += ["", "The output layer's error:"] + _rows(output_rows(d.output, steps), notation=nt)
+        lines += [f"  {row.rule}:"] + w.rows([type(row)(row.lhs, row.rhs)], "    ")
+    if not steps and numbers:
+        lines += _rule_list(d, numbers, w)
+    lines += ["", "The output layer's error:"] + w.rows(output_rows(d.output, steps))
     lines += ["", "This network, output layer first:"]
     for block in s.specialised:
-        lines += [f"  layer {block.title}:"] + _rows(block.rows, "    ", notation=nt)
+        lines += [f"  layer {block.title}:"] + w.rows(block.rows, "    ")
     if image:
         lines += ["", "The feature layers, from flatten back to the input:"]
-        lines += _rows(fs.results, notation=nt)
+        lines += w.rows(fs.results)
     if rs is not None:
-        lines += ["", "The recurrent layer, backward in time: the error of what it passes on,"]
-        lines += _rows((rs.head,), notation=nt)
-        lines.append("  then for t = T - 1, …, 1, 0 in turn (step t needs the error of step "
-                     "t + 1; the last step has none):")
-        lines += _rows(rs.recursion, "    ", notation=nt)
-        lines.append("  and, once every step's error is known, each parameter's gradient "
-                     "summed over the steps:")
-        lines += _rows(rs.sums, "    ", notation=nt)
+        lines += ["", *w.say("The recurrent layer, backward in time: the error of what it "
+                             "passes on,")]
+        lines += w.rows((rs.head,))
+        lines += w.say("then for t = T - 1, …, 1, 0 in turn (step t needs the error of step "
+                       "t + 1; the last step has none):", "  ")
+        lines += w.rows(rs.recursion, "    ")
+        lines += w.say("and, once every step's error is known, each parameter's gradient "
+                       "summed over the steps:", "  ")
+        lines += w.rows(rs.sums, "    ")
     which = "every layer"
     if image:
         convs = any("W" in layer.symbols for layer in d.features)
@@ -197,7 +246,7 @@ def derivation_text(d, steps: bool = True, diagram: bool = True) -> str:
         which = "the recurrent layer's weights and bias and every dense layer's weights and " \
             "biases"
         updates = [*update_rows(d), *updates]
-    lines += ["", f"Gradient descent with learning rate α, {which}:"]
+    lines += ["", *w.say(f"Gradient descent with learning rate α, {which}:")]
     for row in updates:
         lines += ["  " + line for line in _eq(row, relation="←", notation=nt).splitlines()]
     lines.append("")
@@ -237,7 +286,7 @@ def _recurrent_table(d) -> list[str]:
     return _table(table)
 
 
-def _recurrent_dimensions(d, diagram: bool) -> list[str]:
+def _recurrent_dimensions(d, diagram: bool, w) -> list[str]:
     from .. import naming as N
     from .entrywise import AtStep
     from .features import chain_text
@@ -252,13 +301,13 @@ def _recurrent_dimensions(d, diagram: bool) -> list[str]:
     def dims(shape):
         return " × ".join(inline(x, nt) for x in shape)
     lines = [*_recurrent_table(d), "",
-             (f"  The recurrent layer's row shows {inline(sym['H'], nt)} and "
-              f"{inline(sym['Z'], nt)}; every error has the shape of its quantity."),
-             (f"  At one time step, {X_t} is {dims(shapes['X'])} and {Z_t}, {H_t} are "
-              f"{dims(shapes['H'])}; what the layer passes on, {inline(sym['A'], nt)}, is "
-              f"{dims(sym['A'].shape)}.")]
+             *w.say(f"The recurrent layer's row shows {inline(sym['H'], nt)} and "
+                    f"{inline(sym['Z'], nt)}; every error has the shape of its quantity.", "  "),
+             *w.say(f"At one time step, {X_t} is {dims(shapes['X'])} and {Z_t}, {H_t} are "
+                    f"{dims(shapes['H'])}; what the layer passes on, {inline(sym['A'], nt)}, "
+                    f"is {dims(sym['A'].shape)}.", "  ")]
     if diagram:
         lines += ["", "Diagram:", "  " + chain_text(d), "",
-                  "  The network unrolled in time (inputs below, the head above):"]
+                  *w.say("The network unrolled in time (inputs below, the head above):", "  ")]
         lines += ["    " + line for line in unrolled_picture(d, lambda e: inline(e, nt))]
     return lines
