@@ -503,3 +503,12 @@ def test_softmax_and_cross_entropy_lines_are_simplified():
                         sp.MatrixSymbol(d.Y.name, 3, 2): sp.ImmutableMatrix(Y)})
         return sp.ImmutableMatrix(e.doit())
     assert value(substituted) == value(raw) == value(compose_maps(raw))
+
+
+def test_every_rule_a_step_can_name_has_its_statement():
+    """A step's rule key (model.RULES) is stated by the documents (printing.rules.RULES),
+    in the order they are numbered in."""
+    from symbackprop.model import RULES as STEP_RULES
+    from symbackprop.printing.rules import ORDER, RULES
+
+    assert set(STEP_RULES) == set(RULES) == set(ORDER)
