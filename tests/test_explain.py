@@ -118,7 +118,8 @@ def test_edges_are_the_textbook_local_derivatives():
     assert str(e.edges[1].derivative) in ("(1 - A[1][2, 0])*A[1][2, 0]",
                                           "A[1][2, 0]*(1 - A[1][2, 0])")  # σ' = A(1 - A)
     assert str(e.edges[2].derivative) == "W[2][u_2, 2]"  # ∂Z^[2]/∂A^[1] = W^[2]
-    assert str(e.edges[-1].derivative) == "A[3][u_3, 0] - Y[u_3, 0]"
+    # one output unit: no index runs over it (a sum over one value is its term)
+    assert str(e.edges[-1].derivative) == "A[3][0, 0] - Y[0, 0]"
     assert e.path_count == 2 * 1 and len(e.paths) == 2
     assert [str(n) for n in e.paths[1].nodes] == [
         "W[1][2, 1]", "Z[1][2, 0]", "A[1][2, 0]", "Z[2][1, 0]", "A[2][1, 0]", "Z[3][0, 0]",

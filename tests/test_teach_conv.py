@@ -570,7 +570,7 @@ def test_every_format_carries_the_same_numbers_and_latex_compiles(tmp_path, caps
 
     outputs = {}
     for fmt in ("text", "markdown", "latex"):
-        assert main([*argv, "--format", fmt]) == 0
+        assert main([*argv, "--format", fmt, *(["--standalone"] if fmt == "latex" else [])]) == 0
         outputs[fmt] = capsys.readouterr().out
     md, tex = outputs["markdown"], outputs["latex"]
     assert md.count("$$") % 2 == 0 and md.count("$$") >= 4

@@ -36,15 +36,15 @@ CASES = EXPLAIN + EXAMPLE
 IDS = [" ".join(argv[:3]) + (" --l2" if "--l2" in argv else "") for argv in CASES]
 
 
-def produce(capsys, argv, fmt):
-    assert main([*argv, "--format", fmt]) == 0
+def produce(capsys, argv, fmt, *more):
+    assert main([*argv, "--format", fmt, *more]) == 0
     return capsys.readouterr().out
 
 
 @pytest.mark.skipif(PDFLATEX is None, reason="pdflatex is not installed (scripts/test installs it)")
 @pytest.mark.parametrize("argv", CASES, ids=IDS)
 def test_latex_compiles(tmp_path, capsys, argv):
-    tex = produce(capsys, argv, "latex")
+    tex = produce(capsys, argv, "latex", "--standalone")
     assert tex.startswith(r"\documentclass") and tex.rstrip().endswith(r"\end{document}")
     (tmp_path / "doc.tex").write_text(tex, encoding="utf-8")
     result = subprocess.run([PDFLATEX, "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
@@ -54,6 +54,7 @@ def test_latex_compiles(tmp_path, capsys, argv):
     assert (tmp_path / "doc.pdf").stat().st_size > 1000
     log = (tmp_path / "doc.log").read_text(errors="replace")
     assert "Undefined control sequence" not in log and "Missing $" not in log
+    assert "Overfull" not in log, [line for line in log.splitlines() if "Overfull" in line]
 
 
 @pytest.mark.parametrize("argv", CASES, ids=IDS)

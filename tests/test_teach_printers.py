@@ -79,7 +79,13 @@ def test_a_samples_part_and_numbers():
     assert p.number(sp.Rational(-1, 3)) == r"-\tfrac{1}{3}"
     assert p.number(sp.Float("0.62245933120185456", 50)) == "0.6225"
     assert p.number_matrix(sp.ImmutableMatrix([[1, sp.Rational(1, 4)]])) == \
-        r"\begin{bmatrix} 1 & 0.25 \end{bmatrix}"
+        r"\left[\begin{array}{rr} 1 & 0.25 \end{array}\right]"
+    # one representation a matrix: fractions when one entry needs one, all exact
+    assert p.number_matrix(sp.ImmutableMatrix([[sp.Rational(1, 3), sp.Rational(1, 4)]])) == \
+        r"\left[\begin{array}{rr} \tfrac{1}{3} & \tfrac{1}{4} \end{array}\right]"
+    # else decimals, a rational that does not terminate rounded
+    assert p.number_matrix(sp.ImmutableMatrix([[sp.Rational(1, 3), sp.Float(0.5, 50)]])) == \
+        r"\left[\begin{array}{rr} 0.3333 & 0.5 \end{array}\right]"
 
 
 # --- one-line text -------------------------------------------------------------------------

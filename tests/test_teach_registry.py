@@ -306,7 +306,9 @@ def test_every_format_renders_and_the_latex_compiles(prepared, capsys, tmp_path)
         "example": ["example", *p.argv, "--weights", p.weights, "--x", p.x, "--y", p.y],
     }
     for command, argv in commands.items():
-        outputs = {fmt: _cli(capsys, [*argv, "--format", fmt]) for fmt in FORMATS}
+        outputs = {fmt: _cli(capsys, [*argv, "--format", fmt,
+                                      *(["--standalone"] if fmt == "latex" else [])])
+                   for fmt in FORMATS}
         for name in p.arch.activations:  # every activation is named, the user's included
             assert name in outputs["text"], name
             if command == "example":  # A = g(Z) by the activation's operator

@@ -382,7 +382,7 @@ def produce(capsys, argv, fmt):
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
 @pytest.mark.parametrize("argv", CASES, ids=IDS)
 def test_latex_compiles(tmp_path, capsys, argv):
-    tex = produce(capsys, argv, "latex")
+    tex = produce(capsys, [*argv, "--standalone"], "latex")
     assert tex.startswith(r"\documentclass") and tex.rstrip().endswith(r"\end{document}")
     (tmp_path / "doc.tex").write_text(tex, encoding="utf-8")
     log = _pdflatex(tmp_path, "doc.tex")
@@ -501,7 +501,8 @@ def test_python_api_explains_and_works_recurrent_networks(capsys):
     explained = symbackprop.explain("seq3x2-rnn3:tanh-2:sigmoid", "U1[0,1]", loss="bce")
     assert main(EXPLAIN) == 0
     assert explained.to_text() == capsys.readouterr().out
-    assert explained.to_latex().startswith(r"\documentclass")
+    assert explained.to_latex(standalone=True).startswith(r"\documentclass")
+    assert r"\documentclass" not in explained.to_latex()  # a fragment to \input
     assert explained.to_markdown().startswith("# ")
     given = symbackprop.explain("seq3x2-rnn3:tanh-2:sigmoid", "U1[0,1]", loss="bce",
                                 x="1, 0, 0, 1, 1, 1", y="0, 1", init=2)

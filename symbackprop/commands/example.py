@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .common import FORMATS, add_arch_args, add_output_args, arch_from_args
+from .explain import add_document_args, document_options
 
 
 def add_parser(sub) -> None:
@@ -44,6 +45,7 @@ def add_parser(sub) -> None:
                         help="significant digits printed for values that are not rational "
                              "(default 6)")
     parser.add_argument("--format", choices=FORMATS, default=None)
+    add_document_args(parser)
     add_output_args(parser)
     parser.set_defaults(run=run)
 
@@ -64,6 +66,7 @@ def run(args) -> int:
     from ..teach.present import example_document
     from ..teach.worked import work_example
 
+    page = document_options(args)
     arch = arch_from_args(args)
     check_example(arch)  # the network alone, before its samples are read
     form = sample_form(arch)
@@ -89,5 +92,6 @@ def run(args) -> int:
     if not 1 <= args.digits <= 40:
         raise InputError(f"--digits must be between 1 and 40, got {args.digits}")
     worked = work_example(derive(arch), parameters, samples, learning_rate)
-    write_output(example_document(worked, args.format, args.digits), args.output, args.force)
+    write_output(example_document(worked, args.format, args.digits, **page), args.output,
+                 args.force)
     return 0

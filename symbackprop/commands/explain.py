@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .common import FORMATS, add_arch_args, add_output_args, arch_from_args
+from .derive import HEADINGS
 
 
 def add_parser(sub) -> None:
@@ -40,6 +41,7 @@ def add_parser(sub) -> None:
                          help="its targets: n_L numbers (default: 1 for the first output unit, "
                               "0 for the others)")
     parser.add_argument("--format", choices=FORMATS, default=None)
+    add_document_args(parser)
     add_output_args(parser)
     parser.set_defaults(run=run)
 
@@ -57,6 +59,39 @@ def run(args) -> int:
     parameter = parse_parameter(args.param, arch)
     numbers = explanation_numbers(arch, x=args.x, y=args.y, weights=args.weights,
                                   init=args.init, options=True)
-    write_output(explain_document(explain(derive(arch), parameter, **numbers), args.format),
-                 args.output, args.force)
+    page = document_options(args)
+    write_output(explain_document(explain(derive(arch), parameter, **numbers), args.format,
+                                  **page), args.output, args.force)
     return 0
+
+
+# The document options explain and example share with derive (derive.FORMAT_OPTIONS): option ->
+# (its argparse name, its default, the formats it applies to).
+DOCUMENT_OPTIONS = {"--standalone": ("standalone", False, ("latex",)),
+                    "--heading": ("heading", "section", ("latex", "markdown"))}
+
+
+def add_document_args(parser) -> None:
+    parser.add_argument("--standalone", action="store_true",
+                        help="LaTeX: a complete document, not a fragment to \\input")
+    parser.add_argument("--heading", choices=HEADINGS, default="section",
+                        help="LaTeX and Markdown: the level of the document's own heading, "
+                             "its parts one level below (default section; none: no heading "
+                             "of its own, its parts as paragraphs)")
+
+
+def document_options(args) -> dict:
+    """{standalone, heading} for the document, refusing an option its format does not take."""
+    from ..errors import SymbackpropError
+
+    for option, (name, default, formats) in DOCUMENT_OPTIONS.items():
+        if getattr(args, name) != default and args.format not in formats:
+            only = " and ".join(f"--format {f}" for f in formats)
+            raise SymbackpropError(
+                f"{option} applies to {only} only; leave it out of a {args.format} document")
+    options = {}
+    if args.format == "latex":
+        options["standalone"] = args.standalone
+    if args.format in ("latex", "markdown"):
+        options["heading"] = args.heading
+    return options

@@ -15,19 +15,21 @@ def _arch(arch, loss=None):
 
 class _Documents:
     """``to_text()``, ``to_markdown()``, ``to_latex()`` and the Jupyter display of a teaching
-    result, as the command line writes them."""
+    result, as the command line writes them: LaTeX a fragment to ``\\input`` unless
+    ``standalone``, the document's own heading at ``heading``'s level (section, subsection or
+    none), as ``Derivation.to_latex`` has them."""
 
-    def _document(self, fmt: str) -> str:  # pragma: no cover - each result defines it
+    def _document(self, fmt: str, **frame) -> str:  # pragma: no cover - each result defines it
         raise NotImplementedError
 
     def to_text(self) -> str:
         return self._document("text")
 
-    def to_markdown(self) -> str:
-        return self._document("markdown")
+    def to_markdown(self, heading: str = "section") -> str:
+        return self._document("markdown", heading=heading)
 
-    def to_latex(self) -> str:
-        return self._document("latex")
+    def to_latex(self, standalone: bool = False, heading: str = "section") -> str:
+        return self._document("latex", standalone=standalone, heading=heading)
 
     def _repr_markdown_(self) -> str:
         return self.to_markdown()
@@ -42,10 +44,10 @@ class Explained(_Documents):
 
     explanation: object
 
-    def _document(self, fmt):
+    def _document(self, fmt, **frame):
         from .present import explain_document
 
-        return explain_document(self.explanation, fmt)
+        return explain_document(self.explanation, fmt, **frame)
 
     def __repr__(self) -> str:
         return f"<Explained {self.explanation.parameter} of {self.explanation.derivation.arch.spec()}>"
@@ -58,10 +60,10 @@ class Worked(_Documents):
     worked: object
     digits: int = 6
 
-    def _document(self, fmt):
+    def _document(self, fmt, **frame):
         from .present import example_document
 
-        return example_document(self.worked, fmt, self.digits)
+        return example_document(self.worked, fmt, self.digits, **frame)
 
     def __repr__(self) -> str:
         return f"<Worked step of {self.worked.derivation.arch.spec()}>"

@@ -492,9 +492,10 @@ def _definitions(g: Graph, label: int) -> list:
     for stage in g.stages:
         if stage.label >= label:
             eq = stage.equation
-            out.append((eq.entry_lhs.xreplace(g.rules), eq.entry_rhs.xreplace(g.rules)))
+            out.append((eq.entry_lhs.xreplace(g.rules),
+                        single_sums_out(eq.entry_rhs.xreplace(g.rules))))
     loss = g.d.loss_entry.xreplace({g.d.example_index: 0}).xreplace(g.rules)
-    out.append((LOSS, loss))
+    out.append((LOSS, single_sums_out(loss)))
     return out
 
 
@@ -530,8 +531,9 @@ def _backpropagation(g: Graph, parameter: Parameter, theta):
     steps = []
 
     def step(eq, rule, simplified=None):
-        lhs, rhs = eq.entry_lhs.xreplace(rules), eq.entry_rhs.xreplace(rules)
-        simple = simplified.entry_rhs.xreplace(rules) if simplified is not None else None
+        lhs, rhs = eq.entry_lhs.xreplace(rules), single_sums_out(eq.entry_rhs.xreplace(rules))
+        simple = single_sums_out(simplified.entry_rhs.xreplace(rules)) \
+            if simplified is not None else None
         steps.append(CachedStep(lhs, rhs, rule, simple if simple != rhs else None))
 
     label = parameter.layer
@@ -552,7 +554,7 @@ def _backpropagation(g: Graph, parameter: Parameter, theta):
     name = gradient_name(d, parameter)
     eq = d.layer(label).backward[name]
     at = _at(eq, parameter)
-    rhs = _single_sums_out(eq.entry_rhs.xreplace(rules).xreplace(at))
+    rhs = single_sums_out(eq.entry_rhs.xreplace(rules).xreplace(at))
     # With the L2 penalty the entry is ∂J/∂θ: its terms without λ are ∂L/∂θ, the paths' sum.
     terms = sp.Add.make_args(rhs)
     through_loss = sp.Add(*[t for t in terms if not t.has(N.lam)])
@@ -562,8 +564,9 @@ def _backpropagation(g: Graph, parameter: Parameter, theta):
     return steps, through_loss
 
 
-def _single_sums_out(expr):
-    """Sums over one value (Σ over the one example) written as that term."""
+def single_sums_out(expr):
+    """Sums over one value (Σ over the one example, over a layer of one unit) written as that
+    term."""
     def drop(s):
         keep = [(v, lo, hi) for v, lo, hi in s.limits if lo != hi]
         body = s.function.xreplace({v: lo for v, lo, hi in s.limits if lo == hi})

@@ -244,6 +244,16 @@ def _unit(k: int) -> sp.Symbol:
     return sp.Symbol(f"u_{k}", integer=True, nonnegative=True)
 
 
+def _path_unit(k: int, size: int, indices: list, name=None):
+    """The unit of layer k a path passes: an index over its ``size`` units (added to
+    ``indices``), or 0 for a layer of one unit (a sum over one value is its term)."""
+    if size == 1:
+        return sp.Integer(0)
+    index = (name or _unit)(k)
+    indices.append((index, size))
+    return index
+
+
 def _output_unit(k: int) -> sp.Symbol:
     """The index of an output of a coupled activation (softmax) of layer k."""
     return sp.Symbol(f"v_{k}", integer=True, nonnegative=True)
@@ -279,11 +289,14 @@ class _Example:
         return self.concrete(self.d.loss_entry).xreplace({self.d.example_index: 0})
 
     def equation(self, k, name, **indices):
-        """Entry of a backward equation of layer k for this example (sums kept)."""
+        """Entry of a backward equation of layer k for this example (sums kept, but a sum
+        over one value written as its term)."""
+        from .graph import single_sums_out
+
         eq = self.layer(k).backward[name]
         at = {getattr(N, key): value for key, value in indices.items()}
         return (self.concrete(eq.entry_lhs).xreplace({N.k: 0, **at}),
-                self.concrete(eq.entry_rhs).xreplace({N.k: 0, **at}))
+                single_sums_out(self.concrete(eq.entry_rhs).xreplace({N.k: 0, **at})))
 
 
 def local(expr, wrt) -> sp.Expr:
@@ -347,16 +360,14 @@ def explain(derivation, parameter: Parameter, **numbers) -> Explanation:
         lay = ex.layer(k)
         Z, A = ex.matrix(lay.Z), ex.matrix(lay.A)
         if k > l:
-            z_unit[k] = _unit(k)
-            indices.append((z_unit[k], ex.sizes[k]))
+            z_unit[k] = _path_unit(k, ex.sizes[k], indices)
             A_prev = ex.matrix(ex.layer(k - 1).A)
             edges.append(Edge(A_prev[a_unit[k - 1], 0], Z[z_unit[k], 0],
                               local(ex.z_entry(k, z_unit[k]), A_prev[a_unit[k - 1], 0]), "weight"))
         if lay.activation.elementwise:
             a_unit[k] = z_unit[k]
         else:
-            a_unit[k] = _output_unit(k)
-            indices.append((a_unit[k], ex.sizes[k]))
+            a_unit[k] = _path_unit(k, ex.sizes[k], indices, _output_unit)
         derivative = local(ex.a_entry(k, a_unit[k]), Z[z_unit[k], 0])
         derivative = _in_terms_of_output(derivative, ex, k, a_unit[k], z_unit[k])
         edges.append(Edge(Z[z_unit[k], 0], A[a_unit[k], 0], derivative, "activation"))
@@ -413,7 +424,8 @@ def _backpropagation(ex: _Example, parameter: Parameter, theta, substitute=True)
     its terms with λ the penalty's direct derivative."""
     L, l, p = ex.d.arch.depth, parameter.layer, parameter.row
     steps = []
-    unit = {k: (sp.Integer(p) if k == l else _unit(k)) for k in range(l, L + 1)}
+    unit = {k: (sp.Integer(p) if k == l else _path_unit(k, ex.sizes[k], []))
+            for k in range(l, L + 1)}
     steps.append(CachedStep(*ex.equation(L, "loss", r=unit[L]), "loss"))
     for k in range(L, l - 1, -1):
         if k < L:

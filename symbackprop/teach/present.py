@@ -9,6 +9,7 @@ direct edge from a weight to J) come as more steps and more equations of the sam
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -16,7 +17,7 @@ import sympy as sp
 
 from .. import naming as N
 from ..templating import render
-from .numbers import PRINTED_DIGITS, decimal_text, is_approximate
+from .numbers import PRINTED_DIGITS, decimal_text, is_approximate, shown_exactly
 from .paths import LOSS
 from .printers import TeachLatexPrinter, TeachTextPrinter
 from .worked import ALPHA
@@ -57,9 +58,14 @@ class _Format:
     def equation(self, lhs, steps, tag="") -> Equation:
         lhs_text = lhs if isinstance(lhs, str) else self.math(lhs)
         steps = [(self.relations[rel], text) for rel, text in steps]
-        return Equation(lhs_text, steps, tag, self.layout(lhs_text, steps))
+        return Equation(lhs_text, steps, tag, self.layout(lhs_text, steps, tag))
 
-    def layout(self, lhs, steps) -> list:
+    def layout(self, lhs, steps, tag="") -> list:
+        return []
+
+    def display(self, equations, pack: bool = False) -> list[str]:
+        """The lines of one display of ``equations`` (LaTeX's; other formats show each
+        equation on its own)."""
         return []
 
     def value_step(self, value) -> tuple[str, str]:
@@ -112,7 +118,7 @@ class TextFormat(_Format):
             rows.append((" + " if row == middle else "   ").join(cells).rstrip())
         return "\n".join(rows)
 
-    def layout(self, lhs, steps) -> list:
+    def layout(self, lhs, steps, tag="") -> list:
         """``lhs = a = b`` on one line if it fits, else one step a line, aligned on the ``=``."""
         if all("\n" not in text for _, text in steps):
             line = " ".join([lhs] + [f"{rel} {text}" for rel, text in steps])
@@ -147,6 +153,90 @@ class LatexFormat(_Format):
     def sample(self, symbol, k) -> str:
         return self.printer.of_sample(symbol, k)
 
+    def layout(self, lhs, steps, tag="") -> list:
+        """The lines of one equation in an ``align*``: ``lhs &= a = b`` on one line while it
+        fits the text width (TEX_WIDTH, less a tag's room), the rest of the steps below,
+        aligned on the relation."""
+        room = TEX_WIDTH - (TAG_WIDTH if tag else 0)
+        lines, width = [], tex_width(lhs)
+        line = lhs + " "
+        for pos, (rel, text) in enumerate(steps):
+            step = f"{rel} {text}"
+            size = tex_width(step)
+            if pos == 0:
+                line, width = f"{lhs} &{step}", width + size
+            elif width + size <= room:
+                line, width = f"{line} {step}", width + size
+            else:
+                lines.append(line)
+                line, width = f"&{step}", tex_width(lhs) + size
+        lines.append(line)
+        return lines
+
+    def display(self, equations, pack: bool = False) -> list[str]:
+        """The lines of one ``align*`` holding ``equations``, each tagged on its last line; with
+        ``pack``, one-line equations without tags side by side while they fit."""
+        out, width = [], 0
+        for eq in equations:
+            rows = list(eq.rows)
+            size = tex_width(rows[0]) if len(rows) == 1 else TEX_WIDTH + 1
+            if pack and out and not eq.tag and len(rows) == 1 and width and \
+                    width + size + QQUAD <= TEX_WIDTH:
+                out[-1] += r" \qquad " + rows[0].replace("&", "", 1)
+                width += size + QQUAD
+                continue
+            if eq.tag:
+                rows[-1] += rf" \tag*{{{eq.tag}}}"
+            out += rows
+            width = size if pack and not eq.tag and len(rows) == 1 else 0
+        return out
+
+
+#: What a line of display math holds, in characters of math (16 cm at 11 pt); a \qquad's.
+TEX_WIDTH = 72
+QQUAD = 4
+TAG_WIDTH = 8
+_TEX_SYMBOL = re.compile(r"\\([A-Za-z]+)\*?")
+_TEX_SPACE = {"quad": 2, "qquad": 4, ",": 0.3, ";": 0.4, "!": 0, "nobreak": 0, "left": 0,
+              "right": 0, "displaystyle": 0, "mathbf": 0, "mathrm": 0, "operatorname": 0,
+              "text": 0, "mathrel": 0, "tag": 0}
+
+
+def terms_fit(lhs: str, paths) -> bool:
+    """Whether a sum over paths fits the text width one path a line (``lhs = path``, then
+    ``+ path`` below): it is then set aligned, else as lines that break."""
+    return all(tex_width(lhs) + tex_width(path["product"]) + QQUAD <= TEX_WIDTH
+               for path in paths)
+
+
+def tex_width(tex: str) -> float:
+    """About how many characters wide ``tex`` sets as display math: a matrix of numbers its
+    widest entry per column, a fraction its wider part, sub- and superscripts smaller,
+    commands one symbol (spacing and markup none). An estimate, to choose line breaks."""
+    def matrix(match):
+        rows = [row.split("&") for row in match.group(1).split(r"\\")]
+        columns = max(len(row) for row in rows)
+        widths = [max(tex_width(row[j]) if j < len(row) else 0 for row in rows)
+                  for j in range(columns)]
+        return "M" * round(sum(widths) + 1.5 * columns + 1)
+    text = re.sub(r"\\begin\{[a-z]*matrix\}(.*?)\\end\{[a-z]*matrix\}", matrix, tex)
+    text = re.sub(r"\\begin\{array\}\{[^}]*\}(.*?)\\end\{array\}", matrix, text)
+    def fraction(match):
+        return "M" * round(max(tex_width(match.group(2)), tex_width(match.group(3))) *
+                           (0.7 if match.group(1) == "t" else 1))
+    for _ in range(3):  # nested fractions
+        text = re.sub(r"\\(t|d)?frac\{([^{}]*)\}\{([^{}]*)\}", fraction, text)
+    def script(match):
+        return "M" * round(0.6 * tex_width(match.group(1)))
+    for _ in range(3):
+        text = re.sub(r"[_^]\{([^{}]*)\}", script, text)
+    text = re.sub(r"[_^](.)", lambda m: "", text)
+    width = 0.0
+    for match in _TEX_SYMBOL.finditer(text):
+        width += _TEX_SPACE.get(match.group(1), 1)
+    text = _TEX_SYMBOL.sub("", text)
+    return width + sum(1 for ch in text if ch not in "{} &")
+
 
 class MarkdownFormat(LatexFormat):
     name = "markdown"
@@ -161,8 +251,9 @@ _TEX_SPECIAL = {"_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$", "{":
 
 
 def _relation(value) -> str:
+    """= when the value prints exactly, in its matrix's one representation; else ≈."""
     entries = list(value) if isinstance(value, sp.MatrixBase) else [value]
-    return "≈" if any(is_approximate(x) for x in entries) else "="
+    return "=" if shown_exactly(entries) else "≈"
 
 
 def formatter(name: str, digits: int = PRINTED_DIGITS, arch=None, **settings) -> _Format:
@@ -172,6 +263,26 @@ def formatter(name: str, digits: int = PRINTED_DIGITS, arch=None, **settings) ->
         digits, arch, **settings)
 
 
+#: The headings a document can have (as ``derive --heading``): its own title a section or a
+#: subsection, or no title (its parts then paragraphs).
+HEADINGS = ("section", "subsection", "none")
+
+
+def page(fmt: str, standalone: bool = False, heading: str = "section",
+         description: str = "") -> dict:
+    """The template variables of a document's frame: LaTeX standalone (a whole document) or a
+    fragment to \\input (the default, as derive's), and the markup of its title, parts and
+    blocks at ``heading``'s level (``printing.document.heading_commands``, derive's)."""
+    from ..printing.document import heading_commands
+
+    if fmt == "text":
+        return {}
+    marks = heading_commands("latex" if fmt == "latex" else "markdown", heading, standalone)
+    return {"standalone": standalone, "description": description,
+            "title_heading": marks["title"], "part_heading": marks["part"],
+            "block_heading": marks["block"]}
+
+
 def _template(command: str, fmt: str):
     suffix, kind = _TEMPLATE[fmt]
     return f"{command}.{suffix}", kind
@@ -179,16 +290,21 @@ def _template(command: str, fmt: str):
 
 # --- the worked example --------------------------------------------------------------------
 
-def example_document(worked, fmt: str = "text", digits: int = PRINTED_DIGITS) -> str:
+def example_document(worked, fmt: str = "text", digits: int = PRINTED_DIGITS,
+                     standalone: bool = False, heading: str = "section") -> str:
+    """The worked step in ``fmt``; LaTeX a fragment to \\input unless ``standalone``, its
+    title at ``heading``'s level (LaTeX and Markdown)."""
     d = worked.derivation
+    frame = page(fmt, standalone, heading,
+                 f"One step of gradient descent on {d.arch.spec()} (loss {d.arch.loss})")
     if d.arch.sequence is not None:
         from .present_sequences import example_sequence_document
 
-        return example_sequence_document(worked, fmt, digits)
+        return example_sequence_document(worked, fmt, digits, frame)
     if d.arch.image is not None:
         from .present_images import example_image_document
 
-        return example_image_document(worked, fmt, digits)
+        return example_image_document(worked, fmt, digits, frame)
     arch = d.arch
     f = formatter(fmt, digits, arch)
     penalised = bool(worked.l2)
@@ -250,7 +366,9 @@ def example_document(worked, fmt: str = "text", digits: int = PRINTED_DIGITS) ->
             penalty_term = ""
         contributions.append({"gradient": f.math(part.gradient), "dZ": f.math(layer.dZ),
                               "A_prev": f.math(layer.A_prev), "samples": rows, "mean": mean,
-                              "penalty": penalty_term})
+                              "penalty": penalty_term,
+                              "display": f.display(rows, pack=True),
+                              "mean_display": f.display([mean])})
     updated = [update(v) for v in worked.updated]
     lr_text = decimal_text(worked.learning_rate)[0]
     every = [*worked.forward, *worked.backward, *worked.updated]
@@ -258,7 +376,8 @@ def example_document(worked, fmt: str = "text", digits: int = PRINTED_DIGITS) ->
         or is_approximate(worked.cost)
     name, kind = _template("example", fmt)
     return render(
-        name, kind, spec=f.text(arch.spec()), activations=f.text(", ".join(arch.activations)),
+        name, kind, **frame, spec=f.text(arch.spec()),
+        activations=f.text(", ".join(arch.activations)),
         loss=f.text(arch.loss), loss_description=f.text(arch.loss_entry.description),
         m=worked.m, sizes=_sizes(f, arch), lr=lr_text,
         alpha=f.math(ALPHA), source=f.text(worked.parameters.source),
@@ -267,7 +386,13 @@ def example_document(worked, fmt: str = "text", digits: int = PRINTED_DIGITS) ->
         loss_i=loss_i, losses=losses if worked.m > 1 else [], cost=cost, backward=backward,
         contributions=contributions, updated=updated, penalised=penalised,
         lam=f.math(N.lam), l2=decimal_text(worked.l2)[0],
-        decay=f.value(worked.decay) if worked.decay is not None else "")
+        decay=f.value(worked.decay) if worked.decay is not None else "",
+        # LaTeX: each part one display, short equations side by side
+        displays={"given": f.display(given, pack=True), "inputs": f.display(inputs, pack=True),
+                  "forward": f.display(forward),
+                  "cost": f.display([loss_i, *(losses if worked.m > 1 else []), cost],
+                                    pack=True),
+                  "backward": f.display(backward), "updated": f.display(updated)})
 
 
 def _sizes(f, arch) -> str:
@@ -285,17 +410,23 @@ _EDGE_NOTES = {
 }
 
 
-def explain_document(explanation, fmt: str = "text") -> str:
+def explain_document(explanation, fmt: str = "text", standalone: bool = False,
+                     heading: str = "section") -> str:
+    """The explanation in ``fmt``; LaTeX a fragment to \\input unless ``standalone``, its
+    title at ``heading``'s level (LaTeX and Markdown)."""
     e = explanation
     d = e.derivation
+    frame = page(fmt, standalone, heading,
+                 f"The gradient with respect to {e.parameter} in {d.arch.spec()} "
+                 f"(loss {d.arch.loss})")
     if d.arch.sequence is not None:
         from .present_sequences import explain_sequence_document
 
-        return explain_sequence_document(e, fmt)
+        return explain_sequence_document(e, fmt, frame)
     if d.arch.image is not None:
         from .present_images import explain_image_document
 
-        return explain_image_document(e, fmt)
+        return explain_image_document(e, fmt, frame)
     arch = d.arch
     f = formatter(fmt, arch=arch)
     every_edge = [*e.edges, *([e.penalty_edge] if e.penalty_edge is not None else [])]
@@ -330,7 +461,8 @@ def explain_document(explanation, fmt: str = "text") -> str:
     name, kind = _template("explain", fmt)
     counts = e.counts
     return render(
-        name, kind, spec=f.text(arch.spec()), activations=f.text(", ".join(arch.activations)),
+        name, kind, **frame, spec=f.text(arch.spec()),
+        activations=f.text(", ".join(arch.activations)),
         loss=f.text(arch.loss), loss_description=f.text(arch.loss_entry.description),
         parameter=f.text(str(e.parameter)),
         theta=f.math(e.theta), layer=e.parameter.layer, depth=arch.depth,
@@ -338,7 +470,9 @@ def explain_document(explanation, fmt: str = "text") -> str:
                 f"the neurons of layers {e.parameter.layer}..{arch.depth}"),
         is_bias=e.parameter.kind == "b", activation=layer.activation.name,
         edges=edges, indices=indices, path_count=e.path_count, paths=paths,
-        all_shown=e.all_shown, path_sum=path_sum, closed_form=closed_form, cached=cached,
+        all_shown=e.all_shown, path_sum=path_sum,
+        path_sum_fits=path_sum is not None and terms_fit(path_sum.lhs, paths),
+        closed_form=closed_form, cached=cached,
         entry=entry, agrees=e.agrees, factors_per_path=len(e.edges),
         by_paths=counts.by_paths, by_backprop=counts.by_backprop,
         for_parameter=counts.for_parameter_by_paths,

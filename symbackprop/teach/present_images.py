@@ -19,7 +19,7 @@ from .concrete import concrete_sizes
 from .graph import EDGE_NOTES
 from .numbers import PRINTED_DIGITS, decimal_text, is_approximate
 from .paths import LOSS, PATH_LIMIT
-from .present import _template, formatter
+from .present import _template, formatter, page, terms_fit
 from .worked import ALPHA, Value
 from .worked_images import MapValue, _flat
 
@@ -122,7 +122,8 @@ def _every_number(worked):
     yield worked.cost
 
 
-def example_image_document(worked, fmt: str = "text", digits: int = PRINTED_DIGITS) -> str:
+def example_image_document(worked, fmt: str = "text", digits: int = PRINTED_DIGITS,
+                          frame: dict | None = None) -> str:
     d = worked.derivation
     arch = d.arch
     f = formatter(fmt, digits, arch)
@@ -162,7 +163,8 @@ def example_image_document(worked, fmt: str = "text", digits: int = PRINTED_DIGI
     approximate = any(is_approximate(x) for x in _every_number(worked))
     name, kind = _template("example_image", fmt)
     return render(
-        name, kind, spec=f.text(arch.spec()), activations=f.text(_activations(arch)),
+        name, kind, **(frame if frame is not None else page(fmt)), spec=f.text(arch.spec()),
+        activations=f.text(_activations(arch)),
         loss=f.text(arch.loss), loss_description=f.text(arch.loss_entry.description),
         m=worked.m, sizes=_sizes_text(f, arch), lr=decimal_text(worked.learning_rate)[0],
         alpha=f.math(ALPHA), source=f.text(worked.parameters.source),
@@ -213,7 +215,7 @@ def _terms(counts, shown: int = PATH_LIMIT) -> str:
     return text + (f" + ... ({len(counts)} positions)" if len(counts) > shown else "")
 
 
-def explain_image_document(e, fmt: str = "text") -> str:
+def explain_image_document(e, fmt: str = "text", frame: dict | None = None) -> str:
     d = e.derivation
     arch = d.arch
     f = formatter(fmt, arch=arch, one_example=True)
@@ -242,7 +244,8 @@ def explain_image_document(e, fmt: str = "text") -> str:
     name, kind = _template("explain_image", fmt)
     counts = e.counts
     return render(
-        name, kind, spec=f.text(arch.spec()), activations=f.text(_activations(arch)),
+        name, kind, **(frame if frame is not None else page(fmt)), spec=f.text(arch.spec()),
+        activations=f.text(_activations(arch)),
         loss=f.text(arch.loss), loss_description=f.text(arch.loss_entry.description),
         parameter=f.text(str(e.parameter)), theta=theta,
         parameter_offset=", ".join(map(str, e.parameter.offset)),
@@ -255,7 +258,8 @@ def explain_image_document(e, fmt: str = "text") -> str:
         path_count=e.path_count, per_use=e.per_use[0] if uniform else None,
         per_use_sum=_terms(e.per_use), fans=fans,
         factors_per_path=len(e.first_path_edges), paths=paths, all_shown=e.all_shown,
-        path_sum=path_sum, grouped=grouped, expanded=expanded, cached=cached,
+        path_sum=path_sum,
+        path_sum_fits=path_sum is not None and terms_fit(path_sum.lhs, paths), grouped=grouped, expanded=expanded, cached=cached,
         agrees=e.agrees, checked_by=e.checked_by, entry=entry, entry_at=entry_at, rule=rule,
         by_paths=counts.by_paths, by_backprop=counts.by_backprop,
         for_parameter=counts.for_parameter_by_paths,

@@ -18,7 +18,7 @@ from .concrete import concrete_sizes
 from .graph import EDGE_NOTES
 from .numbers import PRINTED_DIGITS, decimal_text, is_approximate
 from .paths import LOSS
-from .present import _template, formatter
+from .present import _template, formatter, page, terms_fit
 from .present_images import (
     _activations,
     _backward_item,
@@ -78,7 +78,8 @@ def _steps(f, items, sizes, backward: bool) -> dict:
     return {"definitions": definitions, "steps": steps, "after": after}
 
 
-def example_sequence_document(worked, fmt: str = "text", digits: int = PRINTED_DIGITS) -> str:
+def example_sequence_document(worked, fmt: str = "text", digits: int = PRINTED_DIGITS,
+                          frame: dict | None = None) -> str:
     d = worked.derivation
     arch = d.arch
     f = formatter(fmt, digits, arch)
@@ -129,7 +130,8 @@ def example_sequence_document(worked, fmt: str = "text", digits: int = PRINTED_D
     approximate = any(is_approximate(x) for x in _every_number(worked))
     name, kind = _template("example_sequence", fmt)
     return render(
-        name, kind, spec=f.text(arch.spec()), activations=f.text(_activations(arch)),
+        name, kind, **(frame if frame is not None else page(fmt)), spec=f.text(arch.spec()),
+        activations=f.text(_activations(arch)),
         loss=f.text(arch.loss), loss_description=f.text(arch.loss_entry.description),
         m=worked.m, sizes=_sizes_text(f, arch), lr=decimal_text(worked.learning_rate)[0],
         alpha=f.math(ALPHA), source=f.text(worked.parameters.source),
@@ -223,7 +225,7 @@ def _numbers(f, e, d, gradient) -> dict | None:
     }
 
 
-def explain_sequence_document(e, fmt: str = "text") -> str:
+def explain_sequence_document(e, fmt: str = "text", frame: dict | None = None) -> str:
     from .sequences import NUMBERS_STATES, NUMBERS_UNITS
 
     g = e.graph
@@ -261,7 +263,8 @@ def explain_sequence_document(e, fmt: str = "text") -> str:
     name, kind = _template("explain_sequence", fmt)
     counts = g.counts
     return render(
-        name, kind, spec=f.text(arch.spec()), activations=f.text(_activations(arch)),
+        name, kind, **(frame if frame is not None else page(fmt)), spec=f.text(arch.spec()),
+        activations=f.text(_activations(arch)),
         loss=f.text(arch.loss), loss_description=f.text(arch.loss_entry.description),
         theta=f.math(g.theta), in_rnn=e.in_rnn, steps=e.steps, last=e.steps - 1,
         units=e.units, n1=f.math(N.units(1)),
@@ -272,6 +275,7 @@ def explain_sequence_document(e, fmt: str = "text") -> str:
         head_paths=e.head_paths,
         counts_by_steps=", ".join(f"{f.math(N.T)} = {T}: {n}" for T, n in e.counts_by_steps),
         path_count=g.path_count, paths=paths, all_shown=g.all_shown, path_sum=path_sum,
+        path_sum_fits=path_sum is not None and terms_fit(path_sum.lhs, paths),
         grouped=f.equation(gradient, [("=", f.plus([f.chain(pair) for pair in g.grouped]))]),
         expanded=f.equation(gradient, [("=", f.math(g.expanded))]), cached=cached,
         in_time=in_time, agrees=g.agrees, checked_by=g.checked_by,

@@ -22,11 +22,14 @@ from ..printing.entrywise import entry_atoms
 from ..printing.latex import DerivationLatexPrinter
 from ..printing.linear import TextPrinter
 from ..registry import latex_names
-from .numbers import PRINTED_DIGITS, decimal_text
+from .numbers import PRINTED_DIGITS, decimal_text, matrix_texts
 
 #: Symbols printed as their Greek letter in text: the learning rate, a kernel window's offsets,
 #: a time step.
 _GREEK = {"alpha": "α", "mu": "μ", "nu": "ν", "tau": "τ"}
+
+_TEXT_RELATION = {"<=": "≤", ">=": "≥"}
+_TEX_RELATION = {"<=": r"\leq", ">=": r"\geq"}
 
 #: Arrays whose first index is the example: with one example (``one_example``) it is left out.
 _PER_EXAMPLE = ("A", "Z", "dA", "dZ", "M", "H", "dH")
@@ -47,6 +50,35 @@ def _one_example(expr, settings):
             and expr.indices[0] == 0:
         return sp.IndexedBase(expr.base.label)[expr.indices[1:]]
     return None
+
+
+def solved_ranges(cond) -> list | None:
+    """A range condition whose sizes are all filled in, each part solved for its one index:
+    1 - τ >= 0 (τ + 1 <= T - 1 with T = 3) as [(τ, "<=", 1)]; None when a part holds a size
+    or more than one index (then the derivation's printers show it)."""
+    from ..printing.entrywise import INDEX_SYMBOLS
+
+    out = []
+    for part in (cond.args if isinstance(cond, sp.And) else (cond,)):
+        if not isinstance(part, sp.core.relational.Relational):
+            return None
+        if isinstance(part, (sp.GreaterThan, sp.StrictGreaterThan)):
+            d = part.lhs - part.rhs
+        elif isinstance(part, (sp.LessThan, sp.StrictLessThan)):
+            d = part.rhs - part.lhs
+        else:
+            return None
+        d = sp.expand(d - 1 if isinstance(part, (sp.StrictGreaterThan, sp.StrictLessThan))
+                      else d)  # d >= 0, the indices being integers
+        symbols = d.free_symbols
+        if len(symbols) != 1 or not symbols <= set(INDEX_SYMBOLS):
+            return None
+        index = next(iter(symbols))
+        slope, rest = d.coeff(index), d.subs(index, 0)
+        if slope not in (1, -1) or sp.expand(d - slope * index - rest) != 0:
+            return None
+        out.append((index, "<=", rest) if slope == -1 else (index, ">=", -rest))
+    return out
 
 
 def _scalars_and_matrices(expr):
@@ -96,6 +128,19 @@ class TeachTextPrinter(TextPrinter):
         sep = "," if all(i.is_Symbol or i.is_Integer for i in indices) else ", "
         inside = sep.join(self._print(i) for i in indices)
         return f"{self._print(expr.parent)}[{inside}]"
+
+    def _print_Piecewise(self, expr):
+        # A derived range with every size filled in, solved for its index: [τ ≤ 1].
+        from ..printing.entrywise import range_piecewise
+
+        ranged = range_piecewise(expr)
+        solved = solved_ranges(ranged[1]) if ranged is not None else None
+        if solved:
+            parts = [f"[{self._print(index)} {_TEXT_RELATION[op]} {self._print(bound)}]"
+                     for index, op, bound in solved]
+            body = ranged[0]
+            return " ".join([*parts, self._factor(body)] if body != 1 else parts)
+        return super()._print_Piecewise(expr)
 
     def _print_Symbol(self, expr):
         if expr.name in _GREEK and expr not in self._bindings:
@@ -155,8 +200,11 @@ class TeachTextPrinter(TextPrinter):
         return decimal_text(value, self._settings["digits"])[0]
 
     def matrix_rows(self, M) -> list[str]:
-        """A matrix of numbers as aligned rows ``[ 0.55  -1.2 ]``."""
-        cells = [[self.number(M[i, j]) for j in range(M.shape[1])] for i in range(M.shape[0])]
+        """A matrix of numbers as aligned rows ``[ 0.55  -1.2 ]``, every entry in one
+        representation (decimals, or fractions when all are exact and one needs it)."""
+        texts, _ = matrix_texts(list(M), self._settings["digits"])
+        cols = M.shape[1]
+        cells = [texts[i * cols:(i + 1) * cols] for i in range(M.shape[0])]
         widths = [max(len(row[j]) for row in cells) for j in range(M.shape[1])]
         return ["[ " + "  ".join(cell.rjust(w) for cell, w in zip(row, widths)) + " ]"
                 for row in cells]
@@ -181,6 +229,14 @@ class TeachLatexPrinter(DerivationLatexPrinter):
             inside = ",".join(self._print(i) for i in expr.indices)
             return self._name(str(expr.base.label), sub=inside)
         return super()._print_Indexed(expr)
+
+    def _ranges(self, cond) -> list[str]:
+        # A derived range with every size filled in, solved for its index: τ \\leq 1.
+        solved = solved_ranges(cond)
+        if solved:
+            return [rf"{self._print(index)} {_TEX_RELATION[op]} {self._print(bound)}"
+                    for index, op, bound in solved]
+        return super()._ranges(cond)
 
     def map_slice(self, array, *fixed) -> str:
         """One map of a 4-D array, rows by columns: ``Z^{[1]}_{0,1,:,:}``."""
@@ -233,7 +289,11 @@ class TeachLatexPrinter(DerivationLatexPrinter):
 
     # numbers -----------------------------------------------------------------------------
     def number(self, value) -> str:
-        text, _exact = decimal_text(value, self._settings["digits"])
+        return self._tex_number(decimal_text(value, self._settings["digits"])[0])
+
+    @staticmethod
+    def _tex_number(text: str) -> str:
+        """0.55, \\tfrac{1}{3}, 1.5 \\cdot 10^{-30}."""
         if "/" in text:
             p, q = text.lstrip("-").split("/")
             return ("-" if text.startswith("-") else "") + rf"\tfrac{{{p}}}{{{q}}}"
@@ -243,6 +303,12 @@ class TeachLatexPrinter(DerivationLatexPrinter):
         return text
 
     def number_matrix(self, M) -> str:
-        rows = [" & ".join(self.number(M[i, j]) for j in range(M.shape[1]))
+        """A matrix of numbers, every entry in one representation."""
+        texts, _ = matrix_texts(list(M), self._settings["digits"])
+        cols = M.shape[1]
+        rows = [" & ".join(self._tex_number(t) for t in texts[i * cols:(i + 1) * cols])
                 for i in range(M.shape[0])]
-        return r"\begin{bmatrix} " + r" \\ ".join(rows) + r" \end{bmatrix}"
+        # an array, not bmatrix: any number of columns (amsmath's matrices stop at 10 unless
+        # the preamble says otherwise, which a fragment cannot), numbers aligned right
+        return (r"\left[\begin{array}{" + "r" * cols + "} " + r" \\ ".join(rows)
+                + r" \end{array}\right]")

@@ -293,9 +293,11 @@ def _jacobian_entry(g: Graph, rnn) -> tuple:
 
 def _tidy(expr):
     """An entry with its step filled in: conditions decided, sums of nothing dropped."""
+    from .graph import single_sums_out
+
     expr = zero_padding(expr)
-    return expr.replace(lambda e: isinstance(e, sp.Sum) and e.function == 0,
-                        lambda e: sp.Integer(0))
+    return single_sums_out(expr.replace(lambda e: isinstance(e, sp.Sum) and e.function == 0,
+                                        lambda e: sp.Integer(0)))
 
 
 def _backward_in_time(g: Graph, rnn, steps: int):
