@@ -13,16 +13,20 @@ Rows are examples: X has shape (m, 4) and Y has shape (m, 3), one-hot rows.
 Above each block is the equation it computes, as derived (columns are examples:
 Z1 = W1 @ A0 + b1) and in the row layout of this code (Z1 = A0 @ W1.T + b1). A0 is X.
 Every array a step writes is allocated once per batch size, and every call writes in place.
-Depends on NumPy only.
+Trainer adds learning-rate schedules, validation and early stopping, divergence checks and
+exact resume; Classifier follows scikit-learn's conventions (on its BaseEstimator when
+scikit-learn is importable). Depends on NumPy only.
 """
 from __future__ import annotations
 
 import argparse
 import itertools
 import json
+import math
 import os
 import stat
 import sys
+import time
 import warnings
 import zipfile
 import zlib
@@ -33,6 +37,7 @@ ARCH = {"sizes": (4, 8, 3), "activations": ("gelu", "softmax"), "loss": "cross_e
 DTYPE = np.float64
 OPTIMIZER = "sgd"
 OPTIMIZERS = ("sgd", "momentum", "adam")
+SCHEDULES = ("constant", "invscaling", "adaptive", "cosine")
 
 # Parameters in the order they sit in the flat parameter vector.
 _SHAPES = (
@@ -499,11 +504,128 @@ def numeric_gradients(params, X, Y, eps=1e-6):
 
 # --- training ------------------------------------------------------------------------------------
 
+class _Blowup(Exception):
+    """Raised inside an epoch: (the batch's cost, the batch's number), or (None, None) when
+    the network's output no longer depends on its input."""
+
+
+_OUTPUT = 15  # where A2, the network's output, sits among the buffers
+
+
+# Data whose entries have a root mean square above this count as far from unit scale.
+_UNIT_SCALE = 3.0
+
+
+def _unscaled(X, Y):
+    """For each of X far from unit scale, a sentence saying what to do."""
+    notes = []
+    for name, A, what in (("X", X, "inputs"),):
+        rms = float(np.sqrt(np.mean(np.square(A, dtype=np.float64))))
+        if rms > _UNIT_SCALE:
+            peak = float(np.abs(A).max())
+            notes.append(f"{name} is far from unit scale (root mean square {rms:.3g}, entries up "
+                         f"to {peak:.3g}): unscaled {what} make the steps too large or too small; "
+                         f"scale them, e.g. {name} / {peak:.3g} or with scikit-learn's "
+                         f"StandardScaler")
+    return notes
+
+
+def _warn_scale(X, Y):
+    for note in _unscaled(X, Y):
+        warnings.warn(note, stacklevel=3)
+
+
+def _diverged(trainer, X, Y, J, batch):
+    """TrainingDiverged's message: what happened, and the likely causes, most likely first."""
+    causes = [*_unscaled(X, Y), (f"the learning rate is too high for this network and data "
+                                 f"(lr={trainer.lr:g}): try lr={trainer.lr / 10:g}")]
+    if J is None:
+        what = (f"training collapsed in epoch {trainer.epoch + 1}: the network's output became "
+                f"the same for every example (the units of a layer all dead or saturated, "
+                f"their gradients 0)")
+    else:
+        cost = str(J) if not math.isfinite(J) else \
+            f"{J:.4g}, over ten times the first epoch's mean {trainer._first_cost:.4g}"
+        what = (f"training diverged in epoch {trainer.epoch + 1}, batch {batch}: the cost "
+                f"became {cost}")
+    return (f"{what}. Likely cause: {'; or '.join(causes)}. The trainer is as it was after "
+            f"epoch {trainer.epoch}")
+
+
+def _is_terminal(stream):
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or closed
+        return False
+
+
+class _Bar:
+    """A progress bar on stderr within an epoch: drawn once the epoch has run ``delay``
+    seconds, redrawn at most every ``every`` seconds, wiped before the epoch's line."""
+
+    delay, every, width = 0.5, 0.1, 30
+
+    def __init__(self, last):
+        self.last, self.drawn = last, False
+
+    def start(self, epoch, batches):
+        self.epoch, self.batches = epoch, batches
+        self.began = time.perf_counter()
+        self.due = self.began + self.delay
+
+    def show(self, done):
+        now = time.perf_counter()
+        if now < self.due:
+            return
+        self.due = now + self.every
+        filled = self.width * done // self.batches
+        sys.stderr.write(f"\repoch {self.epoch}/{self.last} [{'#' * filled}"
+                         f"{'.' * (self.width - filled)}] {done}/{self.batches} batches  "
+                         f"{now - self.began:.1f} s")
+        sys.stderr.flush()
+        self.drawn = True
+
+    def clear(self):
+        if self.drawn:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+            self.drawn = False
+
+
+class TrainingDiverged(ValueError):
+    """Training stopped because the cost became NaN or inf, or rose to over ten times its first
+    epoch's mean, or the network's output became the same for every example; the message names
+    the likely cause. The trainer keeps the state it had after its last complete epoch."""
+
+
 class Trainer:
-    """Mini-batch training with sgd by default; parameters in one flat vector."""
+    """Mini-batch training with sgd by default; parameters in one flat vector.
+
+    Settings (``save`` keeps them): ``lr`` is the initial learning rate and ``schedule`` how it
+    moves from epoch to epoch, as scikit-learn's MLP defines them, for every optimizer:
+    "constant"; "invscaling", lr / (t + 1) ** power_t with t the examples trained on so far;
+    "adaptive", lr divided by 5 each time n_iter_no_change epochs (10 when it is None) bring no
+    improvement by tol, until it is below 1e-6; "cosine", lr (1 + cos(pi e / max_epochs)) / 2
+    in epoch e = 0, 1, ... (the last value after max_epochs). ``l2`` is the penalty's lambda:
+    None is ARCH["l2"], the derived penalty in the step; another value adds the difference's
+    term, (l2 - ARCH["l2"]) / (2m) times the squared norm of every weight the derived penalty
+    covers (all but the biases), and its gradient, at run time. ``validation_fraction`` of the
+    data fit gets is held out (the same examples on every call, each class in its share)
+    and scored every epoch by its accuracy; ``early_stopping`` then stops when that score
+    has not improved by tol for more than n_iter_no_change epochs (10 when None) and brings
+    back the best epoch's parameters; without it, n_iter_no_change (when not None) watches the
+    training cost the same way.
+
+    State (``save`` keeps it too, so that save, load and fit continue bit for bit where an
+    uninterrupted fit would be): the parameters, the optimizer's moments and step count, the
+    shuffling RNG, the epochs and examples trained, the learning rate, the cost of every epoch
+    (``loss_curve``) and the validation scores, and the early-stopping bookkeeping.
+    """
 
     def __init__(self, params=None, *, lr=0.1, optimizer=OPTIMIZER, momentum=0.9,
-                 batch_size=32, seed=0, dtype=DTYPE):
+                 batch_size=32, seed=0, dtype=DTYPE, l2=None, schedule="constant",
+                 power_t=0.5, max_epochs=None, validation_fraction=0.0, early_stopping=False,
+                 n_iter_no_change=None, tol=1e-4):
         if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, "
                              f"got {optimizer!r}")
@@ -511,25 +633,75 @@ class Trainer:
         lr = _real(lr, "lr", "a finite number > 0", lambda x: x > 0)
         momentum = _real(momentum, "momentum", "a number in [0, 1)", lambda x: 0 <= x < 1)
         seed = None if seed is None else _whole(seed, "seed", 0)
+        if not isinstance(schedule, str) or schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, "
+                             f"got {schedule!r}")
+        l2 = ARCH["l2"] if l2 is None else _real(l2, "l2", "a finite number >= 0",
+                                                 lambda x: x >= 0)
+        power_t = _real(power_t, "power_t", "a finite number >= 0", lambda x: x >= 0)
+        max_epochs = None if max_epochs is None else _whole(max_epochs, "max_epochs", 1)
+        if schedule == "cosine" and max_epochs is None:
+            raise ValueError("schedule 'cosine' needs max_epochs, the number of epochs it "
+                             "anneals the learning rate over")
+        validation_fraction = _real(validation_fraction, "validation_fraction",
+                                    "a number in [0, 1)", lambda x: 0 <= x < 1)
+        if early_stopping not in (True, False):
+            raise ValueError(f"early_stopping must be True or False, got {early_stopping!r}")
+        n_iter_no_change = None if n_iter_no_change is None \
+            else _whole(n_iter_no_change, "n_iter_no_change", 1)
+        tol = _real(tol, "tol", "a finite number >= 0", lambda x: x >= 0)
         self.dtype = _float_dtype(dtype)
         self.lr, self.optimizer, self.momentum = lr, optimizer, momentum
         self.batch_size, self.seed = batch_size, seed
+        self.l2, self.schedule, self.power_t, self.max_epochs = l2, schedule, power_t, max_epochs
+        self.validation_fraction, self.early_stopping = validation_fraction, bool(early_stopping)
+        self.n_iter_no_change, self.tol = n_iter_no_change, tol
         self._rng = np.random.default_rng(seed)
+        # The held-out examples come from a stream of their own: the same on every call.
+        self._split_seed = int(np.random.SeedSequence(seed).entropy)
         self._theta = _flat(init_params(seed, self.dtype) if params is None else params,
                             self.dtype)
         self._grad = np.zeros(_SIZE, self.dtype)
+        self._velocity = np.zeros(_SIZE, self.dtype)  # momentum; Adam's first moment
+        self._second = np.zeros(_SIZE, self.dtype)  # Adam's second moment, scaled (see there)
+        self._scratch = np.zeros(_SIZE, self.dtype)
+        self._t = 0  # Adam's steps
+        self.epoch = 0  # epochs trained
+        self.samples_seen = 0  # examples trained on, epoch after epoch (invscaling's t)
+        self.learning_rate = lr  # the schedule's current value
+        self.loss_curve = []  # the mean cost of every epoch
+        self.validation_scores = []  # the validation accuracy of every epoch, when scored
+        self.best_loss, self.best_validation_score, self.best_epoch = np.inf, -np.inf, 0
+        self._no_improvement = 0  # epochs since the watched value last improved by tol
+        self._best = None  # with early stopping: the parameters of the best epoch
+        self._first_cost = None  # the first epoch's mean cost: ten times it is divergence
+        self._bind()
+
+    def _bind(self):
+        """The views into the flat vectors and the step the settings pick (again after pickle
+        or copy, which keep the vectors but not views of them)."""
         self._P, self._G = _views(self._theta), _views(self._grad)
         self._buffers = {}
-        self._velocity = np.zeros(_SIZE, self.dtype)  # momentum; Adam's first moment
-        self._second = np.zeros(_SIZE, self.dtype)  # Adam's second moment
-        self._scratch = np.zeros(_SIZE, self.dtype)
-        self._t = 0
-        # SGD and momentum take lr inside the gradient (scale lr/m); Adam needs dJ/dparam.
-        self._scale = 1.0 if optimizer == "adam" else self.lr
+        self._decay = self.l2 - ARCH["l2"]  # the penalty's part the derived step leaves out
+        self._mask = np.concatenate([np.full(int(np.prod(shape)), not name.startswith("b"),
+                                             self.dtype) for name, shape in _SHAPES]) \
+            if self._decay else None
+        # SGD and momentum take lr inside the gradient (scale lr/m); Adam (1 - beta1).
+        self._scale = 1 - self._BETA1 if self.optimizer == "adam" else self.learning_rate
         # SGD's update is written into its own step: one method call less per step, which
         # shows on the smallest nets.
-        self._step = self._step_sgd if optimizer == "sgd" else self._step_update
-        self._update = None if optimizer == "sgd" else getattr(self, f"_update_{optimizer}")
+        self._step = self._step_sgd if self.optimizer == "sgd" and not self._decay \
+            else self._step_update
+        self._update = getattr(self, f"_update_{self.optimizer}")
+
+    def __getstate__(self):
+        """What pickle and copy keep: no views, buffers or bound methods (_bind makes them)."""
+        return {key: value for key, value in self.__dict__.items()
+                if key not in ("_P", "_G", "_buffers", "_mask", "_step", "_update")}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._bind()
 
     @property
     def params(self):
@@ -557,58 +729,242 @@ class Trainer:
         return J
 
     def _step_update(self, X, Y):
-        """One unchecked step of momentum or Adam."""
+        """One unchecked step of momentum or Adam, or of SGD with a penalty added at run time."""
         m = X.shape[0]
         B = self._buffers.get(m) or self._batch(m)  # inline: the hot path of fit
         J = _train_step(self._P, self._G, B, X, Y, self._scale / m)
+        if self._decay:
+            J += self._add_decay(m)
         self._update()
         return J
+
+    def _add_decay(self, m):
+        """(l2 - ARCH["l2"]) / (2 rows) times the squared weights, rows = m as the cost
+        averages over: its gradient, times the step's scale, into the gradient vector; returns
+        its value."""
+        rows, s = m, self._scratch
+        np.multiply(self._theta, self._mask, s)
+        J = 0.5 * self._decay * float(np.vdot(s, s)) / rows
+        np.multiply(s, self._scale * self._decay / rows, s)
+        np.add(self._grad, s, self._grad)
+        return J
+
+    def _update_sgd(self):
+        np.subtract(self._theta, self._grad, self._theta)
 
     def _update_momentum(self):
         np.multiply(self._velocity, self.momentum, self._velocity)
         np.add(self._velocity, self._grad, self._velocity)
         np.subtract(self._theta, self._velocity, self._theta)
 
-    def _update_adam(self, beta1=0.9, beta2=0.999, eps=1e-8):
+    # Adam's constants, as torch.optim.Adam and scikit-learn have them
+    _BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-8
+
+    def _update_adam(self):
+        """Adam (Kingma and Ba), in ten calls: the step's scale puts (1 - beta1) into the
+        gradient vector, G = (1 - beta1) dJ, so that the first moment is m1 = beta1 m1 + G;
+        the second is kept as v = m2 (1 - beta1)^2 / (1 - beta2) = beta2 v + G^2, and
+        lr_t m1 / (sqrt(m2) + eps) is (lr_t / k) m1 / (sqrt(v) + eps / k), with
+        k = sqrt(1 - beta2) / (1 - beta1)."""
+        beta1, beta2 = self._BETA1, self._BETA2
         self._t += 1
-        g, m1, m2, s = self._grad, self._velocity, self._second, self._scratch
+        g, m1, v, s = self._grad, self._velocity, self._second, self._scratch
         np.multiply(m1, beta1, m1)
-        np.multiply(g, 1 - beta1, s)
-        np.add(m1, s, m1)
-        np.multiply(m2, beta2, m2)
+        np.add(m1, g, m1)
+        np.multiply(v, beta2, v)
         np.square(g, s)
-        np.multiply(s, 1 - beta2, s)
-        np.add(m2, s, m2)
-        step = self.lr * np.sqrt(1 - beta2 ** self._t) / (1 - beta1 ** self._t)
-        np.sqrt(m2, s)
-        np.add(s, eps, s)
+        np.add(v, s, v)
+        k = math.sqrt(1 - beta2) / (1 - beta1)
+        step = self.learning_rate * math.sqrt(1 - beta2 ** self._t) / (1 - beta1 ** self._t)
+        np.sqrt(v, s)
+        np.add(s, self._EPS / k, s)
         np.divide(m1, s, s)
-        np.multiply(s, step, s)
+        np.multiply(s, step / k, s)
         np.subtract(self._theta, s, self._theta)
 
-    def fit(self, X, Y, epochs=10, shuffle=True, verbose=True):
-        """Train for ``epochs`` passes over (X, Y); returns the mean cost of each epoch.
+    def fit(self, X, Y, epochs=10, shuffle=True, verbose=True, validation=None):
+        """Train for ``epochs`` more passes over (X, Y), fewer when the settings stop it
+        early; returns the mean cost of each.
 
-        The data set is validated once; the steps then run unchecked.
+        The data set is validated once; the steps then run unchecked. ``validation``: (X, Y)
+        to score every epoch instead of the validation_fraction held out of (X, Y).
+        ``verbose``: a line an epoch (cost, validation score, seconds) and, when stderr is a
+        terminal, a progress bar there within epochs that take long. The cost becoming NaN or
+        inf, or rising to over ten times the first epoch's mean, raises TrainingDiverged
+        naming the likely cause; a warning says when X is far from unit scale.
         """
         epochs = _whole(epochs, "epochs", 0)
         X, Y = _check(X, Y, self.dtype)
-        m, size = X.shape[0], self.batch_size
-        costs = []
-        for epoch in range(1, epochs + 1):
-            if shuffle:
-                order = self._rng.permutation(m)
-                Xe, Ye = X[order], Y[order]
-            else:
-                Xe, Ye = X, Y
-            total = 0.0
-            for start in range(0, m, size):
-                stop = min(start + size, m)
-                total += self._step(Xe[start:stop], Ye[start:stop]) * (stop - start)
-            costs.append(total / m)
+        X, Y, Xv, Yv = self._held_out(X, Y, validation)
+        if self.early_stopping and Xv is None:
+            raise ValueError("early_stopping needs a validation set: set validation_fraction "
+                             "> 0, or pass validation=(X, Y)")
+        _warn_scale(X, Y)
+        varied = bool(np.ptp(X, axis=0).any())  # examples that differ: outputs that should
+        last, costs, stopped = self.epoch + epochs, [], False
+        bar = _Bar(last) if verbose and _is_terminal(sys.stderr) else None
+        for _ in range(epochs):
+            self._set_lr(self._scheduled_lr())
+            before, began = self._state_arrays(), time.perf_counter()
+            try:
+                with np.errstate(over="ignore", invalid="ignore"):  # a blow-up is said below
+                    cost = self._epoch(X, Y, shuffle, bar)
+                if varied and self._collapsed(X.shape[0]):
+                    raise _Blowup(None, None)
+            except _Blowup as blowup:
+                if bar is not None:
+                    bar.clear()
+                self._restore_arrays(before)
+                raise TrainingDiverged(_diverged(self, X, Y, *blowup.args)) from None
+            except KeyboardInterrupt:  # the state of the last complete epoch, to save
+                if bar is not None:
+                    bar.clear()
+                self._restore_arrays(before)
+                raise
+            self.epoch += 1
+            self.samples_seen += X.shape[0]
+            self.loss_curve.append(cost)
+            costs.append(cost)
+            if self._first_cost is None:
+                self._first_cost = cost
+            score = None if Xv is None else self._validate(Xv, Yv)
+            stopped, note = self._after_epoch(cost, score)
             if verbose:
-                print(f"epoch {epoch}/{epochs}  cost {costs[-1]:.6f}", flush=True)
+                line = f"epoch {self.epoch}/{last}  cost {cost:.6f}"
+                if score is not None:
+                    line += f"  val {METRIC} {score:.4f}"
+                print(f"{line}  {time.perf_counter() - began:.2f} s", flush=True)
+                if note:
+                    print(note, flush=True)
+            if stopped:
+                break
+        end = stopped or self.max_epochs is None or self.epoch >= self.max_epochs
+        if self.early_stopping and self._best is not None and end:
+            np.copyto(self._theta, self._best)  # training stops here: the best epoch's
+            if verbose:
+                print(f"the parameters of epoch {self.best_epoch} (val {METRIC} "
+                      f"{self.best_validation_score:.4f}) are back", flush=True)
         return costs
+
+    def _epoch(self, X, Y, shuffle, bar):
+        """One pass over (X, Y) in batches; the mean cost, or _Blowup(cost, batch)."""
+        m, size, step = X.shape[0], self.batch_size, self._step
+        limit = 10 * self._first_cost if self._first_cost else np.inf
+        if shuffle:
+            order = self._rng.permutation(m)
+            Xe, Ye = X[order], Y[order]
+        else:
+            Xe, Ye = X, Y
+        if bar is not None:
+            bar.start(self.epoch + 1, -(-m // size))
+        total = 0.0
+        for start in range(0, m, size):
+            stop = min(start + size, m)
+            J = step(Xe[start:stop], Ye[start:stop])
+            if not J < limit:  # NaN and inf too
+                raise _Blowup(J, start // size + 1)
+            total += J * (stop - start)
+            if bar is not None:
+                bar.show(start // size + 1)
+        if bar is not None:
+            bar.clear()
+        return total / m
+
+    def _collapsed(self, m):
+        """Whether the last full batch's outputs are all the same (at least 8 examples): the
+        units of a layer all dead or saturated, so that the gradients through them vanish."""
+        B = self._buffers.get(min(self.batch_size, m))
+        if B is None or B[_OUTPUT].shape[0] < 8:
+            return False
+        return not np.ptp(B[_OUTPUT], axis=0).any()
+
+    def _scheduled_lr(self):
+        """The learning rate of the next epoch."""
+        if self.schedule == "invscaling":
+            return self.lr / (self.samples_seen + 1) ** self.power_t
+        if self.schedule == "cosine":
+            e = min(self.epoch, self.max_epochs - 1)
+            return self.lr * (1 + math.cos(math.pi * e / self.max_epochs)) / 2
+        return self.learning_rate  # constant, or adaptive's current value
+
+    def _set_lr(self, lr):
+        self.learning_rate = lr
+        if self.optimizer != "adam":
+            self._scale = lr
+
+    def _after_epoch(self, cost, score):
+        """The best values, the epochs without improvement, the adaptive schedule, as
+        scikit-learn counts them; returns (stop, a sentence to print or None)."""
+        if score is not None:
+            self.validation_scores.append(score)
+        if self.early_stopping:
+            improved = score >= self.best_validation_score + self.tol
+        else:
+            improved = cost <= self.best_loss - self.tol
+        if score is not None and score > self.best_validation_score:
+            self.best_validation_score, self.best_epoch = score, self.epoch
+            if self.early_stopping:
+                self._best = self._theta.copy()
+        self.best_loss = min(self.best_loss, cost)
+        self._no_improvement = 0 if improved else self._no_improvement + 1
+        patience = 10 if self.n_iter_no_change is None else self.n_iter_no_change
+        watching = self.early_stopping or self.n_iter_no_change is not None \
+            or self.schedule == "adaptive"
+        if not watching or self._no_improvement <= patience:
+            return False, None
+        self._no_improvement = 0
+        what = f"validation {METRIC}" if self.early_stopping else "training cost"
+        why = (f"the {what} has not improved by more than tol={self.tol:g} for "
+               f"{patience + 1} epochs")
+        if self.schedule == "adaptive" and self.learning_rate > 1e-6:
+            self._set_lr(self.learning_rate / 5)
+            return False, f"{why}: learning rate now {self.learning_rate:g}"
+        if self.schedule == "adaptive" and not (self.early_stopping
+                                                 or self.n_iter_no_change is not None):
+            return True, f"{why} and the learning rate is below 1e-6: stopping"
+        return True, f"{why}: stopping"
+
+    def split(self, X, Y):
+        """(X_train, Y_train, X_val, Y_val): the examples fit trains on and the ones it holds
+        out (validation_fraction of them; None, None when it is 0), the same on every call."""
+        X, Y = _check(X, Y, self.dtype)
+        return self._held_out(X, Y, None)
+
+    def _held_out(self, X, Y, validation):
+        if validation is not None:
+            if not (isinstance(validation, tuple | list) and len(validation) == 2):
+                raise ValueError("validation must be a pair (X, Y)")
+            return (X, Y, *_check(*validation, self.dtype))
+        if not self.validation_fraction:
+            return X, Y, None, None
+        m = X.shape[0]
+        n_val = math.ceil(self.validation_fraction * m)
+        if n_val >= m:
+            raise ValueError(f"validation_fraction={self.validation_fraction:g} of {m} "
+                             f"example{'s' if m > 1 else ''} leaves none to train on")
+        order = np.random.default_rng([self._split_seed, 1]).permutation(m)
+        # grouped by class, random within each; every (m / n_val)-th is held out, so that
+        # each class keeps its share
+        order = order[np.argsort(Y[order].argmax(axis=1), kind="stable")]
+        held = order[(np.arange(n_val) * m) // n_val]
+        keep = np.ones(m, bool)
+        keep[held] = False
+        return X[keep], Y[keep], X[~keep], Y[~keep]
+
+    def _validate(self, X, Y):
+        """The accuracy of the network on a validation set."""
+        return _score(_forward(self._P, self._batch(X.shape[0]), X), Y)
+
+    def _state_arrays(self):
+        """What one epoch changes, kept to come back to if it diverges."""
+        return (self._theta.copy(), self._velocity.copy(), self._second.copy(), self._t,
+                self._rng.bit_generator.state)
+
+    def _restore_arrays(self, kept):
+        theta, velocity, second, self._t, self._rng.bit_generator.state = kept
+        np.copyto(self._theta, theta)
+        np.copyto(self._velocity, velocity)
+        np.copyto(self._second, second)
 
     def predict(self, X):
         """The network's output for X (m, 4), shape (m, 3)."""
@@ -618,12 +974,70 @@ class Trainer:
         return _forward(self._P, B, X).copy()
 
     def save(self, path):
-        """Parameters and settings as .npz, in ``path`` with .npz added when it is missing (as
-        np.savez adds it, and as load reads it)."""
+        """Parameters, settings and training state as .npz, in ``path`` with .npz added when it
+        is missing (as np.savez adds it, and as load reads it): Trainer.load(path) then fits
+        on bit for bit as this trainer would."""
         settings = {"lr": self.lr, "optimizer": self.optimizer, "momentum": self.momentum,
-                    "batch_size": self.batch_size, "seed": self.seed, "dtype": self.dtype.name}
+                    "batch_size": self.batch_size, "seed": self.seed, "dtype": self.dtype.name,
+                    "l2": self.l2, "schedule": self.schedule, "power_t": self.power_t,
+                    "max_epochs": self.max_epochs,
+                    "validation_fraction": self.validation_fraction,
+                    "early_stopping": self.early_stopping,
+                    "n_iter_no_change": self.n_iter_no_change, "tol": self.tol}
         np.savez(_npz_name(path), arch=json.dumps(ARCH), settings=json.dumps(settings),
-                 **self.params)
+                 state=json.dumps(self._state()), velocity=self._velocity, second=self._second,
+                 best=self._theta if self._best is None else self._best, **self.params)
+
+    def _state(self):
+        """The training state besides the arrays, as JSON keeps it (floats exactly)."""
+        return {"epoch": self.epoch, "samples_seen": self.samples_seen, "adam_steps": self._t,
+                "learning_rate": self.learning_rate, "loss_curve": self.loss_curve,
+                "validation_scores": self.validation_scores, "best_loss": self.best_loss,
+                "best_validation_score": self.best_validation_score,
+                "best_epoch": self.best_epoch, "no_improvement": self._no_improvement,
+                "first_cost": self._first_cost, "has_best": self._best is not None,
+                "split_seed": self._split_seed, "rng": self._rng.bit_generator.state}
+
+    def _resume(self, path, label):
+        """The training state that save wrote, when the file holds one (a file of an older
+        save holds parameters and settings only: training starts afresh from them)."""
+        with zipfile.ZipFile(path) as archive:
+            members = set(archive.namelist())
+        if hasattr(path, "seek"):
+            path.seek(0)
+        if "state.npy" not in members:
+            return
+        size = _SIZE * np.dtype(np.float64).itemsize + 65536
+        data = _read_npz(path, ["state", "velocity", "second", "best"],
+                         "state, velocity, second and best, as Trainer.save writes them",
+                         label, {"state": 1 << 26, "velocity": size, "second": size,
+                                 "best": size})
+        state = _json(data["state"], label, "state")
+        try:
+            self._set_state(state, data)
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            raise ValueError(f"{label}: its training state is not what save writes "
+                             f"({str(exc)[:200]})") from None
+
+    def _set_state(self, state, arrays):
+        for name in ("velocity", "second", "best"):
+            if arrays[name].shape != (_SIZE,) or arrays[name].dtype.kind != "f":
+                raise ValueError(f"{name} must be {_SIZE} floats")
+        self.epoch, self.samples_seen = int(state["epoch"]), int(state["samples_seen"])
+        self._t, self.best_epoch = int(state["adam_steps"]), int(state["best_epoch"])
+        self._no_improvement = int(state["no_improvement"])
+        self.loss_curve = [float(c) for c in state["loss_curve"]]
+        self.validation_scores = [float(s) for s in state["validation_scores"]]
+        self.best_loss = float(state["best_loss"])
+        self.best_validation_score = float(state["best_validation_score"])
+        first = state["first_cost"]
+        self._first_cost = None if first is None else float(first)
+        self._split_seed = int(state["split_seed"])
+        self._rng.bit_generator.state = state["rng"]
+        np.copyto(self._velocity, arrays["velocity"])
+        np.copyto(self._second, arrays["second"])
+        self._best = arrays["best"].astype(self.dtype) if state["has_best"] else None
+        self._set_lr(float(state["learning_rate"]))
 
     @classmethod
     def load(cls, path):
@@ -648,9 +1062,370 @@ class Trainer:
         params = _read_npz(path, names, needs, label,  # each no larger than its shape needs
                            {name: int(np.prod(shape)) * 8 + 65536 for name, shape in _SHAPES})
         try:
-            return cls(params, **settings)
+            trainer = cls(params, **settings)
         except (TypeError, ValueError) as exc:  # a setting Trainer does not take, or refuses
             raise ValueError(f"{label}: {exc}") from None
+        trainer._resume(path, label)
+        return trainer
+
+
+# --- estimators: scikit-learn's conventions ------------------------------------------------------
+
+METRIC = "accuracy"
+
+
+def _score(out, Y):
+    """The fraction of examples whose largest output is their target's class."""
+    return float(np.mean(out.reshape(-1, 3).argmax(axis=1)
+                         == Y.reshape(-1, 3).argmax(axis=1)))
+
+
+_NETWORK = "4-8:gelu-3:softmax"
+_N_FEATURES = 4  # numbers an example: X (m, 4)
+# scikit-learn's names of the hyper-parameters that Trainer names otherwise (for its messages)
+_HYPER = {"lr": "learning_rate_init", "schedule": "learning_rate", "l2": "alpha",
+          "max_epochs": "max_iter", "seed": "random_state"}
+
+# scikit-learn's common checks (sklearn.utils.estimator_checks.check_estimator) that fail for
+# Classifier, and why. Every check fits data of its own: a check whose data has another number
+# of features than 4, or another number of classes than this network's, fails with a ValueError
+# saying so, because the network's sizes are fixed when it is generated; such checks pass on a
+# network generated for their data (symbackprop's tests run them so). Pass this dict as
+# check_estimator(..., expected_failed_checks=...).
+SKLEARN_EXPECTED_FAILURES = {}
+
+
+class _NotFittedError(ValueError, AttributeError):
+    """scikit-learn's NotFittedError, for NumPy alone."""
+
+
+def _not_fitted(estimator):
+    try:
+        from sklearn.exceptions import NotFittedError
+    except ImportError:
+        NotFittedError = _NotFittedError
+    return NotFittedError(f"This {type(estimator).__name__} instance is not fitted yet. Call "
+                          "'fit' with appropriate arguments before using this estimator.")
+
+
+def _column_vector():
+    """scikit-learn's DataConversionWarning for y given as a column (m, 1)."""
+    try:
+        from sklearn.exceptions import DataConversionWarning
+    except ImportError:
+        DataConversionWarning = UserWarning
+    warnings.warn("A column-vector y was passed when a 1d array was expected. Please change "
+                  "the shape of y to (n_samples,), for example using ravel().",
+                  DataConversionWarning, stacklevel=4)
+
+
+def _seed(random_state):
+    """Trainer's seed from random_state as scikit-learn takes it: an int, None (NumPy's global
+    RandomState draws one), a RandomState or a Generator."""
+    if random_state is None:
+        return int(np.random.randint(0, 2**31 - 1))
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(0, 2**31 - 1))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(0, 2**31 - 1))
+    return random_state  # Trainer checks it
+
+
+def _finite_targets(y):
+    """scikit-learn's messages for NaN and inf in y."""
+    if y.dtype.kind in "fc" and not np.isfinite(y).all():
+        if np.isnan(y).any():
+            raise ValueError("Input y contains NaN.")
+        raise ValueError(f"Input y contains infinity or a value too large for {y.dtype!r}.")
+
+
+class _Params:
+    """get_params, set_params and the repr of scikit-learn's BaseEstimator, for NumPy alone."""
+
+    @classmethod
+    def _param_names(cls):
+        import inspect
+
+        return sorted(name for name in inspect.signature(cls.__init__).parameters
+                      if name != "self")
+
+    def get_params(self, deep=True):
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params):
+        valid = self._param_names()
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(f"Invalid parameter {name!r} for estimator "
+                                 f"{type(self).__name__}. Valid parameters are: {valid!r}.")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self):
+        import inspect
+
+        defaults = {name: p.default for name, p in
+                    inspect.signature(type(self).__init__).parameters.items()}
+        changed = [f"{name}={value!r}" for name, value in self.get_params().items()
+                   if type(value) is not type(defaults[name]) or value != defaults[name]]
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+
+class _Estimator:
+    """What Classifier and Regressor share: the hyper-parameters, and training through Trainer."""
+
+    def __init__(self, *, learning_rate_init=0.01, batch_size=64, max_iter=60,
+                 optimizer="adam", momentum=0.9, alpha=0.001, learning_rate="cosine",
+                 power_t=0.5, validation_fraction=0.1, early_stopping=False,
+                 n_iter_no_change=10, tol=1e-4, shuffle=True, random_state=None,
+                 verbose=False, dtype="float64"):
+        self.learning_rate_init = learning_rate_init
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.optimizer = optimizer
+        self.momentum = momentum
+        self.alpha = alpha
+        self.learning_rate = learning_rate
+        self.power_t = power_t
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.verbose = verbose
+        self.dtype = dtype
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "trainer_")
+
+    def fit(self, X, y):
+        """Train a fresh network on (X, y) for max_iter epochs, fewer when training stops
+        early; returns self."""
+        X = self._inputs(X)
+        Y = self._encode(y, X.shape[0], fit=True)
+        self._train(self._new_trainer(), X, Y, self.max_iter)
+        return self
+
+    def _partial_fit(self, X, y, classes):
+        if self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True: each call "
+                             "trains one epoch on the data it is given")
+        first = not self.__sklearn_is_fitted__()
+        X = self._inputs(X)
+        Y = self._encode(y, X.shape[0], fit=first, classes=classes)
+        self._train(self._new_trainer() if first else self.trainer_, X, Y, 1)
+        return self
+
+    def _new_trainer(self):
+        """A Trainer with these hyper-parameters; ValueError naming a bad one."""
+        try:
+            return Trainer(lr=self.learning_rate_init, optimizer=self.optimizer,
+                           momentum=self.momentum, batch_size=self.batch_size,
+                           seed=_seed(self.random_state), dtype=self.dtype, l2=self.alpha,
+                           schedule=self.learning_rate, power_t=self.power_t,
+                           max_epochs=self.max_iter,
+                           validation_fraction=self.validation_fraction
+                           if self.early_stopping else 0.0,
+                           early_stopping=self.early_stopping,
+                           n_iter_no_change=self.n_iter_no_change, tol=self.tol)
+        except ValueError as exc:
+            name, _, rest = str(exc).partition(" ")
+            raise ValueError(f"{_HYPER.get(name, name)} {rest}") from None
+
+    def _train(self, trainer, X, Y, epochs):
+        trainer.fit(X, Y, epochs=epochs, shuffle=bool(self.shuffle), verbose=bool(self.verbose))
+        self.trainer_ = trainer
+        self.n_features_in_ = _N_FEATURES
+        self.n_iter_, self.t_ = trainer.epoch, trainer.samples_seen
+        self.loss_curve_ = list(trainer.loss_curve)
+        self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else None
+        self.best_loss_ = None if self.early_stopping else trainer.best_loss
+        stopping = bool(self.early_stopping)
+        self.validation_scores_ = list(trainer.validation_scores) if stopping else None
+        self.best_validation_score_ = trainer.best_validation_score if stopping else None
+
+    def _inputs(self, X):
+        """X as the network takes it, refusing with scikit-learn's messages what it cannot."""
+        dtype = _float_dtype(self.dtype)
+        if X is None:
+            raise ValueError(f"{type(self).__name__} needs X, got None")
+        if hasattr(X, "toarray") or hasattr(X, "tocsr"):
+            raise TypeError(f"{type(self).__name__} does not take sparse input: pass a dense "
+                            "array, X.toarray()")
+        try:
+            X = np.asarray(X)
+        except ValueError:
+            raise ValueError(f"X must be an array of shape (m, 4), got "
+                             f"{type(X).__name__} that is not one (ragged rows?)") from None
+        if X.dtype.kind == "c":
+            raise ValueError("Complex data not supported: X must hold real numbers")
+        if X.dtype.kind == "O":
+            X = X.astype(np.float64)  # entry by entry as float() does, or its TypeError
+        if X.ndim < 2:
+            raise ValueError(f"Expected a 2D array, got a {X.ndim}D array of shape {X.shape} "
+                             "instead (rows are examples). Reshape your data either using "
+                             "array.reshape(-1, 1) if your data has a single feature or "
+                             "array.reshape(1, -1) if it contains a single sample.")
+        features = int(np.prod(X.shape[1:]))
+        if X.shape[0] == 0:
+            raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum "
+                             "of 1 is required.")
+        if features == 0:
+            raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum "
+                             "of 1 is required.")
+        if features != _N_FEATURES:
+            raise ValueError(f"X has {features} features, but {type(self).__name__} is "
+                             f"expecting {_N_FEATURES} features as input: the network "
+                             f"{_NETWORK} takes X of shape (m, 4)")
+        return _check(X, None, dtype)[0]
+
+    def _outputs(self, X):
+        """The network's output for X: (m, 3)."""
+        if not self.__sklearn_is_fitted__():
+            raise _not_fitted(self)
+        return self.trainer_.predict(self._inputs(X))
+
+
+class _Classifier(_Estimator):
+    """A classifier in scikit-learn's conventions, on the network
+    4-8:gelu-3:softmax.
+
+    y: class labels of any type, one an example; there must be 3 classes, one
+    an output unit (classes_, sorted, as the units are in order). predict gives labels,
+    predict_proba the network's probabilities.
+    X: (m, 4).
+
+    Hyper-parameters (scikit-learn's names; each goes to Trainer): learning_rate_init (Trainer's
+    lr), batch_size, max_iter (epochs; cosine anneals over them), optimizer (sgd, momentum,
+    adam), momentum, alpha (the L2 penalty's lambda; the derived one is 0.001),
+    learning_rate (the schedule: constant, invscaling, adaptive, cosine), power_t
+    (invscaling's), validation_fraction and early_stopping (hold that fraction out, score it
+    every epoch, stop when it has not improved by tol for more than n_iter_no_change epochs,
+    keep the best epoch's parameters), n_iter_no_change and tol (without early stopping:
+    stop when the training cost has not improved by tol for more than n_iter_no_change epochs;
+    None never stops early), shuffle, random_state, verbose (a line an epoch), dtype.
+
+    Fitted: classes_, n_features_in_, n_iter_ (epochs), t_ (examples trained on), loss_,
+    loss_curve_, best_loss_, validation_scores_ and best_validation_score_ (with early
+    stopping), and trainer_, the Trainer (its save keeps everything for an exact resume).
+    """
+
+    def partial_fit(self, X, y, classes=None):
+        """One epoch on (X, y), from where the last call stopped (the first call starts a
+        fresh network and learns classes_ from ``classes``, or from y when it holds them all);
+        returns self."""
+        return self._partial_fit(X, y, classes)
+
+    def predict(self, X):
+        """The class of each example."""
+        out = self._outputs(X)
+        return self.classes_[out.argmax(axis=-1)]
+
+    def predict_proba(self, X):
+        """The probability of each class (the columns of classes_)."""
+        out = self._outputs(X)
+        return out
+
+    def predict_log_proba(self, X):
+        """The log of predict_proba."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def score(self, X, y, sample_weight=None):
+        """The accuracy of predict on (X, y): the fraction of examples predicted
+        right, weighted by sample_weight (a weight an example) if given."""
+        right = self.predict(X) == self._labels(y, len(self._inputs(X)))
+        if sample_weight is None:
+            return float(np.mean(right))
+        weights = np.broadcast_to(np.reshape(sample_weight, (-1,) + (1,) * (right.ndim - 1)),
+                                  right.shape)
+        return float(np.average(right, weights=weights))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = False
+        tags.target_tags.single_output = True
+        tags.classifier_tags.multi_class = True
+        tags.classifier_tags.multi_label = False
+        return tags
+
+    def _labels(self, y, m):
+        """y as an array of labels (m,), with scikit-learn's messages for what it refuses."""
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
+                             "is None")
+        y = np.asarray(y)
+        shape = (m,)
+        if y.shape == (*shape, 1):
+            _column_vector()
+            y = y[..., 0]
+        if y.shape != shape:
+            raise ValueError(f"y must have shape {shape}: one class label for each of the {m} "
+                             f"examples, got {y.shape}")
+        _finite_targets(y)
+        if y.dtype.kind == "c" or (y.dtype.kind == "f" and (y != np.round(y)).any()):
+            raise ValueError("Unknown label type: continuous. A Classifier takes class labels "
+                             "(integers, strings, ...); real-valued targets need a network "
+                             "whose loss takes them, and its Regressor")
+        return y
+
+    def _encode(self, y, m, fit, classes=None):
+        """The targets the network trains on: one-hot rows (m, 3); learns classes_ when fit."""
+        y = self._labels(y, m)
+        if fit:
+            self.classes_ = self._classes(y if classes is None else np.asarray(classes))
+        codes = np.searchsorted(self.classes_, y)
+        known = codes < len(self.classes_)
+        known[known] = self.classes_[codes[known]] == y[known]
+        if not known.all():
+            unseen = np.unique(y[~known])[:5]
+            raise ValueError(f"y holds labels that are not in classes_ "
+                             f"{self.classes_.tolist()!r}: {', '.join(map(repr, unseen.tolist()))}")
+        return np.eye(3)[codes]
+
+    def _classes(self, y):
+        """The sorted classes of the labels y, as many as the network has for them."""
+        try:
+            classes = np.unique(y)
+        except TypeError:
+            raise ValueError("y mixes labels of types that do not sort together (such as "
+                             "strings and numbers); make them one type") from None
+        want = 3
+        if len(classes) == 1:
+            raise ValueError(f"y has 1 class ({classes[0].item()!r}); a classifier needs at "
+                             "least 2 to tell apart")
+        if len(classes) != want:
+            raise ValueError(f"y has {len(classes)} classes, but the network {_NETWORK} has "
+                             f"{want} output units, one a class; generate it with "
+                             f"{len(classes)} outputs, or pass classes= with all {want}")
+        return classes
+
+
+def _estimator_class():
+    """Classifier: the class above on scikit-learn's ClassifierMixin and BaseEstimator when
+    scikit-learn is importable, else on _Params (NumPy alone). Built on first use, so that
+    importing this module or running its command line never imports scikit-learn."""
+    try:
+        from sklearn.base import BaseEstimator, ClassifierMixin
+    except ImportError:
+        bases = (_Params,)
+    else:
+        bases = (ClassifierMixin, BaseEstimator)
+    body = _Classifier
+    return type("Classifier", (body, *bases),
+                {"__module__": __name__, "__qualname__": "Classifier", "__doc__": body.__doc__})
+
+
+def __getattr__(name):
+    if name == "Classifier":
+        cls = globals()[name] = _estimator_class()
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted({*globals(), "Classifier"})
 
 
 # --- reading files -------------------------------------------------------------------------------
@@ -791,29 +1566,45 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _load_data(path, targets):
+def _load_data(path, targets, flag="--data"):
     """X and Y from FILE.npz (arrays X and Y) or FILE.csv (the last ``targets`` columns the
-    targets; class labels 0..n-1 with --targets 1); ValueError naming the fault."""
-    label = f"--data {path!r}"
+    targets); class labels 0..n-1 (one an example) become one-hot rows;
+    ValueError naming the fault."""
+    label = f"{flag} {path!r}"
     if str(path).endswith(".npz"):
         data = _read_npz(path, ("X", "Y"), "arrays X and Y", label)
-        return data["X"], data["Y"]
-    table = _read_csv(path, label)
-    columns = table.shape[1]
-    if not 1 <= targets < columns:
-        raise ValueError(f"--targets {targets}: {label} has {columns} columns, and the targets "
-                         f"are the last 1 to {columns - 1} of them")
-    X, Y = table[:, :-targets], table[:, -targets:]
-    n = ARCH["sizes"][-1]
-    if targets == 1 and n > 1:  # class labels -> one-hot rows
-        labels = Y[:, 0]
-        wrong = np.flatnonzero(~np.isin(labels, np.arange(n)))
-        if wrong.size:
-            k = wrong[0]
-            raise ValueError(f"{label}: the label {labels[k]:g} of data row {k + 1} is not a "
-                             f"class; labels are the integers 0 to {n - 1} of the {n} classes")
-        Y = np.eye(n)[labels.astype(int)]
-    return X, Y
+        X, Y = data["X"], data["Y"]
+    else:
+        table = _read_csv(path, label)
+        columns = table.shape[1]
+        if not 1 <= targets < columns:
+            raise ValueError(f"--targets {targets}: {label} has {columns} columns, and the "
+                             f"targets are the last 1 to {columns - 1} of them")
+        if columns - targets != _N_FEATURES:
+            hint = f": pass --targets {columns - _N_FEATURES}" if columns > _N_FEATURES else ""
+            raise ValueError(f"{label} has {columns} columns, {columns - targets} inputs and "
+                             f"--targets {targets}, but this network takes {_N_FEATURES} inputs "
+                             f"an example (X of shape (m, 4)){hint}")
+        X, Y = table[:, :-targets], table[:, -targets:]
+    return X, _one_hot(Y, label)
+
+
+def _one_hot(Y, label):
+    """Y, or for class labels 0..n-1 (a column, one an example) their
+    one-hot rows."""
+    n, Y = ARCH["sizes"][-1], np.asarray(Y)
+    labels = Y.ndim == 1 or (Y.ndim == 2 and Y.shape[1] in (1,))
+    if Y.dtype.kind not in "biuf" or not labels:
+        return Y  # not labels: _check says what is wrong
+    labels = Y.reshape(len(Y), -1)
+    wrong = np.flatnonzero(~np.isin(labels, np.arange(n)))
+    if wrong.size:
+        k = wrong[0]
+        raise ValueError(f"{label}: the label {labels.flat[k]:g} of data row "
+                         f"{k // labels.shape[1] + 1} is not a class; labels are the integers 0 "
+                         f"to {n - 1} of the {n} classes")
+    one_hot = np.eye(n)[labels.astype(int)]
+    return one_hot[:, 0] if labels.shape[1] == 1 else one_hot
 
 
 def _out_path(path):
@@ -830,37 +1621,103 @@ def _out_path(path):
     return path
 
 
+# Trainer's names of its settings, as the command line's flags name them (for its messages)
+_FLAGS = {"lr": "--lr", "batch_size": "--batch-size", "momentum": "--momentum", "seed": "--seed",
+          "l2": "--l2", "validation_fraction": "--val-split", "n_iter_no_change": "--patience",
+          "max_epochs": "--epochs"}
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """--help with each option's default, but for those without one (None, a flag's False)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None):
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
 def main(argv=None):
-    parser = _Parser(description=__doc__.splitlines()[0])
+    parser = _Parser(description=__doc__.splitlines()[0],
+                     formatter_class=_Help)
     parser.add_argument("--data", required=True,
-                        help="FILE.npz with arrays X and Y, or FILE.csv with the targets last")
+                        help="FILE.npz with arrays X and Y (Y: one-hot rows, or class labels"
+                             " 0..2), or FILE.csv with the targets last")
     parser.add_argument("--targets", type=int, default=3,
-                        help="CSV: how many columns at the end are targets (1: class labels)")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--lr", type=float, default=0.1)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--optimizer", choices=OPTIMIZERS, default=OPTIMIZER)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", help="save the trained parameters to this .npz")
+                        help="CSV: how many columns at the end are targets (1: class labels"
+                             ")")
+    parser.add_argument("--epochs", type=int, default=10, help="passes over the data")
+    parser.add_argument("--lr", type=float, default=0.1,
+                        help="learning rate (the first, with a schedule)")
+    parser.add_argument("--batch-size", type=int, default=32, help="examples a step")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default=OPTIMIZER, help="update rule")
+    parser.add_argument("--momentum", type=float, default=0.9,
+                        help="the momentum optimizer's coefficient")
+    parser.add_argument("--schedule", choices=SCHEDULES, default="constant",
+                        help="learning-rate schedule, as scikit-learn's MLP defines them "
+                             "(cosine: over --epochs)")
+    parser.add_argument("--l2", type=float, default=ARCH["l2"],
+                        help="the L2 penalty's lambda (the default: this network's own, derived)")
+    parser.add_argument("--val-split", type=float, default=0.0, metavar="F",
+                        help="hold out this fraction of the data, and report its accuracy "
+                             "every epoch")
+    parser.add_argument("--early-stopping", action="store_true",
+                        help="with --val-split: stop when the validation accuracy has not "
+                             "improved for more than --patience epochs, and keep the best epoch")
+    parser.add_argument("--patience", type=int, default=10,
+                        help="epochs without improvement that --early-stopping and --schedule "
+                             "adaptive wait")
+    parser.add_argument("--test", metavar="FILE",
+                        help="data as --data takes it, to report the accuracy on after "
+                             "training")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the initial weights, the shuffling and the split")
+    parser.add_argument("--resume", metavar="FILE",
+                        help="continue the trainer an earlier --out saved: its settings and "
+                             "state, for --epochs more epochs (the options above that set "
+                             "training are not used then)")
+    parser.add_argument("--out", help="save the trainer (parameters, settings, state) to this "
+                                      ".npz; Ctrl-C saves the last complete epoch")
     args = parser.parse_args(argv)
+    trainer = None
     try:  # every argument is checked before the data is read, and the data before training
         out = _out_path(args.out) if args.out else None
         _whole(args.epochs, "--epochs", 0)
-        trainer = Trainer(lr=args.lr, optimizer=args.optimizer, batch_size=args.batch_size,
-                          seed=args.seed)
+        if args.early_stopping and not args.val_split:
+            raise ValueError("--early-stopping needs --val-split F, the fraction to hold out")
+        trainer = Trainer.load(args.resume) if args.resume else _cli_trainer(args)
         X, Y = _load_data(args.data, args.targets)
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # said below
+        test = _load_data(args.test, args.targets, "--test") if args.test else None
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"), \
+                warnings.catch_warnings():  # both said below
+            warnings.showwarning = _warning_line
             costs = trainer.fit(X, Y, epochs=args.epochs)
         if not np.isfinite(costs).all():
             epoch = int(np.flatnonzero(~np.isfinite(costs))[0]) + 1
             raise ValueError(f"training diverged: the cost is {costs[epoch - 1]} after epoch "
                              f"{epoch}; lower --lr (it is {args.lr:g}); nothing saved")
+        X, Y, X_val, Y_val = trainer.split(X, Y)
+        if test is not None:
+            test = _check(*test, trainer.dtype)
+    except KeyboardInterrupt:
+        if not args.out or trainer is None or not trainer.epoch:
+            raise
+        trainer.save(out)
+        print(f"interrupted: saved {out} after epoch {trainer.epoch}; continue with "
+              f"--resume {out}", file=sys.stderr)
+        return 130
     except (OSError, KeyError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"final cost {costs[-1]:.6f}" if costs else "no epochs run")
-    accuracy = float(np.mean(trainer.predict(X).argmax(axis=1) == np.asarray(Y).argmax(axis=1)))
-    print(f"training accuracy {accuracy:.4f}")
+    print(f"training {METRIC} {_score(trainer.predict(X), Y):.4f}")
+    if X_val is not None:
+        print(f"validation {METRIC} {_score(trainer.predict(X_val), Y_val):.4f}")
+    if test is not None:
+        print(f"test {METRIC} {_score(trainer.predict(test[0]), test[1]):.4f}")
     if out:
         try:
             trainer.save(out)
@@ -870,6 +1727,20 @@ def main(argv=None):
         print(f"saved {out}")
     return 0
 
+
+def _cli_trainer(args):
+    """The Trainer the options ask for; ValueError naming the flag at fault."""
+    watch = args.early_stopping or args.schedule == "adaptive"
+    try:
+        return Trainer(lr=args.lr, optimizer=args.optimizer, momentum=args.momentum,
+                       batch_size=args.batch_size, seed=args.seed, l2=args.l2,
+                       schedule=args.schedule,
+                       max_epochs=max(args.epochs, 1) if args.schedule == "cosine" else None,
+                       validation_fraction=args.val_split, early_stopping=args.early_stopping,
+                       n_iter_no_change=args.patience if watch else None)
+    except ValueError as exc:
+        name, _, rest = str(exc).partition(" ")
+        raise ValueError(f"{_FLAGS.get(name, name)} {rest}") from None
 
 if __name__ == "__main__":
     try:

@@ -4,13 +4,17 @@ from __future__ import annotations
 import re
 import shlex
 import textwrap
+from dataclasses import dataclass
 from math import prod
 
+import sympy as sp
+
+from .. import registry
 from ..engine import derive
 from ..templating import render
 from . import conv_kernels, kernels, rnn_kernels
 from .generator import plan as make_plan
-from .options import DTYPES, INITS, OPTIMIZERS
+from .options import DTYPES, INITS, OPTIMIZERS, SCHEDULES
 from .printer import GenerationError, decimal
 
 
@@ -100,20 +104,68 @@ def _target_checks(loss, n_out, shape=None, axis=1) -> list[str]:
     return lines
 
 
-def _report(loss, y_shape=None) -> list[str]:
-    """Lines of main() that print the accuracy, for classification losses (``y_shape``: the
-    targets' (m, T, n_out) with one per step, which a CSV file holds as rows)."""
-    axis, Y = 1, "np.asarray(Y)"
-    if y_shape is not None:
-        axis, Y = -1, f"np.reshape(Y, (len(Y), {y_shape[1]}, {y_shape[2]}))"
+@dataclass(frozen=True)
+class Task:
+    """What a network's targets are, from its loss, and the estimator the module builds on it."""
+
+    name: str  # one_of: one class an example (one-hot rows); each_of: every unit 0 or 1;
+    #            values: real numbers
+    estimator: str  # the class the module defines
+    mixin: str  # its scikit-learn mixin
+    metric: str  # what the module scores a validation or test set by
+
+
+# One entry per kind of target; ``task_of`` picks the entry from the loss alone.
+TASKS = {
+    "one_of": Task("one_of", "Classifier", "ClassifierMixin", "accuracy"),
+    "each_of": Task("each_of", "Classifier", "ClassifierMixin", "accuracy"),
+    "values": Task("values", "Regressor", "RegressorMixin", "R2"),
+}
+
+
+def task_of(loss) -> Task:
+    """Targets summing to one are one class an example; targets in [0, 1] make each output
+    unit a yes/no answer (binary, or multilabel with several units); others are values."""
     if loss.targets_sum_to_one:
-        rule = f"trainer.predict(X).argmax(axis={axis}) == {Y}.argmax(axis={axis})"
-    elif tuple(loss.y_domain) == (0.0, 1.0):
-        rule = f"(trainer.predict(X) > 0.5) == ({Y} > 0.5)"
+        return TASKS["one_of"]
+    if tuple(loss.y_domain) == (0.0, 1.0):
+        return TASKS["each_of"]
+    return TASKS["values"]
+
+
+def _log_outputs(arch) -> bool:
+    """Whether the output layer gives log-probabilities (they sum to 1 after exp) rather than
+    probabilities (they sum to 1 as they are), found by evaluating its activation at a point
+    of 3 units; False for an entry-by-entry output activation."""
+    act = arch.activation_entries[-1]
+    if act.elementwise:
+        return False
+    point = {registry.zvec[k]: v for k, v in enumerate((0.3, -1.2, 2.0))}
+    entries = [act.expr.subs(registry.n, 3).subs(registry.c_idx, c).doit().xreplace(point)
+               for c in range(3)]
+    return abs(float(sum(sp.exp(e) for e in entries)) - 1) < 1e-9 \
+        and abs(float(sum(entries)) - 1) > 1e-6
+
+
+def _estimator_options(arch) -> dict:
+    """What the estimators (templates/trainer_estimators.py.j2) lay out for this network."""
+    task = task_of(arch.loss_entry)
+    n_out = arch.sizes[-1]
+    if arch.image is not None:
+        n_features = prod(arch.image)
+    elif arch.sequence is not None:
+        n_features = prod(arch.sequence)
     else:
-        return []
-    return [f"accuracy = float(np.mean({rule}))",
-            'print(f"training accuracy {accuracy:.4f}")']
+        n_features = arch.sizes[0]
+    return {
+        "task": task.name, "estimator": task.estimator, "mixin": task.mixin,
+        "metric": task.metric, "n_features": n_features, "log_outputs": _log_outputs(arch),
+        "l2_default": repr(float(arch.l2)),
+        # a validation split keeps each class's share (one class an example, one a sequence)
+        "stratify": task.name == "one_of" and not arch.every_step,
+        # several numbers a target: several units (multilabel, multi-output) or one each step
+        "multi_output": arch.every_step or (task.name != "one_of" and n_out > 1),
+    }
 
 
 def _unpack(names, blocks, extra=()) -> str:
@@ -148,7 +200,6 @@ def generate(arch, optimizer: str = "sgd", dtype: str = "float64", init: str = "
         notes += textwrap.wrap(f"The cost adds {plan.penalty_note}.", 92)
     targets_note = ", one-hot rows" if loss.targets_sum_to_one else ""
     seq = _sequence_options(arch)
-    per_step = ("m", arch.sequence[0], sizes[-1]) if arch.every_step else None
     buffers = [b.name for b in plan.buffers]
     params = [name for name, _ in plan.params]
     grads = ["d" + name for name in params]
@@ -174,13 +225,14 @@ def generate(arch, optimizer: str = "sgd", dtype: str = "float64", init: str = "
             "n_out", "shape[0] * int(np.prod(shape[2:]))"),
         init_std_sequence=INITS[init].replace("n_in", "shape[1]").replace("n_out", "shape[0]"),
         params=plan.params, size=sum(prod(shape) for _, shape in plan.params),
-        buffers=plan.buffers, buffer_names=buffers,
+        buffers=plan.buffers, buffer_names=buffers, output_index=buffers.index(plan.output),
         optimizers="(" + ", ".join(f"\"{name}\"" for name in OPTIMIZERS) + ")",
+        schedules="(" + ", ".join(f"\"{name}\"" for name in SCHEDULES) + ")",
         forward=plan.forward, output=plan.output, cost=plan.cost, cost_value=plan.cost_value,
         backward=plan.backward, scale_note=plan.scale_note,
         target_checks=_target_checks(loss, sizes[-1], _y_shape(arch),
                                      -1 if arch.every_step else 1),
-        report=_report(loss, per_step), y_shape=_y_shape(arch), **seq,
+        y_shape=_y_shape(arch), **seq, **_estimator_options(arch),
         n_targets=sizes[-1] * (arch.sequence[0] if arch.every_step else 1),
         kernels=[kernels.source(name) for name in plan.kernels],
         conv_kernels=[conv_kernels.source(name) for name in plan.conv_kernels],

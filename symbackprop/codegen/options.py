@@ -11,3 +11,7 @@ INITS = {
     "xavier": "np.sqrt(2.0 / (n_in + n_out))",
     "normal": "0.01",
 }
+
+# The learning-rate schedules of the generated Trainer and estimators (scikit-learn's three
+# and cosine annealing).
+SCHEDULES = ("constant", "invscaling", "adaptive", "cosine")

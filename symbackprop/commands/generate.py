@@ -11,9 +11,12 @@ from .common import add_arch_args, add_output_args, arch_from_args
 
 def add_parser(sub) -> None:
     parser = sub.add_parser(
-        "generate", help="write a NumPy trainer module (forward, gradients, Trainer)",
+        "generate", help="write a NumPy trainer module (forward, gradients, Trainer, "
+                         "a scikit-learn style Classifier or Regressor)",
         description="Generate a standalone NumPy module that trains the architecture with the "
-                    "derived BP1-BP4.")
+                    "derived BP1-BP4: the functions, a Trainer (schedules, validation and early "
+                    "stopping, divergence checks, exact resume), a Classifier or Regressor in "
+                    "scikit-learn's conventions, and a command line.")
     add_arch_args(parser)
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd",
                         help="the Trainer's default optimizer (default: sgd)")
