@@ -18,7 +18,8 @@ def add_parser(sub) -> None:
                     "through every later step, their number grows with T, backpropagation "
                     "through time sums them, and the Jacobians from step to step, at the "
                     "numbers of one example (--init/--weights, --x, --y), show why the "
-                    "gradients of early steps vanish or explode.")
+                    "gradients of early steps vanish or explode; with ':all' the head reads "
+                    "every step, and a path leaves for it at any step.")
     add_arch_args(parser)
     parser.add_argument("--param", required=True, metavar="PARAM",
                         help="W<l>[row,col] (e.g. W2[0,1]) or b<l>[row] (e.g. b1[2]); a "

@@ -167,7 +167,10 @@ class Graph:
         self.d = derivation
         self.ex = _Example(derivation)
         self.sizes = concrete_sizes(derivation.arch, 1, steps)
-        self.rules = {**self.sizes, N.k: sp.Integer(0)}
+        # k is the example (0: one example); with an rnn's head at every step (':all') it is
+        # also the column of the head's arrays, one per step, so it is left to each entry
+        self.columns = derivation.arch.every_step
+        self.rules = dict(self.sizes) if self.columns else {**self.sizes, N.k: sp.Integer(0)}
         self.stages: list[Stage] = []
         for layer in derivation.features:
             for stage, eq in zip(layer.kind.stages_of(layer.feature), layer.forward):
@@ -183,12 +186,44 @@ class Graph:
         for pos, stage in enumerate(self.stages):
             for at in entry_positions(stage.equation.entry_lhs, stage.equation.entry_rhs,
                                       self.rules):
-                at = {**at, N.k: sp.Integer(0)}
+                at = {N.k: sp.Integer(0), **at}
                 node = stage.equation.entry_lhs.xreplace(self.rules).xreplace(at)
                 self._add(node, concrete(stage.equation.entry_rhs, self.rules, at), pos)
-        loss = derivation.loss_entry.xreplace({derivation.example_index: 0})
-        self._add(LOSS, concrete(loss, self.rules), len(self.stages))
+        self._add(LOSS, concrete(self.loss(), self.rules), len(self.stages))
         self.nodes = self._in_dependency_order()
+
+    def shown(self, dense: bool) -> dict:
+        """The sizes an entry is shown with: one example's (k = 0); with the head at every step
+        a dense layer's column k is the step, shown as τ."""
+        if not self.columns:
+            return self.rules
+        return {**self.rules, N.k: N.tau} if dense else self.example_rules
+
+    @property
+    def example_rules(self) -> dict:
+        """The sizes and the one example's index k = 0 (the rnn layer's entries)."""
+        return {**self.rules, N.k: sp.Integer(0)}
+
+    def loss(self):
+        """L of the one example: its loss (the head at every step: the mean of its steps'
+        losses, J with m = 1), sizes filled in."""
+        d = self.d
+        if not self.columns:
+            return d.loss_entry.xreplace({d.example_index: 0}).xreplace(self.rules)
+        return (d.cost - d.penalty).xreplace(self.rules)
+
+    def in_column(self, expr, column):
+        """An entry formula of a dense layer at one example's column 0 (``_Example``'s arrays
+        of one column) in ``column`` of the graph's arrays (a step's, with ':all')."""
+        if not self.columns:
+            return expr
+        arrays = {}
+        for layer in self.d.layers:
+            for M in (layer.Z, layer.A, layer.dZ, layer.dA):
+                arrays[M.name] = M.xreplace(self.rules)
+        arrays[self.d.Y.name] = self.d.Y.xreplace(self.rules)
+        return expr.xreplace({e: arrays[e.parent.name][e.indices[0], column]
+                              for e in expr.atoms(MatrixElement) if e.parent.name in arrays})
 
     def _in_dependency_order(self) -> list:
         """The nodes with every node after the entries its definition reads, otherwise in the
@@ -231,6 +266,8 @@ class Graph:
                 derivative = self._dense_activation(stage.label, target, source)
             else:
                 derivative = _diff(self.definition[target], source)
+            if kind == "loss" and self.columns:  # the mean over the steps' losses: 1/T in front
+                derivative = _mean_in_front(derivative, self.sizes[N.T])
             self._edges[key] = Edge(source, target, derivative, kind)
         return self._edges[key]
 
@@ -239,14 +276,16 @@ class Graph:
         derivation's entry, stated through A where the registry knows how; a coupled one
         (softmax) with distinct units first, then these."""
         ex, out_unit, in_unit = self.ex, target.indices[0], source.indices[0]
+        column = target.indices[1]
         Z = ex.matrix(ex.layer(label).Z)
         if ex.layer(label).activation.elementwise:
             derivative = local(ex.a_entry(label, out_unit), Z[in_unit, 0])
-            return _in_terms_of_output(derivative, ex, label, out_unit, in_unit)
+            return self.in_column(_in_terms_of_output(derivative, ex, label, out_unit, in_unit),
+                                  column)
         u, v = _unit(label), _output_unit(label)
         derivative = local(ex.a_entry(label, v), Z[u, 0])
         derivative = _in_terms_of_output(derivative, ex, label, v, u)
-        return derivative.xreplace({v: out_unit, u: in_unit})
+        return self.in_column(derivative.xreplace({v: out_unit, u: in_unit}), column)
 
     def parameters(self):
         """Every weight and bias entry the graph reads, with whether it is a bias."""
@@ -307,6 +346,12 @@ class Graph:
         """The number of paths from the parameter entry θ to L."""
         count = self.paths_from()
         return sum(count[t] for t in self.successors(theta))
+
+
+def _mean_in_front(derivative, steps: int):
+    """(1/T) times the derivative of one step's loss, as a product written that way."""
+    inner = sp.Add(*[sp.factor_terms(term * steps) for term in sp.Add.make_args(derivative)])
+    return sp.Mul(sp.Rational(1, steps), inner, evaluate=False)
 
 
 def _diff(expr, source):
@@ -491,11 +536,10 @@ def _definitions(g: Graph, label: int) -> list:
     out = []
     for stage in g.stages:
         if stage.label >= label:
-            eq = stage.equation
-            out.append((eq.entry_lhs.xreplace(g.rules),
-                        single_sums_out(eq.entry_rhs.xreplace(g.rules))))
-    loss = g.d.loss_entry.xreplace({g.d.example_index: 0}).xreplace(g.rules)
-    out.append((LOSS, single_sums_out(loss)))
+            eq, rules = stage.equation, g.shown(stage.dense)
+            out.append((eq.entry_lhs.xreplace(rules),
+                        single_sums_out(eq.entry_rhs.xreplace(rules))))
+    out.append((LOSS, single_sums_out(g.loss())))
     return out
 
 
@@ -527,16 +571,18 @@ def _errors_of(layer) -> list[str]:
 def _backpropagation(g: Graph, parameter: Parameter, theta):
     """The cached steps, output layer first, each the derivation's entry (sizes in, one
     example); and the entry of BP1 (BP2) at θ."""
-    d, rules = g.d, g.rules
+    d = g.d
     steps = []
 
     def step(eq, rule, simplified=None):
+        rules = g.shown(any(eq is x for x in dense))
         lhs, rhs = eq.entry_lhs.xreplace(rules), single_sums_out(eq.entry_rhs.xreplace(rules))
         simple = single_sums_out(simplified.entry_rhs.xreplace(rules)) \
             if simplified is not None else None
         steps.append(CachedStep(lhs, rhs, rule, simple if simple != rhs else None))
 
     label = parameter.layer
+    dense = [eq for layer in d.layers for eq in layer.backward.values()]
     for layer in reversed(d.layers):
         if layer.index < label:
             break
@@ -554,7 +600,7 @@ def _backpropagation(g: Graph, parameter: Parameter, theta):
     name = gradient_name(d, parameter)
     eq = d.layer(label).backward[name]
     at = _at(eq, parameter)
-    rhs = single_sums_out(eq.entry_rhs.xreplace(rules).xreplace(at))
+    rhs = single_sums_out(eq.entry_rhs.xreplace(g.rules).xreplace(at))
     # With the L2 penalty the entry is ∂J/∂θ: its terms without λ are ∂L/∂θ, the paths' sum.
     terms = sp.Add.make_args(rhs)
     through_loss = sp.Add(*[t for t in terms if not t.has(N.lam)])

@@ -225,6 +225,31 @@ def _numbers(f, e, d, gradient) -> dict | None:
     }
 
 
+#: How the paths from a step reach the head, the errors reach the steps, and what the longest
+#: Jacobian product is, many-to-one and with the head at every step (Architecture.every_step).
+_ROUTES = {
+    False: {"route": "to the last hidden state, then through the head ({paths} from each "
+                     "entry of it)",
+            "head_errors": "the last step's from the head", "leave": "",
+            "each_product": "each a product of"},
+    True: {"route": "to the head at that step or any later one, which reads every step's "
+                    "hidden state ({paths} from each entry of one)",
+           "head_errors": "every step's also from its own head",
+           "each_product": "each a product of at most",
+           "leave": "A path that leaves for the head at an earlier step s carries the "
+                    "product up to step s."},
+}
+
+
+def _path_count(forms, e, tau: int) -> str:
+    """How many paths start at step τ: n^(T-1-τ) × h to the last step's head; with the head
+    at every step (1 + n + ... + n^(T-1-τ)) × h, a term per step it can leave at."""
+    power = [forms["power"].format(e.units, j) for j in range(e.steps - tau)]
+    if not e.derivation.arch.every_step or len(power) == 1:
+        return power[-1] + forms["times"] + str(e.head_paths)
+    return "(" + " + ".join(power) + ")" + forms["times"] + str(e.head_paths)
+
+
 def explain_sequence_document(e, fmt: str = "text", frame: dict | None = None) -> str:
     from .sequences import NUMBERS_STATES, NUMBERS_UNITS
 
@@ -239,8 +264,7 @@ def explain_sequence_document(e, fmt: str = "text", frame: dict | None = None) -
     edges = [f.equation(edge.lhs, [("=", f.math(edge.derivative))], EDGE_NOTES[edge.kind])
              for edge in g.first_path_edges]
     uses = [{"tau": use.tau, "paths": use.paths, "factors": use.factors,
-             "count": forms["power"].format(e.units, e.steps - 1 - use.tau) + forms["times"]
-             + str(e.head_paths),
+             "count": _path_count(forms, e, use.tau),
              "equation": f.equation(use.edge.lhs, [("=", f.math(use.edge.derivative))])}
             for use in e.uses]
     used = {use.tau for use in e.uses}
@@ -266,6 +290,10 @@ def explain_sequence_document(e, fmt: str = "text", frame: dict | None = None) -
         name, kind, **(frame if frame is not None else page(fmt)), spec=f.text(arch.spec()),
         activations=f.text(_activations(arch)),
         loss=f.text(arch.loss), loss_description=f.text(arch.loss_entry.description),
+        **{key: f.text(words.format(paths=f"{e.head_paths} path"
+                                    + ("s" if e.head_paths != 1 else "")))
+           for key, words in _ROUTES[arch.every_step].items()},
+        scale=f.math(1 / d.m),
         theta=f.math(g.theta), in_rnn=e.in_rnn, steps=e.steps, last=e.steps - 1,
         units=e.units, n1=f.math(N.units(1)),
         H_at=f.math(sp.IndexedBase(H.label)[N.tau, N.r]),

@@ -17,6 +17,10 @@ what makes gradients vanish (norms below 1 multiply towards 0) or explode (above
 numbers are computed for one concrete example: weights, inputs and targets as ``example`` takes
 them, the forward and backward values from the worked example (the derivation's entries), the
 Jacobians from the graph's edges at those values.
+
+With the head at every step (':all') the head reads every hidden state: a path leaves for it at
+any step from its use on, the loss of the one example is the mean of its steps' losses (J with
+m = 1), and every step's error dH_τ comes from its own head as well as from the next step.
 """
 from __future__ import annotations
 
@@ -29,9 +33,9 @@ import sympy as sp
 from .. import naming as N
 from ..errors import SymbackpropError
 from .concrete import Known, concrete, zero_padding
-from .graph import Graph, explain_image, theta_of
+from .graph import Graph, _longest_after, explain_image, theta_of
 from .numbers import WORKING_DIGITS, settle
-from .paths import LOSS, Parameter, local
+from .paths import Parameter, local
 
 #: How many more time steps the table of path counts goes beyond the network's own T, and the
 #: most hidden states (steps × units) an unrolled graph of another T is built with for it.
@@ -163,11 +167,6 @@ def explain_sequence(derivation, parameter: Parameter, parameters=None, samples=
 
     d = derivation
     arch = d.arch
-    if arch.every_step:
-        raise SequenceError(
-            f"explain follows a parameter of a many-to-one rnn (its last state to the head); "
-            f"{arch.features[0].token()} passes on every step: drop ':all' to explain the "
-            "paths through time, or use 'symbackprop example' for its numbers")
     if samples is None:
         samples, x_drawn, y_default = default_samples(arch, 0, None, None)
     else:
@@ -187,10 +186,11 @@ def explain_sequence(derivation, parameter: Parameter, parameters=None, samples=
     in_rnn = parameter.layer == 1
 
     uses = []
+    longest = _longest_after(g)  # the longest path from a use (all alike without ':all')
     if in_rnn:
         for edge in e.uses:
             tau = int(edge.target.indices[1])
-            uses.append(StepUse(tau, edge, count[edge.target], _factors(g, edge.target)))
+            uses.append(StepUse(tau, edge, count[edge.target], 1 + longest[edge.target]))
         uses.sort(key=lambda use: use.tau)
     counts_by_steps = tuple(
         (T, unrolled.path_count(theta_of(unrolled, parameter)))
@@ -233,15 +233,6 @@ def _numbers(d, parameter, g: Graph, entry, parameters, samples, drawn) -> Numbe
                    *drawn)
 
 
-def _factors(g: Graph, node) -> int:
-    """The number of local derivatives along the first path from θ's use ``node`` to L."""
-    factors = 1
-    while node is not LOSS:
-        node = g.successors(node)[0]
-        factors += 1
-    return factors
-
-
 def _known(worked, g: Graph) -> Known:
     """Every value of the worked example, by name, for evaluating the graph's entries."""
     known = Known(g.sizes)
@@ -280,7 +271,7 @@ def _jacobian_entry(g: Graph, rnn) -> tuple:
     symbolic: the activation's derivative times the recurrence's (U[p,q])."""
     tau = N.tau
     Z_eq, H_eq = rnn.forward[0], rnn.forward[1]
-    rules = {**g.rules}
+    rules = g.example_rules
     at_next = {N.tau: tau + 1, N.r: P_IDX}
     source = rnn.symbols["H"].xreplace(rules)[0, tau, Q_IDX]
     middle = Z_eq.entry_lhs.xreplace(rules).xreplace(at_next)
@@ -309,8 +300,8 @@ def _backward_in_time(g: Graph, rnn, steps: int):
         for name in names:
             eq = rnn.backward[name]
             at = {N.tau: sp.Integer(tau)}
-            rows.append((eq.entry_lhs.xreplace(g.rules).xreplace(at),
-                         _tidy(eq.entry_rhs.xreplace(g.rules).xreplace(at)), name))
+            rows.append((eq.entry_lhs.xreplace(g.example_rules).xreplace(at),
+                         _tidy(eq.entry_rhs.xreplace(g.example_rules).xreplace(at)), name))
         yield StepRows(tau, tuple(rows))
 
 
@@ -321,7 +312,7 @@ def _contributions(d, parameter: Parameter, g: Graph, known: Known, worked):
     from .graph import _at, gradient_name
 
     eq = d.layer(parameter.layer).backward[gradient_name(d, parameter)]
-    entry = eq.entry_rhs.xreplace(g.rules).xreplace(_at(eq, parameter))
+    entry = eq.entry_rhs.xreplace(g.example_rules).xreplace(_at(eq, parameter))
     parts = sp.Add.make_args(entry)
     penalty_part = sp.Add(*[t for t in parts if t.has(N.lam)])
     terms = []
