@@ -153,6 +153,17 @@ def test_a_worked_step_of_a_2_2_1_network_fits_on_two_pages(tmp_path, capsys):
     assert "Overfull" not in log
 
 
+@needs_tex
+def test_a_matrix_of_many_samples_fits_the_line(tmp_path, capsys):
+    """8 samples: the matrices of 8 columns are set smaller, no line overfull."""
+    x = "0.5, 1; 1, 2; 0, -1; 2, 0.5; 1, 1; -1, 2; 0.5, 0.5; 2, 2"
+    tex = produce(capsys, ["example", "2-2-1", "--init", "0", "--x", x, "--y",
+                           "; ".join(["1", "0"] * 4)], "--format", "latex", "--standalone")
+    assert r"\scriptstyle" in tex
+    (tmp_path / "doc.tex").write_text(tex, encoding="utf-8")
+    assert "Overfull" not in _pdflatex(tmp_path, "doc.tex")
+
+
 # --- one representation per matrix ----------------------------------------------------------
 
 FRACTION = re.compile(r"\\tfrac|(?<![\w.])-?\d+/\d+")

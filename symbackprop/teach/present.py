@@ -214,11 +214,13 @@ def tex_width(tex: str) -> float:
     widest entry per column, a fraction its wider part, sub- and superscripts smaller,
     commands one symbol (spacing and markup none). An estimate, to choose line breaks."""
     def matrix(match):
-        rows = [row.split("&") for row in match.group(1).split(r"\\")]
+        scale = 0.7 if r"\scriptstyle" in match.group(1) else 1  # a wide one, set smaller
+        rows = [[cell.replace(r"\scriptstyle", "") for cell in row.split("&")]
+                for row in match.group(1).split(r"\\")]
         columns = max(len(row) for row in rows)
         widths = [max(tex_width(row[j]) if j < len(row) else 0 for row in rows)
                   for j in range(columns)]
-        return "M" * round(sum(widths) + 1.5 * columns + 1)
+        return "M" * round(scale * sum(widths) + 1.5 * columns + 1)
     text = re.sub(r"\\begin\{[a-z]*matrix\}(.*?)\\end\{[a-z]*matrix\}", matrix, tex)
     text = re.sub(r"\\begin\{array\}\{[^}]*\}(.*?)\\end\{array\}", matrix, text)
     def fraction(match):
@@ -240,6 +242,9 @@ def tex_width(tex: str) -> float:
 
 class MarkdownFormat(LatexFormat):
     name = "markdown"
+
+    def __init__(self, digits, arch=None, **settings):
+        super().__init__(digits, arch, **{"tex_lengths": False, **settings})
 
     def text(self, words: str) -> str:
         return words

@@ -28,6 +28,8 @@ from .numbers import PRINTED_DIGITS, decimal_text, matrix_texts
 #: a time step.
 _GREEK = {"alpha": "α", "mu": "μ", "nu": "ν", "tau": "τ"}
 
+#: A matrix of numbers wider than this many characters is set in script size (LaTeX).
+WIDE_MATRIX = 60
 _TEXT_RELATION = {"<=": "≤", ">=": "≥"}
 _TEX_RELATION = {"<=": r"\leq", ">=": r"\geq"}
 
@@ -217,7 +219,8 @@ class TeachLatexPrinter(DerivationLatexPrinter):
 
     _default_settings: ClassVar[dict] = {
         **DerivationLatexPrinter._default_settings, "digits": PRINTED_DIGITS,
-        "function_names": latex_names(), "one_example": False}
+        "function_names": latex_names(), "one_example": False,
+        "tex_lengths": True}  # TeX length assignments (\arraycolsep=2pt); not for KaTeX
 
     def _print_Indexed(self, expr):
         single = _one_example(expr, self._settings)
@@ -306,9 +309,17 @@ class TeachLatexPrinter(DerivationLatexPrinter):
         """A matrix of numbers, every entry in one representation."""
         texts, _ = matrix_texts(list(M), self._settings["digits"])
         cols = M.shape[1]
-        rows = [" & ".join(self._tex_number(t) for t in texts[i * cols:(i + 1) * cols])
-                for i in range(M.shape[0])]
+        cells = [self._tex_number(t) for t in texts]
+        # a matrix wider than a line of the page (many samples) is set in a smaller size
+        width = sum(max(len(cells[i * cols + j]) for i in range(M.shape[0]))
+                    for j in range(cols)) + 1.5 * cols
+        if width > WIDE_MATRIX:
+            cells = [rf"\scriptstyle {cell}" for cell in cells]
+        rows = [" & ".join(cells[i * cols:(i + 1) * cols]) for i in range(M.shape[0])]
         # an array, not bmatrix: any number of columns (amsmath's matrices stop at 10 unless
-        # the preamble says otherwise, which a fragment cannot), numbers aligned right
-        return (r"\left[\begin{array}{" + "r" * cols + "} " + r" \\ ".join(rows)
-                + r" \end{array}\right]")
+        # the preamble says otherwise, which a fragment cannot), numbers aligned right; a wide
+        # one's columns closer together too
+        tighter = r"\arraycolsep=2pt" if width > WIDE_MATRIX and self._settings["tex_lengths"] \
+            else ""
+        return (r"\left[" + tighter + r"\begin{array}{" + "r" * cols + "} "
+                + r" \\ ".join(rows) + r" \end{array}\right]")
