@@ -10,36 +10,11 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-# What each step of a derivation does: a rule key -> the sentence a document prints for it.
-RULES = {
-    "chain": "multivariable chain rule: sum over everything the quantity depends on",
-    "adjoint": "definition of the error of X: ∂L/∂X for one example; J averages L over m "
-               "examples, so ∂J/∂X is that error divided by m",
-    "linearity": "J = (1/m) Σᵢ L⁽ⁱ⁾, and differentiation is linear",
-    "local": "differentiate the forward definition",
-    "insert": "put the local derivative into the sum",
-    "kronecker": "sum over the Kronecker deltas: only the matching index survives",
-    "scale": "multiply by m: the per-example error",
-    "output": "write g' in terms of the layer's output",
-    "substitute": "substitute the output error",
-    "simplify": "simplify",
-    "targets": "the targets of each example sum to 1",
-    "vectorise": "write the sum over entries as a matrix expression",
-    # The same rules where J averages over the m·T (example, step) pairs of a recurrent
-    # network whose dense head applies at every step.
-    "adjoint_pairs": "definition of the error of X: ∂L/∂X for one (example, step) pair; J "
-                     "averages L over the T m pairs, so ∂J/∂X is that error divided by T m",
-    "linearity_pairs": "J = (1/(T m)) Σᵢ L⁽ⁱ⁾ over the T m (example, step) pairs, and "
-                       "differentiation is linear",
-    "scale_pairs": "multiply by T m: the error of one (example, step) pair",
-    "penalty": "the L2 penalty (λ/2m) Σ ‖W‖² of the cost depends on the weights directly: "
-               "add its derivative",
-}
-
 
 @dataclass(frozen=True)
 class Step:
-    """One line of a derivation: ``lhs = rhs`` by ``rule`` (a key of RULES)."""
+    """One line of a derivation: ``lhs = rhs`` by ``rule``: a key of
+    ``printing.rules.RULES``, where each rule is stated as documents print it."""
 
     lhs: sp.Basic
     rhs: sp.Basic

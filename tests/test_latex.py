@@ -506,9 +506,23 @@ def test_softmax_and_cross_entropy_lines_are_simplified():
 
 
 def test_every_rule_a_step_can_name_has_its_statement():
-    """A step's rule key (model.RULES) is stated by the documents (printing.rules.RULES),
-    in the order they are numbered in."""
-    from symbackprop.model import RULES as STEP_RULES
+    """Every rule key a derivation's steps carry, over networks of every kind (dense, image,
+    recurrent with the head at every step, a penalty, softmax with cross-entropy), and every
+    rule a document names, is stated by the documents (printing.rules.RULES, the one place
+    rules are written), in the order they are numbered in; and every stated rule is used."""
+    from symbackprop.printing.document import used_rules
     from symbackprop.printing.rules import ORDER, RULES
 
-    assert set(STEP_RULES) == set(RULES) == set(ORDER)
+    nets = [("64-32:relu-10:softmax", "cross_entropy", 0), ("2-3-1", "half_sse", "0.01"),
+            ("2-3:tanh-1:sigmoid", "bce", 0),
+            ("1x4x4-conv2k3s2p1:tanh-avgpool2s1-flatten-3:sigmoid", "mse", "0.1"),
+            ("seq3x2-rnn2:tanh:all-2:softmax", "cross_entropy", 0)]
+    keys, named = set(), set()
+    for spec, loss, l2 in nets:
+        d = derive(parse_arch(spec, loss, l2=l2))
+        equations = [eq for layer in (*d.layers, *d.features) for eq in
+                     (*layer.backward.values(), *layer.forward)]
+        keys |= {step.rule for eq in equations for step in eq.steps}
+        named |= used_rules(d, True)
+    assert keys <= set(RULES), keys - set(RULES)
+    assert keys | named == set(RULES) == set(ORDER)

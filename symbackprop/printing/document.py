@@ -112,7 +112,7 @@ def checked_label_prefix(prefix) -> str:
 @dataclass(frozen=True)
 class Row:
     """One line of a display: ``lhs = rhs`` (lhs None: continues the line above), with the
-    rule that justifies it (a key of RULES) where it is a step of a derivation, or the name
+    rule that justifies it (a key of rules.RULES) where it is a step of a derivation, or the name
     of the BP equation it is."""
 
     lhs: sp.Basic | None

@@ -1,8 +1,9 @@
 """The rules a derivation's steps follow, as a document states them: once each, numbered.
 
-Every step of a derivation names its rule (a key of ``model.RULES``). A document states each
-rule it uses once, in mathematics (``statement``: text and SymPy pieces that each format's
-printer prints, in the document's notation), numbered R1, R2, ... in the order of ``ORDER``;
+Every step of a derivation names its rule (``model.Step.rule``, a key of ``RULES``: the rules
+are written down here and nowhere else). A document states each rule it uses once, in
+mathematics (``statement``: text and SymPy pieces that each format's printer prints, in the
+document's notation), numbered R1, R2, ... in the order of ``ORDER``;
 a step's caption then refers to its rule by number (``caption``: "by (R1), the chain rule").
 """
 from __future__ import annotations
