@@ -30,6 +30,8 @@ _API = {
     "SpecError": "errors",
     "DerivationError": "errors",
     "VerificationError": "errors",
+    "GenerationError": "errors",
+    "OutputError": "io",
     "ACTIVATIONS": "registry",
     "LOSSES": "registry",
 }
@@ -40,6 +42,8 @@ __all__ = [
     "Architecture",
     "Derivation",
     "DerivationError",
+    "GenerationError",
+    "OutputError",
     "SpecError",
     "SymbackpropError",
     "VerificationError",

@@ -15,3 +15,8 @@ class DerivationError(SymbackpropError):
 
 class VerificationError(SymbackpropError):
     """A derived gradient disagrees with direct differentiation."""
+
+
+class GenerationError(SymbackpropError, ValueError):
+    """The code generator cannot print this trainer: an option it does not know, or an
+    expression of the derivation it has no rule for."""

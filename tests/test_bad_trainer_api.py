@@ -403,6 +403,113 @@ def test_save_and_load_want_a_file_name(value):
             call()
 
 
+INIT = [  # (id, keyword arguments of init_params, the message's words)
+    ("seed=-1", {"seed": -1}, "seed must be an integer >= 0, got -1"),
+    ("seed=1.5", {"seed": 1.5}, "seed must be an integer >= 0, got 1.5"),
+    ("seed='x'", {"seed": "x"}, "seed must be an integer >= 0, got 'x'"),
+    ("seed=True", {"seed": True}, "seed must be an integer >= 0, got True"),
+    ("dtype='junk'", {"dtype": "junk"}, "dtype must be float32 or float64, got 'junk'"),
+    ("dtype=int32", {"dtype": "int32"}, "dtype must be float32 or float64, got int32"),
+    ("dtype=float16", {"dtype": np.float16}, "dtype must be float32 or float64, got float16"),
+]
+
+
+@pytest.mark.parametrize("net", NETS, ids=IDS)
+@pytest.mark.parametrize("case,kwargs,words", INIT, ids=[i[0] for i in INIT])
+def test_init_params_refuses_bad_seeds_and_dtypes(net, case, kwargs, words):
+    with pytest.raises(ValueError) as err:
+        module(net).init_params(**kwargs)
+    assert str(err.value) == words
+
+
+@pytest.mark.parametrize("net", NETS, ids=IDS)
+def test_init_params_takes_numpy_integers_and_no_seed(net):
+    mod = module(net)
+    for name, value in mod.init_params(seed=np.int64(3), dtype="float32").items():
+        np.testing.assert_array_equal(value, mod.init_params(seed=3, dtype=np.float32)[name])
+        assert value.dtype == np.float32
+    assert mod.init_params(seed=None).keys() == mod.init_params().keys()
+
+
+# --- Trainer.save: atomic, modes kept, special files refused --------------------------------------
+
+def _full_disk(real):
+    """np.savez that writes part of the archive, then fails as a full disk does."""
+    def savez(file, **arrays):
+        file.write(b"PK\x03\x04 a partial archive")
+        raise OSError(28, "No space left on device")
+    return savez
+
+
+@pytest.mark.parametrize("net", NETS, ids=IDS)
+def test_a_failed_save_leaves_the_old_file_whole(net, tmp_path, monkeypatch):
+    mod = module(net)
+    good = _saved(mod, tmp_path)
+    before = _snapshot(tmp_path)
+    monkeypatch.setattr(mod.np, "savez", _full_disk(np.savez))
+    with pytest.raises(OSError, match="No space left"):
+        mod.Trainer(seed=9).save(good)
+    monkeypatch.undo()
+    assert _snapshot(tmp_path) == before  # the same bytes, and no temporary file left
+    np.testing.assert_array_equal(mod.Trainer.load(good).params["b1"],
+                                  mod.Trainer(seed=2).params["b1"])
+
+
+def test_an_interrupted_save_leaves_nothing_behind(tmp_path, monkeypatch):
+    mod = module(NETS[0])
+
+    def interrupted(file, **arrays):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(mod.np, "savez", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        mod.Trainer().save(tmp_path / "w")
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_a_new_save_has_the_users_umask(umask, mode, tmp_path):
+    old = os.umask(umask)
+    try:
+        module(NETS[0]).Trainer().save(tmp_path / "w")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "w.npz").stat().st_mode & 0o777 == mode
+
+
+def test_a_save_over_a_file_keeps_its_mode_and_links(tmp_path):
+    mod = module(NETS[0])
+    real = _saved(mod, tmp_path)
+    real.chmod(0o640)
+    link = tmp_path / "link.npz"
+    link.symlink_to(real.name)
+    mod.Trainer(seed=7).save(link)
+    assert link.is_symlink() and real.stat().st_mode & 0o777 == 0o640
+    np.testing.assert_array_equal(mod.Trainer.load(real).params["W1"],
+                                  mod.Trainer(seed=7).params["W1"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.npz", "link.npz"]
+
+
+@pytest.mark.parametrize("case,make,words", SPECIAL, ids=[s[0] for s in SPECIAL])
+def test_save_never_replaces_a_special_file(case, make, words, tmp_path):
+    path = tmp_path / "w.npz"
+    make(path)
+    kind = os.lstat(path).st_mode
+    with pytest.raises(ValueError, match=f"Trainer.save: .* {words}"):
+        module(NETS[0]).Trainer().save(path)
+    assert os.lstat(path).st_mode == kind and sorted(tmp_path.iterdir()) == [path]
+
+
+def test_the_packages_errors_are_exported():
+    import symbackprop
+    from symbackprop.io import OutputError
+
+    assert symbackprop.GenerationError is GenerationError
+    assert symbackprop.OutputError is OutputError
+    assert {"GenerationError", "OutputError"} <= set(symbackprop.__all__)
+    assert all(issubclass(e, SymbackpropError) for e in (GenerationError, OutputError))
+
+
 # --- the generator's own options ----------------------------------------------------------------
 GENERATE = [
     ({"optimizer": "rmsprop"}, "unknown optimizer 'rmsprop' (known: sgd, momentum, adam)"),

@@ -166,11 +166,13 @@ FILES = [(name, _csv(lambda lines, net, v=value: [*lines[:3], _set(lines[3], -1,
 ]
 
 
-@pytest.mark.parametrize("net", NETS, ids=IDS)
-@pytest.mark.parametrize("case,make,words,only", FILES, ids=[f[0] for f in FILES])
+# every case on every network it applies to (the label cases on networks of classes)
+FILE_CASES = [pytest.param(net, *case, id=f"{case[0]}-{net.name}") for case in FILES
+              for net in NETS if case[3] != "labels" or net.labels]
+
+
+@pytest.mark.parametrize("net,case,make,words,only", FILE_CASES)
 def test_bad_data_files(net, case, make, words, only, tmp_path, monkeypatch):
-    if only == "labels" and not net.labels:
-        pytest.skip("the targets of this network are not classes")
     monkeypatch.chdir(tmp_path)
     name = make(tmp_path, net)
     before = _snapshot(tmp_path)
@@ -270,6 +272,52 @@ def test_out_is_the_file_load_reads(net, tmp_path, monkeypatch):
     assert module(net).Trainer.load("w").params.keys() == module(net).init_params().keys()
 
 
+OUT = [  # (id, what is at the --out path before, the message's words); none is replaced
+    ("a file", lambda p: p.write_bytes(b"the user's own file"),
+     "--out 'w.npz' exists; add --force to replace it"),
+    ("a symlink", lambda p: p.symlink_to("elsewhere.npz"),
+     "--out 'w.npz' is a symlink; add --force to replace it"),
+    ("a FIFO", lambda p: os.mkfifo(p),
+     "--out 'w.npz' is not a regular file; name a file to save in"),
+    ("/dev/null", lambda p: p.symlink_to("/dev/null"),
+     "--out 'w.npz' is not a regular file; name a file to save in"),
+]
+
+
+@pytest.mark.parametrize("net", NETS, ids=IDS)
+@pytest.mark.parametrize("case,make,words", OUT, ids=[o[0] for o in OUT])
+def test_out_never_replaces_a_file_unasked(net, case, make, words, tmp_path, monkeypatch):
+    """Refused before any training; --force replaces a regular file or a link, never a
+    special file."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d.csv").write_text("\n".join(rows(net)) + "\n")
+    make(tmp_path / "w.npz")
+    before = _snapshot(tmp_path)
+    argv = ["--data", "d.csv", "--targets", targets(net), "--epochs", "1", "--out", "w"]
+    code, out, err, _ = run(module(net), argv)
+    assert (code, out, err) == (2, "", f"error: {words}\n")
+    assert _snapshot(tmp_path) == before
+    code, out, err, _ = run(module(net), [*argv, "--force"])
+    if "regular" in words:
+        assert (code, out, err) == (2, "", f"error: {words}\n")
+        assert _snapshot(tmp_path) == before
+    else:
+        assert code == 0 and out.endswith("saved w.npz\n") and err == ""
+        assert module(net).Trainer.load("w").params.keys() == module(net).init_params().keys()
+
+
+def test_force_keeps_the_mode_of_the_file_it_replaces(tmp_path, monkeypatch):
+    net = NETS[0]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d.csv").write_text("\n".join(rows(net)) + "\n")
+    argv = ["--data", "d.csv", "--targets", targets(net), "--epochs", "1", "--out", "w"]
+    assert run(module(net), argv)[0] == 0
+    (tmp_path / "w.npz").chmod(0o640)
+    assert run(module(net), [*argv, "--epochs", "2", "--force"])[0] == 0
+    assert (tmp_path / "w.npz").stat().st_mode & 0o777 == 0o640
+    assert module(net).Trainer.load("w").epoch == 2
+
+
 # --- in a process of its own, as a user runs it -------------------------------------------------
 PROCESS = [  # (the first row's label, or an .npz file's bytes; flags; the words), on the
     # 10-class digits trainer
@@ -306,6 +354,53 @@ def test_a_real_process_prints_one_line(content, flags, words, tmp_path):
     assert result.stderr.count("\n") == 1 and words in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
     assert _snapshot(tmp_path) == before
+
+
+def _closed_pipe():
+    """A pipe whose reading end is closed: a write to it is a broken pipe (| head gone)."""
+    read, write = os.pipe()
+    os.close(read)
+    return write
+
+
+STDOUT = [  # (id, the stdout the process gets, exit code, the words on stderr or "")
+    ("/dev/full", lambda: open("/dev/full", "wb"), 2,  # noqa: SIM115 - closed by the test
+     "error: cannot write to standard output: No space left on device; the trainer is saved "
+     "in 'w.npz'"),
+    ("closed", lambda: None, 2,
+     "error: cannot write to standard output: it is closed; the trainer is saved in 'w.npz'"),
+    ("broken pipe", _closed_pipe, 0, ""),
+]
+
+
+@pytest.mark.parametrize("case,stdout,code,words", STDOUT, ids=[s[0] for s in STDOUT])
+def test_an_unwritable_stdout_is_one_line_and_loses_nothing(case, stdout, code, words,
+                                                            tmp_path):
+    """Training goes on, --out is saved, and the exit code and one line say what happened."""
+    trainer = tmp_path / "digits_trainer.py"
+    trainer.write_text(source("64-32:relu-10:softmax", "cross_entropy"))
+    rng = np.random.default_rng(0)
+    lines = [",".join(f"{v:.3g}" for v in rng.uniform(0, 1, 64)) + f",{k % 10}"
+             for k in range(40)]
+    (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
+    target = stdout()
+    argv = [sys.executable, str(trainer), "--data", "d.csv", "--targets", "1", "--epochs",
+            "3", "--out", "w"]
+    if target is None:  # the descriptor closed in the child, as `>&-` does
+        argv = ["sh", "-c", 'exec "$@" >&-', "sh", *argv]
+    try:
+        result = subprocess.run(argv, stdout=target if target is not None else None,
+                                stderr=subprocess.PIPE, text=True, cwd=tmp_path, timeout=60,
+                                check=False)
+    finally:
+        if hasattr(target, "close"):
+            target.close()
+        elif isinstance(target, int):
+            os.close(target)
+    assert result.returncode == code, result.stderr
+    assert result.stderr == (words + "\n" if words else ""), result.stderr
+    with np.load(tmp_path / "w.npz") as saved:
+        assert saved["W1"].shape == (32, 64) and "state" in saved.files
 
 
 # --- fuzz ------------------------------------------------------------------------------------------

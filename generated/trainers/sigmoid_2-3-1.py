@@ -18,12 +18,14 @@ scikit-learn is importable). Depends on NumPy only.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import math
 import os
 import stat
 import sys
+import tempfile
 import time
 import warnings
 import zipfile
@@ -49,7 +51,7 @@ _SIZE = 13
 
 def init_params(seed=0, dtype=DTYPE):
     """Weights W{l} of shape (n_l, n_{l-1}) drawn with he scaling; biases b{l} zero."""
-    rng = np.random.default_rng(seed)
+    rng, dtype = np.random.default_rng(_seed_of(seed)), _float_dtype(dtype)
     sizes = ARCH["sizes"]
     params = {}
     for l, (n_in, n_out) in enumerate(itertools.pairwise(sizes), start=1):
@@ -270,6 +272,11 @@ def _whole(value, name, low):
             or value < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     return int(value)
+
+
+def _seed_of(seed):
+    """A seed for NumPy's generator: an integer >= 0, or None for fresh entropy."""
+    return None if seed is None else _whole(seed, "seed", 0)
 
 
 def _real(value, name, expected, ok):
@@ -838,7 +845,8 @@ class Trainer:
     def save(self, path):
         """Parameters, settings and training state as .npz, in ``path`` with .npz added when it
         is missing (as np.savez adds it, and as load reads it): Trainer.load(path) then fits
-        on bit for bit as this trainer would."""
+        on bit for bit as this trainer would. Atomic: a save that fails (a full disk, Ctrl-C)
+        leaves the file that was there whole; ValueError if ``path`` is not a regular file."""
         settings = {"lr": self.lr, "optimizer": self.optimizer, "momentum": self.momentum,
                     "batch_size": self.batch_size, "seed": self.seed, "dtype": self.dtype.name,
                     "l2": self.l2, "schedule": self.schedule, "power_t": self.power_t,
@@ -846,9 +854,9 @@ class Trainer:
                     "validation_fraction": self.validation_fraction,
                     "early_stopping": self.early_stopping,
                     "n_iter_no_change": self.n_iter_no_change, "tol": self.tol}
-        np.savez(_npz_name(path), arch=json.dumps(ARCH), settings=json.dumps(settings),
-                 state=json.dumps(self._state()), velocity=self._velocity, second=self._second,
-                 best=self._theta if self._best is None else self._best, **self.params)
+        _save_npz(path, arch=json.dumps(ARCH), settings=json.dumps(settings),
+                  state=json.dumps(self._state()), velocity=self._velocity, second=self._second,
+                  best=self._theta if self._best is None else self._best, **self.params)
 
     def _state(self):
         """The training state besides the arrays, as JSON keeps it (floats exactly)."""
@@ -1278,6 +1286,40 @@ def _npz_name(path):
     return path if path.endswith(".npz") else path + ".npz"
 
 
+
+def _save_npz(path, **arrays):
+    """np.savez to ``path`` (.npz added when missing), atomically: into a temporary file in the
+    same folder, renamed over ``path`` once complete. The file gets the user's umask, or the
+    mode of the file it replaces; a symlink is written through (its target replaced, the link
+    kept); a folder, device or FIFO is refused (ValueError), never replaced."""
+    name = _npz_name(path)
+    if not isinstance(name, str):  # a file object: written as it is
+        np.savez(name, **arrays)
+        return
+    target = os.path.realpath(name)
+    try:
+        info = os.stat(target)
+    except FileNotFoundError:
+        mask = os.umask(0o022)
+        os.umask(mask)
+        mode = 0o666 & ~mask
+    else:
+        if not stat.S_ISREG(info.st_mode):
+            kind = next((kind for test, kind in _NOT_REGULAR if test(info.st_mode)), "special")
+            raise ValueError(f"Trainer.save: {name!r} is {kind}, not a regular file")
+        mode = stat.S_IMODE(info.st_mode)
+    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=os.path.dirname(target))
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, **arrays)
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def _regular(path, label):
     """Refuse, before opening it, what is not a regular file: reading a FIFO blocks, a device
     such as /dev/zero never ends. A missing file is FileNotFoundError."""
@@ -1419,12 +1461,19 @@ def _load_data(path, targets, flag="--data"):
     return X, Y
 
 
-def _out_path(path):
+def _out_path(path, force=False):
     """The file --out names (.npz added when missing, as save adds it), refused before any
-    training when its folder is missing or it is a folder."""
+    training when its folder is missing, it is a folder or another file that is not a regular
+    one, or it exists and ``force`` is not given (a symlink counts as existing, dangling too)."""
     if os.path.isdir(path) or os.path.isdir(_npz_name(path)):
         raise ValueError(f"--out {path!r} is a folder; name a file in it")
     path = _npz_name(path)
+    if os.path.lexists(path):
+        if os.path.exists(path) and not os.path.isfile(path):
+            raise ValueError(f"--out {path!r} is not a regular file; name a file to save in")
+        if not force:
+            what = "is a symlink" if os.path.islink(path) else "exists"
+            raise ValueError(f"--out {path!r} {what}; add --force to replace it")
     folder = os.path.dirname(path) or "."
     if not os.path.isdir(folder):
         raise ValueError(f"--out {path!r}: the folder {folder!r} does not exist")
@@ -1493,10 +1542,27 @@ def main(argv=None):
                              "training are not used then)")
     parser.add_argument("--out", help="save the trainer (parameters, settings, state) to this "
                                       ".npz; Ctrl-C saves the last complete epoch")
+    parser.add_argument("--force", action="store_true",
+                        help="let --out replace a file that exists")
     args = parser.parse_args(argv)
+    stdout = _Guarded(sys.stdout)
+    with contextlib.redirect_stdout(stdout):
+        code = _run(args)
+    if stdout.fault is None:
+        return code
+    _silence_stdout()
+    if code != 0 or isinstance(stdout.fault, BrokenPipeError):  # said, or | head went away
+        return code
+    saved = f"; the trainer is saved in {_npz_name(args.out)!r}" if args.out else ""
+    print(f"error: cannot write to standard output: {stdout.fault}{saved}", file=sys.stderr)
+    return 2
+
+
+def _run(args):
+    """main's work once the arguments are parsed: its exit code."""
     trainer = None
     try:  # every argument is checked before the data is read, and the data before training
-        out = _out_path(args.out) if args.out else None
+        out = _out_path(args.out, args.force) if args.out else None
         _whole(args.epochs, "--epochs", 0)
         if args.early_stopping and not args.val_split:
             raise ValueError("--early-stopping needs --val-split F, the fraction to hold out")
@@ -1524,20 +1590,62 @@ def main(argv=None):
     except (OSError, KeyError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"final cost {costs[-1]:.6f}" if costs else "no epochs run")
-    print(f"training {METRIC} {_score(trainer.predict(X), Y):.4f}")
+    lines = [f"final cost {costs[-1]:.6f}" if costs else "no epochs run",
+             f"training {METRIC} {_score(trainer.predict(X), Y):.4f}"]
     if X_val is not None:
-        print(f"validation {METRIC} {_score(trainer.predict(X_val), Y_val):.4f}")
+        lines.append(f"validation {METRIC} {_score(trainer.predict(X_val), Y_val):.4f}")
     if test is not None:
-        print(f"test {METRIC} {_score(trainer.predict(test[0]), test[1]):.4f}")
-    if out:
+        lines.append(f"test {METRIC} {_score(trainer.predict(test[0]), test[1]):.4f}")
+    if out:  # saved before the report is printed: an unwritable stdout loses nothing
         try:
             trainer.save(out)
-        except OSError as exc:
-            print(f"error: cannot save {out!r}: {exc.strerror or exc}", file=sys.stderr)
+        except (OSError, ValueError) as exc:
+            print(f"error: cannot save {out!r}: {getattr(exc, 'strerror', None) or exc}",
+                  file=sys.stderr)
             return 2
-        print(f"saved {out}")
+        lines.append(f"saved {out}")
+    print("\n".join(lines), flush=True)
     return 0
+
+
+class _Guarded:
+    """Standard output that stops taking text at its first failed write (a full disk, a closed
+    pipe or descriptor) and keeps the reason: training goes on and --out is saved, then main
+    says what happened in one line."""
+
+    def __init__(self, stream):
+        self.stream, self.fault = stream, None
+
+    def write(self, text):
+        self._try(lambda: self.stream.write(text))
+        return len(text)
+
+    def flush(self):
+        self._try(lambda: self.stream.flush())
+
+    def isatty(self):
+        return self.fault is None and _is_terminal(self.stream)
+
+    def _try(self, call):
+        if self.fault is None and self.stream is None:
+            self.fault = OSError("it is closed")
+        if self.fault is None:
+            try:
+                call()
+            except (OSError, ValueError) as exc:  # ValueError: a closed file object
+                self.fault = exc if isinstance(exc, BrokenPipeError) else \
+                    OSError(getattr(exc, "strerror", None) or str(exc))
+
+
+def _silence_stdout():
+    """Point standard output at /dev/null, so that the interpreter's last flush of what is
+    still buffered does not fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _cli_trainer(args):

@@ -26,14 +26,9 @@ import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 from sympy.printing.numpy import NumPyPrinter
 
-from ..errors import SymbackpropError
+from ..errors import GenerationError
 from ..matrices import Elementwise
 from ..naming import code_name
-
-
-class GenerationError(SymbackpropError, ValueError):
-    """The code generator cannot print this trainer: an option it does not know, or an
-    expression of the derivation it has no rule for."""
 
 
 class GuardedPiecewise(sp.Piecewise):
