@@ -19,19 +19,77 @@ from symbackprop.printing.document import default_label_prefix, latex_document
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# One network of each kind: dense, image, recurrent; the second with a prefix of its own.
+# Two networks of each kind: dense, image, recurrent; some with a prefix of their own.
 SHARED = [("2-3-1", "half_sse", "ng", None),
           ("64-32:relu-10:softmax", "cross_entropy", "ng", "clf"),
           ("1x4x4-conv2k3s2p1:tanh-avgpool2s1-flatten-3:sigmoid", "mse", "rowvec", None),
-          ("seq3x2-rnn2:tanh-1", "half_sse", "ng", "rnn")]
+          ("1x8x8-conv16k3p1:relu-maxpool2-flatten-10:softmax", "cross_entropy", "ng", "cnn"),
+          ("seq3x2-rnn2:tanh-1", "half_sse", "ng", "rnn"),
+          ("seq8x8-rnn4:tanh:all-3:softmax", "cross_entropy", "rowvec", None)]
 PREAMBLE = ("\\documentclass[twocolumn]{article}\n\\usepackage{amsmath}\n\\usepackage{amssymb}\n"
             "\\usepackage{tikz}\n\\usepackage{graphicx}\n")
 
 
+def _group(text: str, start: int) -> tuple[str, int]:
+    """The contents of the braced group opening at ``text[start]``, and where it ends."""
+    depth = 0
+    for n in range(start, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[n], 0)
+        if depth == 0:
+            return text[start + 1:n], n + 1
+    raise AssertionError(f"unbalanced braces at {start}")
+
+
 def _labels(aux: str) -> dict:
-    """label -> (what \\ref prints, page), from a .aux file."""
-    return {name: (shown, int(page)) for name, shown, page in
-            re.findall(r"\\newlabel\{([^}]*)\}\{\{\{?([^{}]*)\}?\}\{(\d+)\}", aux)}
+    """label -> (what \\ref prints, page), from a .aux file; what it prints with its spaces
+    and outer braces gone (BP1, $\\mathrm{BP1}^{[1]}$)."""
+    out = {}
+    for m in re.finditer(r"\\newlabel\{([^}]*)\}\{", aux):
+        fields, n = [], m.end()
+        while len(fields) < 2:
+            field, n = _group(aux, n)
+            fields.append(field)
+        shown = fields[0].replace(" ", "")
+        while shown.startswith("{") and _group(shown, 0)[1] == len(shown):
+            shown = shown[1:-1]
+        out[m.group(1)] = (shown, int(fields[1]))
+    return out
+
+
+def _numbered(text: str) -> list[tuple[str, str]]:
+    """(tag, label) of every numbered equation of a LaTeX document."""
+    return re.findall(r"\\tag\{((?:[^{}]|\{[^{}]*\}|\{[^{}]*\{[^{}]*\}[^{}]*\})*)\}"
+                      r"\\label\{([^}]*)\}", text)
+
+
+# The gradient equations of the layers before the dense ones, by kind: what each layer's
+# results are tagged (its equation names).
+LAYER_EQUATIONS = {"conv": ("BP4", "BP1", "BP2", "BP3"), "maxpool": ("BP3",),
+                   "avgpool": ("BP3",), "flatten": ("BP3",),
+                   "rnn": ("BPTT", "BP4", "BP1", "BPU", "BP2")}
+
+
+@pytest.mark.parametrize("spec,loss,notation,prefix", SHARED[2:])
+def test_feature_and_recurrent_results_are_tagged_per_layer(spec, loss, notation, prefix):
+    """Each feature or recurrent layer's vectorised gradients are numbered as the dense BP1-BP4
+    are: tag BPn with the layer as the notation writes it (BP1^[1], BP1_1), label
+    PREFIX:layerL:BPn; no label twice in a document. The Markdown names them after each
+    equation."""
+    d = derive(parse_arch(spec, loss), notation)
+    prefix = prefix or default_label_prefix(d)
+    numbered = _numbered(latex_document(d, label_prefix=prefix))
+    labels = [label for _, label in numbered]
+    assert len(labels) == len(set(labels))
+    mark = {"ng": "^{{[{l}]}}", "rowvec": "_{{{l}}}"}[notation]
+    expected = [(f"BP{n}", f"{prefix}:BP{n}") for n in range(1, 5)]
+    for layer in reversed(d.features):
+        expected += [(rf"$\mathrm{{{name}}}{mark.format(l=layer.index)}$",
+                      f"{prefix}:layer{layer.index}:{name}")
+                     for name in LAYER_EQUATIONS[layer.feature.kind]]
+    assert sorted(numbered) == sorted(expected)
+    md = d.to_markdown()
+    for tag, _ in expected:
+        assert rf"\qquad \text{{({tag})}}" in md, tag
 
 
 def test_default_label_prefix_is_the_architecture_sanitised():
@@ -90,7 +148,11 @@ def test_two_networks_of_every_kind_share_one_paper(tmp_path):
                                               encoding="utf-8")
         prefixes.append(prefix or default_label_prefix(d))
         body.append(f"\\clearpage\\label{{start{n}}}\n\\input{{net{n}}}\n")
-    refs = " ".join(rf"\eqref{{{p}:BP{k}}}" for p in prefixes for k in (1, 4))
+    numbered = [_numbered((tmp_path / f"net{n}.tex").read_text(encoding="utf-8"))
+                for n in range(len(SHARED))]
+    # Every numbered equation of every fragment referred to: the dense BP1-BP4 and each
+    # feature or recurrent layer's.
+    refs = " ".join(rf"\eqref{{{label}}}" for tags in numbered for _, label in tags)
     (tmp_path / "paper.tex").write_text(
         PREAMBLE + "\\begin{document}\nEquations " + refs + ".\n" + "".join(body)
         + "\\clearpage\\mbox{}\\label{end}\n\\end{document}\n", encoding="utf-8")
@@ -100,11 +162,14 @@ def test_two_networks_of_every_kind_share_one_paper(tmp_path):
     assert "undefined" not in log
     labels = _labels((tmp_path / "paper.aux").read_text(encoding="latin-1"))
     starts = [labels[f"start{n}"][1] for n in range(len(SHARED))] + [labels["end"][1]]
-    for n, prefix in enumerate(prefixes):
-        for k in range(1, 5):
-            shown, page = labels[f"{prefix}:BP{k}"]
-            assert shown == f"BP{k}"
-            assert starts[n] <= page < starts[n + 1], (prefix, k, page, starts)
+    assert sum(len(tags) for tags in numbered) > 4 * len(SHARED)
+    for n, (prefix, tags) in enumerate(zip(prefixes, numbered)):
+        assert {f"{prefix}:BP{k}" for k in range(1, 5)} <= {label for _, label in tags}
+        assert any(":layer" in label for _, label in tags) == (n >= 2)
+        for tag, label in tags:
+            shown, page = labels[label]
+            assert shown == tag.replace(" ", "")
+            assert starts[n] <= page < starts[n + 1], (label, page, starts)
 
 
 def test_cli_label_prefix_and_heading(tmp_path):

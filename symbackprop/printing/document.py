@@ -41,6 +41,11 @@ CAPTIONS = {
 }
 ELIDED = "; a layer of more than {n} units is drawn with {drawn} of them"
 
+# How each format numbers an equation: a tag and a label (LaTeX, for \eqref), or the name
+# after the equation (Markdown).
+TAG = {"latex": lambda tag, label: rf" \tag{{{tag}}}\label{{{label}}}",
+       "markdown": lambda tag, label: rf" \qquad \text{{({tag})}}"}
+
 # How each format puts mathematics into a sentence: Markdown as GitHub reads it (math in a
 # code span, which its Markdown leaves alone), LaTeX in dollars.
 INLINE = {"latex": lambda math: f"${math}$", "markdown": lambda math: f"$`{math}`$"}
@@ -120,6 +125,9 @@ class Row:
     rule: str | None = None
     note: tuple = ()  # what the row's operation is: text and math pieces (features.describe)
     split: bool = False  # a sum of terms, one per line (the chain rule over several uses)
+    # The numbered equation of one layer the row is: (its name, the layer's label), as
+    # ("BP1", 1) for a convolution's dW^[1]; a general layer's BP1-BP4 are named by ``rule``.
+    tag: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -358,8 +366,9 @@ class _Formatter:
     ``inline`` puts math into it."""
 
     def __init__(self, printer, text, inline=lambda math: f"${math}$", label_prefix="eq",
-                 line_width=None, ref=lambda name: f"({name})", rule_numbers=None, loss=None):
-        self.P, self.text, self.inline = printer, text, inline
+                 line_width=None, ref=lambda name: f"({name})", rule_numbers=None, loss=None,
+                 tag=TAG["latex"]):
+        self.P, self.text, self.inline, self.tagged = printer, text, inline, tag
         self.label_prefix = label_prefix
         self.line_width = line_width  # LaTeX: what a display must fit (points); None: any
         self.ref = ref  # a numbered equation's name -> how the text refers to it
@@ -384,13 +393,26 @@ class _Formatter:
 
     def row(self, row: Row, full_lhs) -> dict:
         note = self.caption(row, full_lhs)
+        tag, label = self.number(row)
         return {"lhs": "" if row.lhs is None else self.math(row.lhs),
                 "lhs_full": self.math(full_lhs), "rhs": self.rhs(row),
-                "notes": [note] if note else [], "tag": row.rule if row.rule in BP_NAMES else "",
-                "label": self.label(row.rule) if row.rule in BP_NAMES else "", "end": r" \\"}
+                "notes": [note] if note else [], "tag": tag, "label": label,
+                "number": self.tagged(tag, label) if tag else "", "end": r" \\"}
+
+    def number(self, row: Row) -> tuple[str, str]:
+        """The row's tag and label, ("", "") if it is no numbered equation: a general
+        layer's BP1 is (BP1, PREFIX:BP1); equation BP1 of layer 1 is (BP1^[1], as the
+        notation writes layers, PREFIX:layer1:BP1)."""
+        if row.rule in BP_NAMES:
+            return row.rule, self.label(row.rule)
+        if row.tag:
+            name, layer = row.tag
+            return f"${self.P.equation_name(name, layer)}$", self.label(f"layer{layer}:{name}")
+        return "", ""
 
     def label(self, name: str) -> str:
-        """The label of a numbered thing of this document: PREFIX:BP1, PREFIX:diagram."""
+        """The label of a numbered thing of this document: PREFIX:BP1, PREFIX:layer1:BP3,
+        PREFIX:diagram."""
         return f"{self.label_prefix}:{name}"
 
     def rhs(self, row: Row) -> str:
@@ -425,7 +447,10 @@ class _Formatter:
 
             left = max(width(row["lhs"]) for row in rows)
             for row in rows:
-                row["rhs"] = break_display(row["rhs"], self.line_width - left,
+                # A numbered row leaves room for its tag, a quad from the equation.
+                tag = width("(" + row["tag"].replace("$", "") + ")") + 10.0 \
+                    if row.get("tag") else 0.0
+                row["rhs"] = break_display(row["rhs"], self.line_width - left - tag,
                                            lead=f"{{}}{relation} ")
         return rows
 
@@ -509,7 +534,7 @@ def _context(d, printer, text, with_steps, with_diagram, fmt="latex", heading="s
     f = _Formatter(printer, text, INLINE[fmt], label_prefix=prefix, line_width=line_width,
                    ref=(lambda name: rf"\eqref{{{prefix}:{name}}}") if fmt == "latex"
                    else (lambda name: f"({name})"), rule_numbers=numbers,
-                   loss=N.L[d.example_index])
+                   loss=N.L[d.example_index], tag=TAG[fmt])
     s = sections(d, with_steps)
     g, out = d.general, d.output
     arch, loss = d.arch, d.arch.loss_entry

@@ -283,10 +283,9 @@ def feature_sections(d, with_steps: bool = True) -> FeatureSections:
     results = [Row(head.lhs, head.rhs, note=flat_error)]
     for layer in reversed(d.features):
         for eq in layer.backward.values():
-            if eq.name == "BP4":  # dZ = dA ⊙ g'(Z), g' derived
-                results.append(Row(eq.lhs, eq.rhs, note=(ACTIVATION_ERROR,)))
-                continue
-            results.append(Row(eq.lhs, eq.rhs, note=describe(eq.rhs)))
+            # dZ = dA ⊙ g'(Z), g' derived; the others one operation each
+            note = (ACTIVATION_ERROR,) if eq.name == "BP4" else describe(eq.rhs)
+            results.append(Row(eq.lhs, eq.rhs, note=note, tag=(eq.name, layer.index)))
     return FeatureSections(forward, size_rows(d), steps, tuple(results))
 
 

@@ -126,6 +126,12 @@ class DerivationLatexPrinter(EntrywiseScope, LatexPrinter):
             out += f"^{{{sups}}}"
         return out
 
+    def equation_name(self, name: str, layer=None) -> str:
+        """A numbered equation's name as math: BP1, or equation BP1 of layer 1 with the
+        layer where the notation's names carry it (BP1^{[1]}, or BP1_{1})."""
+        upright = rf"\mathrm{{{name}}}"
+        return upright if layer is None else self._name(f"{upright}[{layer}]")
+
     def _print_MatrixSymbol(self, expr):
         return self._name(expr.name)
 

@@ -180,7 +180,8 @@ def recurrent_sections(d, with_steps: bool = True) -> RecurrentSections:
     for eq in layer.backward.values():
         lhs, rhs = at_step(eq.lhs, eq.rhs)
         note = (ACTIVATION_ERROR,) if isinstance(eq.rhs, Map) else describe(eq.rhs)
-        (recursion if errors[eq.name] else sums).append(Row(lhs, rhs, note=note))
+        (recursion if errors[eq.name] else sums).append(Row(lhs, rhs, note=note,
+                                                            tag=(eq.name, layer.index)))
     return RecurrentSections(forward, steps, head, tuple(recursion), tuple(sums))
 
 
