@@ -92,3 +92,53 @@ def test_jupyter_reprs():
     assert latex.startswith("$$\n\\begin{aligned}\n") and latex.endswith("\\end{aligned}\n$$\n")
     assert r"dZ^{[2]} &= (A^{[2]} - Y) \odot A^{[2]} \odot (1 - A^{[2]})" \
         in latex
+
+
+def _display_lines(block: str) -> list[tuple[float, str]]:
+    """(how wide it sets, in points at 10pt, TeX's estimate) of every line of a display: an
+    aligned display's lines each after the widest left side, where its alignment puts them."""
+    from symbackprop.printing.linebreak import width
+
+    body = re.sub(r"\\(begin|end)\{aligned\}", "", block)
+    rows = re.split(r"\\\\(?:\[[^\]]*\])?", body)
+    left = max((width(r.split("&", 1)[0]) for r in rows if "&" in r), default=0.0)
+    out = []
+    for row in rows:
+        if "&" in row:
+            out.append((left + width("{}" + row.split("&", 1)[1].replace("&", "")), row))
+        elif row.strip():
+            out.append((width(row), row))
+    return out
+
+
+def _golden_markdown():
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parent.parent / "generated" / "derivations"
+    return sorted(folder.glob("*.md"))
+
+
+def test_long_displays_are_broken_to_the_markdown_width():
+    """Every display line of every golden Markdown derivation (and of networks with other
+    layers and losses) fits the width LINE_WIDTH['markdown'] estimates for a page of
+    GitHub: a long equation is an aligned display broken across lines, as the LaTeX is
+    (tests/test_katex.py typesets them); at least one equation needed breaking."""
+    from symbackprop.printing.document import LINE_WIDTH
+    from symbackprop.printing.linebreak import joined
+
+    texts = [path.read_text(encoding="utf-8") for path in _golden_markdown()]
+    texts += [md(spec, loss, notation) for spec, loss, notation in (
+        ("2x5x5-conv2k3:relu-maxpool2s1-flatten-3:softmax", "cross_entropy", "rowvec"),
+        ("seq4x2-rnn3:relu:all-2:sigmoid", "bce", "ng"),
+        ("3-4:softsign-3:leaky_relu-2:log_softmax", "nll", "ng"))]
+    assert len(texts) >= 15
+    bound = LINE_WIDTH["markdown"]
+    broken = 0
+    for text in texts:
+        for block in re.findall(r"^```math\n(.*?)\n```$", text, flags=re.MULTILINE | re.DOTALL):
+            lines = _display_lines(block)
+            wide = [(round(w), line) for w, line in lines if w > bound]
+            assert not wide, wide[:3]
+            if r" \\ &" in block:  # broken across lines: was it wider than the bound?
+                broken += any(w > bound for w, _ in _display_lines(joined(block)))
+    assert broken >= 5, broken

@@ -42,9 +42,11 @@ CAPTIONS = {
 ELIDED = "; a layer of more than {n} units is drawn with {drawn} of them"
 
 # How each format numbers an equation: a tag and a label (LaTeX, for \eqref), or the name
-# after the equation (Markdown).
+# after the equation (Markdown); and the room (points) a tag needs besides its parenthesised
+# name, where an equation is broken to fit: amsmath's quad before it, or the \qquad.
 TAG = {"latex": lambda tag, label: rf" \tag{{{tag}}}\label{{{label}}}",
        "markdown": lambda tag, label: rf" \qquad \text{{({tag})}}"}
+TAG_GAP = {"latex": 10.0, "markdown": 20.0}
 
 # How each format puts mathematics into a sentence: Markdown as GitHub reads it (math in a
 # code span, which its Markdown leaves alone), LaTeX in dollars.
@@ -53,7 +55,9 @@ INLINE = {"latex": lambda math: f"${math}$", "markdown": lambda math: f"$`{math}
 # What a LaTeX display must fit, in points at 10pt: a fragment, a column of a two-column
 # article (the narrowest place a paper puts it), less a margin for the estimate; the
 # standalone document (10pt, 2 cm margins on letter paper), its text width less the same.
-LINE_WIDTH = {"fragment": 227.0, "standalone": 498.0}
+# A Markdown display, in the same points (an em is 10): GitHub's column of about 880 pixels
+# at its math's em of about 19 pixels is 46 em; a notebook's is wider.
+LINE_WIDTH = {"fragment": 227.0, "standalone": 498.0, "markdown": 420.0}
 
 # --heading: the level of the document's own heading, of its parts (The network, Dimensions,
 # ...) and of the blocks inside a part (BP1, a layer), per format; 1 is a section, None no
@@ -367,8 +371,9 @@ class _Formatter:
 
     def __init__(self, printer, text, inline=lambda math: f"${math}$", label_prefix="eq",
                  line_width=None, ref=lambda name: f"({name})", rule_numbers=None, loss=None,
-                 tag=TAG["latex"]):
-        self.P, self.text, self.inline, self.tagged = printer, text, inline, tag
+                 fmt="latex"):
+        self.P, self.text, self.inline = printer, text, inline
+        self.tagged, self.tag_gap = TAG[fmt], TAG_GAP[fmt]
         self.label_prefix = label_prefix
         self.line_width = line_width  # LaTeX: what a display must fit (points); None: any
         self.ref = ref  # a numbered equation's name -> how the text refers to it
@@ -437,7 +442,10 @@ class _Formatter:
             out.append(self.row(r, lhs))
         if out:
             out[-1]["end"] = ""
-        return self.fit(out, relation)
+        out = self.fit(out, relation)
+        for row in out:
+            row["display"] = display(row, relation)
+        return out
 
     def fit(self, rows: list[dict], relation: str = "=") -> list[dict]:
         """Printed rows of one display (lhs, rhs), each right side broken across lines where
@@ -448,7 +456,7 @@ class _Formatter:
             left = max(width(row["lhs"]) for row in rows)
             for row in rows:
                 # A numbered row leaves room for its tag, a quad from the equation.
-                tag = width("(" + row["tag"].replace("$", "") + ")") + 10.0 \
+                tag = width("(" + row["tag"].replace("$", "") + ")") + self.tag_gap \
                     if row.get("tag") else 0.0
                 row["rhs"] = break_display(row["rhs"], self.line_width - left - tag,
                                            lead=f"{{}}{relation} ")
@@ -456,6 +464,17 @@ class _Formatter:
 
     def shape(self, shape) -> str:
         return self.P.shape(shape)
+
+
+def display(row: dict, relation: str = "=") -> str:
+    """A printed row as a display of its own: ``lhs = rhs`` with its number; an aligned
+    display where the right side was broken across lines (KaTeX's and MathJax's aligned)."""
+    from .linebreak import RELATION_CONTINUATION  # how every continuation line starts
+
+    if RELATION_CONTINUATION not in row["rhs"]:
+        return f"{row['lhs_full']} {relation} {row['rhs']}{row['number']}"
+    return (f"\\begin{{aligned}}\n{row['lhs_full']} &{relation} {row['rhs']}{row['number']}\n"
+            "\\end{aligned}")
 
 
 def _layer_by_layer(f, blocks) -> list[dict]:
@@ -528,13 +547,13 @@ def _context(d, printer, text, with_steps, with_diagram, fmt="latex", heading="s
              standalone=False, label_prefix=None) -> dict:
     prefix = default_label_prefix(d) if label_prefix is None else \
         checked_label_prefix(label_prefix)
-    line_width = LINE_WIDTH["standalone" if standalone else "fragment"] if fmt == "latex" \
-        else None
+    line_width = LINE_WIDTH["markdown" if fmt == "markdown" else "standalone" if standalone
+                            else "fragment"]
     numbers = numbered(used_rules(d, with_steps))
     f = _Formatter(printer, text, INLINE[fmt], label_prefix=prefix, line_width=line_width,
                    ref=(lambda name: rf"\eqref{{{prefix}:{name}}}") if fmt == "latex"
                    else (lambda name: f"({name})"), rule_numbers=numbers,
-                   loss=N.L[d.example_index], tag=TAG[fmt])
+                   loss=N.L[d.example_index], fmt=fmt)
     s = sections(d, with_steps)
     g, out = d.general, d.output
     arch, loss = d.arch, d.arch.loss_entry
