@@ -21,6 +21,7 @@ from .. import tensors as T
 from ..matrices import Elementwise
 from ..naming import code_name
 from . import conv_kernels as CK
+from .ops import Op, op
 from .printer import GenerationError
 
 M_SYMBOL = sp.Symbol("m")
@@ -93,9 +94,9 @@ class FeaturePlanner:
             out[param] = name
         return out
 
-    def call(self, kernel, *args) -> str:
+    def call(self, kernel, *args) -> Op:
         self.used.add(kernel)
-        return f"{kernel}({', '.join(str(a) for a in args)})"
+        return op(kernel, *args)
 
     def invoke(self, kernel, label, given: dict, **sizes) -> str:
         """The call of ``kernel`` for layer ``label``: each parameter from ``given`` (the

@@ -1,10 +1,11 @@
 """From a derivation to the blocks of a generated NumPy trainer.
 
 ``plan(derivation)`` walks the derivation layer by layer and turns every equation into a
-``Block``: the equation quoted as a comment, then the NumPy calls that compute it into
-preallocated buffers. Every decision (which buffers exist, which share memory, where a value
-saved in the forward pass is reused, where the learning rate is folded in) is made here; the
-template ``trainer.py.j2`` only lays the blocks out.
+``Block``: the equation quoted as a comment, then the operations (``ops.Op``, data) that
+compute it into preallocated buffers. Every decision (which buffers exist, which share memory,
+where a value saved in the forward pass is reused, where the learning rate is folded in) is
+made here; a backend (``backends.py``) prints the operations, and the template
+``trainer.py.j2`` only lays the printed blocks out.
 
 The derivation is in Ng's layout (columns are examples); the generated code keeps rows as
 examples, so every activation-sized array holds the transpose of its symbol (``Z1`` is
@@ -24,6 +25,7 @@ from ..registry import a as a_var
 from ..registry import n as n_var
 from ..registry import y as y_var
 from . import conv_kernels, recurrent, rnn_kernels
+from .ops import Op, Penalty, Value, op
 from .features import FeaturePlanner, parameter_shapes
 from .printer import (
     GenerationError,
@@ -42,10 +44,10 @@ from .printer import (
 
 @dataclass
 class Block:
-    """One equation: comment lines (without '#'), then code lines."""
+    """One equation: comment lines (without '#'), then the operations that compute it."""
 
     comments: list[str]
-    code: list[str]
+    code: list[Op]
 
 
 def block(comments, code) -> Block:
@@ -72,17 +74,10 @@ class Buffer:
 
     @property
     def line(self) -> str:
-        """The line of _buffers() that makes it, with its note as a comment."""
-        if self.alias:
-            line = f"{self.name} = {self.alias}"
-        elif self.value is not None:
-            line = f"{self.name} = np.array({self.value}, dtype)"
-        elif self.shape is not None:
-            line = f"{self.name} = np.empty({self.shape}, dtype)"
-        else:
-            kind = "bool" if self.boolean else "dtype"
-            line = f"{self.name} = np.empty(({self.rows}, {self.cols}), {kind})"
-        return f"{line}  # {self.note}" if self.note else line
+        """The line of the NumPy module's _buffers() that makes it."""
+        from .backends import NUMPY
+
+        return NUMPY.buffer_line(self)
 
 
 @dataclass
@@ -94,13 +89,13 @@ class Plan:
     forward: list[Block]
     output: str  # the code name of A^[L]
     cost: list[Block]
-    cost_value: str  # expression of J from the cost block's buffers
+    cost_value: Value  # J's total from the cost block's buffers
     backward: list[Block]
     scale_note: str
     kernels: list[str]  # the functions of ``kernels`` the calls use (erf, ...)
     conv_kernels: list[str] = ()  # the functions of ``conv_kernels`` the calls use
     rnn_kernels: list[str] = ()  # the functions of ``rnn_kernels`` the calls use
-    penalty: str = ""  # the L2 penalty's part of J as an expression of P (and m), or ""
+    penalty: Penalty | None = None  # the L2 penalty's part of J (of P and m), or None
     penalty_note: str = ""
 
 
@@ -236,7 +231,7 @@ class TrainerPlanner:
                     self.buffers[dest] = Buffer(dest, cols, alias=candidate)
                 else:
                     self.buffer(dest, cols)
-                return printer.lines
+                return printer.ops
         raise AssertionError("unreachable")
 
     def _emit(self, kernel, dest, cols, alias, scale, saved, suffix=""):
@@ -367,14 +362,13 @@ class TrainerPlanner:
         return block(comments, self._linear(rhs, target, fold=fold))
 
     def _penalty(self):
-        """The L2 penalty's part of J, (lambda/(2m)) sum_l ||W^[l]||^2, as code, and a note."""
+        """The L2 penalty's part of J, (lambda/(2m)) sum_l ||W^[l]||^2, and a note."""
         if not self.d.l2:
-            return "", ""
+            return None, ""
         penalised = {code_name(str(w.label if isinstance(w, sp.IndexedBase) else w.name))
                      for w in self.d.penalty.atoms(sp.IndexedBase, sp.MatrixSymbol)}
         weights = [name for name in self.param_shapes if name in penalised]
-        terms = " + ".join(f"np.vdot({name}, {name})" for name in weights)
-        value = f"{number(self.d.l2 / 2)} * ({terms}) / m"
+        value = Penalty(self.d.l2 / 2, tuple(weights))
         return value, (f"the L2 penalty (lambda/(2m)) sum_l ||W[l]||^2, lambda = "
                        f"{decimal(self.d.l2)} (biases are not penalised)")
 
@@ -392,8 +386,7 @@ class TrainerPlanner:
                             "below evaluate (finite for every input, factors reusable)")
         if self._shift(layer, kernel, bwd, cost):
             zmax = self.buffer(f"{Z}max", 1, "row maximum")
-            code += [f"np.maximum.reduce({Z}, 1, None, {zmax}, True)",
-                     f"np.subtract({Z}, {zmax}, {Z})"]
+            code += [op("max_units", Z, zmax), op("subtract", Z, zmax, Z)]
             comments.append(f"{Z} is first shifted by its row maximum: every expression that "
                             f"reads {Z} is unchanged by the shift, and exp cannot overflow")
         for name, expr in saved.values():
@@ -418,7 +411,7 @@ class TrainerPlanner:
             self.buffers[dZ] = Buffer(dZ, cols, alias=name)
             factor = "scale" if coeff == 1 else f"scale * {number(coeff)}"
             said = f"{label}: {dZ} = {kernel.equation}, which the cost left in {name}"
-            blocks = [block([said, scaled], [f"np.multiply({dZ}, {factor}, {dZ})"])]
+            blocks = [block([said, scaled], [op("multiply", dZ, factor, dZ)])]
         elif isinstance(kernel.body, sp.Symbol):
             self.buffers[dZ] = Buffer(dZ, cols, alias=kernel.names[kernel.body])
             blocks = [block([f"{label}: {dZ} = {kernel.equation}: the same array"], [])]
@@ -508,11 +501,11 @@ class TrainerPlanner:
                             "output error")
             self.buffer(name, cols)
         if squares and body in names:
-            total = f"np.vdot({names[pair[0]]}, {names[body]})"
+            total = ("vdot", (names[pair[0]], names[body]))
             printer = KernelPrinter(names, self.temps(cols, self.buffers), constant=self.constant)
             for name, expr in shared.values():
                 printer.emit(expr, name)
-            lines = printer.lines
+            lines = printer.ops
             self.kernels |= printer.kernels
         else:
             self.buffer(dest, cols, "the loss of each example and output unit")
@@ -522,11 +515,10 @@ class TrainerPlanner:
             self.buffers.update(pending)
             self.reduction_names.update(reductions)
             self.kernels |= printer.kernels
-            lines = printer.lines
+            lines = printer.ops
             first = dest if pair is None or pair[0] == pair[1] else names[pair[0]]
-            total = f"np.vdot({first}, {dest})" if squares else f"{dest}.sum()"
-        value = {1: f"{total} / m", -1: f"-{total} / m"}.get(coeff,
-                                                              f"{number(coeff)} * {total} / m")
+            total = ("vdot", (first, dest)) if squares else ("sum", (dest,))
+        value = Value(total[0], total[1], coeff)
         if kernel.body.has(sp.Symbol(self.d.layers[-1].Z.name)):
             comments.append(f"  = (1/m) sum of {scalar_text(kernel.body, _shown(kernel))}: "
                             "logs of probabilities written through Z, finite where A "
@@ -572,7 +564,7 @@ class TrainerPlanner:
             after[key] = later
         return after
 
-    def _linear(self, rhs, target, fold=False) -> list[str]:
+    def _linear(self, rhs, target, fold=False) -> list[Op]:
         """Z = W A + b 1ᵀ, dW = (1/m) dZ Aᵀ, db = (1/m) dZ 1, dA = Wᵀ dZ as NumPy calls."""
         m = self.m
         terms = list(rhs.args) if isinstance(rhs, sp.MatAdd) else [rhs]
@@ -593,24 +585,23 @@ class TrainerPlanner:
             ones = [a for a in mats if isinstance(a, sp.OneMatrix)]
             rest_m = [a for a in mats if not isinstance(a, sp.OneMatrix)]
             if ones and ones[0].shape == (1, m) and len(rest_m) == 1:
-                rest.append(f"np.add({target}, {code_name(rest_m[0].name)}, {target})")
+                rest.append(op("add", target, code_name(rest_m[0].name), target))
             elif ones and ones[0].shape == (m, 1) and len(rest_m) == 1:
-                lines.append(f"np.add.reduce({matrix_text(rest_m[0], m, True)}, 0, None, "
-                             f"{target})")
+                lines.append(op("sum_rows", matrix_text(rest_m[0], m, True), target))
             elif len(mats) == 2 and not ones:
                 left, right = mats
                 if m in rhs.shape:  # stored transposed: (left right)ᵀ = rightᵀ leftᵀ
                     pair = [matrix_text(x, m, True, transposed=True) for x in (right, left)]
                 else:
                     pair = [matrix_text(x, m, True, transposed=False) for x in (left, right)]
-                lines.append(f"np.dot({pair[0]}, {pair[1]}, {target})")
+                lines.append(op("dot", pair[0], pair[1], target))
             else:
                 raise GenerationError(f"no NumPy rule for the term {term} of {rhs}")
         if len(lines) != 1:
             raise GenerationError(f"expected one product in {rhs}")
         return lines + rest
 
-    def _penalty_term(self, W, factor, target) -> list[str]:
+    def _penalty_term(self, W, factor, target) -> list[Op]:
         """target += scale * factor * W, factor = lambda with the penalty's value put in."""
         value = factor.xreplace({N.lam: self.d.l2})
         if not value.is_number or value.free_symbols:
@@ -619,8 +610,8 @@ class TrainerPlanner:
         scratch = f"{name}_decay"
         self.buffers.setdefault(scratch, Buffer(scratch, 0, note=f"the penalty's term of d{name}",
                                                 shape=self._param_shape(name)))
-        return [f"np.multiply({name}, scale * {number(value)}, {scratch})",
-                f"np.add({target}, {scratch}, {target})"]
+        return [op("multiply", name, f"scale * {number(value)}", scratch),
+                op("add", target, scratch, target)]
 
     def _param_shape(self, name: str) -> tuple[int, ...]:
         return self.param_shapes[name]
@@ -708,9 +699,9 @@ def _shown(kernel: Kernel) -> dict:
 def _alias_safe(ops, dest, source) -> bool:
     """dest may share source's memory: no call reads source after one has written dest."""
     written = False
-    for _, args, _ in ops:
-        if written and source in args[:-1]:
+    for o in ops:
+        if written and source in o.reads:
             return False
-        if args[-1] == dest:
+        if o.dest == dest:
             written = True
     return True

@@ -13,6 +13,8 @@ from .. import registry
 from ..engine import derive
 from ..templating import render
 from . import conv_kernels, kernels, rnn_kernels
+from .backends import NUMPY
+from .generator import Block
 from .generator import plan as make_plan
 from .options import DTYPES, INITS, OPTIMIZERS, SCHEDULES
 from .printer import GenerationError, decimal
@@ -187,6 +189,10 @@ def generate(arch, optimizer: str = "sgd", dtype: str = "float64", init: str = "
     if init not in INITS:
         raise GenerationError(f"unknown init {init!r} (known: {', '.join(INITS)})")
     plan = make_plan(derive(arch))
+    backend = NUMPY
+    forward, cost, backward = ([Block(b.comments, backend.lines(b.code)) for b in part]
+                               for part in (plan.forward, plan.cost, plan.backward))
+    cost_value, penalty = backend.value(plan.cost_value), backend.penalty(plan.penalty)
     loss = arch.loss_entry
     sizes = arch.sizes
     arch_dict = _arch_dict(arch)
@@ -203,14 +209,14 @@ def generate(arch, optimizer: str = "sgd", dtype: str = "float64", init: str = "
     buffers = [b.name for b in plan.buffers]
     params = [name for name, _ in plan.params]
     grads = ["d" + name for name in params]
-    cost_uses = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", plan.cost_value + plan.penalty)
-    all_blocks = plan.forward + plan.cost + plan.backward
+    cost_uses = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", cost_value + penalty)
+    all_blocks = forward + cost + backward
     return render(
         "trainer.py.j2",
-        forward_unpack={"P": _unpack(params, plan.forward),
-                        "B": _unpack(buffers, plan.forward, [plan.output])},
-        cost_unpack={"B": _unpack(buffers, plan.cost, cost_uses),
-                     "P": _unpack(params, plan.cost, cost_uses)},
+        forward_unpack={"P": _unpack(params, forward),
+                        "B": _unpack(buffers, forward, [plan.output])},
+        cost_unpack={"B": _unpack(buffers, cost, cost_uses),
+                     "P": _unpack(params, cost, cost_uses)},
         step_unpack={"P": _unpack(params, all_blocks), "G": _unpack(grads, all_blocks),
                      "B": _unpack(buffers, all_blocks, cost_uses)},
         arch_text=str(arch), loss=arch.loss, loss_description=loss.description,
@@ -228,8 +234,8 @@ def generate(arch, optimizer: str = "sgd", dtype: str = "float64", init: str = "
         buffers=plan.buffers, buffer_names=buffers, output_index=buffers.index(plan.output),
         optimizers="(" + ", ".join(f"\"{name}\"" for name in OPTIMIZERS) + ")",
         schedules="(" + ", ".join(f"\"{name}\"" for name in SCHEDULES) + ")",
-        forward=plan.forward, output=plan.output, cost=plan.cost, cost_value=plan.cost_value,
-        backward=plan.backward, scale_note=plan.scale_note,
+        forward=forward, output=plan.output, cost=cost, cost_value=cost_value,
+        backward=backward, scale_note=plan.scale_note,
         target_checks=_target_checks(loss, sizes[-1], _y_shape(arch),
                                      -1 if arch.every_step else 1),
         y_shape=_y_shape(arch), **seq, **_estimator_options(arch),
@@ -237,5 +243,5 @@ def generate(arch, optimizer: str = "sgd", dtype: str = "float64", init: str = "
         kernels=[kernels.source(name) for name in plan.kernels],
         conv_kernels=[conv_kernels.source(name) for name in plan.conv_kernels],
         rnn_kernels=[rnn_kernels.source(name) for name in plan.rnn_kernels],
-        penalty=plan.penalty, penalty_note=plan.penalty_note, notes=notes,
+        penalty=penalty, penalty_note=plan.penalty_note, notes=notes,
     )

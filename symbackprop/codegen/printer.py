@@ -29,6 +29,7 @@ from sympy.printing.numpy import NumPyPrinter
 from ..errors import GenerationError
 from ..matrices import Elementwise
 from ..naming import code_name
+from .ops import Op, op
 
 
 class GuardedPiecewise(sp.Piecewise):
@@ -490,7 +491,6 @@ _COMPARE = {
 _UFUNCS = {"Abs": "absolute", "Min": "minimum", "Max": "maximum"}
 # Kernels of ``kernels`` that functions without a ufunc call: SymPy name -> kernel.
 _KERNELS = {"erf": "_erf", "erfc": "_erfc"}
-_OUT_BY_KEYWORD = ("minimum", "maximum")
 
 
 def number(value) -> str:
@@ -503,23 +503,8 @@ def decimal(value) -> str:
     return repr(float(value)).removesuffix(".0")
 
 
-def format_call(fn: str, args, where: str | None = None) -> str:
-    """``np.fn(args)``; np.copyto takes its destination first; a kernel of ``kernels`` is
-    called by its name; ``where``: a boolean mask, only its entries are written."""
-    mask = f", where={where}" if where else ""
-    if fn == "copyto":
-        return f"np.copyto({args[-1]}, {', '.join(args[:-1])}{mask})"
-    if fn == "sum_units":  # a sum over the units of each example, kept as a column
-        return f"np.add.reduce({args[0]}, 1, None, {args[1]}, True)"
-    if fn.startswith("_"):
-        return f"{fn}({', '.join(args)})"
-    if fn in _OUT_BY_KEYWORD or where:
-        return f"np.{fn}({', '.join(args[:-1])}, out={args[-1]}{mask})"
-    return f"np.{fn}({', '.join(args)})"
-
-
 class KernelPrinter(NumPyPrinter):
-    """Scalar SymPy body -> lines of in-place NumPy calls writing into preallocated buffers.
+    """Scalar SymPy body -> the plan's ops (``ops.Op``), each writing a preallocated buffer.
 
     ``names`` maps each placeholder symbol to the code name of its array; ``temp(shape)``
     returns the name of a free scratch buffer of that shape ("full" or "column", or "mask"
@@ -536,13 +521,16 @@ class KernelPrinter(NumPyPrinter):
         self.constant = constant or number
         self.column = set(column)
         self.preferred = None  # the symbol to read first (it shares its buffer with dest)
-        self.ops: list[tuple[str, tuple[str, ...], str | None]] = []
+        self.ops: list[Op] = []
         self.kernels: set[str] = set()
         self.where = None  # a boolean mask every call is restricted to (GuardedPiecewise)
 
     @property
     def lines(self) -> list[str]:
-        return [format_call(fn, args, where) for fn, args, where in self.ops]
+        """The ops as the NumPy backend prints them."""
+        from .backends import NUMPY
+
+        return NUMPY.lines(self.ops)
 
     # helpers ---------------------------------------------------------------------------------
     def number(self, value) -> str:
@@ -553,7 +541,7 @@ class KernelPrinter(NumPyPrinter):
 
     def call(self, fn: str, *args) -> None:
         """One ufunc call; its last argument is the buffer it writes."""
-        self.ops.append((fn, args, None if fn.startswith("_") else self.where))
+        self.ops.append(op(fn, *args, where=None if fn.startswith("_") else self.where))
 
     def shape_of(self, expr) -> str:
         """'column' if expr depends only on per-example columns, else 'full'."""

@@ -32,6 +32,7 @@ from ..naming import code_name
 from ..registry import a as a_var
 from ..registry import z as z_var
 from . import rnn_kernels as RK
+from .ops import Op, op
 from .printer import GenerationError, scalar_text
 
 M_SYMBOL = sp.Symbol("m")
@@ -97,9 +98,9 @@ class RecurrentPlanner:
                     and buffer.name not in self.step_buffers:
                 buffer.rows = rows
 
-    def call(self, kernel, *args) -> str:
+    def call(self, kernel, *args) -> Op:
         self.used.add(kernel)
-        return f"{kernel}({', '.join(str(a) for a in args)})"
+        return op(kernel, *args)
 
     # blocks -------------------------------------------------------------------------------
     def forward_blocks(self, layer) -> list:
@@ -146,8 +147,8 @@ class RecurrentPlanner:
         self.p.buffers.update(pending)
         self.step_buffers |= set(pending)
         self.p.kernels |= printer.kernels
-        head = f"def {fn_name}({', '.join(f'{name}_t' for name in params)}):"
-        code = [head, *(f"    {line}" for line in printer.lines)]
+        code = [Op("function", (fn_name, *(f"{name}_t" for name in params)),
+                   body=tuple(printer.ops))]
         comments = [f"{fn_name}: {dest}[t] = {equation}, one step t at a time"]
         if computed != equation:
             comments.append(f"  = {computed}: the same function in the form the calls "
