@@ -4,6 +4,7 @@
     python benchmarks/estimator_bench.py --seeds 0-9 --repeats 5
     python benchmarks/estimator_bench.py --kinds         # + the image and recurrent networks
     python benchmarks/estimator_bench.py --threads 1     # one BLAS thread for both
+    python benchmarks/estimator_bench.py --predict-between   # each fit right after a predict
 
 The data: scikit-learn's load_digits, X/16, train_test_split(test_size=0.25, random_state=0,
 stratify=y). The generated module is generated/trainers/digits_64-32-10.py (symbackprop
@@ -13,12 +14,21 @@ estimator ``Classifier(random_state=seed)``; the reference is
 with scikit-learn's defaults (Adam, learning rate 0.001, batches of 200, 200 epochs, L2
 1e-4). For each seed both fit ``--repeats`` times, interleaved (ours, theirs, ours, ...), in
 one process; the fit time is the median of a seed's repeats, the ratio the MLPClassifier's
-total over ours. Accuracies are on the held-out quarter; every repeat of a seed gives the same
-model (checked). ``--kinds`` adds the image (1x8x8-conv16k3p1:relu-maxpool2-flatten-10:softmax)
-and recurrent (seq8x8-rnn64:tanh-10:softmax, rows as time steps) golden modules' estimators,
-with their defaults too. Threads: NumPy's BLAS as it comes (``--threads default``, what a user
-gets; both estimators run on it), or one (``--threads 1``), set before NumPy loads by
-benchmarks/harness.py.
+total over ours. Accuracies are on the held-out quarter, predicted once every fit is timed;
+every repeat of a seed gives the same model (checked). ``--kinds`` adds the image
+(1x8x8-conv16k3p1:relu-maxpool2-flatten-10:softmax) and recurrent (seq8x8-rnn64:tanh-10:softmax,
+rows as time steps) golden modules' estimators, with their defaults too. Threads: NumPy's BLAS
+as it comes (``--threads default``, what a user gets; both estimators run on it), or one
+(``--threads 1``), set before NumPy loads by benchmarks/harness.py.
+
+Why the predictions wait: neither fit makes a multi-threaded BLAS call (OpenBLAS gives a
+product one thread per 65536 x 4 multiply-adds, rounded down, and the largest of these fits,
+MLPClassifier's 200 x 64 by 64 x 32, has 409600), but a predict of the test quarter is one
+(450 x 64 by 64 x 32), and after it OpenBLAS's worker thread spins for about 0.1 s before it
+sleeps. A fit started in that time shares the cores with it: on the busy 2-core machine of
+the README's figures the generated fit then took 0.173 s instead of 0.104 s for the same CPU
+time, MLPClassifier's 0.641 s instead of 0.507 s. ``--predict-between`` times the fits that
+way (fit, predict, the other's fit, its predict, ...), to show it.
 """
 from __future__ import annotations
 
@@ -58,6 +68,8 @@ def _parse(argv=None):
     parser.add_argument("--kinds", action="store_true",
                         help="also the image and recurrent networks' estimators")
     parser.add_argument("--threads", choices=("1", "default"), default="default")
+    parser.add_argument("--predict-between", action="store_true",
+                        help="each fit right after the other estimator's predict")
     return parser.parse_args(argv)
 
 
@@ -82,52 +94,67 @@ def digits():
 
 np = None  # NumPy, imported by main once the threads are set
 
+# OpenBLAS's worker threads spin for about 0.1 s after a multi-threaded call before they sleep
+# (its THREAD_TIMEOUT, 2**28 cycles); fits timed after predictions wait this long first.
+SETTLE = 0.3
 
-def timed_fit(make, X, y, X_test, y_test):
-    """(seconds, test accuracy, test predictions) of one fit."""
-    estimator = make()
+
+def timed_fit(estimator, X, y):
+    """(seconds, estimator) of one fit of the estimator."""
     began = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # MLPClassifier's ConvergenceWarning at 200 epochs
         estimator.fit(X, y)
-    seconds = time.perf_counter() - began
-    predicted = estimator.predict(X_test)
-    return seconds, float(np.mean(predicted == y_test)), predicted
+    return time.perf_counter() - began, estimator
 
 
-def compare(seeds, repeats, shape=(-1, 64), file_name="digits_64-32-10.py"):
-    """Per seed: (seed, our accuracy, our seconds, MLP accuracy, MLP seconds)."""
+def scored(runs, X_test, y_test):
+    """(test accuracy, median fit seconds) of one seed's (seconds, estimator) fits, checking
+    that they all predict the same."""
+    predictions = [estimator.predict(X_test) for _, estimator in runs]
+    assert all(np.array_equal(p, predictions[0]) for p in predictions), "fits differ"
+    return float(np.mean(predictions[0] == y_test)), statistics.median(s for s, _ in runs)
+
+
+def compare(seeds, repeats, predict_between=False, shape=(-1, 64),
+            file_name="digits_64-32-10.py"):
+    """Per seed: (seed, our accuracy, our seconds, MLP accuracy, MLP seconds). Every fit is
+    timed before any estimator predicts, unless ``predict_between``: then each fit is
+    followed by its estimator's predict of the test quarter, as a user's fit and score are."""
     from sklearn.neural_network import MLPClassifier
 
     module = load_module(file_name)
     X_train, X_test, y_train, y_test = digits()
     ours_X, ours_test = X_train.reshape(shape), X_test.reshape(shape)
-    rows = []
+    contenders = ((lambda s: module.Classifier(random_state=s), ours_X, ours_test),
+                  (lambda s: MLPClassifier(hidden_layer_sizes=(32,), random_state=s),
+                   X_train, X_test))
+    fits = {seed: ([], []) for seed in seeds}
     for seed in seeds:
-        ours, theirs = [], []
         for _ in range(repeats):
-            ours.append(timed_fit(lambda s=seed: module.Classifier(random_state=s), ours_X,
-                                  y_train, ours_test, y_test))
-            theirs.append(timed_fit(lambda s=seed: MLPClassifier(hidden_layer_sizes=(32,),
-                                                                 random_state=s),
-                                    X_train, y_train, X_test, y_test))
-        for runs in (ours, theirs):
-            assert all(np.array_equal(r[2], runs[0][2]) for r in runs), "fits differ"
-        rows.append((seed, ours[0][1], statistics.median(r[0] for r in ours),
-                     theirs[0][1], statistics.median(r[0] for r in theirs)))
+            for runs, (make, X, X_t) in zip(fits[seed], contenders):
+                runs.append(timed_fit(make(seed), X, y_train))
+                if predict_between:
+                    runs[-1][1].predict(X_t)
+    rows = []
+    for seed, (ours, theirs) in fits.items():
+        rows.append((seed, *scored(ours, contenders[0][2], y_test),
+                     *scored(theirs, contenders[1][2], y_test)))
     return rows
 
 
 def kind_rows(seeds):
     """Per kind of network: (kind, accuracies by seed, median fit seconds)."""
     X_train, X_test, y_train, y_test = digits()
+    time.sleep(SETTLE)  # after compare's predictions
     out = []
     for kind, (file_name, shape) in KINDS.items():
         module = load_module(file_name)
-        runs = [timed_fit(lambda s=seed, m=module: m.Classifier(random_state=s),
-                          X_train.reshape(shape), y_train, X_test.reshape(shape), y_test)
+        runs = [timed_fit(module.Classifier(random_state=seed), X_train.reshape(shape), y_train)
                 for seed in seeds]
-        out.append((kind, [r[1] for r in runs], statistics.median(r[0] for r in runs)))
+        accuracies = [scored([run], X_test.reshape(shape), y_test)[0] for run in runs]
+        out.append((kind, accuracies, statistics.median(s for s, _ in runs)))
+        time.sleep(SETTLE)
     return out
 
 
@@ -138,12 +165,13 @@ def main(argv=None):
     import numpy as np
     import sklearn
 
-    rows = compare(args.seeds, args.repeats)
+    rows = compare(args.seeds, args.repeats, args.predict_between)
     ours_mean = float(np.mean([r[1] for r in rows]))
     theirs_mean = float(np.mean([r[3] for r in rows]))
     ratio = sum(r[4] for r in rows) / sum(r[2] for r in rows)
     print(f"# {harness.environment()}, scikit-learn {sklearn.__version__}")
-    print(f"digits, X/16, the test quarter; {args.repeats} timed fits a seed, medians")
+    print(f"digits, X/16, the test quarter; {args.repeats} timed fits a seed, medians"
+          + ("; each fit right after a predict" if args.predict_between else ""))
     print("| seed | generated Classifier | fit | MLPClassifier | fit |")
     print("|---|---|---|---|---|")
     for seed, acc, sec, ref_acc, ref_sec in rows:
