@@ -182,11 +182,14 @@ class Derivation:
                                  heading=heading)
 
     def to_text(self, notation: str | None = None, steps: bool = True,
-                diagram: bool = True) -> str:
-        """The text document ``symbackprop derive`` prints."""
-        from .printing.text import derivation_text
+                diagram: bool = True, width: int | None = None) -> str:
+        """The text document ``symbackprop derive`` prints, in lines of at most ``width``
+        columns (at least 40; default: the terminal's width, 80 when standard output is no
+        terminal, as the command does)."""
+        from .printing.text import derivation_text, terminal_width
 
-        return derivation_text(self._in(notation), steps=steps, diagram=diagram)
+        return derivation_text(self._in(notation), steps=steps, diagram=diagram,
+                               width=terminal_width() if width is None else width)
 
     @property
     def output(self) -> Layer:

@@ -54,7 +54,9 @@ NETS = [
 ]
 NOTATIONS = ("ng", "rowvec")
 RENDER = {
-    "text": lambda d, **kw: derivation_text(d, **kw),
+    # Wide enough that every equation is one picture, as the content checks read it
+    # (tests/test_text.py checks the breaking to a width).
+    "text": lambda d, **kw: derivation_text(d, **{"width": 10_000, **kw}),
     "latex": lambda d, **kw: latex_document(d, standalone=True, **kw),
     "markdown": lambda d, **kw: markdown_document(d, **kw),
 }
@@ -202,8 +204,14 @@ def test_sizes_and_table_come_from_the_architecture(monkeypatch):
 def test_diagram_is_the_chain_of_shapes(spec, loss, l2, fmt):
     arch = _arch(spec, loss, l2)
     doc = _doc(spec, loss, l2, "ng", fmt)
-    line = next(x for x in doc.splitlines() if x.lstrip().startswith("×".join(
+    lines = doc.splitlines()
+    first = next(n for n, x in enumerate(lines) if x.lstrip().startswith("×".join(
         map(str, arch.shapes()[0])) + " → "))
+    line = lines[first]
+    for more in lines[first + 1:]:  # a text line too long goes on before an arrow
+        if not more.lstrip().startswith("→ "):
+            break
+        line += " " + more.strip()
     shapes = ["×".join(map(str, s)) for s in arch.shapes()]
     assert line.strip().split(" → ")[::2] == shapes
     assert "Diagram" in doc and "Diagram" not in _doc(spec, loss, l2, "ng", fmt, diagram=False)

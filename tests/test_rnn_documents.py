@@ -54,7 +54,9 @@ NETS = [
 ]
 NOTATIONS = ("ng", "rowvec")
 RENDER = {
-    "text": lambda d, **kw: derivation_text(d, **kw),
+    # Wide enough that every equation is one picture, as the content checks read it
+    # (tests/test_text.py checks the breaking to a width).
+    "text": lambda d, **kw: derivation_text(d, **{"width": 10_000, **kw}),
     "latex": lambda d, **kw: latex_document(d, standalone=True, **kw),
     "fragment": lambda d, **kw: latex_document(d, **kw),
     "markdown": lambda d, **kw: markdown_document(d, **kw),

@@ -1,6 +1,7 @@
 """Text for terminals: SymPy's pretty printer with the derivation's nodes."""
 from __future__ import annotations
 
+import pytest
 import sympy as sp
 
 from symbackprop import naming as N
@@ -82,22 +83,57 @@ def test_text_documents_have_no_trailing_spaces():
         assert all(line == line.rstrip() for line in out.splitlines())
 
 
-def test_prose_wraps_to_the_width_and_equations_never():
-    """At width w every line is at most w wide, or a line of an equation, a table or a
-    picture, which is the same at any width; the prose's words are the same."""
-    for spec, loss in (("64-32:relu-10:softmax", "cross_entropy"),
-                       ("1x4x4-conv2k3s2p1:tanh-avgpool2s1-flatten-3:sigmoid", "mse"),
-                       ("seq3x2-rnn2:tanh-1", "half_sse")):
-        d = derive(parse_arch(spec, loss))
-        wide = derivation_text(d, width=10_000)
-        wide_lines = set(wide.splitlines())
-        for width in (50, 80):
-            text = derivation_text(d, width=width)
-            assert text != wide
-            for line in text.splitlines():
-                assert len(line) <= width or line in wide_lines, (width, line)
-            assert text.split() == wide.split()  # only the line breaks differ
-    assert derivation_text(d) == derivation_text(d, width=80)
+# Networks of every kind, in both notations: the golden text derivations' and more.
+WRAPPED = [("64-32:relu-10:softmax", "cross_entropy", "ng"),
+           ("3-4:gelu-2:identity", "huber", "rowvec"),
+           ("1x8x8-conv16k3p1:relu-maxpool2-flatten-10:softmax", "cross_entropy", "ng"),
+           ("1x4x4-conv2k3s2p1:tanh-avgpool2s1-flatten-3:sigmoid", "mse", "rowvec"),
+           ("seq3x2-rnn2:tanh-1", "half_sse", "rowvec"),
+           ("seq8x8-rnn4:tanh:all-3:softmax", "cross_entropy", "ng")]
+
+
+@pytest.mark.parametrize("spec,loss,notation", WRAPPED)
+def test_every_line_fits_the_width(spec, loss, notation):
+    """Derivation.to_text(width=w): at widths 60 and 100 no line is wider than w (prose
+    wrapped, equations broken across lines, a table too wide a row a paragraph), unless it
+    is one token with no place to break; the text does differ from the unbroken one."""
+    d = derive(parse_arch(spec, loss), notation)
+    unbroken = derivation_text(d, width=10_000)
+    assert max(len(line) for line in unbroken.splitlines()) > 100
+    for width in (60, 100):
+        text = d.to_text(width=width)
+        assert text == derivation_text(d, width=width)
+        wide = [line for line in text.splitlines() if len(line) > width]
+        assert all(len(line.split()) == 1 for line in wide), (width, wide[:3])
+        assert text != unbroken
+
+
+def test_to_text_is_80_wide_when_not_writing_to_a_terminal():
+    d = derive(parse_arch("1x4x4-conv2k3s2p1:tanh-avgpool2s1-flatten-3:sigmoid", "mse"))
+    assert d.to_text() == derivation_text(d, width=80)  # pytest's output is no terminal
+
+
+def test_a_broken_equation_keeps_every_character_and_breaks_outside_groups():
+    """Breaking a picture only moves its parts: the same characters, no line over the width,
+    a continuation under the right side; never inside an entry's indices or a sum's
+    limits."""
+    from collections import Counter
+
+    d = derive(parse_arch("1x4x4-conv2k3s2p1:tanh-avgpool2s1-flatten-3:sigmoid", "mse"))
+    layer = d.features[0]
+    for eq in layer.backward.values():
+        for step in eq.steps:
+            whole = equation(step.lhs, step.rhs)
+            for width in (60, 80):
+                lines = equation(step.lhs, step.rhs, width=width).splitlines()
+                assert Counter(whole.replace(" ", "").replace("\n", "")) == \
+                    Counter("".join(lines).replace(" ", ""))
+                assert all(len(line) <= width for line in lines), lines
+                for line in lines:  # brackets balanced on every line of every part
+                    assert line.count("[") == line.count("]"), line
+            if max(map(len, whole.splitlines())) > 70:
+                assert len(equation(step.lhs, step.rhs, width=70).splitlines()) > \
+                    len(whole.splitlines())
 
 
 def _run_in_terminal(columns, *args) -> str:

@@ -78,10 +78,6 @@ def run(args) -> int:
 def _terminal_width(output) -> int:
     """The width text prose wraps to: the terminal's, when writing to one; 80 otherwise (a
     file, a pipe)."""
-    import shutil
-    import sys
+    from ..printing.text import terminal_width
 
-    stdout = sys.__stdout__  # the process's own standard output, whatever wraps it
-    if output in (None, "-") and stdout is not None and stdout.isatty():
-        return shutil.get_terminal_size().columns
-    return 80
+    return terminal_width() if output in (None, "-") else 80

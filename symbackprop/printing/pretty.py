@@ -438,10 +438,107 @@ def pretty(expr, notation="ng", function_names=None) -> str:
     return printer.doprint(expr)
 
 
-def equation(lhs, rhs, relation="=", function_names=None, notation="ng") -> str:
-    """``lhs = rhs`` as one two-dimensional picture, baselines aligned."""
+def equation(lhs, rhs, relation="=", function_names=None, notation="ng",
+             width: int | None = None) -> str:
+    """``lhs = rhs`` as one two-dimensional picture, baselines aligned; with ``width``,
+    broken into lines of at most that many columns where it is wider (``broken``)."""
     printer = DerivationPrettyPrinter({"function_names": function_names or {},
                                        "notation": notation})
-    form = _join(printer._print(with_decimals(lhs)), f" {relation} ",
-                 printer._print(with_decimals(rhs)))
-    return form.render(wrap_line=False)
+    left = _join(printer._print(with_decimals(lhs)), f" {relation} ")
+    form = _join(left, printer._print(with_decimals(rhs)))
+    if width is None:
+        return form.render(wrap_line=False)
+    rows = form.render(wrap_line=False).split("\n")
+    return "\n".join(broken(rows, form.baseline, width, start=left.width()))
+
+
+# --- long pictures broken across lines -------------------------------------------------------
+
+# Characters that open or close a group in a picture, a tall delimiter's pieces included
+# (each row of a tall parenthesis holds one piece of it). A line breaks outside every group:
+# never inside Σ[i=0..m - 1], an entry's indices, an Iverson bracket or parentheses. A
+# brace of cases opens what nothing closes: a break after it is a last resort, and only
+# before the column of the cases' conditions.
+_OPENING = set("([{⌊⌈⎛⎜⎝⎡⎢⎣")
+_CLOSING = set(")]}⌋⌉⎞⎟⎠⎤⎥⎦")
+_CASES = set("⎧⎨⎩")
+# What a continuation line starts with by preference: a binary operator or a relation.
+_OPERATORS = set("+-⊙⊘=←≤<>")
+# Preferences of a place to break, best first.
+BEFORE_OPERATOR, BETWEEN_FACTORS, BEFORE_RIGHT_SIDE, IN_CASES = range(4)
+
+
+def _cuts(rows: list[str], baseline: int, start: int) -> list[tuple[int, int]]:
+    """Where a picture may break: (column, preference), a blank column of every row outside
+    every group; before the right side (column ``start``) only between it and the relation,
+    and a last resort."""
+    width = max((len(r) for r in rows), default=0)
+    rows = [r.ljust(width) for r in rows]
+    depth, cases = [0] * len(rows), False
+    out = []
+    for col in range(1, width - 1):
+        if all(r[col] == " " for r in rows) and not any(depth):
+            after = rows[baseline][col + 1:].lstrip()[:1]
+            pref = IN_CASES if cases else BEFORE_RIGHT_SIDE if col < start \
+                else BEFORE_OPERATOR if after in _OPERATORS else BETWEEN_FACTORS
+            if col < start and rows[baseline][col - 1] not in _OPERATORS:
+                pass  # inside the left side: never
+            elif cases and not any(r[col + 1:].startswith("for ") for r in rows):
+                pass  # inside cases only before their conditions' column
+            elif not out or out[-1][0] != col - 1:  # of a run of blanks, the first
+                out.append((col, pref))
+        for n, r in enumerate(rows):
+            if r[col] in _OPENING:
+                depth[n] += 1
+            elif r[col] in _CLOSING and depth[n]:
+                depth[n] -= 1
+            elif r[col] in _CASES:
+                cases = True
+    return out
+
+
+def _slab(rows: list[str], a: int, b: int) -> list[str]:
+    """Columns a..b-1 of a picture, its blank rows dropped."""
+    out = [r[a:b].rstrip() for r in rows]
+    return [r for r in out if r.strip()]
+
+
+# How far a continuation line is indented where the right side's column leaves too little.
+HANG = 4
+
+
+def broken(rows: list[str], baseline: int, width: int, start: int = 0) -> list[str]:
+    """A picture (its rows, its baseline row) in lines of at most ``width`` columns where it
+    is wider: broken at blank columns outside every group (``_cuts``), before an operator
+    first; each continuation starts under the right side (column ``start``), or HANG
+    columns in where that leaves too little room for what follows. A part with no place to
+    break in it stays whole: one token."""
+    total = max((len(r) for r in rows), default=0)
+    if total <= width:
+        return [r.rstrip() for r in rows]
+    cuts = _cuts(rows, baseline, start)
+    out, a, indent = [], 0, 0
+    while True:
+        room = width - indent
+        if total - a <= room:
+            break
+        later = [(c, pref) for c, pref in cuts if c > a]
+        fits = [(c, pref) for c, pref in later if c - a <= room]
+        if not fits and indent > HANG and later and later[0][0] - a <= width - HANG:
+            indent = HANG  # what follows fits from further left
+            continue
+        if not fits:
+            if not later:  # nothing to break at: the rest stays whole, as far left as needed
+                indent = min(indent, max(HANG, width - (total - a)))
+                break
+            fits = [later[0]]
+        # Of the places that fill at least half the line, the most preferred; the latest.
+        full = [c for c in fits if c[0] - a >= room // 2] or fits
+        best = min(pref for _, pref in full)
+        cut = max(c for c, pref in full if pref == best)
+        out += [" " * indent + line for line in _slab(rows, a, cut)]
+        a = cut + 1
+        while a < total and all(r[a:a + 1] in ("", " ") for r in rows):
+            a += 1
+        indent = start if a > start and start <= width // 2 else HANG
+    return out + [" " * indent + line for line in _slab(rows, a, total)]

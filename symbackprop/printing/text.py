@@ -19,9 +19,9 @@ SIZES = ("Sizes, layer by layer (a window of f rows, stride s, padding p leaves 
          "⌊(n + 2p - f)/s⌋ + 1 of n rows; a pooling layer has no padding):")
 
 
-def _eq(row, lhs=None, relation="=", notation="ng") -> str:
+def _eq(row, lhs=None, relation="=", notation="ng", width=None) -> str:
     # Activations print by their registry names, as the undefined functions that carry them.
-    return equation(row.lhs if lhs is None else lhs, row.rhs, relation, None, notation)
+    return equation(row.lhs if lhs is None else lhs, row.rhs, relation, None, notation, width)
 
 
 def inline(expr, notation="ng") -> str:
@@ -71,8 +71,12 @@ class _Writer:
                 out += self.say(f"({note_text(pieces, self.nt)})", indent, " ")
             elif getattr(row, "note", ()):
                 out += self.say(f"({note_text(row.note, self.nt)})", indent, " ")
-            out += [indent + line for line in _eq(row, lhs, notation=self.nt).splitlines()]
+            out += self.picture(_eq(row, lhs, notation=self.nt,
+                                    width=self.width - len(indent)), indent)
         return out
+
+    def picture(self, text: str, indent: str = "  ") -> list[str]:
+        return [indent + line for line in text.splitlines()]
 
 
 def _rows(rows, indent="  ", notation="ng") -> list[str]:
@@ -93,13 +97,38 @@ def _shape(shape, sizes) -> str:
     return " × ".join(pretty(sp.sympify(x).xreplace(sizes)) for x in shape)
 
 
-def _table(table) -> list[str]:
+def _table(table, w=None) -> list[str]:
+    """A table: a header and rows in columns; where the columns are wider than the writer's
+    ``w`` width, each row a paragraph of its own (layer 1: operation conv 3×3, ...)."""
     widths = [max(len(row[c]) for row in table) for c in range(len(table[0]))]
-    return ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+    grid = ["  " + "  ".join(cell.ljust(n) for cell, n in zip(row, widths)).rstrip()
             for row in table]
+    if w is None or max(len(line) for line in grid) <= w.width:
+        return grid
+    header, *rows = table
+    out = []
+    for row in rows:
+        cells = [f"{name} {cell}" if n == 0 else f"{name}: {cell}"
+                 for n, (name, cell) in enumerate(zip(header, row)) if cell]
+        out += w.say(cells[0] + " — " + "; ".join(cells[1:]), "  ", "    ")
+    return out
 
 
-def _dense_table(d) -> list[str]:
+def _chain(text: str, w, link: str = " → ") -> list[str]:
+    """A chain of links on one line (the diagram's 1×8×8 → conv 3×3, 16, ReLU → 16×8×8 →
+    ..., a size's n_H[1] = ⌊...⌋ + 1 = 8), broken before a link where it is wider than the
+    writer's width."""
+    parts = text.split(link)
+    lines = ["  " + parts[0]]
+    for part in parts[1:]:
+        if len(lines[-1]) + len(link + part) <= w.width:
+            lines[-1] += link + part
+        else:
+            lines.append("   " + link + part)
+    return lines
+
+
+def _dense_table(d, w=None) -> list[str]:
     from .. import naming as N
 
     arch = d.arch
@@ -110,10 +139,10 @@ def _dense_table(d) -> list[str]:
         table.append((str(layer.index), str(arch.sizes[layer.index]), layer.activation.human_name,
                       _shape(layer.A.shape, sizes), _shape(layer.W.shape, sizes),
                       _shape(layer.b.shape, sizes)))
-    return _table(table)
+    return _table(table, w)
 
 
-def _feature_table(d) -> list[str]:
+def _feature_table(d, w=None) -> list[str]:
     from .features import all_sizes, label
 
     sizes = all_sizes(d.arch)
@@ -128,12 +157,26 @@ def _feature_table(d) -> list[str]:
         table.append((str(layer.index), f"dense, {d.arch.size(layer.index)} units",
                       layer.activation.human_name, _shape(layer.A.shape, sizes),
                       _shape(layer.W.shape, sizes), _shape(layer.b.shape, sizes)))
-    return _table(table)
+    return _table(table, w)
+
+
+def terminal_width() -> int:
+    """The width a text document is written to: the terminal's, when standard output is
+    one; 80 otherwise (a file, a pipe, a notebook)."""
+    import shutil
+    import sys
+
+    stdout = sys.__stdout__  # the process's own standard output, whatever wraps it
+    if stdout is not None and stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return 80
 
 
 def derivation_text(d, steps: bool = True, diagram: bool = True, width: int = 80) -> str:
-    """The text document; its prose wrapped to ``width`` columns (the terminal's, when
-    writing to one), its equations never."""
+    """The text document in lines of at most ``width`` columns (at least 40): prose
+    wrapped, equations broken before an operator or between factors (``pretty.broken``),
+    tables wider than that written a row a paragraph. What has no place to break in it
+    (an entry's indices, a fraction) stays whole."""
     from .. import naming as N
 
     arch, s, nt = d.arch, sections(d, steps), d.notation
@@ -181,17 +224,17 @@ def derivation_text(d, steps: bool = True, diagram: bool = True, width: int = 80
 
     lines += ["", "Dimensions:"]
     if image:
-        lines += _feature_table(d)
+        lines += _feature_table(d, w)
         lines += ["", *w.say(SIZES)]
         for sym, *chain in fs.sizes:
-            lines.append("  " + " = ".join(inline(x, nt) for x in (sym, *chain)
-                                           if x is not None))
+            lines += _chain(" = ".join(inline(x, nt) for x in (sym, *chain) if x is not None),
+                            w, " = ")
         if diagram:
-            lines += ["", "Diagram:", "  " + chain_text(d)]
+            lines += ["", "Diagram:", *_chain(chain_text(d), w)]
     elif rs is not None:
         lines += _recurrent_dimensions(d, diagram, w)
     else:
-        lines += _dense_table(d)
+        lines += _dense_table(d, w)
 
     if steps:
         lines += ["", *w.say("Entry by entry, a layer l with activation g computes:")]
@@ -212,7 +255,7 @@ def derivation_text(d, steps: bool = True, diagram: bool = True, width: int = 80
             lines += w.rows(block.rows, "    ")
     first = "1" if kind == "dense" else f"{arch.offset + 1}"
     every = "every layer" if kind == "dense" else "every dense layer"
-    lines += ["", f"The four equations, for {every} l from L down to {first}:"]
+    lines += ["", *w.say(f"The four equations, for {every} l from L down to {first}:")]
     for row in s.results:
         lines += [f"  {row.rule}:"] + w.rows([type(row)(row.lhs, row.rhs)], "    ")
     if not steps and numbers:
@@ -248,7 +291,7 @@ def derivation_text(d, steps: bool = True, diagram: bool = True, width: int = 80
         updates = [*update_rows(d), *updates]
     lines += ["", *w.say(f"Gradient descent with learning rate α, {which}:")]
     for row in updates:
-        lines += ["  " + line for line in _eq(row, relation="←", notation=nt).splitlines()]
+        lines += w.picture(_eq(row, relation="←", notation=nt, width=w.width - 2))
     lines.append("")
     return "\n".join(line.rstrip() for line in "\n".join(lines).split("\n"))  # no trailing spaces
 
@@ -267,7 +310,7 @@ def _sequence_where(d) -> str:
     return text
 
 
-def _recurrent_table(d) -> list[str]:
+def _recurrent_table(d, w=None) -> list[str]:
     from .recurrent import sizes
 
     numbers = sizes(d.arch)
@@ -283,7 +326,7 @@ def _recurrent_table(d) -> list[str]:
         table.append((str(dense.index), f"dense, {n} unit{'s' if n != 1 else ''}",
                       dense.activation.human_name, _shape(dense.A.shape, numbers),
                       _shape(dense.W.shape, numbers), "", _shape(dense.b.shape, numbers)))
-    return _table(table)
+    return _table(table, w)
 
 
 def _recurrent_dimensions(d, diagram: bool, w) -> list[str]:
@@ -300,14 +343,14 @@ def _recurrent_dimensions(d, diagram: bool, w) -> list[str]:
 
     def dims(shape):
         return " × ".join(inline(x, nt) for x in shape)
-    lines = [*_recurrent_table(d), "",
+    lines = [*_recurrent_table(d, w), "",
              *w.say(f"The recurrent layer's row shows {inline(sym['H'], nt)} and "
                     f"{inline(sym['Z'], nt)}; every error has the shape of its quantity.", "  "),
              *w.say(f"At one time step, {X_t} is {dims(shapes['X'])} and {Z_t}, {H_t} are "
                     f"{dims(shapes['H'])}; what the layer passes on, {inline(sym['A'], nt)}, "
                     f"is {dims(sym['A'].shape)}.", "  ")]
     if diagram:
-        lines += ["", "Diagram:", "  " + chain_text(d), "",
+        lines += ["", "Diagram:", *_chain(chain_text(d), w), "",
                   *w.say("The network unrolled in time (inputs below, the head above):", "  ")]
         lines += ["    " + line for line in unrolled_picture(d, lambda e: inline(e, nt))]
     return lines
