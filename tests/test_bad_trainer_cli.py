@@ -365,8 +365,8 @@ def _closed_pipe():
 
 STDOUT = [  # (id, the stdout the process gets, exit code, the words on stderr or "")
     ("/dev/full", lambda: open("/dev/full", "wb"), 2,  # noqa: SIM115 - closed by the test
-     "error: cannot write to standard output: No space left on device; the trainer is saved "
-     "in 'w.npz'"),
+     ("error: cannot write to standard output: No space left on device; the trainer is saved "
+      "in 'w.npz'")),
     ("closed", lambda: None, 2,
      "error: cannot write to standard output: it is closed; the trainer is saved in 'w.npz'"),
     ("broken pipe", _closed_pipe, 0, ""),

@@ -14,7 +14,7 @@ examples, so every activation-sized array holds the transpose of its symbol (``Z
 from __future__ import annotations
 
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sympy as sp
 
@@ -25,8 +25,8 @@ from ..registry import a as a_var
 from ..registry import n as n_var
 from ..registry import y as y_var
 from . import conv_kernels, recurrent, rnn_kernels
-from .ops import Op, Penalty, Value, op
 from .features import FeaturePlanner, parameter_shapes
+from .ops import Op, Penalty, Value, op
 from .printer import (
     GenerationError,
     GuardedPiecewise,
@@ -48,15 +48,21 @@ class Block:
 
     comments: list[str]
     code: list[Op]
+    memory: list[str] = field(default_factory=list)  # notes on shared memory (NumPy's)
 
 
-def block(comments, code) -> Block:
-    """A Block with its comment lines wrapped to fit the generated module's line length."""
+def block(comments, code, memory=()) -> Block:
+    """A Block with its comment lines wrapped to fit the generated module's line length;
+    ``memory``: the comments that say which buffers share memory (the in-place backend's)."""
+    return Block(_wrap(comments), list(code), _wrap(memory))
+
+
+def _wrap(comments) -> list[str]:
     wrapped = []
     for line in comments:
         wrapped += textwrap.wrap(line, 92, subsequent_indent="    ", break_long_words=False,
                                  break_on_hyphens=False) or [""]
-    return Block(wrapped, list(code))
+    return wrapped
 
 
 @dataclass
@@ -394,9 +400,9 @@ class TrainerPlanner:
             self.buffer(name, cols)
         alias = Z if Z not in reads_after[("A", l)] else None
         code += self.emit(kernel, A, cols, alias=alias, saved=saved)
-        if self.buffers[A].alias:
-            comments.append(f"{A} takes the memory of {Z}: nothing reads {Z} afterwards")
-        return [*blocks, block(comments, code)]
+        memory = [f"{A} takes the memory of {Z}: nothing reads {Z} afterwards"] \
+            if self.buffers[A].alias else []
+        return [*blocks, block(comments, code, memory)]
 
     def _backward_blocks(self, layer, kernel, saved, shared, reads_after) -> list[Block]:
         l, cols = layer.index, self.arch.size(layer.index)
@@ -424,9 +430,8 @@ class TrainerPlanner:
             comments = [f"{label}: {dZ} = {kernel.equation}"]
             if saved:
                 comments.append(f"  = {scalar_text(kernel.body, kernel.names)}")
-            if self.buffers[dZ].alias:
-                comments.append(f"{dZ} takes the memory of {dA}")
-            blocks = [block(comments, code)]
+            memory = [f"{dZ} takes the memory of {dA}"] if self.buffers[dZ].alias else []
+            blocks = [block(comments, code, memory)]
         for name in ("BP1", "BP2", "BP3"):
             eq = layer.backward[name]
             target = code_name(eq.lhs.name)

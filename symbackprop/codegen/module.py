@@ -12,15 +12,16 @@ import sympy as sp
 from .. import registry
 from ..engine import derive
 from ..templating import render
-from . import conv_kernels, kernels, rnn_kernels
-from .backends import NUMPY
+from . import conv_kernels, kernels, rnn_kernels, xp_kernels
+from .backends import NUMPY, ArrayAPIBackend
 from .generator import Block
 from .generator import plan as make_plan
-from .options import DTYPES, INITS, OPTIMIZERS, SCHEDULES
+from .options import BACKENDS, DTYPES, INITS, OPTIMIZERS, SCHEDULES
 from .printer import GenerationError, decimal
 
 
-def command_line(arch, optimizer="sgd", dtype="float64", init="he", output=None) -> str:
+def command_line(arch, optimizer="sgd", dtype="float64", init="he", output=None,
+                 backend="numpy") -> str:
     """The canonical command that generates this module (no paths but the file's name)."""
     used = arch.used_definitions()
     loss = [d for d in used if d.kind == "loss"]
@@ -34,6 +35,8 @@ def command_line(arch, optimizer="sgd", dtype="float64", init="he", output=None)
     for key, value in (("optimizer", optimizer), ("dtype", dtype), ("init", init)):
         if value != defaults[key]:
             parts.append(f"--{key} {value}")
+    if backend != "numpy":
+        parts.append(f"--backend {backend}")
     if output:
         parts.append(f"-o {output}")
     return " ".join(parts)
@@ -180,8 +183,13 @@ def _unpack(names, blocks, extra=()) -> str:
 
 
 def generate(arch, optimizer: str = "sgd", dtype: str = "float64", init: str = "he",
-             command: str | None = None) -> str:
-    """The source of a standalone NumPy trainer module for ``arch``."""
+             command: str | None = None, backend: str = "numpy") -> str:
+    """The source of a standalone trainer module for ``arch``: ``backend`` "numpy" (in place,
+    NumPy alone) or "array-api" (pure functions of any array-API library's arrays)."""
+    if backend not in BACKENDS:
+        raise GenerationError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
+    if backend == "array-api":
+        return _generate_array_api(arch, optimizer, dtype, init, command)
     if optimizer not in OPTIMIZERS:
         raise GenerationError(f"unknown optimizer {optimizer!r} (known: {', '.join(OPTIMIZERS)})")
     if dtype not in DTYPES:
@@ -190,7 +198,7 @@ def generate(arch, optimizer: str = "sgd", dtype: str = "float64", init: str = "
         raise GenerationError(f"unknown init {init!r} (known: {', '.join(INITS)})")
     plan = make_plan(derive(arch))
     backend = NUMPY
-    forward, cost, backward = ([Block(b.comments, backend.lines(b.code)) for b in part]
+    forward, cost, backward = ([Block(b.comments + b.memory, backend.lines(b.code)) for b in part]
                                for part in (plan.forward, plan.cost, plan.backward))
     cost_value, penalty = backend.value(plan.cost_value), backend.penalty(plan.penalty)
     loss = arch.loss_entry
@@ -244,4 +252,76 @@ def generate(arch, optimizer: str = "sgd", dtype: str = "float64", init: str = "
         conv_kernels=[conv_kernels.source(name) for name in plan.conv_kernels],
         rnn_kernels=[rnn_kernels.source(name) for name in plan.rnn_kernels],
         penalty=penalty, penalty_note=plan.penalty_note, notes=notes,
+    )
+
+
+def _generate_array_api(arch, optimizer, dtype, init, command) -> str:
+    """The array-API module: the same plan as the NumPy module's, printed by the array-API
+    backend as pure functions."""
+    for option, value, known in (("optimizer", optimizer, OPTIMIZERS), ("dtype", dtype, DTYPES),
+                                 ("init", init, INITS)):
+        if value not in known:
+            raise GenerationError(f"unknown {option} {value!r} (known: {', '.join(known)})")
+    if arch.image is not None or arch.sequence is not None:
+        raise GenerationError("the array-API backend prints dense networks so far; image and "
+                              "recurrent networks: --backend numpy")
+    plan = make_plan(derive(arch))
+    backend = ArrayAPIBackend(plan.buffers)
+    params = [name for name, _ in plan.params]
+    grads = ["d" + name for name in params]
+    bound = [*params, "A0", "Y", "m", "scale", *backend.constant_names()]
+
+    def printed(parts):
+        """The blocks of one function, printed in order (the bindings carry over)."""
+        backend.start(bound)
+        out = []
+        for part in parts:
+            for b in part:
+                out.append(Block(b.comments, [line for o in b.code
+                                              for line in backend.op_lines(o)]))
+        return out
+
+    forward = printed([plan.forward])
+    forward_output = backend.resolve(plan.output)
+    cost = printed([plan.forward, plan.cost])[len(plan.forward):]
+    cost_value, penalty = backend.value(plan.cost_value), backend.penalty(plan.penalty)
+    step = printed([plan.forward, plan.cost, plan.backward])
+    backward = step[len(plan.forward) + len(plan.cost):]
+    gradients = [backend.resolve(g) for g in grads]
+    loss = arch.loss_entry
+    notes = []
+    if plan.penalty:
+        notes += textwrap.wrap(f"The cost adds {plan.penalty_note}.", 92)
+    def used(blocks, extra=""):
+        """The names the blocks (and ``extra``) read: to define only the constants they use."""
+        text = " ".join(line for b in blocks for line in b.code) + " " + extra
+        return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
+
+    def constants(blocks, extra=""):
+        names = used(blocks, extra)
+        return [line for line in backend.constants() if line.split(" = ")[0] in names]
+
+    cost_blocks = printed([plan.forward, plan.cost])
+    return render(
+        "trainer_array_api.py.j2",
+        kernels=[xp_kernels.source(name) for name in xp_kernels.needed(backend.kernels)],
+        forward_unpack=_unpack(params, forward),
+        cost_unpack=_unpack(params, cost_blocks,
+                            re.findall(r"[A-Za-z_][A-Za-z0-9_]*", cost_value + penalty)),
+        step_unpack=_unpack(params, step, [*gradients, *re.findall(
+            r"[A-Za-z_][A-Za-z0-9_]*", cost_value + penalty)]),
+        arch_text=str(arch), loss=arch.loss, loss_description=loss.description,
+        command=command or command_line(arch, optimizer, dtype, init, backend="array-api"),
+        n_in=arch.sizes[0], n_out=arch.sizes[-1],
+        targets_note=", one-hot rows" if loss.targets_sum_to_one else "",
+        arch_dict=_arch_dict(arch), dtype=dtype, optimizer=optimizer, init=init,
+        init_std=INITS[init].replace("np.sqrt", "math.sqrt"), params=plan.params,
+        optimizers="(" + ", ".join(f"\"{name}\"" for name in OPTIMIZERS) + ")",
+        forward=forward, output=plan.output, forward_output=forward_output, cost=cost,
+        backward=backward,
+        cost_value=cost_value, penalty=penalty, penalty_note=plan.penalty_note,
+        scale_note=plan.scale_note, gradients=gradients, notes=notes,
+        forward_m="m" in used(forward, forward_output),
+        constants={"forward": constants(forward), "cost": constants(cost_blocks, cost_value),
+                   "step": constants(step)},
     )

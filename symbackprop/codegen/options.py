@@ -15,3 +15,6 @@ INITS = {
 # The learning-rate schedules of the generated Trainer and estimators (scikit-learn's three
 # and cosine annealing).
 SCHEDULES = ("constant", "invscaling", "adaptive", "cosine")
+
+# The backends that print a plan: in-place NumPy, and pure functions of any array-API library.
+BACKENDS = ("numpy", "array-api")

@@ -1,11 +1,12 @@
-"""``symbackprop generate``: a standalone NumPy trainer module for an architecture."""
+"""``symbackprop generate``: a standalone trainer module for an architecture (NumPy, or any
+array-API library)."""
 from __future__ import annotations
 
 import keyword
 import sys
 from pathlib import Path
 
-from ..codegen.options import DTYPES, INITS, OPTIMIZERS
+from ..codegen.options import BACKENDS, DTYPES, INITS, OPTIMIZERS
 from .common import add_arch_args, add_output_args, arch_from_args
 
 
@@ -24,6 +25,10 @@ def add_parser(sub) -> None:
                         help="the module's default floating-point type (default: float64)")
     parser.add_argument("--init", choices=list(INITS), default="he",
                         help="weight initialisation of init_params (default: he)")
+    parser.add_argument("--backend", choices=BACKENDS, default="numpy",
+                        help="numpy: in place, NumPy alone; array-api: pure functions of the "
+                             "arrays of any array-API library (PyTorch, CuPy, JAX, Dask; needs "
+                             "array-api-compat) (default: numpy)")
     add_output_args(parser)
     parser.set_defaults(run=run)
 
@@ -53,7 +58,8 @@ def run(args) -> int:
 
     arch = arch_from_args(args)
     name = Path(args.output).name if args.output not in (None, "-") else None
-    command = command_line(arch, args.optimizer, args.dtype, args.init, name)
-    text = generate(arch, args.optimizer, args.dtype, args.init, command=command)
+    command = command_line(arch, args.optimizer, args.dtype, args.init, name, args.backend)
+    text = generate(arch, args.optimizer, args.dtype, args.init, command=command,
+                    backend=args.backend)
     write_output(text, args.output, args.force)
     return 0

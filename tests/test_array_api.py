@@ -1,0 +1,302 @@
+"""The array-API backend: ``generate --backend array-api`` prints the plan the NumPy module is
+printed from as pure functions of any array-API library's arrays.
+
+For every output activation × loss the registry allows (and the user's functions), on NumPy
+(through array-api-compat), array-api-strict (nothing but the standard), PyTorch CPU tensors and,
+where installed, JAX: the gradients equal the NumPy backend's to 1e-12 relative in float64 (and
+those are checked against numeric differences in test_codegen), the results are arrays of the
+inputs' library, dtype and device; one SGD, momentum and Adam step equal the NumPy Trainer's;
+fit lowers the cost; train_step runs under jax.jit; a CUDA device, when there is one, gives the
+same gradients. Bad input raises ValueError; networks the backend does not print yet raise
+GenerationError."""
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from functools import cache
+
+import array_api_compat
+import array_api_strict
+import numpy as np
+import pytest
+import torch
+from codegen_helpers import (
+    arch,
+    combinations,
+    load,
+    module_from_source,
+    relative_error,
+    spec_for,
+    targets,
+)
+
+from symbackprop.codegen import generate
+from symbackprop.errors import GenerationError
+
+
+def _jax():
+    if importlib.util.find_spec("jax") is None:
+        return None
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    return jax.numpy
+
+
+# name -> (the namespace, arrays of it from NumPy's, NumPy's from its arrays)
+LIBRARIES = {
+    "numpy": (array_api_compat.array_namespace(np.empty(0)), np.asarray, np.asarray),
+    "array-api-strict": (array_api_strict, array_api_strict.asarray, np.asarray),
+    "torch": (array_api_compat.array_namespace(torch.empty(0)), torch.asarray,
+              lambda t: t.detach().cpu().numpy()),
+}
+if _jax() is not None:
+    LIBRARIES["jax"] = (_jax(), _jax().asarray, np.asarray)
+LIBS = list(LIBRARIES)
+
+COMBOS = list(combinations())
+
+
+@cache
+def xp_module(spec, loss, **options):
+    return module_from_source(generate(arch(spec, loss), backend="array-api", **options),
+                              "array_api_trainer")
+
+
+@cache
+def net_for(act, loss):
+    """A random 3-layer network ending in ``act``, the same on every call."""
+    return spec_for(act, 3, np.random.default_rng(sum(map(ord, act + loss))))
+
+
+def problem(spec, loss, m=7, seed=0):
+    rng = np.random.default_rng(seed)
+    a = arch(spec, loss)
+    X = rng.standard_normal((m, a.sizes[0]))
+    return X, targets(loss, a.sizes[-1], m, rng)
+
+
+def _to(lib, params):
+    return {k: LIBRARIES[lib][1](v) for k, v in params.items()}
+
+
+def _back(lib, arrays):
+    return {k: LIBRARIES[lib][2](v) for k, v in arrays.items()}
+
+
+@pytest.mark.parametrize("lib", LIBS)
+@pytest.mark.parametrize("act,loss", COMBOS, ids=[f"{a}-{l}" for a, l in COMBOS])
+def test_gradients_equal_the_numpy_backends(act, loss, lib):
+    spec = net_for(act, loss)
+    npm, xpm = load(spec, loss), xp_module(spec, loss)
+    X, Y = problem(spec, loss)
+    params = npm.init_params(seed=3)
+    for key in params:  # biases away from 0, so that no unit sits at a kink
+        params[key] = params[key] + 0.1 * np.sin(np.arange(params[key].size)).reshape(
+            params[key].shape)
+    expected = npm.gradients(params, X, Y)
+    xp, to, _ = LIBRARIES[lib]
+    got = xpm.gradients(_to(lib, params), to(X), to(Y))
+    assert all(type(g) is type(to(X)) and g.dtype == xp.float64 for g in got.values())
+    assert relative_error(_back(lib, got), expected) < 1e-12
+    assert xpm.cost(_to(lib, params), to(X), to(Y)) == pytest.approx(
+        npm.cost(params, X, Y), rel=1e-12, abs=1e-300)
+    out = LIBRARIES[lib][2](xpm.forward(_to(lib, params), to(X)))
+    np.testing.assert_allclose(out, npm.forward(params, X), rtol=1e-12, atol=1e-300)
+
+
+STEPS = [("sgd", {}), ("momentum", {"momentum": 0.8}), ("adam", {})]
+
+
+@pytest.mark.parametrize("lib", LIBS)
+@pytest.mark.parametrize("optimizer,settings", STEPS, ids=[s[0] for s in STEPS])
+@pytest.mark.parametrize("spec,loss", [("4-6:tanh-5:relu-3:softmax", "cross_entropy"),
+                                       ("3-4:gelu-2:sigmoid", "bce")])
+def test_steps_equal_the_numpy_trainers(spec, loss, optimizer, settings, lib):
+    """Three steps of each optimizer: the costs and the parameters after them agree."""
+    npm, xpm = load(spec, loss), xp_module(spec, loss)
+    X, Y = problem(spec, loss, m=8)
+    params = npm.init_params(seed=5)
+    ours = npm.Trainer({k: v.copy() for k, v in params.items()}, lr=0.05,
+                       optimizer=optimizer, **settings)
+    theirs = xpm.Trainer(_to(lib, params), lr=0.05, optimizer=optimizer, **settings)
+    to = LIBRARIES[lib][1]
+    for _ in range(3):
+        assert theirs.step(to(X), to(Y)) == pytest.approx(ours.step(X, Y), rel=1e-12)
+    assert relative_error(_back(lib, theirs.params), ours.params) < 1e-12
+
+
+@pytest.mark.parametrize("lib", LIBS)
+def test_fit_lowers_the_cost(lib):
+    spec, loss = "4-8:relu-3:softmax", "cross_entropy"
+    xpm = xp_module(spec, loss)
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((96, 4))
+    Y = np.eye(3)[(X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5)]
+    to = LIBRARIES[lib][1]
+    trainer = xpm.Trainer(xp=LIBRARIES[lib][0], lr=0.2, batch_size=16, seed=2)
+    costs = trainer.fit(to(X), to(Y), epochs=25, verbose=False)
+    assert costs[-1] < 0.5 * costs[0] and trainer.epoch == 25
+    assert type(trainer.predict(to(X))) is type(to(X))
+
+
+@pytest.mark.parametrize("lib", LIBS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_init_params_are_the_numpy_modules_in_the_asked_library(lib, dtype):
+    spec, loss = "5-4:tanh-2:sigmoid", "bce"
+    xp, to, back = LIBRARIES[lib]
+    params = xp_module(spec, loss).init_params(seed=7, dtype=dtype, xp=xp)
+    expected = load(spec, loss, dtype=dtype).init_params(seed=7)
+    for name, value in params.items():
+        assert type(value) is type(to(np.zeros(1))) and value.dtype == getattr(xp, dtype)
+        np.testing.assert_array_equal(back(value), expected[name])
+
+
+@pytest.mark.parametrize("lib", ["array-api-strict", "torch"])
+def test_float32_stays_float32(lib):
+    spec, loss = "4-8:relu-3:softmax", "cross_entropy"
+    xp, to, back = LIBRARIES[lib]
+    xpm = xp_module(spec, loss)
+    params = xpm.init_params(seed=1, dtype="float32", xp=xp)
+    X, Y = problem(spec, loss)
+    grads = xpm.gradients(params, to(X), to(Y))
+    assert all(g.dtype == xp.float32 for g in grads.values())
+    expected = load(spec, loss).gradients(_back(lib, params), X, Y)  # float64
+    assert relative_error({k: back(g).astype(float) for k, g in grads.items()}, expected) < 1e-5
+
+
+def test_train_step_runs_under_jax_jit():
+    jnp = _jax()
+    if jnp is None:
+        pytest.skip("jax is not installed: pip install jax to run this test")
+    import jax
+
+    spec, loss = "4-5:gelu-3:softmax", "cross_entropy"
+    npm, xpm = load(spec, loss), xp_module(spec, loss)
+    X, Y = problem(spec, loss, m=8)
+    params = npm.init_params(seed=1)
+    step = jax.jit(xpm.train_step)
+    P = _to("jax", params)
+    for _ in range(3):
+        J, P = step(P, jnp.asarray(X), jnp.asarray(Y), 0.1)
+    trainer = npm.Trainer({k: v.copy() for k, v in params.items()}, lr=0.1, batch_size=8)
+    for _ in range(3):
+        expected = trainer.step(X, Y)
+    assert float(J) == pytest.approx(expected, rel=1e-12)
+    assert relative_error(_back("jax", P), trainer.params) < 1e-12
+
+
+def test_cuda_gives_the_same_gradients():
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device: torch.cuda.is_available() is False here")
+    spec, loss = "784-128:relu-10:softmax", "cross_entropy"
+    npm, xpm = load(spec, loss), xp_module(spec, loss)
+    X, Y = problem(spec, loss, m=64)
+    params = npm.init_params(seed=0)
+    on_gpu = {k: torch.asarray(v, device="cuda") for k, v in params.items()}
+    got = xpm.gradients(on_gpu, torch.asarray(X, device="cuda"), torch.asarray(Y, device="cuda"))
+    assert all(g.device.type == "cuda" for g in got.values())
+    assert relative_error({k: g.cpu().numpy() for k, g in got.items()},
+                          npm.gradients(params, X, Y)) < 1e-12
+
+
+# --- the module is pure array-API code --------------------------------------------------------
+
+def test_the_module_writes_nothing_in_place():
+    """No out= and no ufunc method anywhere; in the step functions and kernels no augmented or
+    subscripted assignment (JAX arrays are immutable); NumPy named only where the initial
+    weights are drawn and the default namespace is made."""
+    import ast
+
+    text = generate(arch("4-8:gelu-3:softmax", "cross_entropy"), backend="array-api")
+    tree = ast.parse(text)
+    functions = {f.name: f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)}
+    for node in ast.walk(tree):
+        assert not (isinstance(node, ast.keyword) and node.arg == "out")
+        assert not (isinstance(node, ast.Attribute) and node.attr in ("reduce", "at"))
+    kernels = [name for name in functions if name.startswith("_erf") or name == "_rational"]
+    assert len(kernels) >= 3  # GELU's erfc and what it calls
+    pure = ["_forward", "_cost", "_train_step", "train_step", *kernels]
+    for name in pure:
+        for node in ast.walk(functions[name]):
+            assert not isinstance(node, ast.AugAssign), name
+            assert not (isinstance(node, ast.Assign)
+                        and any(isinstance(t, ast.Subscript) for t in node.targets)), name
+    numpy_users = {name for name, f in functions.items()
+                   if any(isinstance(n, ast.Name) and n.id == "np" for n in ast.walk(f))}
+    assert numpy_users == {"_normals", "_default_namespace"}
+
+
+BAD = [  # (id, call(module, params, X, Y), the message's words)
+    ("two libraries", lambda m, P, X, Y: m.gradients(
+        {**P, "W1": torch.asarray(np.asarray(P["W1"]))}, X, Y), "not of one array-API library"),
+    ("X of another shape", lambda m, P, X, Y: m.forward(P, X[:, :2]),
+     "X must have shape (m, 4), got (7, 2)"),
+    ("Y of other rows", lambda m, P, X, Y: m.cost(P, X, Y[:3]), "Y must have 7 rows"),
+    ("a missing parameter", lambda m, P, X, Y: m.forward({"W1": P["W1"]}, X),
+     "params must be a dict with the keys W1, b1, W2, b2"),
+    ("a parameter of another shape", lambda m, P, X, Y: m.forward({**P, "b1": P["W1"]}, X),
+     "params['b1'] must be a float array of shape (8,)"),
+    ("a bad optimizer", lambda m, P, X, Y: m.Trainer(P, optimizer="rmsprop"),
+     "optimizer must be one of sgd, momentum, adam"),
+    ("lr inf", lambda m, P, X, Y: m.Trainer(P, lr=float("inf")), "lr must be a finite number"),
+    ("NaN in X", lambda m, P, X, Y: m.Trainer(P).fit(X * np.nan, Y), "X holds NaN or inf"),
+    ("a bad dtype", lambda m, P, X, Y: m.init_params(dtype="int8"),
+     "dtype must be float32 or float64"),
+    ("a bad seed", lambda m, P, X, Y: m.init_params(seed=-1), "seed must be an integer >= 0"),
+]
+
+
+@pytest.mark.parametrize("case,call,words", BAD, ids=[b[0] for b in BAD])
+def test_bad_input_is_a_value_error(case, call, words):
+    spec, loss = "4-8:relu-3:softmax", "cross_entropy"
+    xpm = xp_module(spec, loss)
+    X, Y = problem(spec, loss)
+    with pytest.raises(ValueError) as err:
+        call(xpm, xpm.init_params(), np.asarray(X), np.asarray(Y))
+    assert words in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("spec,loss", [("1x4x4-conv2k3-flatten-2", "mse"),
+                                       ("seq3x2-rnn4-2", "mse")])
+def test_networks_it_does_not_print_yet_are_refused(spec, loss, tmp_path):
+    with pytest.raises(GenerationError, match="--backend numpy"):
+        generate(arch(spec, loss), backend="array-api")
+    result = subprocess.run([sys.executable, "-m", "symbackprop", "generate", spec, "--loss",
+                             loss, "--backend", "array-api", "-o", str(tmp_path / "t.py")],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr and not (tmp_path / "t.py").exists()
+
+
+def test_an_unknown_backend_is_refused():
+    with pytest.raises(GenerationError, match="unknown backend 'cuda' .known: numpy, array-api"):
+        generate(arch("2-3-1", "mse"), backend="cuda")
+
+
+def test_every_array_api_module_is_ruff_clean(tmp_path):
+    """One module a combination: the printed code is what a linter accepts."""
+    for k, (act, loss) in enumerate(COMBOS):
+        (tmp_path / f"t{k}.py").write_text(generate(arch(net_for(act, loss), loss),
+                                                    backend="array-api"))
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(tmp_path)],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+@pytest.mark.parametrize("lib", ["numpy", "array-api-strict"])
+def test_the_array_api_erf_and_erfc_are_cody_s(lib):
+    """Against math.erf and math.erfc, over every interval and the far tails."""
+    import math
+
+    from symbackprop.codegen import xp_kernels
+
+    xp, to, back = LIBRARIES[lib]
+    x = np.concatenate([np.linspace(-30, 30, 6001), [0.0, 0.46875, -0.46875, 4.0, 27.3, 1e-300]])
+    erf, erfc = back(xp_kernels._erf(xp, to(x))), back(xp_kernels._erfc(xp, to(x)))
+    for got, exact in ((erf, math.erf), (erfc, math.erfc)):
+        want = np.array([exact(v) for v in x])
+        tiny = np.abs(want) < 1e-300
+        assert np.all(np.abs(got[~tiny] - want[~tiny]) <= 2e-14 * np.abs(want[~tiny]))
+        assert np.all(np.abs(got[tiny]) < 1e-300)
