@@ -259,7 +259,7 @@ def _flatten_forward(fp, layer, eq):
     comments = _equation(eq, fp.p.feature_sizes)
     if l == 1:  # the input itself, seen as rows
         return [*comments, "A1 is the input's memory, seen as (m, C*H*W) rows"], \
-            ["A1 = A0.reshape(A0.shape[0], -1)"]
+            [op("rows", "A0", "A1")]
     source = f"A{l - 1}"
     fp.map_buffer(f"A{l}", s.out, alias=source,
                   note=f"flatten: {source}'s memory, (channel, row, column) order")

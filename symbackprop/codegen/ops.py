@@ -14,6 +14,7 @@ where a boolean mask holds. The vocabulary:
 - ``dot`` (a, b, dest): the matrix product; an operand named ``X.T`` is X transposed;
 - ``sum_rows`` (x, dest): the sum over the examples (axis 0), ``sum_units`` and ``max_units``
   (x, dest): the sum or maximum over the units of each example, kept as a column;
+- ``rows`` (x, dest): x seen as one row an example (an image's (m, C, H, W) as (m, C·H·W));
 - a kernel, by a name beginning with ``_`` (``_erf``, ``_conv2d_forward``): a function of the
   module called with ``args`` as they are;
 - ``function`` (name, *params) with ``body``: a function of one step defined in place (a
