@@ -143,11 +143,11 @@ class ArrayAPIBackend:
         self.start(bound)
         return [line for o in ops for line in self.op_lines(o)]
 
-    def constants(self) -> list[str]:
-        """The lines defining the plan's constants, 0-d arrays of the parameters' dtype on
-        their device (``dtype`` and ``device`` defined before them)."""
+    def constants(self, used) -> list[str]:
+        """The lines defining the plan's constants among the names ``used``, 0-d arrays of the
+        parameters' dtype on their device (``dtype`` and ``device`` defined before them)."""
         return [f"{b.name} = xp.asarray({b.value}, dtype=dtype, device=device)"
-                for b in self.buffers.values() if b.value is not None]
+                for b in self.buffers.values() if b.value is not None and b.name in used]
 
     def constant_names(self) -> list[str]:
         return [b.name for b in self.buffers.values() if b.value is not None]

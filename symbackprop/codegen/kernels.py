@@ -25,9 +25,29 @@ import numpy as np
 
 # The kernels a trainer's calls may name, and the kernels each one calls in turn.
 DEPENDS = {"_erf": ("_erf_near_zero", "_erfc_tail"), "_erfc": ("_erf_near_zero", "_erfc_tail"),
-           "_erf_near_zero": ("_rational",), "_erfc_tail": ("_rational",)}
+           "_erf_near_zero": ("_rational", "_CODY_NEAR_ZERO"),
+           "_erfc_tail": ("_rational", "_CODY_MIDDLE", "_CODY_FAR")}
 # How many scratch arrays each kernel takes (between its input and its output).
 SCRATCH = {"_erf": 7, "_erfc": 7}
+
+
+# W. J. Cody's coefficients (CALERF, 1985), (numerator, denominator) of each interval's
+# rational function: shared with the array-API kernels (xp_kernels.py), and copied into a
+# module with the kernels that read them.
+_CODY_NEAR_ZERO = ((3.1611237438705655, 113.86415415105016, 377.485237685302,
+                    3209.3775891384694, 0.18577770618460315),
+                   (23.601290952344122, 244.02463793444417, 1282.6165260773723,
+                    2844.236833439171))
+_CODY_MIDDLE = ((0.5641884969886701, 8.883149794388377, 66.11919063714163,
+                 298.6351381974001, 881.952221241769, 1712.0476126340707,
+                 2051.0783778260716, 1230.3393547979972, 2.1531153547440383e-08),
+                (15.744926110709835, 117.6939508913125, 537.1811018620099,
+                 1621.3895745666903, 3290.7992357334597, 4362.619090143247,
+                 3439.3676741437216, 1230.3393548037495))
+_CODY_FAR = ((0.30532663496123236, 0.36034489994980445, 0.12578172611122926,
+              0.016083785148742275, 0.0006587491615298378, 0.016315387137302097),
+             (2.568520192289822, 1.8729528499234604, 0.5279051029514285,
+              0.06051834131244132, 0.0023352049762686918))
 
 
 def _rational(t, p, q, num, den, out):
@@ -51,25 +71,16 @@ def _erfc_tail(a, y, num, den, r, s, out):
 
     Below 0.46875 it gives erfc(0.46875); callers take that interval from ``_erf``'s first one.
     """
-    c = (5.64188496988670089e-1, 8.88314979438837594e00, 6.61191906371416295e01,
-         2.98635138197400131e02, 8.81952221241769090e02, 1.71204761263407058e03,
-         2.05107837782607147e03, 1.23033935479799725e03, 2.15311535474403846e-8)
-    d = (1.57449261107098347e01, 1.17693950891312499e02, 5.37181101862009858e02,
-         1.62138957456669019e03, 3.29079923573345963e03, 4.36261909014324716e03,
-         3.43936767414372164e03, 1.23033935480374942e03)
-    p = (3.05326634961232344e-1, 3.60344899949804439e-1, 1.25781726111229246e-1,
-         1.60837851487422766e-2, 6.58749161529837803e-4, 1.63153871373020978e-2)
-    q = (2.56852019228982242e00, 1.87295284992346047e00, 5.27905102951428412e-1,
-         6.05183413124413191e-2, 2.33520497626869185e-3)
-    # 0.46875 < a <= 4: erfc(a) = exp(-a^2) c(a)/d(a), into r
+    # 0.46875 < a <= 4: erfc(a) = exp(-a^2) c(a)/d(a) (c, d: _CODY_MIDDLE), into r
     np.clip(a, 0.46875, 4.0, out=y)
-    _rational(y, c, d, num, den, r)
-    # a > 4: erfc(a) = exp(-a^2) (1/sqrt(pi) - w p(w)/q(w)) / a with w = 1/a^2, into num;
+    _rational(y, *_CODY_MIDDLE, num, den, r)
+    # a > 4: erfc(a) = exp(-a^2) (1/sqrt(pi) - w p(w)/q(w)) / a with w = 1/a^2 (p, q:
+    # _CODY_FAR), into num;
     # beyond 27.3 erfc is 0 in float64 (below the least subnormal), so a stops there
     np.clip(a, 4.0, 27.3, out=y)
     np.square(y, s)
     np.reciprocal(s, s)
-    _rational(s, p, q, num, den, num)
+    _rational(s, *_CODY_FAR, num, den, num)
     np.multiply(num, s, num)
     np.subtract(5.6418958354775628695e-1, num, num)
     np.divide(num, y, num)
@@ -98,13 +109,9 @@ def _erfc_tail(a, y, num, den, r, s, out):
 
 def _erf_near_zero(x, x1, w, num, den):
     """x1 = x clipped to [-0.46875, 0.46875], then num = erf(x1) = x1 a(x1^2)/b(x1^2)."""
-    a = (3.16112374387056560e00, 1.13864154151050156e02, 3.77485237685302021e02,
-         3.20937758913846947e03, 1.85777706184603153e-1)
-    b = (2.36012909523441209e01, 2.44024637934444173e02, 1.28261652607737228e03,
-         2.84423683343917062e03)
     np.clip(x, -0.46875, 0.46875, out=x1)
     np.square(x1, w)
-    _rational(w, a, b, num, den, num)
+    _rational(w, *_CODY_NEAR_ZERO, num, den, num)
     np.multiply(num, x1, num)
 
 
@@ -154,9 +161,20 @@ def needed_in(depends: dict, names) -> list[str]:
     return sorted(out)
 
 
-def source_of(function) -> str:
-    """The source of a kernel function, as a generated module carries it."""
-    return textwrap.dedent(inspect.getsource(function)).rstrip() + "\n"
+def source_of(value, name: str | None = None) -> str:
+    """The source of a kernel function, or of the table of coefficients ``name`` (a tuple of
+    rows of floats), as a generated module carries it."""
+    if callable(value):
+        return textwrap.dedent(inspect.getsource(value)).rstrip() + "\n"
+    lines = []
+    for k, row in enumerate(value):
+        lead = f"{name} = ((" if k == 0 else " " * (len(name) + 4) + "("
+        body = textwrap.wrap(", ".join(repr(float(v)) for v in row), 92 - len(lead),
+                             break_long_words=False)
+        rows = [lead + body[0]] + [" " * len(lead) + b for b in body[1:]]
+        rows[-1] += ")," if k < len(value) - 1 else "))"
+        lines += rows
+    return "\n".join(lines) + "\n"
 
 
 def needed(names) -> list[str]:
@@ -166,4 +184,4 @@ def needed(names) -> list[str]:
 
 def source(name: str) -> str:
     """The source of kernel ``name``, as a generated module carries it."""
-    return source_of(globals()[name])
+    return source_of(globals()[name], name)

@@ -186,16 +186,12 @@ def generate(arch, optimizer: str = "sgd", dtype: str = "float64", init: str = "
              command: str | None = None, backend: str = "numpy") -> str:
     """The source of a standalone trainer module for ``arch``: ``backend`` "numpy" (in place,
     NumPy alone) or "array-api" (pure functions of any array-API library's arrays)."""
-    if backend not in BACKENDS:
-        raise GenerationError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
+    for option, value, known in (("optimizer", optimizer, OPTIMIZERS), ("dtype", dtype, DTYPES),
+                                 ("init", init, INITS), ("backend", backend, BACKENDS)):
+        if value not in known:
+            raise GenerationError(f"unknown {option} {value!r} (known: {', '.join(known)})")
     if backend == "array-api":
         return _generate_array_api(arch, optimizer, dtype, init, command)
-    if optimizer not in OPTIMIZERS:
-        raise GenerationError(f"unknown optimizer {optimizer!r} (known: {', '.join(OPTIMIZERS)})")
-    if dtype not in DTYPES:
-        raise GenerationError(f"unknown dtype {dtype!r} (known: {', '.join(DTYPES)})")
-    if init not in INITS:
-        raise GenerationError(f"unknown init {init!r} (known: {', '.join(INITS)})")
     plan = make_plan(derive(arch))
     backend = NUMPY
     forward, cost, backward = ([Block(b.comments + b.memory, backend.lines(b.code)) for b in part]
@@ -258,10 +254,6 @@ def generate(arch, optimizer: str = "sgd", dtype: str = "float64", init: str = "
 def _generate_array_api(arch, optimizer, dtype, init, command) -> str:
     """The array-API module: the same plan as the NumPy module's, printed by the array-API
     backend as pure functions."""
-    for option, value, known in (("optimizer", optimizer, OPTIMIZERS), ("dtype", dtype, DTYPES),
-                                 ("init", init, INITS)):
-        if value not in known:
-            raise GenerationError(f"unknown {option} {value!r} (known: {', '.join(known)})")
     if arch.image is not None or arch.sequence is not None:
         raise GenerationError("the array-API backend prints dense networks so far; image and "
                               "recurrent networks: --backend numpy")
@@ -298,8 +290,7 @@ def _generate_array_api(arch, optimizer, dtype, init, command) -> str:
         return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
 
     def constants(blocks, extra=""):
-        names = used(blocks, extra)
-        return [line for line in backend.constants() if line.split(" = ")[0] in names]
+        return backend.constants(used(blocks, extra))
 
     cost_blocks = printed([plan.forward, plan.cost])
     return render(

@@ -9,11 +9,13 @@ Each takes the array namespace ``xp`` first.
 """
 from __future__ import annotations
 
-from .kernels import needed_in, source_of
+from .kernels import _CODY_FAR, _CODY_MIDDLE, _CODY_NEAR_ZERO, needed_in, source_of
 
 # The kernels a trainer's calls may name, and the kernels each one calls in turn.
 DEPENDS = {"_erf": ("_erf_near_zero", "_erfc_tail"), "_erfc": ("_erf_near_zero", "_erfc_tail"),
-           "_erf_near_zero": ("_rational",), "_erfc_tail": ("_rational",)}
+           "_erf_near_zero": ("_rational", "_CODY_NEAR_ZERO"),
+           "_erfc_tail": ("_rational", "_CODY_MIDDLE", "_CODY_FAR")}
+# (the coefficient tables are kernels.py's: one table for both kinds of kernel)
 
 
 def _rational(t, p, q):
@@ -32,23 +34,13 @@ def _erfc_tail(xp, a):
 
     Below 0.46875 it gives erfc(0.46875); callers take that interval from ``_erf``'s first one.
     """
-    c = (5.64188496988670089e-1, 8.88314979438837594e00, 6.61191906371416295e01,
-         2.98635138197400131e02, 8.81952221241769090e02, 1.71204761263407058e03,
-         2.05107837782607147e03, 1.23033935479799725e03, 2.15311535474403846e-8)
-    d = (1.57449261107098347e01, 1.17693950891312499e02, 5.37181101862009858e02,
-         1.62138957456669019e03, 3.29079923573345963e03, 4.36261909014324716e03,
-         3.43936767414372164e03, 1.23033935480374942e03)
-    p = (3.05326634961232344e-1, 3.60344899949804439e-1, 1.25781726111229246e-1,
-         1.60837851487422766e-2, 6.58749161529837803e-4, 1.63153871373020978e-2)
-    q = (2.56852019228982242e00, 1.87295284992346047e00, 5.27905102951428412e-1,
-         6.05183413124413191e-2, 2.33520497626869185e-3)
     # 0.46875 < a <= 4: erfc(a) = exp(-a^2) c(a)/d(a)
-    middle = _rational(xp.clip(a, 0.46875, 4.0), c, d)
+    middle = _rational(xp.clip(a, 0.46875, 4.0), *_CODY_MIDDLE)
     # a > 4: erfc(a) = exp(-a^2) (1/sqrt(pi) - w p(w)/q(w)) / a with w = 1/a^2; beyond 27.3
     # erfc is 0 in float64 (below the least subnormal), so a stops there
     y = xp.clip(a, 4.0, 27.3)
     w = 1.0 / (y * y)
-    far = (5.6418958354775628695e-1 - _rational(w, p, q) * w) / y
+    far = (5.6418958354775628695e-1 - _rational(w, *_CODY_FAR) * w) / y
     r = xp.where(a > 4.0, far, middle)
     # times exp(-a^2) = exp(-h^2) exp(-(a - h)(a + h)), h = a rounded down to 1/16: h^2 exact
     y = xp.clip(a, 0.46875, 27.3)
@@ -58,12 +50,8 @@ def _erfc_tail(xp, a):
 
 def _erf_near_zero(xp, x):
     """erf(x1) = x1 a(x1^2)/b(x1^2), x1 = x clipped to [-0.46875, 0.46875]."""
-    a = (3.16112374387056560e00, 1.13864154151050156e02, 3.77485237685302021e02,
-         3.20937758913846947e03, 1.85777706184603153e-1)
-    b = (2.36012909523441209e01, 2.44024637934444173e02, 1.28261652607737228e03,
-         2.84423683343917062e03)
     x1 = xp.clip(x, -0.46875, 0.46875)
-    return _rational(x1 * x1, a, b) * x1
+    return _rational(x1 * x1, *_CODY_NEAR_ZERO) * x1
 
 
 def _erf(xp, x):
@@ -87,4 +75,4 @@ def needed(names) -> list[str]:
 
 def source(name: str) -> str:
     """The source of kernel ``name``, as a generated module carries it."""
-    return source_of(globals()[name])
+    return source_of(globals()[name], name)
