@@ -300,3 +300,56 @@ def test_the_array_api_erf_and_erfc_are_cody_s(lib):
         tiny = np.abs(want) < 1e-300
         assert np.all(np.abs(got[~tiny] - want[~tiny]) <= 2e-14 * np.abs(want[~tiny]))
         assert np.all(np.abs(got[tiny]) < 1e-300)
+
+
+# --- Dask: data chunked by rows, on a LocalCluster ----------------------------------------------
+
+@pytest.fixture(scope="module")
+def dask_client():
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                           dashboard_address=None)
+    client = Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+def test_gradients_on_a_dask_cluster_equal_numpys(dask_client):
+    """X and Y in 4 chunks of rows: the gradients are lazy dask arrays, computed on the
+    cluster's workers, equal to the NumPy backend's."""
+    import dask
+    import dask.array as da
+
+    spec, loss = "8-16:gelu-3:softmax", "cross_entropy"
+    npm, xpm = load(spec, loss), xp_module(spec, loss)
+    X, Y = problem(spec, loss, m=1000)
+    params = npm.init_params(seed=1)
+    lazy = xpm.gradients({k: da.from_array(v) for k, v in params.items()},
+                         da.from_array(X, chunks=(250, 8)), da.from_array(Y, chunks=(250, 3)))
+    assert all(isinstance(g, da.Array) for g in lazy.values())
+    assert dask.base.get_scheduler() == dask_client.get  # computed by the cluster
+    done = dict(zip(lazy, dask.compute(*lazy.values())))
+    assert relative_error(done, npm.gradients(params, X, Y)) < 1e-12
+
+
+def test_fit_on_a_dask_cluster_is_fit_on_numpy(dask_client):
+    """The same trainer on the same rows, once as dask arrays in chunks, once as NumPy's: the
+    same costs epoch by epoch and the same parameters (the state persisted step by step)."""
+    import dask
+    import dask.array as da
+
+    spec, loss = "8-16:relu-3:softmax", "cross_entropy"
+    xpm = xp_module(spec, loss)
+    X, Y = problem(spec, loss, m=400)
+    params = load(spec, loss).init_params(seed=1)
+    on_numpy = xpm.Trainer(_to("numpy", params), lr=0.5, batch_size=100, seed=4)
+    on_dask = xpm.Trainer({k: da.from_array(v) for k, v in params.items()}, lr=0.5,
+                          batch_size=100, seed=4)
+    expected = on_numpy.fit(X, Y, epochs=3, verbose=False)
+    costs = on_dask.fit(da.from_array(X, chunks=(100, 8)), da.from_array(Y, chunks=(100, 3)),
+                        epochs=3, verbose=False)
+    assert costs == pytest.approx(expected, rel=1e-12) and costs[-1] < costs[0]
+    final = dict(zip(on_dask.params, dask.compute(*on_dask.params.values())))
+    assert relative_error(final, on_numpy.params) < 1e-12

@@ -399,6 +399,17 @@ def train_step(params, X, Y, lr):
     return J, {name: p - g for (name, _), p, g in zip(_SHAPES, P, G)}
 
 
+def _settled(J, *state):
+    """The cost and the trainer's arrays (tuples of them), as they are for eager libraries;
+    lazy ones (Dask's) computed in one submission and kept on the workers (``persist``), so
+    that the next step's graph starts from values, not from every step before it."""
+    if not hasattr(J, "persist"):
+        return (J, *state)
+    import dask
+
+    return dask.persist(J, *state)
+
+
 class Trainer:
     """Minibatch training on arrays of one library: sgd, momentum or adam (Adam with
     torch.optim.Adam's constants). ``xp`` and ``device`` pick the library and device of the
@@ -452,6 +463,8 @@ class Trainer:
         else:
             J, G = _train_step(self._P, X, Y, self.lr / m)
             self._P = tuple(p - g for p, g in zip(self._P, G))
+        J, self._P, self._velocity, self._second = _settled(J, self._P, self._velocity,
+                                                            self._second)
         return float(J)
 
     def _adam(self, G):
