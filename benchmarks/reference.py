@@ -5,7 +5,10 @@ generated trainer's ``Trainer._step``: forward pass, the cost, every parameter g
 for the input), and the SGD update. What makes them fast, as measured on this project's 2-core VM:
 preallocated buffers, in-place ufuncs with positional outputs, ``np.dot(a, b, out)``, a float
 0/1 ReLU mask, all parameters as views into one flat vector so the update is one call, and the
-learning rate folded into the output error. Rows are examples; W has shape (n_out, n_in).
+learning rate folded into the output error. Rows are examples; W has shape (n_out, n_in) and
+is stored either as it is (``transposed=False``) or as its transpose (n_in, n_out), so that the
+forward product A Wᵀ reads it untransposed; then dW is written through its transposed view as
+A_prevᵀ dZ. Both orientations run in the benchmark, and the faster is the reference.
 """
 from __future__ import annotations
 
@@ -19,8 +22,9 @@ class Reference:
     """
 
     def __init__(self, params: dict, sizes, hidden: str, head: str, m: int, lr: float,
-                 dtype=np.float64):
+                 dtype=np.float64, transposed: bool = False):
         self.sizes, self.hidden, self.head, self.m = tuple(sizes), hidden, head, m
+        self.transposed = transposed
         self.L = len(sizes) - 1
         shapes = []
         for l in range(1, self.L + 1):
@@ -33,7 +37,9 @@ class Reference:
             out, start = [], 0
             for s in shapes:
                 n = int(np.prod(s))
-                out.append(flat[start:start + n].reshape(s))
+                block = flat[start:start + n]
+                out.append(block.reshape(s[::-1]).T if transposed and len(s) == 2
+                           else block.reshape(s))
                 start += n
             return out
 
@@ -61,6 +67,13 @@ class Reference:
             self.step = self._step_relu_softmax_2
         else:
             self.step = self._step_general
+
+    def _dW(self, dZ, A_prev, dW):
+        """dW = dZᵀ A_prev, into dW as it is stored (through its transposed view: A_prevᵀ dZ)."""
+        if self.transposed:
+            np.dot(A_prev.T, dZ, dW.T)
+        else:
+            np.dot(dZ.T, A_prev, dW)
 
     # two-layer nets, unrolled ----------------------------------------------------------------
     def _step_sigmoid_mse_2(self, X, Y):
@@ -95,13 +108,13 @@ class Reference:
         np.multiply(T2, Z2, T2)
         np.multiply(D, T2, D)
         np.multiply(D, self.scale * 2.0 / n, D)
-        np.dot(D.T, Z1, dW2)
+        self._dW(D, Z1, dW2)
         np.add.reduce(D, 0, None, db2)
         np.dot(D, W2, dA1)
         np.subtract(one, Z1, T1)
         np.multiply(T1, Z1, T1)
         np.multiply(dA1, T1, dA1)
-        np.dot(dA1.T, X, dW1)
+        self._dW(dA1, X, dW1)
         np.add.reduce(dA1, 0, None, db1)
         np.subtract(self.theta, self.grad, self.theta)
         return J
@@ -134,11 +147,11 @@ class Reference:
         # dZ2 = (A2 - Y) lr/m
         np.subtract(E, Y, E)
         np.multiply(E, self.scale, E)
-        np.dot(E.T, Z1, dW2)
+        self._dW(E, Z1, dW2)
         np.add.reduce(E, 0, None, db2)
         np.dot(E, W2, dA1)
         np.multiply(dA1, M1, dA1)
-        np.dot(dA1.T, X, dW1)
+        self._dW(dA1, X, dW1)
         np.add.reduce(dA1, 0, None, db1)
         np.subtract(self.theta, self.grad, self.theta)
         return J
@@ -178,7 +191,7 @@ class Reference:
         D = E
         for l in range(L - 1, -1, -1):
             A_prev = Z[l - 1] if l > 0 else X
-            np.dot(D.T, A_prev, self.dW[l])
+            self._dW(D, A_prev, self.dW[l])
             np.add.reduce(D, 0, None, self.db[l])
             if l == 0:
                 break

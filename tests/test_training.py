@@ -244,7 +244,7 @@ def test_a_network_whose_output_stops_depending_on_its_input_has_collapsed():
     with pytest.raises(mod.TrainingDiverged, match=r"training collapsed in epoch 2: the network's "
                                                    r"output became the same for every example"):
         trainer.fit(X, Y, epochs=3, verbose=False)
-    np.testing.assert_array_equal(trainer.params["W1"], kept[:96].reshape(16, 6))
+    np.testing.assert_array_equal(trainer.params["W1"], mod._views(kept)[0])  # as it was
     assert (trainer.params["b1"] == -1e3).all() and trainer.epoch == 1
     same = np.zeros_like(X)  # examples that do not differ: no such conclusion
     mod.Trainer(batch_size=16).fit(same, Y, epochs=1, verbose=False)

@@ -49,6 +49,7 @@ _SHAPES = (
     ("b4", (10,)),
 )
 _SIZE = 2730
+_TRANSPOSED = frozenset({"W4"})  # stored as their transposes (see _views)
 
 
 # --- convolution and pooling, in place: im2col and one GEMM per convolution ---
@@ -196,11 +197,14 @@ def init_params(seed=0, dtype=DTYPE):
 
 
 def _views(flat):
-    """The parameters as views into one flat vector: one call updates all of them."""
+    """The parameters as views into one flat vector: one call updates all of them. A name in
+    _TRANSPOSED is stored as its transpose, (n_{l-1}, n_l) in rows, and seen in its own shape
+    (n_l, n_{l-1}): the orientation its matrix products read fastest."""
     views, start = [], 0
-    for _, shape in _SHAPES:
+    for name, shape in _SHAPES:
         size = int(np.prod(shape))
-        views.append(flat[start:start + size].reshape(shape))
+        block = flat[start:start + size]
+        views.append(block.reshape(shape[::-1]).T if name in _TRANSPOSED else block.reshape(shape))
         start += size
     return tuple(views)
 
@@ -347,7 +351,7 @@ def _train_step(P, G, B, A0, Y, scale):
     np.subtract(A4, Y, dZ4)
     np.multiply(dZ4, scale, dZ4)
     # BP1: dW4 = (1/m) * dZ4 @ A3.T    (rows are examples: dW4 = (1/m) * dZ4.T @ A3)
-    np.dot(dZ4.T, A3, dW4)
+    np.dot(A3.T, dZ4, dW4.T)
     # BP2: db4 = (1/m) * dZ4.sum(axis=1)    (rows are examples: db4 = (1/m) * dZ4.sum(axis=0))
     np.add.reduce(dZ4, 0, None, db4)
     # BP3: dA3 = W4.T @ dZ4    (rows are examples: dA3 = dZ4 @ W4)

@@ -51,6 +51,7 @@ _SHAPES = (
     ("b2", (10,)),
 )
 _SIZE = 5322
+_TRANSPOSED = frozenset({"W2"})  # stored as their transposes (see _views)
 
 
 # --- the recurrent layer, in place: one GEMM a step, and one GEMM over all steps at once ---
@@ -146,11 +147,14 @@ def init_params(seed=0, dtype=DTYPE):
 
 
 def _views(flat):
-    """The parameters as views into one flat vector: one call updates all of them."""
+    """The parameters as views into one flat vector: one call updates all of them. A name in
+    _TRANSPOSED is stored as its transpose, (n_{l-1}, n_l) in rows, and seen in its own shape
+    (n_l, n_{l-1}): the orientation its matrix products read fastest."""
     views, start = [], 0
-    for _, shape in _SHAPES:
+    for name, shape in _SHAPES:
         size = int(np.prod(shape))
-        views.append(flat[start:start + size].reshape(shape))
+        block = flat[start:start + size]
+        views.append(block.reshape(shape[::-1]).T if name in _TRANSPOSED else block.reshape(shape))
         start += size
     return tuple(views)
 
@@ -273,7 +277,7 @@ def _train_step(P, G, B, A0, Y, scale):
     np.subtract(A2, Y, dZ2)
     np.multiply(dZ2, scale, dZ2)
     # BP1: dW2 = (1/m) * dZ2 @ A1.T    (rows are examples: dW2 = (1/m) * dZ2.T @ A1)
-    np.dot(dZ2.T, A1, dW2)
+    np.dot(A1.T, dZ2, dW2.T)
     # BP2: db2 = (1/m) * dZ2.sum(axis=1)    (rows are examples: db2 = (1/m) * dZ2.sum(axis=0))
     np.add.reduce(dZ2, 0, None, db2)
     # BP3: dA1 = W2.T @ dZ2    (rows are examples: dA1 = dZ2 @ W2)

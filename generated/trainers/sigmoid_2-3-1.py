@@ -47,6 +47,7 @@ _SHAPES = (
     ("b2", (1,)),
 )
 _SIZE = 13
+_TRANSPOSED = frozenset({"W1", "W2"})  # stored as their transposes (see _views)
 
 
 def init_params(seed=0, dtype=DTYPE):
@@ -62,11 +63,14 @@ def init_params(seed=0, dtype=DTYPE):
 
 
 def _views(flat):
-    """The parameters as views into one flat vector: one call updates all of them."""
+    """The parameters as views into one flat vector: one call updates all of them. A name in
+    _TRANSPOSED is stored as its transpose, (n_{l-1}, n_l) in rows, and seen in its own shape
+    (n_l, n_{l-1}): the orientation its matrix products read fastest."""
     views, start = [], 0
-    for _, shape in _SHAPES:
+    for name, shape in _SHAPES:
         size = int(np.prod(shape))
-        views.append(flat[start:start + size].reshape(shape))
+        block = flat[start:start + size]
+        views.append(block.reshape(shape[::-1]).T if name in _TRANSPOSED else block.reshape(shape))
         start += size
     return tuple(views)
 
@@ -181,7 +185,7 @@ def _train_step(P, G, B, A0, Y, scale):
     np.multiply(dZ2, E2, dZ2)
     np.multiply(dZ2, scale, dZ2)
     # BP1: dW2 = (1/m) * dZ2 @ A1.T    (rows are examples: dW2 = (1/m) * dZ2.T @ A1)
-    np.dot(dZ2.T, A1, dW2)
+    np.dot(A1.T, dZ2, dW2.T)
     # BP2: db2 = (1/m) * dZ2.sum(axis=1)    (rows are examples: db2 = (1/m) * dZ2.sum(axis=0))
     np.add.reduce(dZ2, 0, None, db2)
     # BP3: dA1 = W2.T @ dZ2    (rows are examples: dA1 = dZ2 @ W2)
@@ -192,7 +196,7 @@ def _train_step(P, G, B, A0, Y, scale):
     np.multiply(dA1, tmp3_0, dZ1)
     np.multiply(dZ1, A1, dZ1)
     # BP1: dW1 = (1/m) * dZ1 @ A0.T    (rows are examples: dW1 = (1/m) * dZ1.T @ A0)
-    np.dot(dZ1.T, A0, dW1)
+    np.dot(A0.T, dZ1, dW1.T)
     # BP2: db1 = (1/m) * dZ1.sum(axis=1)    (rows are examples: db1 = (1/m) * dZ1.sum(axis=0))
     np.add.reduce(dZ1, 0, None, db1)
     # BP3 for layer 1 would give dA0, the gradient for the input: not needed, not computed

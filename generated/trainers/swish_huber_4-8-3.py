@@ -50,6 +50,7 @@ _SHAPES = (
     ("b2", (3,)),
 )
 _SIZE = 67
+_TRANSPOSED = frozenset({"W1", "W2"})  # stored as their transposes (see _views)
 
 
 def init_params(seed=0, dtype=DTYPE):
@@ -65,11 +66,14 @@ def init_params(seed=0, dtype=DTYPE):
 
 
 def _views(flat):
-    """The parameters as views into one flat vector: one call updates all of them."""
+    """The parameters as views into one flat vector: one call updates all of them. A name in
+    _TRANSPOSED is stored as its transpose, (n_{l-1}, n_l) in rows, and seen in its own shape
+    (n_l, n_{l-1}): the orientation its matrix products read fastest."""
     views, start = [], 0
-    for _, shape in _SHAPES:
+    for name, shape in _SHAPES:
         size = int(np.prod(shape))
-        views.append(flat[start:start + size].reshape(shape))
+        block = flat[start:start + size]
+        views.append(block.reshape(shape[::-1]).T if name in _TRANSPOSED else block.reshape(shape))
         start += size
     return tuple(views)
 
@@ -226,7 +230,7 @@ def _train_step(P, G, B, A0, Y, scale):
     # BP1: dW2 = (1/m) * dZ2 @ A1.T + (lambda/m) * W2    (rows are examples: dW2 = (1/m) * dZ2.T @
     #     A1 + (lambda/m) * W2)
     # with lambda = 0.001 (--l2): the penalty's derivative, times the same scale as the product
-    np.dot(dZ2.T, A1, dW2)
+    np.dot(A1.T, dZ2, dW2.T)
     np.multiply(W2, scale * 0.001, W2_decay)
     np.add(dW2, W2_decay, dW2)
     # BP2: db2 = (1/m) * dZ2.sum(axis=1)    (rows are examples: db2 = (1/m) * dZ2.sum(axis=0))
@@ -250,7 +254,7 @@ def _train_step(P, G, B, A0, Y, scale):
     # BP1: dW1 = (1/m) * dZ1 @ A0.T + (lambda/m) * W1    (rows are examples: dW1 = (1/m) * dZ1.T @
     #     A0 + (lambda/m) * W1)
     # with lambda = 0.001 (--l2): the penalty's derivative, times the same scale as the product
-    np.dot(dZ1.T, A0, dW1)
+    np.dot(A0.T, dZ1, dW1.T)
     np.multiply(W1, scale * 0.001, W1_decay)
     np.add(dW1, W1_decay, dW1)
     # BP2: db1 = (1/m) * dZ1.sum(axis=1)    (rows are examples: db1 = (1/m) * dZ1.sum(axis=0))

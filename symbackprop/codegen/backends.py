@@ -178,6 +178,8 @@ class ArrayAPIBackend:
             args.append(name)
         dest = op.dest
         expr = self._expr(op, args)
+        if dest.endswith(".T"):  # X.T written: X is the transpose of the value
+            dest, expr = dest.removesuffix(".T"), f"({expr}).T"
         boolean = dest in self._booleans
         if op.where:  # the entries outside the mask keep what dest held (nothing yet: zeros)
             kept = dest if dest in self._bound else self._zeros(dest)

@@ -103,6 +103,7 @@ class Plan:
     rnn_kernels: list[str] = ()  # the functions of ``rnn_kernels`` the calls use
     penalty: Penalty | None = None  # the L2 penalty's part of J (of P and m), or None
     penalty_note: str = ""
+    transposed: tuple[str, ...] = ()  # parameters the flat vector stores as their transposes
 
 
 @dataclass
@@ -322,6 +323,10 @@ class TrainerPlanner:
             params += [(f"W{l}", (self.arch.size(l), self.arch.size(l - 1))),
                        (f"b{l}", (self.arch.size(l),))]
         self.param_shapes = dict(params)
+        # how each dense weight is laid out in the flat vector (STORAGE): as its transpose, the
+        # forward product reads it without a transpose
+        self.transposed = tuple(f"W{layer.index}" for layer in layers
+                                if STORAGE["dense weight"] == "transposed")
 
         forward = []
         for layer in self.d.features:
@@ -348,6 +353,7 @@ class TrainerPlanner:
             cost_value=cost_value, backward=backward,
             scale_note="BP1 and BP2 carry the factor 1/m; it is folded into the output error",
             kernels=sorted(self.kernels), penalty=penalty, penalty_note=penalty_note,
+            transposed=self.transposed,
             conv_kernels=conv_kernels.needed(self.features.used),
             rnn_kernels=rnn_kernels.needed(self.recurrent.used))
 
@@ -595,11 +601,15 @@ class TrainerPlanner:
                 lines.append(op("sum_rows", matrix_text(rest_m[0], m, True), target))
             elif len(mats) == 2 and not ones:
                 left, right = mats
+                into = target
                 if m in rhs.shape:  # stored transposed: (left right)ᵀ = rightᵀ leftᵀ
                     pair = [matrix_text(x, m, True, transposed=True) for x in (right, left)]
+                elif target.removeprefix("d") in self.transposed:  # dW kept as dWᵀ, written so
+                    pair = [matrix_text(x, m, True, transposed=True) for x in (right, left)]
+                    into = f"{target}.T"
                 else:
                     pair = [matrix_text(x, m, True, transposed=False) for x in (left, right)]
-                lines.append(op("dot", pair[0], pair[1], target))
+                lines.append(op("dot", pair[0], pair[1], into))
             else:
                 raise GenerationError(f"no NumPy rule for the term {term} of {rhs}")
         if len(lines) != 1:
@@ -620,6 +630,12 @@ class TrainerPlanner:
 
     def _param_shape(self, name: str) -> tuple[int, ...]:
         return self.param_shapes[name]
+
+
+# How the flat parameter vector lays out a dense layer's weight W (n_l, n_{l-1}): "transposed"
+# keeps it as Wᵀ in rows, so the forward product A W^T reads it untransposed (measured faster
+# on this project's nets: benchmarks/trainer_bench.py); "as derived" keeps it as W.
+STORAGE = {"dense weight": "transposed"}
 
 
 def _needs(layer) -> str:

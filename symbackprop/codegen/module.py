@@ -235,6 +235,8 @@ def generate(arch, optimizer: str = "sgd", dtype: str = "float64", init: str = "
             "n_out", "shape[0] * int(np.prod(shape[2:]))"),
         init_std_sequence=INITS[init].replace("n_in", "shape[1]").replace("n_out", "shape[0]"),
         params=plan.params, size=sum(prod(shape) for _, shape in plan.params),
+        transposed="{" + ", ".join(f'"{name}"' for name in plan.transposed) + "}"
+        if plan.transposed else "",
         buffers=plan.buffers, buffer_names=buffers, output_index=buffers.index(plan.output),
         optimizers="(" + ", ".join(f"\"{name}\"" for name in OPTIMIZERS) + ")",
         schedules="(" + ", ".join(f"\"{name}\"" for name in SCHEDULES) + ")",

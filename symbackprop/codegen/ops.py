@@ -11,7 +11,9 @@ where a boolean mask holds. The vocabulary:
 
 - an elementwise function by its NumPy ufunc name (``add``, ``exp``, ``greater``, ...), and
   ``copyto`` (args: source, dest);
-- ``dot`` (a, b, dest): the matrix product; an operand named ``X.T`` is X transposed;
+- ``dot`` (a, b, dest): the matrix product; an operand named ``X.T`` is X transposed, and a
+  dest named ``X.T`` means X is the transpose of the product (NumPy writes it through the
+  transposed view: a weight the flat vector stores as its transpose);
 - ``sum_rows`` (x, dest): the sum over the examples (axis 0), ``sum_units`` and ``max_units``
   (x, dest): the sum or maximum over the units of each example, kept as a column;
 - ``rows`` (x, dest): x seen as one row an example (an image's (m, C, H, W) as (m, C·H·W));
