@@ -268,7 +268,7 @@ def _train_step(P, A0, Y, scale):
     dZ2 = A2 - Y
     dZ2 = dZ2 * scale
     # BP1: dW2 = (1/m) * dZ2 @ A1.T    (rows are examples: dW2 = (1/m) * dZ2.T @ A1)
-    dW2 = (A1.T @ dZ2).T
+    dW2 = dZ2.T @ A1
     # BP2: db2 = (1/m) * dZ2.sum(axis=1)    (rows are examples: db2 = (1/m) * dZ2.sum(axis=0))
     db2 = xp.sum(dZ2, axis=0)
     # BP3: dA1 = W2.T @ dZ2    (rows are examples: dA1 = dZ2 @ W2)
@@ -285,7 +285,7 @@ def _train_step(P, A0, Y, scale):
     tmp8_1 = tmp8_1 * c0_7978845608028654
     dZ1 = dZ1 + tmp8_1
     # BP1: dW1 = (1/m) * dZ1 @ A0.T    (rows are examples: dW1 = (1/m) * dZ1.T @ A0)
-    dW1 = (A0.T @ dZ1).T
+    dW1 = dZ1.T @ A0
     # BP2: db1 = (1/m) * dZ1.sum(axis=1)    (rows are examples: db1 = (1/m) * dZ1.sum(axis=0))
     db1 = xp.sum(dZ1, axis=0)
     # BP3 for layer 1 would give dA0, the gradient for the input: not needed, not computed

@@ -108,6 +108,11 @@ _BOOLEAN = {"greater", "greater_equal", "less", "less_equal", "equal", "not_equa
             "logical_and", "logical_or", "logical_not", "logical_xor"}
 _LOGICAL = {"logical_and", "logical_or", "logical_not", "logical_xor"}
 
+def _transposed(name: str) -> str:
+    """The operand ``name`` transposed: X <-> X.T."""
+    return name.removesuffix(".T") if name.endswith(".T") else f"{name}.T"
+
+
 class ArrayAPIBackend:
     """Pure functions of arrays of any array-API library (NumPy, PyTorch, CuPy, JAX, Dask
     through array-api-compat): every op a new array bound to the name the NumPy backend writes
@@ -177,6 +182,8 @@ class ArrayAPIBackend:
                     self._booleans |= {base} if source in self._booleans else set()
             args.append(name)
         dest = op.dest
+        if dest.endswith(".T") and op.fn == "dot":  # X.T = a b: X = bᵀ aᵀ, in this layout
+            dest, args = dest.removesuffix(".T"), [_transposed(a) for a in reversed(args)]
         expr = self._expr(op, args)
         if dest.endswith(".T"):  # X.T written: X is the transpose of the value
             dest, expr = dest.removesuffix(".T"), f"({expr}).T"
