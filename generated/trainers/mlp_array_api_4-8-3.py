@@ -262,6 +262,7 @@ def _train_step(P, A0, Y, scale):
     #     Z, finite where A underflows to 0
     col_0 = xp.log(S2)
     L2 = Z2 - col_0
+    J = -xp.sum(Y * L2) / m
     # output: dZ2 = A2 - Y
     # times scale (1/m, or lr/m when training): every gradient below is linear in dZ, so this one
     #     product scales them all
@@ -289,7 +290,6 @@ def _train_step(P, A0, Y, scale):
     # BP2: db1 = (1/m) * dZ1.sum(axis=1)    (rows are examples: db1 = (1/m) * dZ1.sum(axis=0))
     db1 = xp.sum(dZ1, axis=0)
     # BP3 for layer 1 would give dA0, the gradient for the input: not needed, not computed
-    J = -xp.sum(Y * L2) / m
     return J, (dW1, db1, dW2, db2,)
 
 

@@ -275,34 +275,30 @@ def _generate_array_api(arch, optimizer, dtype, init, command) -> str:
                                               for line in backend.op_lines(o)]))
         return out
 
+    # each function's blocks printed in its own bindings; the cost's value and the gradients'
+    # names are read where their function has computed them
     forward = printed([plan.forward])
     forward_output = backend.resolve(plan.output)
-    cost = printed([plan.forward, plan.cost])[len(plan.forward):]
+    cost_blocks = printed([plan.forward, plan.cost])
     cost_value, penalty = backend.value(plan.cost_value), backend.penalty(plan.penalty)
     step = printed([plan.forward, plan.cost, plan.backward])
-    backward = step[len(plan.forward) + len(plan.cost):]
     gradients = [backend.resolve(g) for g in grads]
+    head, backward = step[:len(cost_blocks)], step[len(cost_blocks):]
     loss = arch.loss_entry
-    notes = []
-    if plan.penalty:
-        notes += textwrap.wrap(f"The cost adds {plan.penalty_note}.", 92)
-    def used(blocks, extra=""):
+    notes = textwrap.wrap(f"The cost adds {plan.penalty_note}.", 92) if plan.penalty else []
+    value_names = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", cost_value + penalty)
+
+    def used(blocks, extra=()):
         """The names the blocks (and ``extra``) read: to define only the constants they use."""
-        text = " ".join(line for b in blocks for line in b.code) + " " + extra
-        return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
+        text = " ".join(line for b in blocks for line in b.code)
+        return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)) | set(extra)
 
-    def constants(blocks, extra=""):
-        return backend.constants(used(blocks, extra))
-
-    cost_blocks = printed([plan.forward, plan.cost])
     return render(
         "trainer_array_api.py.j2",
         kernels=[xp_kernels.source(name) for name in xp_kernels.needed(backend.kernels)],
         forward_unpack=_unpack(params, forward),
-        cost_unpack=_unpack(params, cost_blocks,
-                            re.findall(r"[A-Za-z_][A-Za-z0-9_]*", cost_value + penalty)),
-        step_unpack=_unpack(params, step, [*gradients, *re.findall(
-            r"[A-Za-z_][A-Za-z0-9_]*", cost_value + penalty)]),
+        cost_unpack=_unpack(params, cost_blocks, value_names),
+        step_unpack=_unpack(params, step, [*gradients, *value_names]),
         arch_text=str(arch), loss=arch.loss, loss_description=loss.description,
         command=command or command_line(arch, optimizer, dtype, init, backend="array-api"),
         n_in=arch.sizes[0], n_out=arch.sizes[-1],
@@ -310,11 +306,12 @@ def _generate_array_api(arch, optimizer, dtype, init, command) -> str:
         arch_dict=_arch_dict(arch), dtype=dtype, optimizer=optimizer, init=init,
         init_std=INITS[init].replace("np.sqrt", "math.sqrt"), params=plan.params,
         optimizers="(" + ", ".join(f"\"{name}\"" for name in OPTIMIZERS) + ")",
-        forward=forward, output=plan.output, forward_output=forward_output, cost=cost,
-        backward=backward,
+        forward=forward, output=plan.output, forward_output=forward_output,
+        cost=cost_blocks, head=head, backward=backward,
         cost_value=cost_value, penalty=penalty, penalty_note=plan.penalty_note,
         scale_note=plan.scale_note, gradients=gradients, notes=notes,
-        forward_m="m" in used(forward, forward_output),
-        constants={"forward": constants(forward), "cost": constants(cost_blocks, cost_value),
-                   "step": constants(step)},
+        forward_m="m" in used(forward, [forward_output]),
+        constants={"forward": backend.constants(used(forward)),
+                   "cost": backend.constants(used(cost_blocks, value_names)),
+                   "step": backend.constants(used(step, value_names))},
     )
