@@ -108,6 +108,7 @@ _BOOLEAN = {"greater", "greater_equal", "less", "less_equal", "equal", "not_equa
             "logical_and", "logical_or", "logical_not", "logical_xor"}
 _LOGICAL = {"logical_and", "logical_or", "logical_not", "logical_xor"}
 
+
 def _transposed(name: str) -> str:
     """The operand ``name`` transposed: X <-> X.T."""
     return name.removesuffix(".T") if name.endswith(".T") else f"{name}.T"
@@ -143,11 +144,6 @@ class ArrayAPIBackend:
         self._bound = set(bound)
         self._booleans = set()
 
-    def lines(self, ops, bound=()) -> list[str]:
-        """The ops as the statements of one function (``start``)."""
-        self.start(bound)
-        return [line for o in ops for line in self.op_lines(o)]
-
     def constants(self, used) -> list[str]:
         """The lines defining the plan's constants among the names ``used``, 0-d arrays of the
         parameters' dtype on their device (``dtype`` and ``device`` defined before them)."""
@@ -171,16 +167,15 @@ class ArrayAPIBackend:
             raise GenerationError(f"the array-API backend has no rule for {op.fn} yet (it "
                                   "prints dense networks of functions the standard has); use "
                                   "--backend numpy")
-        pre, args = [], []
-        for a in op.reads:
-            name, base = a, a.removesuffix(".T")
-            if base in self.buffers and base not in self._bound:
-                source = self.resolve(base)
-                if source != base:
-                    pre.append(f"{base} = {source}")
-                    self._bound.add(base)
-                    self._booleans |= {base} if source in self._booleans else set()
-            args.append(name)
+        pre, args = [], list(op.reads)
+        for a in args:  # an alias read before it is written: bound to its source here
+            base = a.removesuffix(".T")
+            source = self.resolve(base)
+            if source != base:
+                pre.append(f"{base} = {source}")
+                self._bound.add(base)
+                if source in self._booleans:
+                    self._booleans.add(base)
         dest = op.dest
         if dest.endswith(".T") and op.fn == "dot":  # X.T = a b: X = bᵀ aᵀ, in this layout
             dest, args = dest.removesuffix(".T"), [_transposed(a) for a in reversed(args)]
@@ -206,9 +201,7 @@ class ArrayAPIBackend:
         return buffer is not None and buffer.boolean
 
     def _zeros(self, name) -> str:
-        b = self.buffers[name]
-        shape = b.shape if b.shape is not None else f"({b.rows}, {b.cols})"
-        return f"xp.zeros({shape}, dtype=dtype, device=device)"
+        return f"xp.zeros({self._shape(name)}, dtype=dtype, device=device)"
 
     def _operand(self, fn, name) -> str:
         """A logical function reads a float 0/1 mask as booleans; arithmetic reads booleans as
