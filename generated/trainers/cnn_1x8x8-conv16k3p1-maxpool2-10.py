@@ -1746,8 +1746,15 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+def _say(line):
+    """A line on stderr, if there is one to take it (closed: nothing; full: the exit code
+    says it)."""
+    if sys.stderr is not None:
+        print(line, file=sys.stderr, flush=True)
+
+
 def _warning_line(message, category, filename, lineno, file=None, line=None):
-    print(f"warning: {message}", file=sys.stderr, flush=True)
+    _say(f"warning: {message}")
 
 
 def main(argv=None):
@@ -1803,7 +1810,7 @@ def main(argv=None):
     if code != 0 or isinstance(stdout.fault, BrokenPipeError):  # said, or | head went away
         return code
     saved = f"; the trainer is saved in {_npz_name(args.out)!r}" if args.out else ""
-    print(f"error: cannot write to standard output: {stdout.fault}{saved}", file=sys.stderr)
+    _say(f"error: cannot write to standard output: {stdout.fault}{saved}")
     return 2
 
 
@@ -1833,11 +1840,11 @@ def _run(args):
         if not args.out or trainer is None or not trainer.epoch:
             raise
         trainer.save(out)
-        print(f"interrupted: saved {out} after epoch {trainer.epoch}; continue with "
-              f"--resume {out}", file=sys.stderr)
+        _say(f"interrupted: saved {out} after epoch {trainer.epoch}; continue with "
+             f"--resume {out}")
         return 130
     except (OSError, KeyError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _say(f"error: {exc}")
         return 2
     lines = [f"final cost {costs[-1]:.6f}" if costs else "no epochs run",
              f"training {METRIC} {_score(trainer.predict(X), Y):.4f}"]
@@ -1849,8 +1856,7 @@ def _run(args):
         try:
             trainer.save(out)
         except (OSError, ValueError) as exc:
-            print(f"error: cannot save {out!r}: {getattr(exc, 'strerror', None) or exc}",
-                  file=sys.stderr)
+            _say(f"error: cannot save {out!r}: {getattr(exc, 'strerror', None) or exc}")
             return 2
         lines.append(f"saved {out}")
     print("\n".join(lines), flush=True)
@@ -1916,3 +1922,5 @@ if __name__ == "__main__":
         raise SystemExit(main())
     except KeyboardInterrupt:  # Ctrl-C: the exit code says it, no traceback
         raise SystemExit(130) from None
+    except OSError:  # stderr itself unwritable (a full disk): the exit code says it
+        raise SystemExit(2) from None
