@@ -101,8 +101,10 @@ _OPERATORS = {"add": "{0} + {1}", "subtract": "{0} - {1}", "multiply": "{0} * {1
               "divide": "{0} / {1}", "negative": "-{0}", "reciprocal": "1.0 / {0}"}
 # an operand printed without parentheses next to an operator: a name, or a number
 _ATOM = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.T)?|-?[0-9.]+(e-?[0-9]+)?")
-# kernels with an array-API version in xp_kernels (erf, erfc: the standard lacks them)
-_XP_KERNELS = ("_erf", "_erfc")
+# a buffer's alias: another buffer's memory as it is (a name), reshaped, or one step of it
+_ALIAS_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ALIAS_RESHAPE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\.reshape\((.*)\)")
+_ALIAS_INDEX = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\[([0-9]+)\]")
 # functions whose result is boolean
 _BOOLEAN = {"greater", "greater_equal", "less", "less_equal", "equal", "not_equal",
             "logical_and", "logical_or", "logical_not", "logical_xor"}
@@ -114,14 +116,32 @@ def _transposed(name: str) -> str:
     return name.removesuffix(".T") if name.endswith(".T") else f"{name}.T"
 
 
+def _numpy_kernel(name):
+    """The NumPy kernel ``name`` (of kernels, conv_kernels or rnn_kernels)."""
+    from . import conv_kernels, kernels, rnn_kernels
+
+    for module in (kernels, conv_kernels, rnn_kernels):
+        if hasattr(module, name):
+            return getattr(module, name)
+    raise GenerationError(f"no kernel {name}")
+
+
 class ArrayAPIBackend:
     """Pure functions of arrays of any array-API library (NumPy, PyTorch, CuPy, JAX, Dask
     through array-api-compat): every op a new array bound to the name the NumPy backend writes
     in place, with no ``out=``, no in-place update and no ufunc method, so that JAX can trace
-    it. ``buffers``: the plan's buffers by name, for what a name holds — another's memory
-    (an alias binds it where it is first read), a constant (a 0-d array of the dtype), a 0/1
-    mask in a float buffer (a comparison's result is cast) or a boolean one (kept boolean),
-    and the shape a masked write starts from.
+    it; a kernel call is the call of its pure version (``xp_kernels``), which returns what the
+    NumPy kernel writes.
+
+    The NumPy module's memory is translated, not copied: the names of one memory (a buffer, the
+    aliases that take its memory, its reshaped views) read the value last written to any of
+    them, each in its own shape. A name read after another of its memory was written is bound
+    there, as ``xp.reshape`` of the name written (or the name itself, or one step ``H[t, ...]``
+    of a time-major buffer); a write starts no copy. ``buffers``: the plan's buffers by name,
+    for what a name holds (another's memory, a constant (a 0-d array of the dtype), a 0/1 mask
+    in a float buffer (a comparison's result is cast) or a boolean one (kept boolean), the shape
+    a masked write starts from). ``shapes``: the parameters' shapes (a kernel's result may need
+    its gradient's). ``rows``: the number of rows the cost averages over, as code of m.
     """
 
     name = "array-api"
@@ -131,18 +151,27 @@ class ArrayAPIBackend:
         "sum_rows": lambda a: f"xp.sum({a[0]}, axis=0)",
         "sum_units": lambda a: f"xp.sum({a[0]}, axis=1, keepdims=True)",
         "max_units": lambda a: f"xp.max({a[0]}, axis=1, keepdims=True)",
+        "rows": lambda a: f"xp.reshape({a[0]}, ({a[0]}.shape[0], -1))",
     }
 
-    def __init__(self, buffers):
+    def __init__(self, buffers, shapes=None, rows="m"):
         self.buffers = {b.name: b for b in buffers}
+        self.shapes = {f"d{name}": shape for name, shape in (shapes or {}).items()}
+        self.rows = rows
         self.kernels: set[str] = set()  # the functions of xp_kernels the ops call
+        self.start()
 
     # a function's body ------------------------------------------------------------------------
     def start(self, bound=()) -> None:
         """Begin a function in which the names ``bound`` (its arguments, and constants) are
         defined: op_lines then prints its ops in order."""
-        self._bound = set(bound)
+        self._bound = set()  # names bound in the function
+        self._stamp = {}  # name -> the version of its memory it holds
+        self._version = {}  # memory (its root buffer) -> how many writes it has had
+        self._holder = {}  # memory -> the name last written
         self._booleans = set()
+        for name in bound:
+            self._wrote(name)
 
     def constants(self, used) -> list[str]:
         """The lines defining the plan's constants among the names ``used``, 0-d arrays of the
@@ -153,29 +182,112 @@ class ArrayAPIBackend:
     def constant_names(self) -> list[str]:
         return [b.name for b in self.buffers.values() if b.value is not None]
 
-    def resolve(self, name: str) -> str:
-        """The name holding ``name``'s value where it is read: an alias never written is its
-        source's."""
+    # memory -----------------------------------------------------------------------------------
+    def _alias(self, name):
+        """(kind, source, detail) of ``name``'s alias: ("name", X, None), ("reshape", X,
+        dims) or ("index", X, step); None for a name that is its own memory."""
         buffer = self.buffers.get(name)
-        while name not in self._bound and buffer is not None and buffer.alias:
-            name = buffer.alias
-            buffer = self.buffers.get(name)
+        if buffer is None or not buffer.alias:
+            return None
+        text = buffer.alias
+        if _ALIAS_NAME.fullmatch(text):
+            return "name", text, None
+        for kind, pattern in (("reshape", _ALIAS_RESHAPE), ("index", _ALIAS_INDEX)):
+            match = pattern.fullmatch(text)
+            if match:
+                return kind, match.group(1), match.group(2)
+        raise GenerationError(f"the array-API backend cannot read the alias {name} = {text}")
+
+    def _root(self, name) -> str:
+        """The memory ``name`` is a name of: the buffer at the end of its aliases (one step of
+        a buffer is a memory of its own, read from the buffer's)."""
+        alias = self._alias(name)
+        while alias is not None and alias[0] != "index":
+            name = alias[1]
+            alias = self._alias(name)
         return name
 
+    def _shape(self, name) -> str:
+        alias = self._alias(name)
+        if alias is not None and alias[0] == "name":
+            return self._shape(alias[1])
+        if alias is not None and alias[0] == "reshape":
+            return f"({alias[2]})"
+        b = self.buffers[name]
+        if b.shape is not None:
+            return "(" + ", ".join(str(d) for d in b.shape) + ("," if len(b.shape) == 1 else "") + ")"
+        return f"({b.rows}, {b.cols})"
+
+    def _current(self, name) -> bool:
+        root = self._root(name)
+        return name in self._stamp and self._stamp[name] == self._version.get(root)
+
+    def _wrote(self, name) -> None:
+        """``name`` now holds its memory's new value."""
+        alias = self._alias(name)
+        if alias is not None and alias[0] == "index":
+            raise GenerationError(f"the array-API backend cannot write {name}, a step of "
+                                  f"{alias[1]}")
+        root = self._root(name)
+        self._version[root] = self._version.get(root, 0) + 1
+        self._stamp[name] = self._version[root]
+        self._holder[root] = name
+        self._bound.add(name)
+
+    def _value_of(self, name):
+        """(lines, expression): ``name``'s current value where it is not bound to it yet —
+        (``[]``, name) where it is, or where it is no name of a buffer (an argument, a number,
+        a function)."""
+        if self._current(name) or (name not in self.buffers and name not in self._stamp):
+            return [], name
+        alias = self._alias(name)
+        if alias is not None and alias[0] == "index":
+            lines, source = self._read(alias[1])
+            return lines, f"{source}[{alias[2]}, ...]"
+        root = self._root(name)
+        holder = self._holder.get(root)
+        if holder is None:
+            raise GenerationError(f"the array-API backend reads {name} before anything "
+                                  "writes it")
+        same = self._shape(holder) == self._shape(name) if holder in self.buffers \
+            and name in self.buffers else True
+        return [], holder if same else f"xp.reshape({holder}, {self._shape(name)})"
+
+    def _read(self, name):
+        """(lines, name): the lines binding ``name`` to its memory's current value (none where
+        it holds it), and the name to read."""
+        lines, expr = self._value_of(name)
+        if expr == name:
+            return lines, name
+        boolean = self._source_boolean(expr)
+        lines.append(f"{name} = {expr}")
+        root = self._root(name)
+        self._stamp[name] = self._version.get(root)
+        self._bound.add(name)
+        if boolean:
+            self._booleans.add(name)
+        return lines, name
+
+    def _source_boolean(self, expr) -> bool:
+        match = _ALIAS_NAME.match(expr.removeprefix("xp.reshape("))
+        return match is not None and match.group(0) in self._booleans
+
+    def resolve(self, name: str) -> str:
+        """An expression of ``name``'s current value, to return or to sum."""
+        lines, expr = self._value_of(name)
+        return expr
+
+    # ops --------------------------------------------------------------------------------------
     def op_lines(self, op: Op) -> list[str]:
-        if op.fn == "function" or (op.fn.startswith("_") and op.fn not in _XP_KERNELS):
-            raise GenerationError(f"the array-API backend has no rule for {op.fn} yet (it "
-                                  "prints dense networks of functions the standard has); use "
-                                  "--backend numpy")
-        pre, args = [], list(op.reads)
-        for a in args:  # an alias read before it is written: bound to its source here
-            base = a.removesuffix(".T")
-            source = self.resolve(base)
-            if source != base:
-                pre.append(f"{base} = {source}")
-                self._bound.add(base)
-                if source in self._booleans:
-                    self._booleans.add(base)
+        if op.fn == "function":
+            return self._function(op)
+        if op.fn.startswith("_"):
+            return self._kernel(op)
+        pre, args = [], []
+        for a in op.reads:
+            lines, name = self._read(a.removesuffix(".T"))
+            pre += lines
+            args.append(name + (".T" if a.endswith(".T") else ""))
         dest = op.dest
         if dest.endswith(".T") and op.fn == "dot":  # X.T = a b: X = bᵀ aᵀ, in this layout
             dest, args = dest.removesuffix(".T"), [_transposed(a) for a in reversed(args)]
@@ -183,18 +295,67 @@ class ArrayAPIBackend:
         if dest.endswith(".T"):  # X.T written: X is the transpose of the value
             dest, expr = dest.removesuffix(".T"), f"({expr}).T"
         boolean = dest in self._booleans
-        if op.where:  # the entries outside the mask keep what dest held (nothing yet: zeros)
-            kept = dest if dest in self._bound else self._zeros(dest)
-            expr = f"xp.where({op.where}, {expr}, {kept})"
+        if op.where:  # the entries outside the mask keep what dest holds (zeros if nothing)
+            lines, mask = self._read(op.where)
+            pre += lines
+            if dest in self._stamp or self._holder.get(self._root(dest)) is not None:
+                lines, kept = self._read(dest)
+                pre += lines
+            else:
+                kept = self._zeros(dest)
+            expr = f"xp.where({mask}, {expr}, {kept})"
         elif op.fn in _BOOLEAN:
             boolean = self._is_boolean_buffer(dest)
             if not boolean:  # a 0/1 mask in a float buffer, as NumPy casts it there
                 expr = f"xp.astype({expr}, dtype)"
         else:
             boolean = op.fn == "copyto" and args[0] in self._booleans
+        self._wrote(dest)
         (self._booleans.add if boolean else self._booleans.discard)(dest)
-        self._bound.add(dest)
         return [*pre, f"{dest} = {expr}"]
+
+    def _kernel(self, op: Op) -> list[str]:
+        """A kernel call: its pure version's, with the NumPy kernel's arguments by name."""
+        from . import xp_kernels
+
+        name = op.fn
+        if name not in xp_kernels.RETURNS:
+            raise GenerationError(f"the array-API backend has no kernel {name} yet; use "
+                                  "--backend numpy")
+        import inspect
+
+        given = dict(zip(inspect.signature(_numpy_kernel(name)).parameters, op.args))
+        pre, args = [], []
+        for param in xp_kernels.signature(name):
+            if param.endswith("_shape"):
+                target = given[param.removesuffix("_shape")]
+                args.append(str(self.shapes[target]) if target in self.shapes
+                            else self._shape(target))
+                continue
+            lines, value = self._read(given[param])
+            pre += lines
+            args.append(value)
+        outs = [given[param] for param in xp_kernels.RETURNS[name]]
+        for out in outs:
+            self._wrote(out)
+            self._booleans.discard(out)
+        self.kernels.add(name)
+        return [*pre, f"{', '.join(outs)} = {name}(xp, {', '.join(args)})"]
+
+    def _function(self, op: Op) -> list[str]:
+        """A function of one step (``function`` op): its last parameter is what it writes;
+        here it returns it, its body printed in a scope of its own."""
+        name, *params = op.args
+        saved = (self._bound, self._stamp, self._version, self._holder, self._booleans)
+        self.start([*self.constant_names(), *params[:-1]])  # what its body may read
+        body = []
+        for o in op.body:
+            body += self.op_lines(o)
+        lines, result = self._read(params[-1])
+        body += lines
+        self._bound, self._stamp, self._version, self._holder, self._booleans = saved
+        return [f"def {name}({', '.join(params[:-1])}):", *(f"    {line}" for line in body),
+                f"    return {result}"]
 
     def _is_boolean_buffer(self, name) -> bool:
         buffer = self.buffers.get(name)
@@ -224,27 +385,21 @@ class ArrayAPIBackend:
             return source
         if fn in self.CALLS:
             return self.CALLS[fn](args)
-        if fn in _XP_KERNELS:  # the NumPy kernel's scratch arguments are not needed here
-            self.kernels.add(fn)
-            return f"{fn}(xp, {args[0]})"
         if fn in _OPERATORS:
             return _OPERATORS[fn].format(*(a if _ATOM.fullmatch(a) else f"({a})" for a in args))
         return f"xp.{_XP_NAMES.get(fn, fn)}({', '.join(args)})"
-
-    def _shape(self, name) -> str:
-        b = self.buffers[name]
-        return b.shape if b.shape is not None else f"({b.rows}, {b.cols})"
 
     # values -----------------------------------------------------------------------------------
     def value(self, value: Value) -> str:
         total = {"vdot": lambda a: f"xp.sum({a[0]} * {a[1]})",
                  "sum": lambda a: f"xp.sum({a[0]})"}[value.fn](
             [self.resolve(a) for a in value.args])
-        return {1: f"{total} / m", -1: f"-{total} / m"}.get(
-            value.coeff, f"{number(value.coeff)} * {total} / m")
+        rows = self.rows
+        return {1: f"{total} / {rows}", -1: f"-{total} / {rows}"}.get(
+            value.coeff, f"{number(value.coeff)} * {total} / {rows}")
 
     def penalty(self, penalty: Penalty | None) -> str:
         if penalty is None:
             return ""
         terms = " + ".join(f"xp.sum({w} * {w})" for w in penalty.weights)
-        return f"{number(penalty.factor)} * ({terms}) / m"
+        return f"{number(penalty.factor)} * ({terms}) / {self.rows}"

@@ -253,14 +253,34 @@ def generate(arch, optimizer: str = "sgd", dtype: str = "float64", init: str = "
     )
 
 
+# init_params's first lines, by the input the network reads ({} the scaling)
+_INIT_DOCS = {
+    "dense": "Weights W{{l}} of shape (n_l, n_{{l-1}}) drawn with {} scaling, biases b{{l}} zero.",
+    "image": ("Weights W{{l}} drawn with {} scaling, n_in and n_out the fan-in and fan-out\n"
+              "    (C*K*K and F*K*K for a (F, C, K, K) kernel, as PyTorch counts them); biases "
+              "b{{l}} zero."),
+    "sequence": ("Input and dense weights W{{l}} (n_out, n_in) drawn with {} scaling; "
+                 "recurrent\n    weights U{{l}} orthogonal (the Q of a Gaussian matrix's QR, "
+                 "its signs fixed); biases\n    b{{l}} zero."),
+}
+
+
+def _dims_of(shape_text) -> tuple[int, ...]:
+    """The numbers after m in a shape as the docstrings write it: "(m, 1, 8, 8)" -> (1, 8, 8)."""
+    return tuple(int(d) for d in shape_text.strip("()").split(", ")[1:])
+
+
+def _dims(shape_text) -> str:
+    dims = _dims_of(shape_text)
+    return repr(dims)
+
+
 def _generate_array_api(arch, optimizer, dtype, init, command) -> str:
     """The array-API module: the same plan as the NumPy module's, printed by the array-API
     backend as pure functions."""
-    if arch.image is not None or arch.sequence is not None:
-        raise GenerationError("the array-API backend prints dense networks so far; image and "
-                              "recurrent networks: --backend numpy")
     plan = make_plan(derive(arch))
-    backend = ArrayAPIBackend(plan.buffers)
+    seq = _sequence_options(arch)
+    backend = ArrayAPIBackend(plan.buffers, dict(plan.params), seq["rows"])
     params = [name for name, _ in plan.params]
     grads = ["d" + name for name in params]
     bound = [*params, "A0", "Y", "m", "scale", *backend.constant_names()]
@@ -283,6 +303,9 @@ def _generate_array_api(arch, optimizer, dtype, init, command) -> str:
     cost_value, penalty = backend.value(plan.cost_value), backend.penalty(plan.penalty)
     step = printed([plan.forward, plan.cost, plan.backward])
     gradients = [backend.resolve(g) for g in grads]
+    if arch.every_step:  # the output's rows back to (m, T, n_out)
+        forward_output = (f"xp.reshape({forward_output}, (A0.shape[0], {arch.sequence[0]}, "
+                          f"{arch.sizes[-1]}))")
     head, backward = step[:len(cost_blocks)], step[len(cost_blocks):]
     loss = arch.loss_entry
     notes = textwrap.wrap(f"The cost adds {plan.penalty_note}.", 92) if plan.penalty else []
@@ -305,12 +328,20 @@ def _generate_array_api(arch, optimizer, dtype, init, command) -> str:
         targets_note=", one-hot rows" if loss.targets_sum_to_one else "",
         arch_dict=_arch_dict(arch), dtype=dtype, optimizer=optimizer, init=init,
         init_std=INITS[init].replace("np.sqrt", "math.sqrt"), params=plan.params,
+        init_doc=_INIT_DOCS["image" if arch.image is not None else
+                            "sequence" if arch.sequence is not None else "dense"].format(init),
+        image=arch.image is not None, sequence=seq["sequence"], every_step=seq["every_step"],
+        x_shape=_x_shape(arch), y_shape=_y_shape(arch),
+        x_dims=_dims(_x_shape(arch)), y_dims=_dims(_y_shape(arch)),
+        n_x=prod(_dims_of(_x_shape(arch))),
+        rows_of_x=f"X.shape[0] * {arch.sequence[0]}" if arch.every_step else "X.shape[0]",
+        forward_return=forward_output,
         optimizers="(" + ", ".join(f"\"{name}\"" for name in OPTIMIZERS) + ")",
-        forward=forward, output=plan.output, forward_output=forward_output,
+        forward=forward, output=plan.output,
         cost=cost_blocks, head=head, backward=backward,
         cost_value=cost_value, penalty=penalty, penalty_note=plan.penalty_note,
         scale_note=plan.scale_note, gradients=gradients, notes=notes,
-        forward_m="m" in used(forward, [forward_output]),
+        forward_m="m" in used(forward) or "m" in forward_output,
         constants={"forward": backend.constants(used(forward)),
                    "cost": backend.constants(used(cost_blocks, value_names)),
                    "step": backend.constants(used(step, value_names))},
