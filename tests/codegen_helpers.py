@@ -142,3 +142,28 @@ def random_params(module, rng, scale=1.0):
         if key.startswith("b"):
             params[key] = rng.normal(0, 0.3 * scale, params[key].shape)
     return params
+
+
+# (spec, loss): every feature kind, strides 1-3, padding 0-2, overlapping and remainder
+# windows, pooling first, two convolutions, identity convs, dense heads of one and two layers.
+IMAGE_NETS = [
+    ("1x8x8-conv4k3p1:relu-maxpool2-flatten-10:softmax", "cross_entropy"),
+    ("1x4x4-conv2k3s2p1:tanh-avgpool2s1-flatten-3:sigmoid", "mse"),
+    ("2x6x6-conv3k3:relu-maxpool2s1-conv2k2s2p1:sigmoid-avgpool2-flatten-4:relu-3:softmax",
+     "cross_entropy"),
+    ("1x6x6-avgpool3s1-conv2k2:tanh-maxpool3s2-flatten-2:identity", "half_sse"),
+    ("1x7x7-conv2k3s2:relu-flatten-2:sigmoid", "bce"),
+    ("3x5x7-conv2k3s3p2-maxpool2s1-flatten-2:sigmoid", "bce"),
+    ("1x9x9-maxpool3s2-conv2k2:gelu-flatten-5:tanh-2:identity", "mse"),
+]
+
+# (spec, loss): many-to-one and many-to-many, every recurrent activation the issue names,
+# heads of one and two dense layers.
+SEQUENCE_NETS = [
+    ("seq4x3-rnn5:tanh-3:softmax", "cross_entropy"),
+    ("seq3x2-rnn4:relu-4:tanh-2:identity", "mse"),
+    ("seq3x3-rnn4:sigmoid-2:sigmoid", "bce"),
+    ("seq3x2-rnn4:tanh:all-3:softmax", "cross_entropy"),
+    ("seq3x2-rnn4:relu:all-5:sigmoid-2:identity", "half_sse"),
+    ("seq4x2-rnn3:sigmoid:all-4:relu-3:softmax", "cross_entropy"),
+]

@@ -1,13 +1,15 @@
 """The array-API backend: ``generate --backend array-api`` prints the plan the NumPy module is
 printed from as pure functions of any array-API library's arrays.
 
-For every output activation × loss the registry allows (and the user's functions), on NumPy
+For every output activation × loss the registry allows (and the user's functions), and for
+every image network (convolution, both poolings, strides, padding) and recurrent network
+(many-to-one and many-to-many) of the NumPy trainers' tables, on NumPy
 (through array-api-compat), array-api-strict (nothing but the standard), PyTorch CPU tensors and,
 where installed, JAX: the gradients equal the NumPy backend's to 1e-12 relative in float64 (and
 those are checked against numeric differences in test_codegen), the results are arrays of the
 inputs' library, dtype and device; one SGD, momentum and Adam step equal the NumPy Trainer's;
 fit lowers the cost; train_step runs under jax.jit; a CUDA device, when there is one, gives the
-same gradients. Bad input raises ValueError; networks the backend does not print yet raise
+same gradients. Bad input raises ValueError; an operation the backend has no rule for raises
 GenerationError."""
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ import numpy as np
 import pytest
 import torch
 from codegen_helpers import (
+    IMAGE_NETS,
+    SEQUENCE_NETS,
     arch,
     combinations,
     load,
@@ -31,7 +35,9 @@ from codegen_helpers import (
     targets,
 )
 
-from symbackprop.codegen import generate
+from symbackprop.codegen import generate, xp_kernels
+from symbackprop.codegen.backends import ArrayAPIBackend
+from symbackprop.codegen.ops import Op
 from symbackprop.errors import GenerationError
 
 
@@ -59,8 +65,8 @@ COMBOS = list(combinations())
 
 
 @cache
-def xp_module(spec, loss, **options):
-    return module_from_source(generate(arch(spec, loss), backend="array-api", **options),
+def xp_module(spec, loss, l2=0, **options):
+    return module_from_source(generate(arch(spec, loss, l2), backend="array-api", **options),
                               "array_api_trainer")
 
 
@@ -71,9 +77,15 @@ def net_for(act, loss):
 
 
 def problem(spec, loss, m=7, seed=0):
-    rng = np.random.default_rng(seed)
+    """X (m, n_0), (m, C, H, W) or (m, T, n), and Y: (m, T, n_out) for a many-to-many
+    network."""
     a = arch(spec, loss)
-    X = rng.standard_normal((m, a.sizes[0]))
+    rng = np.random.default_rng(seed)
+    dims = a.image if a.image is not None else a.sequence
+    X = rng.standard_normal((m, *(dims if dims is not None else (a.sizes[0],))))
+    if a.every_step:
+        T = a.sequence[0]
+        return X, targets(loss, a.sizes[-1], m * T, rng).reshape(m, T, -1)
     return X, targets(loss, a.sizes[-1], m, rng)
 
 
@@ -111,8 +123,10 @@ STEPS = [("sgd", {}), ("momentum", {"momentum": 0.8}), ("adam", {})]
 
 @pytest.mark.parametrize("lib", LIBS)
 @pytest.mark.parametrize("optimizer,settings", STEPS, ids=[s[0] for s in STEPS])
-@pytest.mark.parametrize("spec,loss", [("4-6:tanh-5:relu-3:softmax", "cross_entropy"),
-                                       ("3-4:gelu-2:sigmoid", "bce")])
+@pytest.mark.parametrize("spec,loss", [
+    ("4-6:tanh-5:relu-3:softmax", "cross_entropy"), ("3-4:gelu-2:sigmoid", "bce"),
+    IMAGE_NETS[2], SEQUENCE_NETS[0], SEQUENCE_NETS[5]],
+    ids=["dense", "gelu", "image", "rnn-last", "rnn-every"])
 def test_steps_equal_the_numpy_trainers(spec, loss, optimizer, settings, lib):
     """Three steps of each optimizer: the costs and the parameters after them agree."""
     npm, xpm = load(spec, loss), xp_module(spec, loss)
@@ -201,22 +215,132 @@ def test_cuda_gives_the_same_gradients():
                           npm.gradients(params, X, Y)) < 1e-12
 
 
+# --- image and recurrent networks -------------------------------------------------------------
+
+LAYERED = IMAGE_NETS + SEQUENCE_NETS
+LAYERED_IDS = [spec for spec, _ in LAYERED]
+
+
+def perturbed(npm, seed=3):
+    """init_params moved off zero biases and away from kinks, the same on every call."""
+    params = npm.init_params(seed=seed)
+    return {k: v + 0.2 * np.sin(np.arange(v.size) + len(k)).reshape(v.shape)
+            for k, v in params.items()}
+
+
+@pytest.mark.parametrize("lib", LIBS)
+@pytest.mark.parametrize("spec,loss", LAYERED, ids=LAYERED_IDS)
+def test_image_and_recurrent_gradients_equal_the_numpy_backends(spec, loss, lib):
+    """Every layer kind, with and without L2 (every other entry): gradients, cost and output
+    equal the NumPy module's (whose gradients test_conv_trainers and test_rnn_trainers hold to
+    numeric differences), as arrays of the inputs' library in float64."""
+    l2 = "0.01" if LAYERED.index((spec, loss)) % 2 else 0
+    npm, xpm = load(spec, loss, l2=l2), xp_module(spec, loss, l2)
+    X, Y = problem(spec, loss, m=5)
+    params = perturbed(npm)
+    xp, to, back = LIBRARIES[lib]
+    got = xpm.gradients(_to(lib, params), to(X), to(Y))
+    assert all(type(g) is type(to(X)) and g.dtype == xp.float64 for g in got.values())
+    assert {k: tuple(g.shape) for k, g in got.items()} == {k: v.shape for k, v in params.items()}
+    assert relative_error(_back(lib, got), npm.gradients(params, X, Y)) < 1e-12
+    assert xpm.cost(_to(lib, params), to(X), to(Y)) == pytest.approx(npm.cost(params, X, Y),
+                                                                     rel=1e-12)
+    out = back(xpm.forward(_to(lib, params), to(X)))
+    assert out.shape == Y.shape
+    np.testing.assert_allclose(out, npm.forward(params, X), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("spec,loss", [IMAGE_NETS[1], SEQUENCE_NETS[3]], ids=["image", "every"])
+def test_image_and_recurrent_gradients_match_numeric_differences(spec, loss):
+    """The array-API module's own check, on array-api-strict: its gradients against its
+    central differences."""
+    xpm = xp_module(spec, loss)
+    X, Y = problem(spec, loss, m=3)
+    params = _to("array-api-strict", perturbed(load(spec, loss)))
+    X, Y = array_api_strict.asarray(X), array_api_strict.asarray(Y)
+    got = _back("array-api-strict", xpm.gradients(params, X, Y))
+    numeric = _back("array-api-strict", xpm.numeric_gradients(params, X, Y))
+    assert relative_error(got, numeric) < 1e-7
+
+
+@pytest.mark.parametrize("lib", LIBS)
+@pytest.mark.parametrize("spec,loss", [IMAGE_NETS[0], SEQUENCE_NETS[0]], ids=["image", "rnn"])
+def test_image_and_recurrent_init_params_are_the_numpy_modules(spec, loss, lib):
+    """The same draws as the NumPy module's (the rnn's orthogonal U included)."""
+    npm, xpm = load(spec, loss), xp_module(spec, loss)
+    got = _back(lib, xpm.init_params(seed=7, xp=LIBRARIES[lib][0]))
+    expected = npm.init_params(seed=7)
+    assert relative_error(got, expected) < 1e-15
+    if "U1" in got:
+        np.testing.assert_allclose(got["U1"] @ got["U1"].T, np.eye(len(got["U1"])), atol=1e-12)
+
+
+def test_images_and_sequences_arrive_as_rows_too():
+    """X of rows of C*H*W (or T*n) numbers, Y of a many-to-many network as rows of T*n_out:
+    the same as the shaped arrays; other shapes are one-line ValueErrors."""
+    for spec, loss in (IMAGE_NETS[0], SEQUENCE_NETS[3]):
+        xpm = xp_module(spec, loss)
+        X, Y = problem(spec, loss, m=5)
+        params = xpm.init_params(seed=2)
+        rows = np.reshape(X, (X.shape[0], -1))
+        assert xpm.cost(params, rows, np.reshape(Y, (Y.shape[0], -1))) == xpm.cost(params, X, Y)
+        with pytest.raises(ValueError) as err:
+            xpm.forward(params, X[:, :, :1])
+        shape = "(m, " + ", ".join(map(str, X.shape[1:])) + ")"
+        assert f"X must have shape {shape}, got {X[:, :, :1].shape}" == str(err.value)
+
+
+@pytest.mark.skipif(_jax() is None, reason="jax is not installed")
+@pytest.mark.parametrize("spec,loss", LAYERED, ids=LAYERED_IDS)
+def test_image_and_recurrent_steps_run_under_jax_jit(spec, loss):
+    import jax
+
+    npm, xpm = load(spec, loss), xp_module(spec, loss)
+    X, Y = problem(spec, loss, m=4)
+    params = npm.init_params(seed=1)
+    jnp = _jax()
+    J, new = jax.jit(xpm.train_step)({k: jnp.asarray(v) for k, v in params.items()},
+                                     jnp.asarray(X), jnp.asarray(Y), 0.1)
+    trainer = npm.Trainer({k: v.copy() for k, v in params.items()}, lr=0.1, batch_size=4)
+    assert float(J) == pytest.approx(trainer.step(X, Y), rel=1e-12)
+    assert relative_error({k: np.asarray(v) for k, v in new.items()}, trainer.params) < 1e-12
+
+
+def test_every_array_api_kernel_is_called_by_a_module_of_the_tables():
+    """Each pure kernel (xp_kernels.RETURNS) is printed into some module the tests above run."""
+    import re
+
+    from symbackprop.spec import Definition, parse_arch
+
+    erf = parse_arch("3-4:erfish-2:identity", "mse",  # erf itself, as a user may write it
+                     definitions=(Definition("activation", "erfish", "erf(z)"),))
+    called = set()
+    for a in [*(arch(s, l) for s, l in [*LAYERED, *((net_for(a, l), l) for a, l in COMBOS)]),
+              erf]:
+        called |= set(re.findall(r"= (_[a-z0-9_]+)\(xp, ", generate(a, backend="array-api")))
+    assert set(xp_kernels.RETURNS) <= called, set(xp_kernels.RETURNS) - called
+
+
 # --- the module is pure array-API code --------------------------------------------------------
 
-def test_the_module_writes_nothing_in_place():
+@pytest.mark.parametrize("spec,loss,least", [
+    ("4-8:gelu-3:softmax", "cross_entropy", 3),  # GELU's erfc and what it calls
+    (IMAGE_NETS[2][0], IMAGE_NETS[2][1], 10),
+    (SEQUENCE_NETS[4][0], SEQUENCE_NETS[4][1], 5)], ids=["dense", "image", "sequence"])
+def test_the_module_writes_nothing_in_place(spec, loss, least):
     """No out= and no ufunc method anywhere; in the step functions and kernels no augmented or
     subscripted assignment (JAX arrays are immutable); NumPy named only where the initial
     weights are drawn and the default namespace is made."""
     import ast
 
-    text = generate(arch("4-8:gelu-3:softmax", "cross_entropy"), backend="array-api")
+    text = generate(arch(spec, loss), backend="array-api")
     tree = ast.parse(text)
     functions = {f.name: f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)}
     for node in ast.walk(tree):
         assert not (isinstance(node, ast.keyword) and node.arg == "out")
         assert not (isinstance(node, ast.Attribute) and node.attr in ("reduce", "at"))
-    kernels = [name for name in functions if name.startswith("_erf") or name == "_rational"]
-    assert len(kernels) >= 3  # GELU's erfc and what it calls
+    kernels = [name for name in functions if hasattr(xp_kernels, name)]
+    assert len(kernels) >= least
     pure = ["_forward", "_cost", "_train_step", "train_step", *kernels]
     for name in pure:
         for node in ast.walk(functions[name]):
@@ -225,7 +349,8 @@ def test_the_module_writes_nothing_in_place():
                         and any(isinstance(t, ast.Subscript) for t in node.targets)), name
     numpy_users = {name for name, f in functions.items()
                    if any(isinstance(n, ast.Name) and n.id == "np" for n in ast.walk(f))}
-    assert numpy_users == {"_normals", "_default_namespace"}
+    drawn = {"_normals", "_default_namespace"} | ({"_orthogonal"} if spec.startswith("seq") else set())
+    assert numpy_users == drawn
 
 
 BAD = [  # (id, call(module, params, X, Y), the message's words)
@@ -258,16 +383,30 @@ def test_bad_input_is_a_value_error(case, call, words):
     assert words in str(err.value) and "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("spec,loss", [("1x4x4-conv2k3-flatten-2", "mse"),
-                                       ("seq3x2-rnn4-2", "mse")])
-def test_networks_it_does_not_print_yet_are_refused(spec, loss, tmp_path):
-    with pytest.raises(GenerationError, match="--backend numpy"):
-        generate(arch(spec, loss), backend="array-api")
-    result = subprocess.run([sys.executable, "-m", "symbackprop", "generate", spec, "--loss",
-                             loss, "--backend", "array-api", "-o", str(tmp_path / "t.py")],
+def test_an_operation_without_a_rule_is_refused():
+    backend = ArrayAPIBackend([])
+    with pytest.raises(GenerationError, match="no kernel _fft2d yet; use --backend numpy"):
+        backend.op_lines(Op("_fft2d", ("A0", "Z1")))
+    with pytest.raises(GenerationError, match="reads A1 before anything writes it"):
+        ArrayAPIBackend([_buffer("Z1"), _buffer("A1", alias="Z1")]).op_lines(
+            Op("exp", ("A1", "A2")))
+
+
+def _buffer(name, alias=None):
+    from symbackprop.codegen.generator import Buffer
+
+    return Buffer(name, 3, alias=alias)
+
+
+def test_the_command_line_writes_an_image_network_s_module(tmp_path):
+    out = tmp_path / "t.py"
+    result = subprocess.run([sys.executable, "-m", "symbackprop", "generate",
+                             "1x4x4-conv2k3-flatten-2", "--loss", "mse", "--backend",
+                             "array-api", "-o", str(out)],
                             capture_output=True, text=True, check=False)
-    assert result.returncode == 2 and result.stderr.count("\n") == 1
-    assert "Traceback" not in result.stderr and not (tmp_path / "t.py").exists()
+    assert result.returncode == 0, result.stderr
+    module = module_from_source(out.read_text(), "cli_array_api")
+    assert module.ARCH["image"] == (1, 4, 4) and "_conv2d_forward" in out.read_text()
 
 
 def test_an_unknown_backend_is_refused():
@@ -280,6 +419,9 @@ def test_every_array_api_module_is_ruff_clean(tmp_path):
     for k, (act, loss) in enumerate(COMBOS):
         (tmp_path / f"t{k}.py").write_text(generate(arch(net_for(act, loss), loss),
                                                     backend="array-api"))
+    for k, (spec, loss) in enumerate(LAYERED):
+        (tmp_path / f"layered{k}.py").write_text(generate(arch(spec, loss, "0.01"),
+                                                          backend="array-api"))
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(tmp_path)],
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout[-3000:]
@@ -330,6 +472,22 @@ def test_gradients_on_a_dask_cluster_equal_numpys(dask_client):
                          da.from_array(X, chunks=(250, 8)), da.from_array(Y, chunks=(250, 3)))
     assert all(isinstance(g, da.Array) for g in lazy.values())
     assert dask.base.get_scheduler() == dask_client.get  # computed by the cluster
+    done = dict(zip(lazy, dask.compute(*lazy.values())))
+    assert relative_error(done, npm.gradients(params, X, Y)) < 1e-12
+
+
+@pytest.mark.parametrize("spec,loss", [IMAGE_NETS[0], SEQUENCE_NETS[3]], ids=["image", "every"])
+def test_image_and_recurrent_gradients_on_a_dask_cluster_equal_numpys(spec, loss, dask_client):
+    import dask
+    import dask.array as da
+
+    npm, xpm = load(spec, loss), xp_module(spec, loss)
+    X, Y = problem(spec, loss, m=40)
+    params = perturbed(npm)
+    lazy = xpm.gradients({k: da.from_array(v) for k, v in params.items()},
+                         da.from_array(X, chunks=(10, *X.shape[1:])),
+                         da.from_array(Y, chunks=(10, *Y.shape[1:])))
+    assert all(isinstance(g, da.Array) for g in lazy.values())
     done = dict(zip(lazy, dask.compute(*lazy.values())))
     assert relative_error(done, npm.gradients(params, X, Y)) < 1e-12
 

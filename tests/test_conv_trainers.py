@@ -5,23 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from codegen_helpers import load, relative_error, targets
+from codegen_helpers import IMAGE_NETS, load, relative_error, targets
 
 from symbackprop.kinds import IMAGE_KINDS
 from symbackprop.spec import parse_arch
 
-# (spec, loss): every feature kind, strides 1-3, padding 0-2, overlapping and remainder
-# windows, pooling first, two convolutions, identity convs, dense heads of one and two layers.
-NETS = [
-    ("1x8x8-conv4k3p1:relu-maxpool2-flatten-10:softmax", "cross_entropy"),
-    ("1x4x4-conv2k3s2p1:tanh-avgpool2s1-flatten-3:sigmoid", "mse"),
-    ("2x6x6-conv3k3:relu-maxpool2s1-conv2k2s2p1:sigmoid-avgpool2-flatten-4:relu-3:softmax",
-     "cross_entropy"),
-    ("1x6x6-avgpool3s1-conv2k2:tanh-maxpool3s2-flatten-2:identity", "half_sse"),
-    ("1x7x7-conv2k3s2:relu-flatten-2:sigmoid", "bce"),
-    ("3x5x7-conv2k3s3p2-maxpool2s1-flatten-2:sigmoid", "bce"),
-    ("1x9x9-maxpool3s2-conv2k2:gelu-flatten-5:tanh-2:identity", "mse"),
-]
+NETS = IMAGE_NETS
 
 
 def test_every_feature_kind_is_in_the_table():

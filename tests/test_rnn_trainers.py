@@ -11,18 +11,9 @@ import warnings
 
 import numpy as np
 import pytest
-from codegen_helpers import HIDDEN, load, relative_error, source, targets
+from codegen_helpers import HIDDEN, SEQUENCE_NETS, load, relative_error, source, targets
 
-# (spec, loss): many-to-one and many-to-many, every recurrent activation the issue names,
-# heads of one and two dense layers.
-NETS = [
-    ("seq4x3-rnn5:tanh-3:softmax", "cross_entropy"),
-    ("seq3x2-rnn4:relu-4:tanh-2:identity", "mse"),
-    ("seq3x3-rnn4:sigmoid-2:sigmoid", "bce"),
-    ("seq3x2-rnn4:tanh:all-3:softmax", "cross_entropy"),
-    ("seq3x2-rnn4:relu:all-5:sigmoid-2:identity", "half_sse"),
-    ("seq4x2-rnn3:sigmoid:all-4:relu-3:softmax", "cross_entropy"),
-]
+NETS = SEQUENCE_NETS
 
 
 def _data(module, loss, m, rng):

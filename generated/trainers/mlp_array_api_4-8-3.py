@@ -17,7 +17,6 @@ random.Random(seed). Depends on array-api-compat and the array library.
 """
 from __future__ import annotations
 
-import itertools
 import math
 import random
 import time
@@ -102,29 +101,37 @@ def _rational(t, p, q):
 
 
 def init_params(seed=0, dtype=DTYPE, xp=None, device=None):
-    """Weights W{l} of shape (n_l, n_{l-1}) drawn with he scaling, biases b{l} zero,
-    as arrays of the namespace ``xp`` (NumPy's, through array-api-compat, when None) on
-    ``device`` (the library's default when None), in ``dtype`` ("float32" or "float64")."""
+    """Weights W{l} of shape (n_l, n_{l-1}) drawn with he scaling, biases b{l} zero.
+    As arrays of the namespace ``xp`` (NumPy's, through array-api-compat, when None) on
+    ``device`` (the library's default when None), in ``dtype`` ("float32" or "float64"): the
+    NumPy module's init_params(seed)."""
     xp = _default_namespace() if xp is None else xp
     dtype = _dtype(xp, dtype)
     draw = _normals(_seed_of(seed))
-    sizes = ARCH["sizes"]
     params = {}
-    for l, (n_in, n_out) in enumerate(itertools.pairwise(sizes), start=1):
+    for name, shape in _SHAPES:
+        if name.startswith("b"):
+            params[name] = xp.zeros(shape, dtype=dtype, device=device)
+            continue
+        n_in = math.prod(shape[1:])
         std = math.sqrt(2.0 / n_in)
-        params[f"W{l}"] = xp.asarray(draw((n_out, n_in), std), dtype=dtype, device=device)
-        params[f"b{l}"] = xp.zeros((n_out,), dtype=dtype, device=device)
+        params[name] = xp.asarray(draw(shape, std), dtype=dtype, device=device)
     return params
 
 
 def _normals(seed):
-    """draw(shape, std): standard normals times std, one stream for every call."""
+    """draw(shape, std): standard normals times std, one stream for every call (NumPy's
+    default_rng(seed) when NumPy is importable, as the NumPy module draws them)."""
     try:
         import numpy as np
     except ImportError:
         rng = random.Random(seed)
-        return lambda shape, std: [[rng.gauss(0.0, 1.0) * std for _ in range(shape[1])]
-                                   for _ in range(shape[0])]
+
+        def draw(shape, std):
+            if len(shape) == 1:
+                return [rng.gauss(0.0, 1.0) * std for _ in range(shape[0])]
+            return [draw(shape[1:], std) for _ in range(shape[0])]
+        return draw
     rng = np.random.default_rng(seed)
     return lambda shape, std: rng.standard_normal(shape) * std
 
@@ -324,11 +331,14 @@ def _check(xp, P, X, Y=None):
     device."""
     _namespace(P[0], X, *([] if Y is None else [Y]))  # one library, or ValueError
     dtype, device = P[0].dtype, _device(P[0])
-    pairs = [("X", X, 4)] + ([("Y", Y, 3)] if Y is not None else [])
+    pairs = [("X", X, (4,))] + ([("Y", Y, (3,))] if Y is not None else [])
     out = []
-    for name, value, cols in pairs:
-        if value.ndim != 2 or value.shape[1] != cols:
-            raise ValueError(f"{name} must have shape (m, {cols}), got {tuple(value.shape)}")
+    for name, value, dims in pairs:
+        if len(dims) > 1 and value.ndim == 2 and value.shape[1] == math.prod(dims):
+            value = xp.reshape(value, (value.shape[0], *dims))
+        if value.ndim != len(dims) + 1 or tuple(value.shape[1:]) != dims:
+            expected = "(m, " + ", ".join(map(str, dims)) + ")"
+            raise ValueError(f"{name} must have shape {expected}, got {tuple(value.shape)}")
         value = xp.asarray(value, dtype=dtype, device=device)
         out.append(value)
     if Y is not None and out[1].shape[0] != out[0].shape[0]:
@@ -336,6 +346,11 @@ def _check(xp, P, X, Y=None):
     if out[0].shape[0] == 0:
         raise ValueError("X must have at least one row")
     return out[0], (out[1] if Y is not None else None)
+
+
+def _rows(X):
+    """The rows the cost averages over: one per example."""
+    return X.shape[0]
 
 
 def _finite(xp, *arrays):
@@ -364,7 +379,7 @@ def gradients(params, X, Y):
     """dJ/dparam for every parameter, by name: arrays of X's library, device and dtype."""
     P, xp = _params(params)
     X, Y = _check(xp, P, X, Y)
-    _, G = _train_step(P, X, Y, 1.0 / X.shape[0])
+    _, G = _train_step(P, X, Y, 1.0 / _rows(X))
     return {name: g for (name, _), g in zip(_SHAPES, G)}
 
 
@@ -395,7 +410,7 @@ def train_step(params, X, Y, lr):
     """One SGD step, unchecked and pure (jax.jit can trace it): (J before the step, the new
     parameters by name). X and Y must be of the parameters' library and dtype."""
     P = tuple(params[name] for name, _ in _SHAPES)
-    J, G = _train_step(P, X, Y, lr / X.shape[0])
+    J, G = _train_step(P, X, Y, lr / _rows(X))
     return J, {name: p - g for (name, _), p, g in zip(_SHAPES, P, G)}
 
 
@@ -452,7 +467,7 @@ class Trainer:
         return self._step(X, Y)
 
     def _step(self, X, Y):
-        m = X.shape[0]
+        m = _rows(X)
         if self.optimizer == "adam":
             J, G = _train_step(self._P, X, Y, (1 - self._BETA1) / m)
             self._adam(G)

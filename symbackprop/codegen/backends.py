@@ -273,8 +273,12 @@ class ArrayAPIBackend:
         return match is not None and match.group(0) in self._booleans
 
     def resolve(self, name: str) -> str:
-        """An expression of ``name``'s current value, to return or to sum."""
+        """An expression of ``name``'s current value, to return or to sum (one that needs no
+        line before it)."""
         lines, expr = self._value_of(name)
+        if lines:
+            raise GenerationError(f"the array-API backend cannot return {name} in one "
+                                  "expression")
         return expr
 
     # ops --------------------------------------------------------------------------------------

@@ -316,6 +316,22 @@ def _generate_array_api(arch, optimizer, dtype, init, command) -> str:
         text = " ".join(line for b in blocks for line in b.code)
         return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)) | set(extra)
 
+    forward, cost_blocks, step = (_unused_results(blocks, extra) for blocks, extra in (
+        (forward, [forward_output]), (cost_blocks, value_names),
+        (step, [*gradients, *value_names])))
+    head, backward = step[:len(cost_blocks)], step[len(cost_blocks):]
+    constants = {"forward": backend.constants(used(forward)),
+                 "cost": backend.constants(used(cost_blocks, value_names)),
+                 "step": backend.constants(used(step, value_names))}
+    reads = {"forward": used(forward, [forward_output]), "cost": used(cost_blocks, value_names),
+             "step": used(step, value_names)}
+    # dtype and device: where a constant, a zeros or a cast needs them
+    typed = {key: "    dtype, device = A0.dtype, _device(A0)\n"
+             if constants[key] or {"dtype", "device"} & reads[key] else "" for key in reads}
+    fans = [f"{name} = {text}" for name, text in (
+        ("n_in", "math.prod(shape[1:])"), ("n_out", "shape[0] * math.prod(shape[2:])"))
+        if name in INITS[init]]
+
     return render(
         "trainer_array_api.py.j2",
         kernels=[xp_kernels.source(name) for name in xp_kernels.needed(backend.kernels)],
@@ -342,7 +358,23 @@ def _generate_array_api(arch, optimizer, dtype, init, command) -> str:
         cost_value=cost_value, penalty=penalty, penalty_note=plan.penalty_note,
         scale_note=plan.scale_note, gradients=gradients, notes=notes,
         forward_m="m" in used(forward) or "m" in forward_output,
-        constants={"forward": backend.constants(used(forward)),
-                   "cost": backend.constants(used(cost_blocks, value_names)),
-                   "step": backend.constants(used(step, value_names))},
+        constants=constants, typed=typed, init_fans=fans,
     )
+
+
+def _unused_results(blocks, extra) -> list:
+    """The blocks with each result of a kernel call that no later line (nor ``extra``, what the
+    function returns) reads written as ``_`` (a NumPy kernel's kept array that this function
+    does not need: the forward pass's cols, a step's time-major input)."""
+    lines = [(k, j) for k, b in enumerate(blocks) for j in range(len(b.code))]
+    out = [Block(b.comments, list(b.code)) for b in blocks]
+    for n, (k, j) in enumerate(lines):
+        line = out[k].code[j]
+        match = re.fullmatch(r"([A-Za-z_0-9, ]+) = (_[a-z0-9_]+\(xp, .*)", line)
+        if match is None or "," not in match.group(1):
+            continue
+        later = " ".join([*(out[a].code[b] for a, b in lines[n + 1:]), *extra])
+        names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", later))
+        targets = [t if t in names else "_" for t in match.group(1).split(", ")]
+        out[k].code[j] = f"{', '.join(targets)} = {match.group(2)}"
+    return out

@@ -183,7 +183,7 @@ def _conv2d_grad_input(xp, dZt, W, S, P, dA_shape):
     stride-dilated dZ, padded by K - 1, correlated with the flipped kernel with its channels
     swapped, gives the gradient of the padded input over the rows and columns the windows
     reach (those past the last window get none); cropped by the padding."""
-    C, K = W.shape[1], W.shape[2]
+    K = W.shape[2]
     H, Wd = dA_shape[2], dA_shape[3]
     d = _dilate(xp, dZt, S)
     flipped = xp.permute_dims(xp.flip(W, axis=(2, 3)), (1, 0, 2, 3))  # (C, F, K, K)
