@@ -33,12 +33,67 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-# (label, architecture, batch size)
+# (label, architecture, batch size, the torch model doing the same step: MODELS)
 NETS = [
-    ("64-32-10 relu/softmax CE", "64-32:relu-10:softmax", 32),
-    ("784-128-10 relu/softmax CE (mnist)", "784-128:relu-10:softmax", 128),
-    ("1024-1024-1024-10 relu/softmax CE (wide)", "1024-1024:relu-1024:relu-10:softmax", 256),
+    ("64-32-10 relu/softmax CE", "64-32:relu-10:softmax", 32, "dense"),
+    ("784-128-10 relu/softmax CE (mnist)", "784-128:relu-10:softmax", 128, "dense"),
+    ("1024-1024-1024-10 relu/softmax CE (wide)", "1024-1024:relu-1024:relu-10:softmax", 256,
+     "dense"),
+    ("1x8x8 conv16k3p1 relu, maxpool2, 10 softmax CE (cnn)",
+     "1x8x8-conv16k3p1:relu-maxpool2-flatten-10:softmax", 64, "cnn"),
+    ("seq8x8 rnn64 tanh, 10 softmax CE (rnn)", "seq8x8-rnn64:tanh-10:softmax", 64, "rnn"),
 ]
+
+
+def _dense(torch, params):
+    n = len(params) // 2
+    sizes = [params["W1"].shape[1]] + [params[f"W{l}"].shape[0] for l in range(1, n + 1)]
+    layers = []
+    for l in range(1, len(sizes)):
+        layers.append(torch.nn.Linear(sizes[l - 1], sizes[l]))
+        if l < len(sizes) - 1:
+            layers.append(torch.nn.ReLU())
+    return torch.nn.Sequential(*layers), [params[f"{k}{l}"] for l in range(1, n + 1)
+                                          for k in "Wb"]
+
+
+def _cnn(torch, params):
+    F, C, K = params["W1"].shape[:3]
+    model = torch.nn.Sequential(torch.nn.Conv2d(C, F, K, padding=1), torch.nn.ReLU(),
+                                torch.nn.MaxPool2d(2), torch.nn.Flatten(),
+                                torch.nn.Linear(params["W4"].shape[1], params["W4"].shape[0]))
+    return model, [params[k] for k in ("W1", "b1", "W4", "b4")]
+
+
+class _LastState:
+    """torch.nn.RNN (batch first, tanh) and a Linear head on the last state."""
+
+    def __init__(self, torch, n, H, n_out):
+        self.rnn = torch.nn.RNN(n, H, batch_first=True)
+        self.head = torch.nn.Linear(H, n_out)
+
+    def parameters(self):
+        return [*self.rnn.parameters(), *self.head.parameters()]
+
+    def to(self, **kwargs):
+        self.rnn.to(**kwargs)
+        self.head.to(**kwargs)
+        return self
+
+    def __call__(self, X):
+        out, _ = self.rnn(X)
+        return self.head(out[:, -1])
+
+
+def _rnn(torch, params):
+    H, n = params["W1"].shape
+    model = _LastState(torch, n, H, params["W2"].shape[0])
+    zero = np.zeros_like(params["b1"])  # torch's two biases: b1 and 0
+    return model, [params["W1"], params["U1"], params["b1"], zero, params["W2"], params["b2"]]
+
+
+# how each kind of net is built in torch: (model, the values of its parameters in its order)
+MODELS = {"dense": _dense, "cnn": _cnn, "rnn": _rnn}
 
 
 def load(arch_text, backend):
@@ -51,20 +106,15 @@ def load(arch_text, backend):
     return module
 
 
-def torch_eager(params, X, Y, lr, device):
-    """The same step in torch eager: Linear layers, ReLU, cross-entropy, autograd, SGD."""
+def torch_eager(kind, params, X, Y, lr, device):
+    """The same step in torch eager: its layers (MODELS), cross-entropy, autograd, SGD."""
     import torch
 
-    sizes = [params["W1"].shape[1]] + [params[f"W{l}"].shape[0]
-                                       for l in range(1, len(params) // 2 + 1)]
-    layers = []
-    for l in range(1, len(sizes)):
-        lin = torch.nn.Linear(sizes[l - 1], sizes[l]).to(device=device, dtype=torch.float32)
-        with torch.no_grad():
-            lin.weight.copy_(torch.asarray(params[f"W{l}"]))
-            lin.bias.copy_(torch.asarray(params[f"b{l}"]))
-        layers += [lin, torch.nn.ReLU()] if l < len(sizes) - 1 else [lin]
-    model = torch.nn.Sequential(*layers)
+    model, values = MODELS[kind](torch, params)
+    model = model.to(device=device, dtype=torch.float32)
+    with torch.no_grad():
+        for p, value in zip(model.parameters(), values, strict=True):
+            p.copy_(torch.asarray(value))
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     tX = torch.asarray(X, device=device)
     target = torch.asarray(Y.argmax(axis=1), device=device)
@@ -74,7 +124,7 @@ def torch_eager(params, X, Y, lr, device):
         loss = torch.nn.functional.cross_entropy(model(tX), target)
         loss.backward()
         opt.step()
-        return loss
+        return loss.detach()
     return step
 
 
@@ -94,13 +144,14 @@ def bench(net, rounds, budget):
     from array_api_compat import array_namespace
 
     harness.torch_threads(THREADS)
-    label, arch_text, m = net
+    label, arch_text, m, kind = net
     numpy_module, xp_module = load(arch_text, "numpy"), load(arch_text, "array-api")
     params = numpy_module.init_params(seed=0, dtype=np.float32)
     rng = np.random.default_rng(0)
-    X = rng.standard_normal((m, params["W1"].shape[1])).astype(np.float32)
-    Y = np.eye(params[f"W{len(params) // 2}"].shape[0], dtype=np.float32)[
-        rng.integers(0, 10, m)]
+    arch = numpy_module.ARCH
+    dims = arch.get("image") or arch.get("sequence") or (arch["sizes"][0],)
+    X = rng.standard_normal((m, *dims)).astype(np.float32)
+    Y = np.eye(arch["sizes"][-1], dtype=np.float32)[rng.integers(0, arch["sizes"][-1], m)]
     trainer = numpy_module.Trainer({k: v.copy() for k, v in params.items()}, lr=0.01,
                                    batch_size=m, dtype="float32")
     Xc, Yc = numpy_module._check(X, Y, trainer.dtype)
@@ -110,15 +161,20 @@ def bench(net, rounds, budget):
                                          array_namespace(np.empty(0))),
         "array-api on torch cpu": functional(xp_module, params, X, Y, 0.01,
                                              array_namespace(torch.empty(0))),
-        "torch eager cpu": torch_eager(params, X, Y, 0.01, "cpu"),
+        "torch eager cpu": torch_eager(kind, params, X, Y, 0.01, "cpu"),
     }
     sync = {}
     if torch.cuda.is_available():
         steps["array-api on cuda"] = functional(xp_module, params, X, Y, 0.01,
                                                 array_namespace(torch.empty(0)), "cuda")
-        steps["torch eager cuda"] = torch_eager(params, X, Y, 0.01, "cuda")
+        steps["torch eager cuda"] = torch_eager(kind, params, X, Y, 0.01, "cuda")
         sync = {"array-api on cuda": torch.cuda.synchronize,
                 "torch eager cuda": torch.cuda.synchronize}
+    # the same step: the first costs agree (float32)
+    first = {name: float(steps[name]()) for name in ("array-api on torch cpu", "torch eager cpu")}
+    if abs(first["array-api on torch cpu"] - first["torch eager cpu"]) \
+            > 1e-4 * abs(first["torch eager cpu"]):
+        raise SystemExit(f"{label}: torch eager computes another cost: {first}")
     reps = {}
     for name, step in steps.items():  # warm up, and pick repetitions filling the budget
         for _ in range(3):
