@@ -321,6 +321,100 @@ def test_every_array_api_kernel_is_called_by_a_module_of_the_tables():
     assert set(xp_kernels.RETURNS) <= called, set(xp_kernels.RETURNS) - called
 
 
+# --- files: the NumPy module's archives --------------------------------------------------------
+
+FILE_NETS = [("4-8:relu-3:softmax", "cross_entropy"), IMAGE_NETS[1], SEQUENCE_NETS[3]]
+
+
+@pytest.mark.parametrize("lib", ["numpy", "array-api-strict", "torch"])
+@pytest.mark.parametrize("spec,loss", FILE_NETS, ids=["dense", "image", "rnn-every"])
+def test_save_then_load_fits_on_as_the_trainer_would(spec, loss, lib, tmp_path):
+    """One epoch, save, load into the same library, two more: the costs and parameters of
+    three epochs in one go, bit for bit (Adam's moments, the epoch, the shuffling stream)."""
+    xpm = xp_module(spec, loss)
+    X, Y = problem(spec, loss, m=12)
+    xp, to, _ = LIBRARIES[lib]
+    X, Y = to(X), to(Y)
+    whole = xpm.Trainer(xp=xp, lr=0.05, optimizer="adam", batch_size=5, seed=3)
+    expected = whole.fit(X, Y, epochs=3, verbose=False)
+    first = xpm.Trainer(xp=xp, lr=0.05, optimizer="adam", batch_size=5, seed=3)
+    costs = first.fit(X, Y, epochs=1, verbose=False)
+    first.save(tmp_path / "w")
+    again = xpm.Trainer.load(tmp_path / "w", xp=xp)
+    assert type(again.params["W1"]) is type(X) and again.epoch == 1
+    assert costs + again.fit(X, Y, epochs=2, verbose=False) == expected
+    assert again.loss_curve == whole.loss_curve
+    assert relative_error(_back(lib, again.params), _back(lib, whole.params)) == 0
+
+
+@pytest.mark.parametrize("spec,loss", FILE_NETS, ids=["dense", "image", "rnn-every"])
+def test_the_numpy_module_reads_the_archive_and_the_other_way(spec, loss, tmp_path):
+    """Trained on PyTorch tensors, saved, loaded by the NumPy module's Trainer: the same
+    parameters, settings and outputs; a NumPy module's archive loads here as well."""
+    npm, xpm = load(spec, loss), xp_module(spec, loss)
+    X, Y = problem(spec, loss, m=10)
+    trainer = xpm.Trainer(xp=LIBRARIES["torch"][0], lr=0.02, optimizer="momentum",
+                          momentum=0.7, batch_size=4, seed=9)
+    trainer.fit(torch.asarray(X), torch.asarray(Y), epochs=2, verbose=False)
+    trainer.save(tmp_path / "xp.npz")
+    theirs = npm.Trainer.load(tmp_path / "xp.npz")
+    assert relative_error(theirs.params, _back("torch", trainer.params)) == 0
+    assert (theirs.lr, theirs.optimizer, theirs.momentum, theirs.batch_size, theirs.seed) == (
+        0.02, "momentum", 0.7, 4, 9)
+    np.testing.assert_allclose(theirs.predict(X), trainer.predict(torch.asarray(X)).numpy(),
+                               rtol=1e-12)
+    theirs.fit(X, Y, epochs=1, verbose=False)
+    theirs.save(tmp_path / "np.npz")
+    ours = xpm.Trainer.load(tmp_path / "np.npz", xp=array_api_strict)
+    assert relative_error(_back("array-api-strict", ours.params), theirs.params) == 0
+    assert type(ours.params["W1"]) is type(array_api_strict.asarray(X))
+
+
+FILE_FAULTS = [  # (id, what the file holds, the error's type and words)
+    ("missing", None, FileNotFoundError, ""),
+    ("empty", b"", ValueError, "is empty"),
+    ("not an archive", b"not a zip file at all", ValueError, "is not a .npz archive"),
+    ("another network", "other", ValueError, "holds a different network"),
+    ("a schedule", "schedule", ValueError,
+     "trains with schedule='adaptive', which this module's Trainer does not have"),
+    ("validation", "validation", ValueError, "trains with validation_fraction=0.2"),
+]
+
+
+@pytest.mark.parametrize("case,content,error,words", FILE_FAULTS, ids=[f[0] for f in FILE_FAULTS])
+def test_a_file_load_cannot_use_is_one_line_naming_why(case, content, error, words, tmp_path):
+    spec, loss = "4-8:relu-3:softmax", "cross_entropy"
+    path = tmp_path / "w.npz"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content == "other":
+        load("4-9:relu-3:softmax", loss).Trainer().save(path)
+    elif content == "schedule":
+        load(spec, loss).Trainer(schedule="adaptive").save(path)
+    elif content == "validation":
+        load(spec, loss).Trainer(validation_fraction=0.2).save(path)
+    with pytest.raises(error) as err:
+        xp_module(spec, loss).Trainer.load(path)
+    assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_save_refuses_a_folder_and_keeps_the_old_file_when_it_fails(tmp_path, monkeypatch):
+    xpm = xp_module("4-8:relu-3:softmax", "cross_entropy")
+    with pytest.raises(ValueError, match="is a directory, not a regular file"):
+        (tmp_path / "d.npz").mkdir()
+        xpm.Trainer().save(tmp_path / "d.npz")
+    xpm.Trainer(seed=1).save(tmp_path / "w.npz")
+    before = (tmp_path / "w.npz").read_bytes()
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(xpm.np, "savez", full)
+    with pytest.raises(OSError, match="No space left"):
+        xpm.Trainer(seed=2).save(tmp_path / "w.npz")
+    assert (tmp_path / "w.npz").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npz", "w.npz"]
+
+
 # --- the module is pure array-API code --------------------------------------------------------
 
 @pytest.mark.parametrize("spec,loss,least", [
@@ -349,8 +443,9 @@ def test_the_module_writes_nothing_in_place(spec, loss, least):
                         and any(isinstance(t, ast.Subscript) for t in node.targets)), name
     numpy_users = {name for name, f in functions.items()
                    if any(isinstance(n, ast.Name) and n.id == "np" for n in ast.walk(f))}
-    drawn = {"_normals", "_default_namespace"} | ({"_orthogonal"} if spec.startswith("seq") else set())
-    assert numpy_users == drawn
+    files = {"_save_npz", "_read_npz", "_host", "save", "load", "_resume", "_default_namespace",
+             "_needs_numpy", "_normals", "_orthogonal"}  # draws, and files
+    assert "_normals" in numpy_users and numpy_users <= files
 
 
 BAD = [  # (id, call(module, params, X, Y), the message's words)

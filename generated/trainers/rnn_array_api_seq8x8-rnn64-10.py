@@ -16,16 +16,30 @@ Every step is a pure function of its arrays: no out=, no in-place update, so tha
 trace train_step. The standard has no random numbers: init_params draws NumPy's
 default_rng(seed) normals when NumPy is importable (the NumPy module's init_params(seed) gives
 the same parameters) and Python's random.Random(seed) normals otherwise; fit shuffles with
-random.Random(seed). Depends on array-api-compat and the array library.
+random.Random(seed). Trainer.save and Trainer.load write and read the NumPy module's .npz
+archives (through NumPy). Depends on array-api-compat and the array library (and NumPy for
+the same initial parameters as the NumPy module's and for files).
 """
 from __future__ import annotations
 
+import contextlib
+import json
 import math
+import os
 import random
+import stat
+import tempfile
 import time
+import zipfile
+import zlib
 
 from array_api_compat import array_namespace
 from array_api_compat import device as _device
+
+try:
+    import numpy as np
+except ImportError:  # needed only for the NumPy module's draws and for files
+    np = None
 
 ARCH = {"sizes": (64, 10), "activations": ("softmax",), "loss": "cross_entropy", "l2": 0.0, "sequence": (8, 8), "features": ("rnn64:tanh",)}
 DTYPE = "float64"
@@ -116,9 +130,7 @@ def init_params(seed=0, dtype=DTYPE, xp=None, device=None):
 def _normals(seed):
     """draw(shape, std): standard normals times std, one stream for every call (NumPy's
     default_rng(seed) when NumPy is importable, as the NumPy module draws them)."""
-    try:
-        import numpy as np
-    except ImportError:
+    if np is None:
         rng = random.Random(seed)
 
         def draw(shape, std):
@@ -133,9 +145,7 @@ def _normals(seed):
 def _orthogonal(G):
     """Q of the QR factorisation of the square matrix G with R's diagonal positive (Saxe et al.
     2014; Keras's SimpleRNN default): the recurrent weights' initial value."""
-    try:
-        import numpy as np
-    except ImportError:  # Gram-Schmidt on the columns: the same Q
+    if np is None:  # Gram-Schmidt on the columns: the same Q
         n = len(G)
         cols = []
         for j in range(n):
@@ -151,9 +161,13 @@ def _orthogonal(G):
 
 
 def _default_namespace():
-    import numpy as np
-
+    _needs_numpy("the default namespace (xp=None)")
     return array_namespace(np.empty(0))
+
+
+def _needs_numpy(what):
+    if np is None:
+        raise ImportError(f"{what} needs NumPy, which is not installed")
 
 
 def _dtype(xp, dtype):
@@ -577,3 +591,222 @@ class Trainer:
         """The network's output for X (m, 8, 8), an array of X's library."""
         X, _ = _check(self.xp, self._P, X)
         return _forward(self._P, X)
+
+    def _dtype_name(self):
+        return "float64" if self._P[0].dtype == self.xp.float64 else "float32"
+
+    def save(self, path):
+        """Parameters, settings and training state as an .npz archive, in ``path`` with .npz
+        added when it is missing; atomic, as the NumPy module's save. This module's
+        Trainer.load resumes from it exactly; the NumPy module's Trainer.load reads its
+        parameters and settings (its optimizer then starts afresh). Arrays on another device
+        are copied to the host; ValueError if ``path`` is not a regular file."""
+        _needs_numpy("Trainer.save")
+        settings = {"lr": self.lr, "optimizer": self.optimizer, "momentum": self.momentum,
+                    "batch_size": self.batch_size, "seed": self.seed,
+                    "dtype": self._dtype_name()}
+        state = {"epoch": self.epoch, "adam_steps": self._t, "loss_curve": self.loss_curve,
+                 "rng": list(self._rng.getstate())}
+        arrays = {name: _host(p) for (name, _), p in zip(_SHAPES, self._P)}
+        for key, values in (("velocity", self._velocity), ("second", self._second)):
+            arrays.update({f"xp_{key}_{name}": _host(v) for (name, _), v in zip(_SHAPES, values)})
+        _save_npz(path, arch=json.dumps(ARCH), settings=json.dumps(settings),
+                  xp_state=json.dumps(state), **arrays)
+
+    @classmethod
+    def load(cls, path, xp=None, device=None):
+        """A Trainer with what ``save`` wrote to ``path`` (this module's save, or the NumPy
+        module's: .npz added when it is missing), its arrays of the namespace ``xp`` (NumPy's
+        when None) on ``device``. FileNotFoundError if there is no such file; ValueError naming
+        the fault if it is not a regular file, is empty, truncated or not a .npz archive, holds
+        another network, lacks what save writes, or trains with a setting of the NumPy
+        module's Trainer that this one does not have (a schedule, validation, early stopping,
+        max_epochs, another l2)."""
+        _needs_numpy("Trainer.load")
+        name = _npz_name(path)
+        if isinstance(name, str) and not os.path.exists(name) and os.path.exists(path):
+            name = path  # a file save did not name, given by its own name
+        label = f"Trainer.load: {name!r}"
+        names = [key for key, _ in _SHAPES]
+        needs = f"arch, settings and {', '.join(names)}, as Trainer.save writes them"
+        head = _read_npz(name, ["arch", "settings"], needs, label,
+                         {"arch": 1 << 20, "settings": 1 << 20})
+        if _json(head["arch"], label, "arch") != json.loads(json.dumps(ARCH)):
+            raise ValueError(f"{label} holds a different network: {str(head['arch'])[:300]}")
+        settings = _json(head["settings"], label, "settings")
+        if not isinstance(settings, dict) or not all(isinstance(k, str) for k in settings):
+            raise ValueError(f"{label}: settings is not a table of Trainer's settings")
+        for key, default in _NUMPY_ONLY.items():
+            if key in settings and settings[key] != default:
+                raise ValueError(f"{label} trains with {key}={settings[key]!r}, which this "
+                                 "module's Trainer does not have; load it with the NumPy "
+                                 "module's Trainer")
+        unknown = set(settings) - set(_NUMPY_ONLY) - set(_IGNORED) - set(_SETTINGS)
+        if unknown:
+            raise ValueError(f"{label}: settings has {', '.join(sorted(unknown))}, which "
+                             "Trainer does not take")
+        params = _read_npz(name, names, needs, label,  # each no larger than its shape needs
+                           {key: math.prod(shape) * 8 + 65536 for key, shape in _SHAPES})
+        xp = _default_namespace() if xp is None else xp
+        known = {key: settings[key] for key in _SETTINGS if key in settings}
+        try:
+            dtype = _dtype(xp, known.get("dtype", DTYPE))
+            trainer = cls({key: xp.asarray(params[key], dtype=dtype, device=device)
+                           for key in names}, **known, xp=xp, device=device)
+            trainer._resume(name, label)
+        except (TypeError, ValueError, KeyError, OverflowError) as exc:
+            raise ValueError(f"{label}: {str(exc)[:300]}") from None
+        return trainer
+
+    def _resume(self, path, label):
+        """The state this module's save wrote, when the file holds it (the NumPy module's
+        holds none that this trainer reads: training starts afresh from the parameters)."""
+        with zipfile.ZipFile(path) as archive:
+            if "xp_state.npy" not in archive.namelist():
+                return
+        keys = [f"xp_{key}_{name}" for key in ("velocity", "second") for name, _ in _SHAPES]
+        data = _read_npz(path, ["xp_state", *keys], "the training state Trainer.save writes",
+                         label, {"xp_state": 1 << 26, **{
+                             f"xp_{key}_{name}": math.prod(shape) * 8 + 65536
+                             for key in ("velocity", "second") for name, shape in _SHAPES}})
+        state = _json(data["xp_state"], label, "xp_state")
+        version, internal, gauss = state["rng"]
+        self._rng.setstate((int(version), tuple(int(v) for v in internal),
+                            None if gauss is None else float(gauss)))
+        self.epoch, self._t = int(state["epoch"]), int(state["adam_steps"])
+        self.loss_curve = [float(c) for c in state["loss_curve"]]
+        device, dtype = _device(self._P[0]), self._P[0].dtype
+        for key in ("velocity", "second"):
+            arrays = []
+            for (name, shape), p in zip(_SHAPES, self._P):
+                value = data[f"xp_{key}_{name}"]
+                if tuple(value.shape) != shape or value.dtype.kind != "f":
+                    raise ValueError(f"its {key} of {name} is not {shape} floats")
+                arrays.append(self.xp.asarray(value, dtype=dtype, device=device))
+            setattr(self, f"_{key}", tuple(arrays))
+
+
+# What the NumPy module's Trainer.save writes that this Trainer takes, what it reads only where
+# the value is the default (this Trainer has no such setting), and what it may ignore.
+_SETTINGS = ("lr", "optimizer", "momentum", "batch_size", "seed", "dtype")
+_NUMPY_ONLY = {"l2": ARCH["l2"], "schedule": "constant", "max_epochs": None,
+               "validation_fraction": 0.0, "early_stopping": False, "n_iter_no_change": None}
+_IGNORED = ("power_t", "tol")  # read only by a schedule and by early stopping
+
+
+def _host(x):
+    """x as a NumPy array on the host: computed (Dask), copied from a GPU (PyTorch's .cpu(),
+    CuPy's .get()), or as it is."""
+    if hasattr(x, "compute"):
+        x = x.compute()
+    try:
+        return np.asarray(x)
+    except (TypeError, RuntimeError, ValueError):
+        for move in ("cpu", "get"):
+            if hasattr(x, move):
+                return np.asarray(getattr(x, move)())
+        raise
+
+
+# --- files -------------------------------------------------------------------------------------
+
+_NOT_REGULAR = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+                (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"),
+                (stat.S_ISSOCK, "a socket"))
+
+
+def _npz_name(path):
+    """The file np.savez writes for ``path``: .npz added when it is missing, so that save("w")
+    and load("w") both mean w.npz (file objects pass through)."""
+    if hasattr(path, "write") or hasattr(path, "read"):
+        return path
+    try:
+        path = os.fsdecode(path)
+    except TypeError:
+        raise ValueError(f"path must be a file name (str or os.PathLike), "
+                         f"got {path!r}") from None
+    return path if path.endswith(".npz") else path + ".npz"
+
+
+
+def _save_npz(path, **arrays):
+    """np.savez to ``path`` (.npz added when missing), atomically: into a temporary file in the
+    same folder, renamed over ``path`` once complete. The file gets the user's umask, or the
+    mode of the file it replaces; a symlink is written through (its target replaced, the link
+    kept); a folder, device or FIFO is refused (ValueError), never replaced."""
+    name = _npz_name(path)
+    if not isinstance(name, str):  # a file object: written as it is
+        np.savez(name, **arrays)
+        return
+    target = os.path.realpath(name)
+    try:
+        info = os.stat(target)
+    except FileNotFoundError:
+        mask = os.umask(0o022)
+        os.umask(mask)
+        mode = 0o666 & ~mask
+    else:
+        if not stat.S_ISREG(info.st_mode):
+            kind = next((kind for test, kind in _NOT_REGULAR if test(info.st_mode)), "special")
+            raise ValueError(f"Trainer.save: {name!r} is {kind}, not a regular file")
+        mode = stat.S_IMODE(info.st_mode)
+    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=os.path.dirname(target))
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, **arrays)
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _regular(path, label):
+    """Refuse, before opening it, what is not a regular file: reading a FIFO blocks, a device
+    such as /dev/zero never ends. A missing file is FileNotFoundError."""
+    info = os.stat(path)
+    for test, kind in _NOT_REGULAR:
+        if test(info.st_mode):
+            raise ValueError(f"{label} is {kind}, not a regular file")
+    return info.st_size
+
+
+def _read_npz(path, names, needs, label, limits=None):
+    """The arrays ``names`` of the .npz archive at ``path``, as a dict; ValueError naming the
+    fault (empty, truncated, not an archive, an array missing or larger than ``limits`` allows
+    in bytes) where NumPy raises EOFError, BadZipFile or KeyError, or reads without bound."""
+    if not hasattr(path, "read") and _regular(path, label) == 0:
+        raise ValueError(f"{label} is empty; it needs {needs}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            sizes = {info.filename: info.file_size for info in archive.infolist()}
+    except (zipfile.BadZipFile, EOFError):
+        raise ValueError(f"{label} is not a .npz archive (truncated, or another kind of "
+                         f"file); it needs {needs}") from None
+    missing = [name for name in names if f"{name}.npy" not in sizes]
+    if missing:
+        raise ValueError(f"{label} needs {needs}; it has no {', '.join(missing)}")
+    for name, limit in (limits or {}).items():
+        if sizes[f"{name}.npy"] > limit:
+            raise ValueError(f"{label}: its {name} holds {sizes[f'{name}.npy']:,} bytes, more "
+                             f"than this network's {name} can ({limit:,})")
+    if hasattr(path, "seek"):
+        path.seek(0)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in names}
+    except (zipfile.BadZipFile, EOFError, zlib.error, ValueError, TypeError,
+            AttributeError) as exc:
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise ValueError(f"{label}: its arrays cannot be read ({reason})") from None
+
+
+def _json(value, label, name):
+    """The JSON text that save writes as a 0-d string array, decoded."""
+    if not (value.ndim == 0 and value.dtype.kind == "U"):
+        raise ValueError(f"{label}: {name} is not the JSON text Trainer.save writes")
+    try:
+        return json.loads(str(value))
+    except (ValueError, RecursionError):
+        raise ValueError(f"{label}: {name} is not valid JSON") from None
