@@ -453,6 +453,22 @@ class _Bar:
             self.drawn = False
 
 
+def _held(Y, fraction, split_seed):
+    """Which of the examples of targets Y (NumPy's array) the fraction ``fraction`` holds out,
+    as a boolean mask: drawn from a stream of their own (``split_seed``), the same on every
+    call."""
+    m = Y.shape[0]
+    n_val = math.ceil(fraction * m)
+    if n_val >= m:
+        raise ValueError(f"validation_fraction={fraction:g} of {m} "
+                         f"example{'s' if m > 1 else ''} leaves none to train on")
+    order = np.random.default_rng([split_seed, 1]).permutation(m)
+    held = order[:n_val]
+    mask = np.zeros(m, bool)
+    mask[held] = True
+    return mask
+
+
 class TrainingDiverged(ValueError):
     """Training stopped because the cost became NaN or inf, or rose to over ten times its first
     epoch's mean, or the network's output became the same for every example; the message names
@@ -748,11 +764,6 @@ class Trainer:
             return self.lr * (1 + math.cos(math.pi * e / self.max_epochs)) / 2
         return self.learning_rate  # constant, or adaptive's current value
 
-    def _set_lr(self, lr):
-        self.learning_rate = lr
-        if self.optimizer != "adam":
-            self._scale = lr
-
     def _after_epoch(self, cost, score):
         """The best values, the epochs without improvement, the adaptive schedule, as
         scikit-learn counts them; returns (stop, a sentence to print or None)."""
@@ -785,6 +796,11 @@ class Trainer:
             return True, f"{why} and the learning rate is below 1e-6: stopping"
         return True, f"{why}: stopping"
 
+    def _set_lr(self, lr):
+        self.learning_rate = lr
+        if self.optimizer != "adam":
+            self._scale = lr
+
     def split(self, X, Y):
         """(X_train, Y_train, X_val, Y_val): the examples fit trains on and the ones it holds
         out (validation_fraction of them; None, None when it is 0), the same on every call."""
@@ -798,16 +814,8 @@ class Trainer:
             return (X, Y, *_check(*validation, self.dtype))
         if not self.validation_fraction:
             return X, Y, None, None
-        m = X.shape[0]
-        n_val = math.ceil(self.validation_fraction * m)
-        if n_val >= m:
-            raise ValueError(f"validation_fraction={self.validation_fraction:g} of {m} "
-                             f"example{'s' if m > 1 else ''} leaves none to train on")
-        order = np.random.default_rng([self._split_seed, 1]).permutation(m)
-        held = order[:n_val]
-        keep = np.ones(m, bool)
-        keep[held] = False
-        return X[keep], Y[keep], X[~keep], Y[~keep]
+        held = _held(Y, self.validation_fraction, self._split_seed)
+        return X[~held], Y[~held], X[held], Y[held]
 
     def _validate(self, X, Y):
         """The R2 of the network on a validation set."""

@@ -250,6 +250,7 @@ def generate(arch, optimizer: str = "sgd", dtype: str = "float64", init: str = "
         conv_kernels=[conv_kernels.source(name) for name in plan.conv_kernels],
         rnn_kernels=[rnn_kernels.source(name) for name in plan.rnn_kernels],
         penalty=penalty, penalty_note=plan.penalty_note, notes=notes,
+        best_copy="self._theta.copy()",
     )
 
 
