@@ -14,6 +14,7 @@ GenerationError."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 from functools import cache
@@ -370,14 +371,57 @@ def test_the_numpy_module_reads_the_archive_and_the_other_way(spec, loss, tmp_pa
     assert type(ours.params["W1"]) is type(array_api_strict.asarray(X))
 
 
+# (id, the Trainer's settings): every schedule, a run-time L2, validation with early stopping
+SETTINGS = [
+    ("invscaling", {"schedule": "invscaling", "power_t": 0.3}),
+    ("cosine", {"schedule": "cosine", "max_epochs": 4}),
+    ("adaptive", {"schedule": "adaptive", "n_iter_no_change": 1, "tol": 10.0}),
+    ("l2 adam", {"l2": 0.05, "optimizer": "adam"}),
+    ("early stopping", {"validation_fraction": 0.25, "early_stopping": True,
+                        "n_iter_no_change": 1, "tol": 0.5}),
+    ("watched cost", {"n_iter_no_change": 1, "tol": 10.0, "optimizer": "momentum"}),
+]
+
+
+@pytest.mark.parametrize("lib", ["numpy", "torch"])
+@pytest.mark.parametrize("case,settings", SETTINGS, ids=[c for c, _ in SETTINGS])
+@pytest.mark.parametrize("spec,loss", FILE_NETS, ids=["dense", "image", "rnn-every"])
+def test_fit_with_every_setting_is_the_numpy_trainers(spec, loss, case, settings, lib):
+    """Four epochs unshuffled: the same costs, validation scores, learning rate, stopping
+    epoch and parameters as the NumPy module's Trainer with the same settings."""
+    npm, xpm = load(spec, loss), xp_module(spec, loss)
+    X, Y = problem(spec, loss, m=16)
+    ours = npm.Trainer(lr=0.1, batch_size=5, seed=2, **settings)
+    theirs = xpm.Trainer(lr=0.1, batch_size=5, seed=2, xp=LIBRARIES[lib][0], **settings)
+    to = LIBRARIES[lib][1]
+    expected = ours.fit(X, Y, epochs=4, shuffle=False, verbose=False)
+    costs = theirs.fit(to(X), to(Y), epochs=4, shuffle=False, verbose=False)
+    assert costs == pytest.approx(expected, rel=1e-12) and theirs.epoch == ours.epoch
+    assert theirs.validation_scores == pytest.approx(ours.validation_scores, rel=1e-12)
+    assert theirs.learning_rate == ours.learning_rate and theirs.best_epoch == ours.best_epoch
+    assert relative_error(_back(lib, theirs.params), ours.params) < 1e-12
+
+
+def test_the_settings_change_what_fit_does():
+    """Each row of SETTINGS trains otherwise than the plain trainer (a test of the table)."""
+    spec, loss = FILE_NETS[0]
+    xpm = xp_module(spec, loss)
+    X, Y = problem(spec, loss, m=16)
+    plain = xpm.Trainer(lr=0.1, batch_size=5, seed=2).fit(X, Y, epochs=4, verbose=False)
+    for case, settings in SETTINGS:
+        costs = xpm.Trainer(lr=0.1, batch_size=5, seed=2, **settings).fit(
+            X, Y, epochs=4, verbose=False)
+        assert costs != plain, case
+
+
 FILE_FAULTS = [  # (id, what the file holds, the error's type and words)
     ("missing", None, FileNotFoundError, ""),
     ("empty", b"", ValueError, "is empty"),
     ("not an archive", b"not a zip file at all", ValueError, "is not a .npz archive"),
     ("another network", "other", ValueError, "holds a different network"),
-    ("a schedule", "schedule", ValueError,
-     "trains with schedule='adaptive', which this module's Trainer does not have"),
-    ("validation", "validation", ValueError, "trains with validation_fraction=0.2"),
+    ("a setting Trainer does not take", "bogus", ValueError,
+     "settings has bogus, which Trainer does not take"),
+    ("a setting Trainer refuses", "refused", ValueError, "schedule must be one of"),
 ]
 
 
@@ -389,10 +433,11 @@ def test_a_file_load_cannot_use_is_one_line_naming_why(case, content, error, wor
         path.write_bytes(content)
     elif content == "other":
         load("4-9:relu-3:softmax", loss).Trainer().save(path)
-    elif content == "schedule":
-        load(spec, loss).Trainer(schedule="adaptive").save(path)
-    elif content == "validation":
-        load(spec, loss).Trainer(validation_fraction=0.2).save(path)
+    elif content in ("bogus", "refused"):
+        trainer = load(spec, loss).Trainer()
+        settings = {"lr": 0.1, "bogus": 1} if content == "bogus" else {"schedule": "wild"}
+        np.savez(path, arch=json.dumps(xp_module(spec, loss).ARCH),
+                 settings=json.dumps(settings), **trainer.params)
     with pytest.raises(error) as err:
         xp_module(spec, loss).Trainer.load(path)
     assert words in str(err.value) and "\n" not in str(err.value)
@@ -423,8 +468,9 @@ def test_save_refuses_a_folder_and_keeps_the_old_file_when_it_fails(tmp_path, mo
     (SEQUENCE_NETS[4][0], SEQUENCE_NETS[4][1], 5)], ids=["dense", "image", "sequence"])
 def test_the_module_writes_nothing_in_place(spec, loss, least):
     """No out= and no ufunc method anywhere; in the step functions and kernels no augmented or
-    subscripted assignment (JAX arrays are immutable); NumPy named only where the initial
-    weights are drawn and the default namespace is made."""
+    subscripted assignment (JAX arrays are immutable) and no NumPy; NumPy named only where the
+    initial weights are drawn, the default namespace is made, files are read and written, and
+    a validation split is drawn and scored on the host."""
     import ast
 
     text = generate(arch(spec, loss), backend="array-api")
@@ -433,7 +479,8 @@ def test_the_module_writes_nothing_in_place(spec, loss, least):
     for node in ast.walk(tree):
         assert not (isinstance(node, ast.keyword) and node.arg == "out")
         assert not (isinstance(node, ast.Attribute) and node.attr in ("reduce", "at"))
-    kernels = [name for name in functions if hasattr(xp_kernels, name)]
+    kernels = [name for name in functions
+               if not name.startswith("__") and hasattr(xp_kernels, name)]
     assert len(kernels) >= least
     pure = ["_forward", "_cost", "_train_step", "train_step", *kernels]
     for name in pure:
@@ -443,9 +490,11 @@ def test_the_module_writes_nothing_in_place(spec, loss, least):
                         and any(isinstance(t, ast.Subscript) for t in node.targets)), name
     numpy_users = {name for name, f in functions.items()
                    if any(isinstance(n, ast.Name) and n.id == "np" for n in ast.walk(f))}
-    files = {"_save_npz", "_read_npz", "_host", "save", "load", "_resume", "_default_namespace",
-             "_needs_numpy", "_normals", "_orthogonal"}  # draws, and files
-    assert "_normals" in numpy_users and numpy_users <= files
+    host = {"_save_npz", "_read_npz", "_host", "save", "load", "_resume", "_default_namespace",
+            "_needs_numpy", "_normals", "_orthogonal",  # the draws, and files
+            "__init__", "_held", "_held_out", "_score", "_r2"}  # the validation split, scored
+    assert "_normals" in numpy_users and numpy_users <= host
+    assert not numpy_users & set(pure)
 
 
 BAD = [  # (id, call(module, params, X, Y), the message's words)
@@ -465,6 +514,19 @@ BAD = [  # (id, call(module, params, X, Y), the message's words)
     ("a bad dtype", lambda m, P, X, Y: m.init_params(dtype="int8"),
      "dtype must be float32 or float64"),
     ("a bad seed", lambda m, P, X, Y: m.init_params(seed=-1), "seed must be an integer >= 0"),
+    ("a bad schedule", lambda m, P, X, Y: m.Trainer(P, schedule="step"),
+     "schedule must be one of constant, invscaling, adaptive, cosine"),
+    ("cosine without max_epochs", lambda m, P, X, Y: m.Trainer(P, schedule="cosine"),
+     "schedule 'cosine' needs max_epochs"),
+    ("validation_fraction 1", lambda m, P, X, Y: m.Trainer(P, validation_fraction=1),
+     "validation_fraction must be a number in [0, 1)"),
+    ("early stopping without validation", lambda m, P, X, Y: m.Trainer(
+        P, early_stopping=True).fit(X, Y), "early_stopping needs a validation set"),
+    ("l2 negative", lambda m, P, X, Y: m.Trainer(P, l2=-1), "l2 must be a finite number >= 0"),
+    ("epochs 1.5", lambda m, P, X, Y: m.Trainer(P).fit(X, Y, epochs=1.5),
+     "epochs must be an integer >= 0"),
+    ("a validation triple", lambda m, P, X, Y: m.Trainer(P).fit(X, Y, validation=(X, Y, X)),
+     "validation must be a pair (X, Y)"),
 ]
 
 

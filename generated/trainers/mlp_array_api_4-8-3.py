@@ -42,6 +42,7 @@ ARCH = {"sizes": (4, 8, 3), "activations": ("gelu", "softmax"), "loss": "cross_e
 DTYPE = "float64"
 OPTIMIZER = "sgd"
 OPTIMIZERS = ("sgd", "momentum", "adam")
+SCHEDULES = ("constant", "invscaling", "adaptive", "cosine")
 _SHAPES = (
     ("W1", (8, 4)),
     ("b1", (8,)),
@@ -167,11 +168,28 @@ def _dtype(xp, dtype):
 
 
 def _seed_of(seed):
-    if seed is None:
-        return None
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    return seed
+    return None if seed is None else _integer(seed, "seed", 0)
+
+
+def _integer(value, name, low):
+    """value as an int of at least ``low`` (an integer, never a bool); ValueError otherwise."""
+    if isinstance(value, bool) or not hasattr(value, "__index__") or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _number(value, name, expected, ok):
+    """value as a float if it is a finite real number (not a bool or a string) for which
+    ok(value) holds; ValueError ``name must be expected`` otherwise."""
+    number = None
+    if not isinstance(value, bool | str | bytes) and hasattr(value, "__float__"):
+        try:
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
+            pass
+    if number is None or not math.isfinite(number) or not ok(number):
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    return number
 
 
 def _forward(P, A0):
@@ -430,6 +448,33 @@ def train_step(params, X, Y, lr):
     return J, {name: p - g for (name, _), p, g in zip(_SHAPES, P, G)}
 
 
+METRIC = "accuracy"
+
+
+def _score(out, Y):
+    """The fraction of examples whose largest output is their target's class."""
+    return float(np.mean(out.reshape(-1, 3).argmax(axis=1)
+                         == Y.reshape(-1, 3).argmax(axis=1)))
+
+
+def _held(Y, fraction, split_seed):
+    """Which of the examples of targets Y (NumPy's array) the fraction ``fraction`` holds out,
+    as a boolean mask: drawn from a stream of their own (``split_seed``), the same on every
+    call; grouped by class, random within each, every (m / n_val)-th held out, so that each
+    class keeps its share."""
+    m = Y.shape[0]
+    n_val = math.ceil(fraction * m)
+    if n_val >= m:
+        raise ValueError(f"validation_fraction={fraction:g} of {m} "
+                         f"example{'s' if m > 1 else ''} leaves none to train on")
+    order = np.random.default_rng([split_seed, 1]).permutation(m)
+    order = order[np.argsort(Y[order].argmax(axis=1), kind="stable")]
+    held = order[(np.arange(n_val) * m) // n_val]
+    mask = np.zeros(m, bool)
+    mask[held] = True
+    return mask
+
+
 def _settled(J, *state):
     """The cost and the trainer's arrays (tuples of them), as they are for eager libraries;
     lazy ones (Dask's) computed in one submission and kept on the workers (``persist``), so
@@ -442,35 +487,70 @@ def _settled(J, *state):
 
 
 class Trainer:
-    """Minibatch training on arrays of one library: sgd, momentum or adam (Adam with
-    torch.optim.Adam's constants). ``xp`` and ``device`` pick the library and device of the
-    initial parameters when ``params`` is None (NumPy's, and its default device)."""
+    """Minibatch training on arrays of one library, with the NumPy module's Trainer's settings
+    and state (its docstring says what each does): sgd, momentum or adam (torch.optim.Adam's
+    constants); ``schedule`` constant, invscaling, adaptive or cosine; ``l2`` another penalty
+    than ARCH's at run time; ``validation_fraction`` held out (the NumPy module's examples:
+    through NumPy) and scored by its accuracy every epoch; ``early_stopping``,
+    ``n_iter_no_change`` and ``tol`` as scikit-learn counts them. ``xp`` and ``device`` pick
+    the library and device of the initial parameters when ``params`` is None (NumPy's, and
+    its default device). fit shuffles with random.Random(seed)."""
 
     _BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-8
 
     def __init__(self, params=None, *, lr=0.1, optimizer=OPTIMIZER, momentum=0.9,
-                 batch_size=32, seed=0, dtype=DTYPE, xp=None, device=None):
+                 batch_size=32, seed=0, dtype=DTYPE, xp=None, device=None, l2=None,
+                 schedule="constant", power_t=0.5, max_epochs=None, validation_fraction=0.0,
+                 early_stopping=False, n_iter_no_change=None, tol=1e-4):
         if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, "
                              f"got {optimizer!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-        if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr < math.inf:
-            raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
-        if isinstance(momentum, bool) or not isinstance(momentum, int | float) \
-                or not 0 <= momentum < 1:
-            raise ValueError(f"momentum must be a number in [0, 1), got {momentum!r}")
+        if not isinstance(schedule, str) or schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, "
+                             f"got {schedule!r}")
+        batch_size = _integer(batch_size, "batch_size", 1)
+        lr = _number(lr, "lr", "a finite number > 0", lambda x: x > 0)
+        momentum = _number(momentum, "momentum", "a number in [0, 1)", lambda x: 0 <= x < 1)
+        l2 = ARCH["l2"] if l2 is None else _number(l2, "l2", "a finite number >= 0",
+                                                   lambda x: x >= 0)
+        power_t = _number(power_t, "power_t", "a finite number >= 0", lambda x: x >= 0)
+        max_epochs = None if max_epochs is None else _integer(max_epochs, "max_epochs", 1)
+        if schedule == "cosine" and max_epochs is None:
+            raise ValueError("schedule 'cosine' needs max_epochs, the number of epochs it "
+                             "anneals the learning rate over")
+        validation_fraction = _number(validation_fraction, "validation_fraction",
+                                      "a number in [0, 1)", lambda x: 0 <= x < 1)
+        if early_stopping not in (True, False):
+            raise ValueError(f"early_stopping must be True or False, got {early_stopping!r}")
+        n_iter_no_change = None if n_iter_no_change is None \
+            else _integer(n_iter_no_change, "n_iter_no_change", 1)
+        tol = _number(tol, "tol", "a finite number >= 0", lambda x: x >= 0)
+        seed = _seed_of(seed)
         if params is None:
             params = init_params(seed, dtype, xp, device)
         self._P, self.xp = _params(params)
-        self.lr, self.optimizer, self.momentum = float(lr), optimizer, float(momentum)
-        self.batch_size, self.seed = batch_size, _seed_of(seed)
+        self.lr, self.optimizer, self.momentum = lr, optimizer, momentum
+        self.batch_size, self.seed = batch_size, seed
+        self.l2, self.schedule, self.power_t, self.max_epochs = l2, schedule, power_t, max_epochs
+        self.validation_fraction, self.early_stopping = validation_fraction, bool(early_stopping)
+        self.n_iter_no_change, self.tol = n_iter_no_change, tol
         self._rng = random.Random(seed)
+        # the held-out examples: the NumPy module's stream (NumPy draws them)
+        self._split_seed = None if np is None else int(np.random.SeedSequence(seed).entropy)
         self._velocity = tuple(self.xp.zeros_like(p) for p in self._P)  # momentum; Adam's m1
         self._second = tuple(self.xp.zeros_like(p) for p in self._P)  # Adam's v (see there)
-        self._t = 0
-        self.epoch = 0
-        self.loss_curve = []
+        self._decay = l2 - ARCH["l2"]  # the penalty's part the derived step leaves out
+        self._t = 0  # Adam's steps
+        self.epoch = 0  # epochs trained
+        self.samples_seen = 0  # examples trained on (invscaling's t)
+        self.loss_curve = []  # the mean cost of every epoch
+        self.validation_scores = []  # the validation accuracy of every epoch, when scored
+        self.best_loss, self.best_validation_score, self.best_epoch = math.inf, -math.inf, 0
+        self._no_improvement = 0  # epochs since the watched value last improved by tol
+        self._best = None  # with early stopping: the parameters of the best epoch
+        self._set_lr(lr)
+        if optimizer == "adam":
+            self._scale = 1 - self._BETA1
 
     @property
     def params(self):
@@ -483,16 +563,20 @@ class Trainer:
         return self._step(X, Y)
 
     def _step(self, X, Y):
-        m = _rows(X)
+        rows = _rows(X)
+        J, G = _train_step(self._P, X, Y, self._scale / rows)
+        if self._decay:  # (l2 - ARCH["l2"]) / (2 rows) ||W||^2, and its gradient times scale
+            factor = self._scale * self._decay / rows
+            J = J + 0.5 * self._decay * sum(self.xp.sum(p * p) for (name, _), p in
+                                            zip(_SHAPES, self._P) if name[0] != "b") / rows
+            G = tuple(g if name[0] == "b" else g + factor * p
+                      for (name, _), p, g in zip(_SHAPES, self._P, G))
         if self.optimizer == "adam":
-            J, G = _train_step(self._P, X, Y, (1 - self._BETA1) / m)
             self._adam(G)
         elif self.optimizer == "momentum":
-            J, G = _train_step(self._P, X, Y, self.lr / m)
             self._velocity = tuple(self.momentum * v + g for v, g in zip(self._velocity, G))
             self._P = tuple(p - v for p, v in zip(self._P, self._velocity))
         else:
-            J, G = _train_step(self._P, X, Y, self.lr / m)
             self._P = tuple(p - g for p, g in zip(self._P, G))
         J, self._P, self._velocity, self._second = _settled(J, self._P, self._velocity,
                                                             self._second)
@@ -507,21 +591,29 @@ class Trainer:
         self._velocity = tuple(beta1 * m1 + g for m1, g in zip(self._velocity, G))
         self._second = tuple(beta2 * v + g * g for v, g in zip(self._second, G))
         k = math.sqrt(1 - beta2) / (1 - beta1)
-        step = self.lr * math.sqrt(1 - beta2 ** self._t) / (1 - beta1 ** self._t)
+        step = self.learning_rate * math.sqrt(1 - beta2 ** self._t) / (1 - beta1 ** self._t)
         self._P = tuple(p - (step / k) * (m1 / (xp.sqrt(v) + self._EPS / k))
                         for p, m1, v in zip(self._P, self._velocity, self._second))
 
-    def fit(self, X, Y, epochs=10, shuffle=True, verbose=True):
-        """Train for ``epochs`` passes over (X, Y); returns the mean cost of each epoch."""
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-            raise ValueError(f"epochs must be an integer >= 0, got {epochs!r}")
+    def fit(self, X, Y, epochs=10, shuffle=True, verbose=True, validation=None):
+        """Train for ``epochs`` more passes over (X, Y), fewer when the settings stop it
+        early; returns the mean cost of each. ``validation``: (X, Y) to score every epoch
+        instead of the validation_fraction held out of (X, Y). A cost that becomes NaN or
+        inf raises ValueError, the trainer back where the epoch began."""
+        epochs = _integer(epochs, "epochs", 0)
         xp = self.xp
         X, Y = _check(xp, self._P, X, Y)
         _finite(xp, X, Y)
+        X, Y, Xv, Yv = self._held_out(X, Y, validation)
+        if self.early_stopping and Xv is None:
+            raise ValueError("early_stopping needs a validation set: set validation_fraction "
+                             "> 0, or pass validation=(X, Y)")
         m, size = X.shape[0], self.batch_size
         device = _device(self._P[0])
-        costs = []
+        last, costs, stopped = self.epoch + epochs, [], False
         for _ in range(epochs):
+            self._set_lr(self._scheduled_lr())
+            before = (self._P, self._velocity, self._second, self._t, self._rng.getstate())
             began = time.perf_counter()
             if shuffle:
                 order = list(range(m))
@@ -534,16 +626,105 @@ class Trainer:
             for start in range(0, m, size):
                 stop = min(start + size, m)
                 total += self._step(Xe[start:stop, ...], Ye[start:stop, ...]) * (stop - start)
+            cost = total / m
+            if not math.isfinite(cost):
+                self._P, self._velocity, self._second, self._t, state = before
+                self._rng.setstate(state)
+                raise ValueError(f"training diverged: the cost is {cost} in epoch "
+                                 f"{self.epoch + 1}; lower lr (it is {self.lr:g})")
             self.epoch += 1
-            costs.append(total / m)
-            if not math.isfinite(costs[-1]):
-                raise ValueError(f"training diverged: the cost is {costs[-1]} after epoch "
-                                 f"{self.epoch}; lower lr (it is {self.lr:g})")
+            self.samples_seen += m
+            self.loss_curve.append(cost)
+            costs.append(cost)
+            score = None if Xv is None else self._validate(Xv, Yv)
+            stopped, note = self._after_epoch(cost, score)
             if verbose:
-                print(f"epoch {self.epoch}  cost {costs[-1]:.6f}  "
-                      f"{time.perf_counter() - began:.2f} s", flush=True)
-        self.loss_curve += costs
+                line = f"epoch {self.epoch}/{last}  cost {cost:.6f}"
+                if score is not None:
+                    line += f"  val {METRIC} {score:.4f}"
+                print(f"{line}  {time.perf_counter() - began:.2f} s", flush=True)
+                if note:
+                    print(note, flush=True)
+            if stopped:
+                break
+        end = stopped or self.max_epochs is None or self.epoch >= self.max_epochs
+        if self.early_stopping and self._best is not None and end:
+            self._P = self._best  # training stops here: the best epoch's parameters
+            if verbose:
+                print(f"the parameters of epoch {self.best_epoch} (val {METRIC} "
+                      f"{self.best_validation_score:.4f}) are back", flush=True)
         return costs
+
+    def _scheduled_lr(self):
+        """The learning rate of the next epoch."""
+        if self.schedule == "invscaling":
+            return self.lr / (self.samples_seen + 1) ** self.power_t
+        if self.schedule == "cosine":
+            e = min(self.epoch, self.max_epochs - 1)
+            return self.lr * (1 + math.cos(math.pi * e / self.max_epochs)) / 2
+        return self.learning_rate  # constant, or adaptive's current value
+
+    def _after_epoch(self, cost, score):
+        """The best values, the epochs without improvement, the adaptive schedule, as
+        scikit-learn counts them; returns (stop, a sentence to print or None)."""
+        if score is not None:
+            self.validation_scores.append(score)
+        if self.early_stopping:
+            improved = score >= self.best_validation_score + self.tol
+        else:
+            improved = cost <= self.best_loss - self.tol
+        if score is not None and score > self.best_validation_score:
+            self.best_validation_score, self.best_epoch = score, self.epoch
+            if self.early_stopping:
+                self._best = self._P
+        self.best_loss = min(self.best_loss, cost)
+        self._no_improvement = 0 if improved else self._no_improvement + 1
+        patience = 10 if self.n_iter_no_change is None else self.n_iter_no_change
+        watching = self.early_stopping or self.n_iter_no_change is not None \
+            or self.schedule == "adaptive"
+        if not watching or self._no_improvement <= patience:
+            return False, None
+        self._no_improvement = 0
+        what = f"validation {METRIC}" if self.early_stopping else "training cost"
+        why = (f"the {what} has not improved by more than tol={self.tol:g} for "
+               f"{patience + 1} epochs")
+        if self.schedule == "adaptive" and self.learning_rate > 1e-6:
+            self._set_lr(self.learning_rate / 5)
+            return False, f"{why}: learning rate now {self.learning_rate:g}"
+        if self.schedule == "adaptive" and not (self.early_stopping
+                                                 or self.n_iter_no_change is not None):
+            return True, f"{why} and the learning rate is below 1e-6: stopping"
+        return True, f"{why}: stopping"
+
+    def _set_lr(self, lr):
+        self.learning_rate = lr
+        if self.optimizer != "adam":
+            self._scale = lr
+
+    def _held_out(self, X, Y, validation):
+        """(X, Y, X_val, Y_val): what fit trains on and scores (None, None: no validation)."""
+        if validation is not None:
+            if not (isinstance(validation, tuple | list) and len(validation) == 2):
+                raise ValueError("validation must be a pair (X, Y)")
+            return (X, Y, *_check(self.xp, self._P, *validation))
+        if not self.validation_fraction:
+            return X, Y, None, None
+        _needs_numpy("validation_fraction")
+        held = _held(_host(Y), self.validation_fraction, self._split_seed)
+        device = _device(self._P[0])
+        keep, out = (self.xp.asarray(np.flatnonzero(mask), device=device)
+                     for mask in (~held, held))
+        return tuple(self.xp.take(a, index, axis=0) for index in (keep, out) for a in (X, Y))
+
+    def split(self, X, Y):
+        """(X_train, Y_train, X_val, Y_val): the examples fit trains on and the ones it holds
+        out (validation_fraction of them; None, None when it is 0), the NumPy module's."""
+        X, Y = _check(self.xp, self._P, X, Y)
+        return self._held_out(X, Y, None)
+
+    def _validate(self, X, Y):
+        """The accuracy of the network on a validation set (scored on the host)."""
+        return _score(_host(_forward(self._P, X)), _host(Y))
 
     def predict(self, X):
         """The network's output for X (m, 4), an array of X's library."""
@@ -557,16 +738,23 @@ class Trainer:
         """Parameters, settings and training state as an .npz archive, in ``path`` with .npz
         added when it is missing; atomic, as the NumPy module's save. This module's
         Trainer.load resumes from it exactly; the NumPy module's Trainer.load reads its
-        parameters and settings (its optimizer then starts afresh). Arrays on another device
+        parameters and settings (its optimizer and schedule then start afresh; the NumPy
+        module's archive loads here with its parameters and settings). Arrays on another device
         are copied to the host; ValueError if ``path`` is not a regular file."""
         _needs_numpy("Trainer.save")
-        settings = {"lr": self.lr, "optimizer": self.optimizer, "momentum": self.momentum,
-                    "batch_size": self.batch_size, "seed": self.seed,
-                    "dtype": self._dtype_name()}
-        state = {"epoch": self.epoch, "adam_steps": self._t, "loss_curve": self.loss_curve,
+        settings = {key: getattr(self, key) for key in _SETTINGS if key != "dtype"}
+        settings["dtype"] = self._dtype_name()
+        state = {"epoch": self.epoch, "samples_seen": self.samples_seen, "adam_steps": self._t,
+                 "learning_rate": self.learning_rate, "loss_curve": self.loss_curve,
+                 "validation_scores": self.validation_scores, "best_loss": self.best_loss,
+                 "best_validation_score": self.best_validation_score,
+                 "best_epoch": self.best_epoch, "no_improvement": self._no_improvement,
+                 "has_best": self._best is not None, "split_seed": self._split_seed,
                  "rng": list(self._rng.getstate())}
         arrays = {name: _host(p) for (name, _), p in zip(_SHAPES, self._P)}
-        for key, values in (("velocity", self._velocity), ("second", self._second)):
+        kept = (("velocity", self._velocity), ("second", self._second),
+                ("best", self._P if self._best is None else self._best))
+        for key, values in kept:
             arrays.update({f"xp_{key}_{name}": _host(v) for (name, _), v in zip(_SHAPES, values)})
         _save_npz(path, arch=json.dumps(ARCH), settings=json.dumps(settings),
                   xp_state=json.dumps(state), **arrays)
@@ -577,9 +765,7 @@ class Trainer:
         module's: .npz added when it is missing), its arrays of the namespace ``xp`` (NumPy's
         when None) on ``device``. FileNotFoundError if there is no such file; ValueError naming
         the fault if it is not a regular file, is empty, truncated or not a .npz archive, holds
-        another network, lacks what save writes, or trains with a setting of the NumPy
-        module's Trainer that this one does not have (a schedule, validation, early stopping,
-        max_epochs, another l2)."""
+        another network, or lacks what save writes."""
         _needs_numpy("Trainer.load")
         name = _npz_name(path)
         if isinstance(name, str) and not os.path.exists(name) and os.path.exists(path):
@@ -594,12 +780,7 @@ class Trainer:
         settings = _json(head["settings"], label, "settings")
         if not isinstance(settings, dict) or not all(isinstance(k, str) for k in settings):
             raise ValueError(f"{label}: settings is not a table of Trainer's settings")
-        for key, default in _NUMPY_ONLY.items():
-            if key in settings and settings[key] != default:
-                raise ValueError(f"{label} trains with {key}={settings[key]!r}, which this "
-                                 "module's Trainer does not have; load it with the NumPy "
-                                 "module's Trainer")
-        unknown = set(settings) - set(_NUMPY_ONLY) - set(_IGNORED) - set(_SETTINGS)
+        unknown = set(settings) - set(_SETTINGS)
         if unknown:
             raise ValueError(f"{label}: settings has {', '.join(sorted(unknown))}, which "
                              "Trainer does not take")
@@ -622,19 +803,30 @@ class Trainer:
         with zipfile.ZipFile(path) as archive:
             if "xp_state.npy" not in archive.namelist():
                 return
-        keys = [f"xp_{key}_{name}" for key in ("velocity", "second") for name, _ in _SHAPES]
+        kept = ("velocity", "second", "best")
+        keys = [f"xp_{key}_{name}" for key in kept for name, _ in _SHAPES]
         data = _read_npz(path, ["xp_state", *keys], "the training state Trainer.save writes",
                          label, {"xp_state": 1 << 26, **{
                              f"xp_{key}_{name}": math.prod(shape) * 8 + 65536
-                             for key in ("velocity", "second") for name, shape in _SHAPES}})
+                             for key in kept for name, shape in _SHAPES}})
         state = _json(data["xp_state"], label, "xp_state")
         version, internal, gauss = state["rng"]
         self._rng.setstate((int(version), tuple(int(v) for v in internal),
                             None if gauss is None else float(gauss)))
         self.epoch, self._t = int(state["epoch"]), int(state["adam_steps"])
+        self.samples_seen, self.best_epoch = int(state["samples_seen"]), int(state["best_epoch"])
+        self._no_improvement = int(state["no_improvement"])
         self.loss_curve = [float(c) for c in state["loss_curve"]]
+        self.validation_scores = [float(c) for c in state["validation_scores"]]
+        self.best_loss = float(state["best_loss"])
+        self.best_validation_score = float(state["best_validation_score"])
+        split = state["split_seed"]
+        self._split_seed = None if split is None else int(split)
+        self._set_lr(float(state["learning_rate"]))
+        if self.optimizer == "adam":
+            self._scale = 1 - self._BETA1
         device, dtype = _device(self._P[0]), self._P[0].dtype
-        for key in ("velocity", "second"):
+        for key in kept:
             arrays = []
             for (name, shape), p in zip(_SHAPES, self._P):
                 value = data[f"xp_{key}_{name}"]
@@ -642,14 +834,14 @@ class Trainer:
                     raise ValueError(f"its {key} of {name} is not {shape} floats")
                 arrays.append(self.xp.asarray(value, dtype=dtype, device=device))
             setattr(self, f"_{key}", tuple(arrays))
+        if not state["has_best"]:
+            self._best = None
 
 
-# What the NumPy module's Trainer.save writes that this Trainer takes, what it reads only where
-# the value is the default (this Trainer has no such setting), and what it may ignore.
-_SETTINGS = ("lr", "optimizer", "momentum", "batch_size", "seed", "dtype")
-_NUMPY_ONLY = {"l2": ARCH["l2"], "schedule": "constant", "max_epochs": None,
-               "validation_fraction": 0.0, "early_stopping": False, "n_iter_no_change": None}
-_IGNORED = ("power_t", "tol")  # read only by a schedule and by early stopping
+# The settings Trainer.save writes (the NumPy module's Trainer's: each module reads the other's)
+_SETTINGS = ("lr", "optimizer", "momentum", "batch_size", "seed", "dtype", "l2", "schedule",
+             "power_t", "max_epochs", "validation_fraction", "early_stopping",
+             "n_iter_no_change", "tol")
 
 
 def _host(x):

@@ -354,6 +354,8 @@ def _generate_array_api(arch, optimizer, dtype, init, command) -> str:
         rows_of_x=f"X.shape[0] * {arch.sequence[0]}" if arch.every_step else "X.shape[0]",
         forward_return=forward_output,
         optimizers="(" + ", ".join(f"\"{name}\"" for name in OPTIMIZERS) + ")",
+        schedules="(" + ", ".join(f"\"{name}\"" for name in SCHEDULES) + ")",
+        best_copy="self._P", **_estimator_options(arch),
         forward=forward, output=plan.output,
         cost=cost_blocks, head=head, backward=backward,
         cost_value=cost_value, penalty=penalty, penalty_note=plan.penalty_note,
