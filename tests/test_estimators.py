@@ -28,6 +28,18 @@ REGRESSION = ("4-8:tanh-1:identity", "mse")
 MULTI_OUTPUT = ("4-8:tanh-2:identity", "mse")
 
 
+# Every estimator test runs on both backends' modules: the NumPy module's estimators, and the
+# array-API module's (on NumPy arrays by default; array_library picks another library).
+BACKENDS = ["numpy", "array-api"]
+
+
+@pytest.fixture(params=BACKENDS)
+def mod_of(request):
+    """module(spec, loss, ...) of the backend under test."""
+    return lambda spec, loss, *args, **options: module(spec, loss, *args,
+                                                       backend=request.param, **options)
+
+
 def fast(cls, **params):
     return cls(max_iter=params.pop("max_iter", 15), random_state=params.pop("random_state", 0),
                **params)
@@ -41,8 +53,8 @@ def fast(cls, **params):
     ("1x6x6-conv2k3:relu-flatten-3:softmax", "cross_entropy", "Classifier", ClassifierMixin),
     ("seq4x3-rnn5:tanh-2:identity", "huber", "Regressor", RegressorMixin),
 ])
-def test_each_module_has_the_estimator_its_loss_calls_for(spec, loss, name, mixin):
-    mod = module(spec, loss)
+def test_each_module_has_the_estimator_its_loss_calls_for(spec, loss, name, mixin, mod_of):
+    mod = mod_of(spec, loss)
     cls = getattr(mod, name)
     assert issubclass(cls, BaseEstimator) and issubclass(cls, mixin)
     assert cls.__module__ == mod.__name__ and cls.__qualname__ == name
@@ -53,8 +65,8 @@ def test_each_module_has_the_estimator_its_loss_calls_for(spec, loss, name, mixi
     assert name in dir(mod)
 
 
-def test_init_only_stores_and_params_round_trip():
-    cls = module(*SOFTMAX).Classifier
+def test_init_only_stores_and_params_round_trip(mod_of):
+    cls = mod_of(*SOFTMAX).Classifier
     est = cls(learning_rate_init=-5, optimizer="nonsense", max_iter=0)  # refused at fit only
     assert est.get_params()["optimizer"] == "nonsense"
     est.set_params(optimizer="sgd", learning_rate_init=0.1, max_iter=3)
@@ -77,11 +89,11 @@ def test_init_only_stores_and_params_round_trip():
 @pytest.mark.parametrize("labels", [np.array([3, 7, 11]), np.array(["cat", "dog", "emu"]),
                                     np.array([-1.0, 0.0, 2.0]), np.array([True, False, True])[:2]],
                          ids=["ints", "strings", "floats", "bools"])
-def test_labels_of_any_type(labels):
+def test_labels_of_any_type(labels, mod_of):
     spec = SOFTMAX if len(labels) == 3 else BINARY
     X, codes = blobs(90, 4, len(labels), seed=1)
     y = labels[codes]
-    est = fast(module(*spec).Classifier, max_iter=40)
+    est = fast(mod_of(*spec).Classifier, max_iter=40)
     assert est.fit(X, y) is est
     np.testing.assert_array_equal(est.classes_, np.unique(labels))
     predicted = est.predict(X)
@@ -98,14 +110,14 @@ def test_labels_of_any_type(labels):
         accuracy_score(y, predicted, sample_weight=weights))
 
 
-def test_fitted_attributes():
+def test_fitted_attributes(mod_of):
     X, y = blobs(60, 4, 3)
-    est = fast(module(*SOFTMAX).Classifier, max_iter=7).fit(X, y)
+    est = fast(mod_of(*SOFTMAX).Classifier, max_iter=7).fit(X, y)
     assert est.n_features_in_ == 4 and est.n_iter_ == 7 and est.t_ == 7 * 60
     assert len(est.loss_curve_) == 7 and est.loss_ == est.loss_curve_[-1]
     assert est.best_loss_ == min(est.loss_curve_)
     assert est.validation_scores_ is None and est.best_validation_score_ is None
-    stopping = fast(module(*SOFTMAX).Classifier, max_iter=7, early_stopping=True).fit(X, y)
+    stopping = fast(mod_of(*SOFTMAX).Classifier, max_iter=7, early_stopping=True).fit(X, y)
     assert len(stopping.validation_scores_) == stopping.n_iter_
     assert stopping.best_validation_score_ == max(stopping.validation_scores_)
     assert stopping.best_loss_ is None
@@ -113,9 +125,9 @@ def test_fitted_attributes():
     assert stopping.t_ == 54 * stopping.n_iter_
 
 
-def test_partial_fit_continues_one_epoch_a_call():
+def test_partial_fit_continues_one_epoch_a_call(mod_of):
     X, y = blobs(40, 4, 3)
-    cls = module(*SOFTMAX).Classifier
+    cls = mod_of(*SOFTMAX).Classifier
     est = fast(cls)
     with pytest.raises(ValueError, match="3 output units"):
         fast(cls).partial_fit(X[y < 2], y[y < 2])  # 2 of the 3 classes, no classes=
@@ -131,10 +143,10 @@ def test_partial_fit_continues_one_epoch_a_call():
         fast(cls, early_stopping=True).partial_fit(X, y)
 
 
-def test_binary_classifier_on_one_sigmoid_unit():
+def test_binary_classifier_on_one_sigmoid_unit(mod_of):
     X, codes = blobs(80, 4, 2, seed=3)
     y = np.array(["no", "yes"])[codes]
-    est = fast(module(*BINARY).Classifier, max_iter=30).fit(X, y)
+    est = fast(mod_of(*BINARY).Classifier, max_iter=30).fit(X, y)
     proba = est.predict_proba(X)
     assert proba.shape == (80, 2)
     np.testing.assert_allclose(proba[:, 1], est.trainer_.predict(X)[:, 0])
@@ -143,11 +155,11 @@ def test_binary_classifier_on_one_sigmoid_unit():
         est.fit(*blobs(30, 4, 3))
 
 
-def test_multilabel_classifier_takes_zero_one_rows():
+def test_multilabel_classifier_takes_zero_one_rows(mod_of):
     rng = np.random.default_rng(4)
     X = rng.normal(size=(90, 4))
     Y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0, X[:, 0] + X[:, 1] > 0]).astype(int)
-    est = fast(module(*MULTILABEL).Classifier, max_iter=60).fit(X, Y)
+    est = fast(mod_of(*MULTILABEL).Classifier, max_iter=60).fit(X, Y)
     np.testing.assert_array_equal(est.classes_, [0, 1, 2])
     predicted = est.predict(X)
     assert predicted.shape == (90, 3) and set(np.unique(predicted)) <= {0, 1}
@@ -159,8 +171,8 @@ def test_multilabel_classifier_takes_zero_one_rows():
         est.fit(X, Y * 2)
 
 
-def test_classifier_refusals_say_what_is_wrong():
-    cls = module(*SOFTMAX).Classifier
+def test_classifier_refusals_say_what_is_wrong(mod_of):
+    cls = mod_of(*SOFTMAX).Classifier
     X, y = blobs(30, 4, 3)
     with pytest.raises(NotFittedError):
         cls().predict(X)
@@ -190,11 +202,11 @@ def test_classifier_refusals_say_what_is_wrong():
 
 # --- regressors ----------------------------------------------------------------------------------
 
-def test_regressor_shapes_and_score():
+def test_regressor_shapes_and_score(mod_of):
     rng = np.random.default_rng(5)
     X = rng.normal(size=(120, 4))
     y = np.sin(X[:, 0]) + 0.5 * X[:, 1]
-    est = fast(module(*REGRESSION).Regressor, max_iter=60).fit(X, y)
+    est = fast(mod_of(*REGRESSION).Regressor, max_iter=60).fit(X, y)
     assert est.predict(X).shape == (120,)
     score = est.score(X, y)
     assert score == pytest.approx(r2_score(y, est.predict(X))) and score > 0.8
@@ -202,7 +214,7 @@ def test_regressor_shapes_and_score():
     assert est.score(X, y, sample_weight=weights) == pytest.approx(
         r2_score(y, est.predict(X), sample_weight=weights))
     Y = np.column_stack([y, X[:, 2] - X[:, 3]])
-    multi = fast(module(*MULTI_OUTPUT).Regressor, max_iter=60).fit(X, Y)
+    multi = fast(mod_of(*MULTI_OUTPUT).Regressor, max_iter=60).fit(X, Y)
     assert multi.predict(X).shape == (120, 2)
     score = multi.score(X, Y)
     assert score == pytest.approx(r2_score(Y, multi.predict(X))) and score > 0.8
@@ -214,8 +226,8 @@ def test_regressor_shapes_and_score():
         est.fit(X, np.array(["a"] * 120))
 
 
-def test_r2_of_constant_targets_is_scikit_learns():
-    cls = module(*REGRESSION).Regressor
+def test_r2_of_constant_targets_is_scikit_learns(mod_of):
+    cls = mod_of(*REGRESSION).Regressor
     X = np.random.default_rng(6).normal(size=(20, 4))
     est = fast(cls, max_iter=2).fit(X, np.zeros(20))
     assert est.score(X, np.full(20, 3.0)) == r2_score(np.full(20, 3.0), est.predict(X))
@@ -223,8 +235,8 @@ def test_r2_of_constant_targets_is_scikit_learns():
 
 # --- image and recurrent networks ---------------------------------------------------------------
 
-def test_image_classifier_takes_images_or_rows():
-    mod = module("1x6x6-conv2k3:relu-flatten-3:softmax", "cross_entropy")
+def test_image_classifier_takes_images_or_rows(mod_of):
+    mod = mod_of("1x6x6-conv2k3:relu-flatten-3:softmax", "cross_entropy")
     X, y = blobs(60, 36, 3, seed=7)
     est = fast(mod.Classifier, max_iter=20).fit(X.reshape(60, 1, 6, 6), y)
     assert est.n_features_in_ == 36
@@ -234,8 +246,8 @@ def test_image_classifier_takes_images_or_rows():
         est.predict(X[:, :35])
 
 
-def test_recurrent_classifier_with_a_label_at_every_step():
-    mod = module("seq4x3-rnn6:tanh:all-3:softmax", "cross_entropy")
+def test_recurrent_classifier_with_a_label_at_every_step(mod_of):
+    mod = mod_of("seq4x3-rnn6:tanh:all-3:softmax", "cross_entropy")
     rng = np.random.default_rng(8)
     X = rng.normal(size=(80, 4, 3))
     y = np.array(["a", "b", "c"])[X.argmax(axis=2)]  # the largest feature of each step
@@ -249,8 +261,8 @@ def test_recurrent_classifier_with_a_label_at_every_step():
         est.fit(X, y[:, 0])
 
 
-def test_recurrent_regressor_many_to_one():
-    mod = module("seq5x2-rnn8:tanh-1:identity", "mse")
+def test_recurrent_regressor_many_to_one(mod_of):
+    mod = mod_of("seq5x2-rnn8:tanh-1:identity", "mse")
     rng = np.random.default_rng(9)
     X = rng.normal(size=(100, 5, 2))
     y = X[:, :, 0].sum(axis=1) / 3
@@ -266,10 +278,10 @@ def test_recurrent_regressor_many_to_one():
     ("64-16:relu-10:softmax", (-1, 64)), ("1x8x8-conv4k3p1:relu-maxpool2-flatten-10:softmax",
                                           (-1, 1, 8, 8)),
     ("seq8x8-rnn16:tanh-10:softmax", (-1, 8, 8))], ids=["dense", "image", "recurrent"])
-def test_pipeline_grid_search_and_cross_validation(spec, shape):
+def test_pipeline_grid_search_and_cross_validation(spec, shape, mod_of):
     X_train, _, y_train, _ = digits()
     X, y = X_train[:600] * 16, y_train[:600]  # raw pixels: the pipeline scales them
-    cls = module(spec, "cross_entropy").Classifier
+    cls = mod_of(spec, "cross_entropy").Classifier
     pipeline = make_pipeline(StandardScaler(), fast(cls, max_iter=15))
     scores = cross_val_score(pipeline, X, y, cv=3)
     assert scores.shape == (3,) and scores.min() > 0.6
@@ -281,9 +293,9 @@ def test_pipeline_grid_search_and_cross_validation(spec, shape):
         assert cross_val_score(fast(cls, max_iter=15), X.reshape(shape) / 16, y, cv=2).min() > 0.6
 
 
-def test_pickle_copy_and_clone_keep_a_fitted_estimator():
+def test_pickle_copy_and_clone_keep_a_fitted_estimator(mod_of):
     X, y = blobs(50, 4, 3)
-    est = fast(module(*SOFTMAX).Classifier, optimizer="momentum", learning_rate_init=0.05)
+    est = fast(mod_of(*SOFTMAX).Classifier, optimizer="momentum", learning_rate_init=0.05)
     est.fit(X, y)
     for twin in (pickle.loads(pickle.dumps(est)), copy.deepcopy(est)):
         np.testing.assert_array_equal(twin.predict_proba(X), est.predict_proba(X))
@@ -302,12 +314,12 @@ def test_pickle_copy_and_clone_keep_a_fitted_estimator():
     ("4-6:tanh-3:softmax", "cross_entropy"), ("1x5x5-conv2k3:tanh-flatten-2:identity", "mse"),
     ("seq3x2-rnn4:tanh:all-2:softmax", "cross_entropy")], ids=["dense", "image", "recurrent"])
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-def test_l2_at_run_time_equals_the_derived_penalty(spec, loss, optimizer):
+def test_l2_at_run_time_equals_the_derived_penalty(spec, loss, optimizer, mod_of):
     """A module generated without --l2 trained with l2=0.3 matches the module generated with
     --l2 0.3 (whose penalty is derived and printed into its step), and one generated with
     --l2 0.1 trained with l2=0.3 does too: the same cost and the same parameters after
     training, to rounding."""
-    plain, derived, other = (module(spec, loss, l2) for l2 in (0, "0.3", "0.1"))
+    plain, derived, other = (mod_of(spec, loss, l2) for l2 in (0, "0.3", "0.1"))
     rng = np.random.default_rng(10)
     trainer = derived.Trainer(seed=1)
     X = rng.normal(size=(24, *derived._check(np.zeros((1, derived._N_FEATURES)))[0].shape[1:]))
@@ -319,18 +331,20 @@ def test_l2_at_run_time_equals_the_derived_penalty(spec, loss, optimizer):
     costs = [run.fit(X, Y, epochs=3, verbose=False) for run in runs]
     for run, cost in zip(runs[1:], costs[1:]):
         np.testing.assert_allclose(cost, costs[0], rtol=1e-12)
-        np.testing.assert_allclose(run._theta, runs[0]._theta, rtol=1e-10, atol=1e-13)
+        for name, value in run.params.items():
+            np.testing.assert_allclose(np.asarray(value), np.asarray(runs[0].params[name]),
+                                       rtol=1e-10, atol=1e-13)
     assert derived.ARCH["l2"] == 0.3 and runs[1].l2 == 0.3
 
 
-def test_alpha_is_the_estimators_l2():
+def test_alpha_is_the_estimators_l2(mod_of):
     X, y = blobs(40, 4, 3)
-    cls = module(*SOFTMAX).Classifier
-    assert cls().alpha == 0.0 and module(*SOFTMAX, "0.01").Classifier().alpha == 0.01
+    cls = mod_of(*SOFTMAX).Classifier
+    assert cls().alpha == 0.0 and mod_of(*SOFTMAX, "0.01").Classifier().alpha == 0.01
     settings = {"optimizer": "sgd", "learning_rate_init": 0.1, "batch_size": 40, "max_iter": 30}
     small = fast(cls, alpha=0.0, **settings).fit(X, y).trainer_
     large = fast(cls, alpha=20.0, **settings).fit(X, y).trainer_
-    weights = [name for name, _ in module(*SOFTMAX)._SHAPES if not name.startswith("b")]
+    weights = [name for name, _ in mod_of(*SOFTMAX)._SHAPES if not name.startswith("b")]
     assert large.l2 == 20.0
     assert sum(np.sum(large.params[w] ** 2) for w in weights) \
         < 0.5 * sum(np.sum(small.params[w] ** 2) for w in weights)
@@ -447,13 +461,13 @@ CHECKED = {
 
 
 @pytest.mark.parametrize("kind", list(CHECKED))
-def test_check_estimator(kind):
+def test_check_estimator(kind, mod_of):
     """Every check of sklearn.utils.estimator_checks passes, but those the module lists. A
     check whose data has another number of features (or classes, or outputs) than the network
     fails with the network's ValueError saying so: it runs again on a module generated for its
     data, and must pass there. The sizes are probed from the check's first fit."""
     spec, other, loss, outputs = CHECKED[kind]
-    mod = module(spec, loss)
+    mod = mod_of(spec, loss)
     cls = getattr(mod, "Classifier", None) or mod.Regressor
     expected = mod.SKLEARN_EXPECTED_FAILURES
     width = mod._N_FEATURES
@@ -477,7 +491,7 @@ def test_check_estimator(kind):
             # the network's classes first (the point of some checks is the class count)
             tried = {(data[0], outputs), (data[0], data[1] or outputs)} - {(width, outputs)}
         for w, k in sorted(tried):
-            resized_cls = getattr(module(other.format(w=w, k=k), loss), cls.__name__)
+            resized_cls = getattr(mod_of(other.format(w=w, k=k), loss), cls.__name__)
             try:
                 _run_check(check, resized_cls(**estimator.get_params()))
             except SkipTest:
@@ -496,11 +510,11 @@ def test_check_estimator(kind):
     assert passed >= 18 and passed + len(resized) >= 45, (passed, sorted(resized))
 
 
-def test_multilabel_network_refuses_class_labels_in_its_own_words():
+def test_multilabel_network_refuses_class_labels_in_its_own_words(mod_of):
     """A multilabel network (independent sigmoid units) takes 0/1 rows only: scikit-learn's
     checks that fit class labels one an example fail with its ValueError saying so, and its
     multilabel checks pass on a module of their data's size."""
-    mod = module("3-8:tanh-3:sigmoid", "bce")
+    mod = mod_of("3-8:tanh-3:sigmoid", "bce")
     cls = mod.Classifier
     messages, multilabel = set(), []
     for estimator, check in estimator_checks_generator(cls(), legacy=True):
@@ -509,7 +523,7 @@ def test_multilabel_network_refuses_class_labels_in_its_own_words():
             continue
         w, k = _data_of(check, cls, estimator.get_params())
         try:
-            _run_check(check, module(f"{w}-8:tanh-{k}:sigmoid", "bce").Classifier())
+            _run_check(check, mod_of(f"{w}-8:tanh-{k}:sigmoid", "bce").Classifier())
         except SkipTest:  # decision_function's: the estimators have none
             continue
         multilabel.append(name)

@@ -268,6 +268,16 @@ def _float_dtype(dtype):
     return dtype
 
 
+def _placed(trainer, *arrays):
+    """The estimators' NumPy arrays as the trainer takes them: as they are."""
+    return arrays
+
+
+def _host(x):
+    """What the trainer returns as the estimators read it: a NumPy array already."""
+    return x
+
+
 def _whole(value, name, low):
     """value as an int of at least ``low``: a Python or NumPy integer, never a bool."""
     if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer) \
@@ -1116,7 +1126,8 @@ class _Estimator:
             raise ValueError(f"{_HYPER.get(name, name)} {rest}") from None
 
     def _train(self, trainer, X, Y, epochs):
-        trainer.fit(X, Y, epochs=epochs, shuffle=bool(self.shuffle), verbose=bool(self.verbose))
+        trainer.fit(*_placed(trainer, X, Y), epochs=epochs, shuffle=bool(self.shuffle),
+                    verbose=bool(self.verbose))
         self.trainer_ = trainer
         self.n_features_in_ = _N_FEATURES
         self.n_iter_, self.t_ = trainer.epoch, trainer.samples_seen
@@ -1166,7 +1177,7 @@ class _Estimator:
         """The network's output for X: (m, 10)."""
         if not self.__sklearn_is_fitted__():
             raise _not_fitted(self)
-        return self.trainer_.predict(self._inputs(X))
+        return _host(self.trainer_.predict(*_placed(self.trainer_, self._inputs(X))))
 
 
 class _Classifier(_Estimator):

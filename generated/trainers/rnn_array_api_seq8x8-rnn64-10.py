@@ -30,6 +30,7 @@ import random
 import stat
 import tempfile
 import time
+import warnings
 import zipfile
 import zlib
 
@@ -402,7 +403,7 @@ def _namespace(*arrays):
         raise ValueError(f"the arrays are not of one array-API library: {exc}") from None
 
 
-def _check(xp, P, X, Y=None):
+def _check_xp(xp, P, X, Y=None):
     """X (m, 8, 8) and Y (m, 10) of the parameters' library, in their dtype and on their
     device (rows of their numbers accepted too)."""
     _namespace(P[0], X, *([] if Y is None else [Y]))  # one library, or ValueError
@@ -429,7 +430,7 @@ def _rows(X):
     return X.shape[0]
 
 
-def _finite(xp, *arrays):
+def _finite_xp(xp, *arrays):
     for name, value in zip("XY", arrays):
         if value is not None and not bool(xp.all(xp.isfinite(value))):
             raise ValueError(f"{name} holds NaN or inf")
@@ -440,21 +441,21 @@ def _finite(xp, *arrays):
 def forward(params, X):
     """The network's output for X (m, 8, 8): an array of shape (m, 10) of X's library."""
     P, xp = _params(params)
-    X, _ = _check(xp, P, X)
+    X, _ = _check_xp(xp, P, X)
     return _forward(P, X)
 
 
 def cost(params, X, Y):
     """The cost J on (X, Y), as a float."""
     P, xp = _params(params)
-    X, Y = _check(xp, P, X, Y)
+    X, Y = _check_xp(xp, P, X, Y)
     return float(_cost(P, X, Y))
 
 
 def gradients(params, X, Y):
     """dJ/dparam for every parameter, by name: arrays of X's library, device and dtype."""
     P, xp = _params(params)
-    X, Y = _check(xp, P, X, Y)
+    X, Y = _check_xp(xp, P, X, Y)
     _, G = _train_step(P, X, Y, 1.0 / _rows(X))
     return {name: g for (name, _), g in zip(_SHAPES, G)}
 
@@ -465,7 +466,7 @@ def numeric_gradients(params, X, Y, eps=1e-6):
     if isinstance(eps, bool) or not isinstance(eps, int | float) or not 0 < eps < math.inf:
         raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
     P, xp = _params(params)
-    X, Y = _check(xp, P, X, Y)
+    X, Y = _check_xp(xp, P, X, Y)
     dtype, device = P[0].dtype, _device(P[0])
     out = {}
     for k, (name, shape) in enumerate(_SHAPES):
@@ -488,15 +489,6 @@ def train_step(params, X, Y, lr):
     P = tuple(params[name] for name, _ in _SHAPES)
     J, G = _train_step(P, X, Y, lr / _rows(X))
     return J, {name: p - g for (name, _), p, g in zip(_SHAPES, P, G)}
-
-
-METRIC = "accuracy"
-
-
-def _score(out, Y):
-    """The fraction of examples whose largest output is their target's class."""
-    return float(np.mean(out.reshape(-1, 10).argmax(axis=1)
-                         == Y.reshape(-1, 10).argmax(axis=1)))
 
 
 def _held(Y, fraction, split_seed):
@@ -601,7 +593,7 @@ class Trainer:
 
     def step(self, X, Y):
         """One update on one batch; returns the cost before the update."""
-        X, Y = _check(self.xp, self._P, X, Y)
+        X, Y = _check_xp(self.xp, self._P, X, Y)
         return self._step(X, Y)
 
     def _step(self, X, Y):
@@ -644,8 +636,8 @@ class Trainer:
         inf raises ValueError, the trainer back where the epoch began."""
         epochs = _integer(epochs, "epochs", 0)
         xp = self.xp
-        X, Y = _check(xp, self._P, X, Y)
-        _finite(xp, X, Y)
+        X, Y = _check_xp(xp, self._P, X, Y)
+        _finite_xp(xp, X, Y)
         X, Y, Xv, Yv = self._held_out(X, Y, validation)
         if self.early_stopping and Xv is None:
             raise ValueError("early_stopping needs a validation set: set validation_fraction "
@@ -748,7 +740,7 @@ class Trainer:
         if validation is not None:
             if not (isinstance(validation, tuple | list) and len(validation) == 2):
                 raise ValueError("validation must be a pair (X, Y)")
-            return (X, Y, *_check(self.xp, self._P, *validation))
+            return (X, Y, *_check_xp(self.xp, self._P, *validation))
         if not self.validation_fraction:
             return X, Y, None, None
         _needs_numpy("validation_fraction")
@@ -761,7 +753,7 @@ class Trainer:
     def split(self, X, Y):
         """(X_train, Y_train, X_val, Y_val): the examples fit trains on and the ones it holds
         out (validation_fraction of them; None, None when it is 0), the NumPy module's."""
-        X, Y = _check(self.xp, self._P, X, Y)
+        X, Y = _check_xp(self.xp, self._P, X, Y)
         return self._held_out(X, Y, None)
 
     def _validate(self, X, Y):
@@ -770,8 +762,17 @@ class Trainer:
 
     def predict(self, X):
         """The network's output for X (m, 8, 8), an array of X's library."""
-        X, _ = _check(self.xp, self._P, X)
+        X, _ = _check_xp(self.xp, self._P, X)
         return _forward(self._P, X)
+
+    def __getstate__(self):
+        """What pickle and copy keep: all but the namespace (a module), found again from the
+        parameters."""
+        return {key: value for key, value in self.__dict__.items() if key != "xp"}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.xp = array_namespace(*self._P)
 
     def _dtype_name(self):
         return "float64" if self._P[0].dtype == self.xp.float64 else "float32"
@@ -898,6 +899,480 @@ def _host(x):
             if hasattr(x, move):
                 return np.asarray(getattr(x, move)())
         raise
+
+
+def _library(name):
+    """The array-API namespace of the library named ``name`` ("numpy", "torch", "cupy",
+    "jax.numpy", "array_api_strict", "dask.array"), through array-api-compat."""
+    import importlib
+
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"array_library must be the name of an array library's module, "
+                         f"got {name!r}")
+    try:
+        library = importlib.import_module(name)
+        return array_namespace(library.asarray([0.0]))
+    except (ImportError, AttributeError, TypeError):
+        raise ValueError(f"array_library {name!r} is not an array library that can be "
+                         "imported here") from None
+
+
+def _placed(trainer, *arrays):
+    """The estimators' NumPy arrays as the trainer takes them: of its library, on its
+    device, in its dtype."""
+    P = trainer._P[0]
+    return tuple(trainer.xp.asarray(a, dtype=P.dtype, device=_device(P)) for a in arrays)
+
+
+# --- checking NumPy arrays (the estimators') ----------------------------------------------------
+
+def _finite(arr, name, expected, dtype):
+    """arr as a C-contiguous array of ``dtype``, refusing NaN and inf, and values finite in
+    arr's own type but beyond ``dtype``'s range (1e39 is inf in float32)."""
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} of shape {expected} contains NaN or inf")
+    dtype = np.dtype(dtype)
+    limit = np.finfo(dtype).max
+    if arr.size and arr.dtype.kind == "f" and np.finfo(arr.dtype).max > limit:
+        big = np.abs(arr).max()
+        if big > limit:
+            raise ValueError(f"{name} of shape {expected} holds {big:.3g}, beyond the "
+                             f"{dtype.name} range of this trainer (|x| <= {limit:.3g}): "
+                             f"scale it, or use dtype float64")
+    return np.ascontiguousarray(arr, dtype)
+
+
+def _array(a, name, expected):
+    """np.asarray(a) if it is an array of real numbers (bool included); ValueError naming
+    the expected shape otherwise (strings, objects, complex, ragged lists)."""
+    try:
+        arr = np.asarray(a)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{name} must be a real-valued array of shape {expected}, got "
+                         f"{type(a).__name__} that is not one (ragged rows?)") from None
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be a real-valued array of shape {expected}, "
+                         f"got dtype {arr.dtype}")
+    return arr
+
+
+def _matrix(a, name, cols, rows, dtype):
+    """a as a C-contiguous float array of shape (rows, cols); ValueError naming the shape."""
+    expected = f"({'m' if rows is None else rows}, {cols})"
+    arr = _array(a, name, expected)
+    if arr.ndim == 1 and cols == 1 and name == "Y":  # one target a row: (m,) is (m, 1)
+        arr = arr.reshape(-1, 1)
+    if arr.ndim != 2 or arr.shape[1] != cols or arr.shape[0] == 0 \
+            or (rows is not None and arr.shape[0] != rows):
+        hint = "; it has no rows" if arr.ndim == 2 and arr.shape[0] == 0 else ""
+        if name == "Y" and arr.ndim == 1 and cols > 1:
+            hint = f"; these look like class labels: pass one-hot rows, np.eye({cols})[labels]"
+        raise ValueError(f"{name} must have shape {expected} (rows are examples), "
+                         f"got {arr.shape}{hint}")
+    return _finite(arr, name, expected, dtype)
+
+
+def _sequences(a, name, shape, m, dtype):
+    """a as a C-contiguous float array of shape (m, *shape), m = len(a) unless given, from
+    itself or from rows of prod(shape) numbers; ValueError naming the shape."""
+    expected = f"({'m' if m is None else m}, {', '.join(map(str, shape))})"
+    arr = _array(a, name, expected)
+    if arr.ndim == 2 and arr.shape[1] == int(np.prod(shape)):
+        arr = arr.reshape(arr.shape[0], *shape)
+    if arr.shape[1:] != shape or arr.shape[0] == 0 or (m is not None and arr.shape[0] != m):
+        raise ValueError(f"{name} must have shape {expected} (examples, time steps, "
+                         f"features) or (m, {int(np.prod(shape))}), got {arr.shape}")
+    return _finite(arr, name, expected, dtype)
+
+
+def _check(X, Y=None, dtype=DTYPE):
+    """Validated copies (or views) of X (m, 8, 8) and Y (m, 10)."""
+    X = _sequences(X, "X", (8, 8), None, dtype)
+    if Y is None:
+        return X, None
+    Y = _matrix(Y, "Y", 10, X.shape[0], dtype)
+    if ((Y < 0) | (Y > 1)).any():
+        raise ValueError("Y of shape (m, 10) must hold probabilities in [0, 1]")
+    if not np.allclose(Y.sum(axis=1), 1.0, atol=1e-6):
+        raise ValueError("Y of shape (m, 10) must hold one-hot rows (or "
+                         "probabilities summing to 1), one row per example")
+    return X, Y
+
+
+def _float_dtype(dtype):
+    try:
+        dtype = np.dtype(dtype)
+    except (TypeError, ValueError):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype!r}") from None
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    return dtype
+
+
+# --- estimators: scikit-learn's conventions ------------------------------------------------------
+
+METRIC = "accuracy"
+
+
+def _score(out, Y):
+    """The fraction of examples whose largest output is their target's class."""
+    return float(np.mean(out.reshape(-1, 10).argmax(axis=1)
+                         == Y.reshape(-1, 10).argmax(axis=1)))
+
+
+_NETWORK = "seq8x8-rnn64:tanh-10:softmax"
+_N_FEATURES = 64  # numbers an example: X (m, 8, 8), or rows of them
+# scikit-learn's names of the hyper-parameters that Trainer names otherwise (for its messages)
+_HYPER = {"lr": "learning_rate_init", "schedule": "learning_rate", "l2": "alpha",
+          "max_epochs": "max_iter", "seed": "random_state"}
+
+# scikit-learn's common checks (sklearn.utils.estimator_checks.check_estimator) that fail for
+# Classifier, and why. Every check fits data of its own: a check whose data has another number
+# of features than 64, or another number of classes than this network's, fails with a ValueError
+# saying so, because the network's sizes are fixed when it is generated; such checks pass on a
+# network generated for their data (symbackprop's tests run them so). Pass this dict as
+# check_estimator(..., expected_failed_checks=...).
+SKLEARN_EXPECTED_FAILURES = {}
+
+
+class _NotFittedError(ValueError, AttributeError):
+    """scikit-learn's NotFittedError, for NumPy alone."""
+
+
+def _not_fitted(estimator):
+    try:
+        from sklearn.exceptions import NotFittedError
+    except ImportError:
+        NotFittedError = _NotFittedError
+    return NotFittedError(f"This {type(estimator).__name__} instance is not fitted yet. Call "
+                          "'fit' with appropriate arguments before using this estimator.")
+
+
+def _column_vector():
+    """scikit-learn's DataConversionWarning for y given as a column (m, 1)."""
+    try:
+        from sklearn.exceptions import DataConversionWarning
+    except ImportError:
+        DataConversionWarning = UserWarning
+    warnings.warn("A column-vector y was passed when a 1d array was expected. Please change "
+                  "the shape of y to (n_samples,), for example using ravel().",
+                  DataConversionWarning, stacklevel=4)
+
+
+def _seed(random_state):
+    """Trainer's seed from random_state as scikit-learn takes it: an int, None (NumPy's global
+    RandomState draws one), a RandomState or a Generator."""
+    if random_state is None:
+        return int(np.random.randint(0, 2**31 - 1))
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(0, 2**31 - 1))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(0, 2**31 - 1))
+    return random_state  # Trainer checks it
+
+
+def _finite_targets(y):
+    """scikit-learn's messages for NaN and inf in y."""
+    if y.dtype.kind in "fc" and not np.isfinite(y).all():
+        if np.isnan(y).any():
+            raise ValueError("Input y contains NaN.")
+        raise ValueError(f"Input y contains infinity or a value too large for {y.dtype!r}.")
+
+
+class _Params:
+    """get_params, set_params and the repr of scikit-learn's BaseEstimator, for NumPy alone."""
+
+    @classmethod
+    def _param_names(cls):
+        import inspect
+
+        return sorted(name for name in inspect.signature(cls.__init__).parameters
+                      if name != "self")
+
+    def get_params(self, deep=True):
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params):
+        valid = self._param_names()
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(f"Invalid parameter {name!r} for estimator "
+                                 f"{type(self).__name__}. Valid parameters are: {valid!r}.")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self):
+        import inspect
+
+        defaults = {name: p.default for name, p in
+                    inspect.signature(type(self).__init__).parameters.items()}
+        changed = [f"{name}={value!r}" for name, value in self.get_params().items()
+                   if type(value) is not type(defaults[name]) or value != defaults[name]]
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+
+class _Estimator:
+    """What Classifier and Regressor share: the hyper-parameters, and training through Trainer."""
+
+    def __init__(self, *, learning_rate_init=0.01, batch_size=64, max_iter=60,
+                 optimizer="adam", momentum=0.9, alpha=0.0, learning_rate="cosine",
+                 power_t=0.5, validation_fraction=0.1, early_stopping=False,
+                 n_iter_no_change=10, tol=1e-4, shuffle=True, random_state=None,
+                 verbose=False, dtype="float64",
+                 array_library="numpy", device=None):
+        self.learning_rate_init = learning_rate_init
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.optimizer = optimizer
+        self.momentum = momentum
+        self.alpha = alpha
+        self.learning_rate = learning_rate
+        self.power_t = power_t
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.verbose = verbose
+        self.dtype = dtype
+        self.array_library = array_library
+        self.device = device
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "trainer_")
+
+    def fit(self, X, y):
+        """Train a fresh network on (X, y) for max_iter epochs, fewer when training stops
+        early; returns self."""
+        X = self._inputs(X)
+        Y = self._encode(y, X.shape[0], fit=True)
+        self._train(self._new_trainer(), X, Y, self.max_iter)
+        return self
+
+    def _partial_fit(self, X, y, classes):
+        if self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True: each call "
+                             "trains one epoch on the data it is given")
+        first = not self.__sklearn_is_fitted__()
+        X = self._inputs(X)
+        Y = self._encode(y, X.shape[0], fit=first, classes=classes)
+        self._train(self._new_trainer() if first else self.trainer_, X, Y, 1)
+        return self
+
+    def _new_trainer(self):
+        """A Trainer with these hyper-parameters; ValueError naming a bad one."""
+        try:
+            return Trainer(lr=self.learning_rate_init, optimizer=self.optimizer,
+                           momentum=self.momentum, batch_size=self.batch_size,
+                           seed=_seed(self.random_state), dtype=self.dtype, l2=self.alpha,
+                           schedule=self.learning_rate, power_t=self.power_t,
+                           max_epochs=self.max_iter,
+                           validation_fraction=self.validation_fraction
+                           if self.early_stopping else 0.0,
+                           early_stopping=self.early_stopping,
+                           n_iter_no_change=self.n_iter_no_change, tol=self.tol,
+                           xp=_library(self.array_library), device=self.device)
+        except ValueError as exc:
+            name, _, rest = str(exc).partition(" ")
+            raise ValueError(f"{_HYPER.get(name, name)} {rest}") from None
+
+    def _train(self, trainer, X, Y, epochs):
+        trainer.fit(*_placed(trainer, X, Y), epochs=epochs, shuffle=bool(self.shuffle),
+                    verbose=bool(self.verbose))
+        self.trainer_ = trainer
+        self.n_features_in_ = _N_FEATURES
+        self.n_iter_, self.t_ = trainer.epoch, trainer.samples_seen
+        self.loss_curve_ = list(trainer.loss_curve)
+        self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else None
+        self.best_loss_ = None if self.early_stopping else trainer.best_loss
+        stopping = bool(self.early_stopping)
+        self.validation_scores_ = list(trainer.validation_scores) if stopping else None
+        self.best_validation_score_ = trainer.best_validation_score if stopping else None
+
+    def _inputs(self, X):
+        """X as the network takes it, refusing with scikit-learn's messages what it cannot."""
+        dtype = _float_dtype(self.dtype)
+        if X is None:
+            raise ValueError(f"{type(self).__name__} needs X, got None")
+        if hasattr(X, "toarray") or hasattr(X, "tocsr"):
+            raise TypeError(f"{type(self).__name__} does not take sparse input: pass a dense "
+                            "array, X.toarray()")
+        try:
+            X = np.asarray(X)
+        except ValueError:
+            raise ValueError(f"X must be an array of shape (m, 8, 8), got "
+                             f"{type(X).__name__} that is not one (ragged rows?)") from None
+        if X.dtype.kind == "c":
+            raise ValueError("Complex data not supported: X must hold real numbers")
+        if X.dtype.kind == "O":
+            X = X.astype(np.float64)  # entry by entry as float() does, or its TypeError
+        if X.ndim < 2:
+            raise ValueError(f"Expected a 2D array, got a {X.ndim}D array of shape {X.shape} "
+                             "instead (rows are examples). Reshape your data either using "
+                             "array.reshape(-1, 1) if your data has a single feature or "
+                             "array.reshape(1, -1) if it contains a single sample.")
+        features = int(np.prod(X.shape[1:]))
+        if X.shape[0] == 0:
+            raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum "
+                             "of 1 is required.")
+        if features == 0:
+            raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum "
+                             "of 1 is required.")
+        if features != _N_FEATURES:
+            raise ValueError(f"X has {features} features, but {type(self).__name__} is "
+                             f"expecting {_N_FEATURES} features as input: the network "
+                             f"{_NETWORK} takes X of shape (m, 8, 8)")
+        return _check(X, None, dtype)[0]
+
+    def _outputs(self, X):
+        """The network's output for X: (m, 10)."""
+        if not self.__sklearn_is_fitted__():
+            raise _not_fitted(self)
+        return _host(self.trainer_.predict(*_placed(self.trainer_, self._inputs(X))))
+
+
+class _Classifier(_Estimator):
+    """A classifier in scikit-learn's conventions, on the network
+    seq8x8-rnn64:tanh-10:softmax.
+
+    y: class labels of any type, one an example; there must be 10 classes, one
+    an output unit (classes_, sorted, as the units are in order). predict gives labels,
+    predict_proba the network's probabilities.
+    X: (m, 8, 8), or rows of 64 numbers.
+
+    Hyper-parameters (scikit-learn's names; each goes to Trainer): learning_rate_init (Trainer's
+    lr), batch_size, max_iter (epochs; cosine anneals over them), optimizer (sgd, momentum,
+    adam), momentum, alpha (the L2 penalty's lambda; the derived one is 0.0),
+    learning_rate (the schedule: constant, invscaling, adaptive, cosine), power_t
+    (invscaling's), validation_fraction and early_stopping (hold that fraction out, score it
+    every epoch, stop when it has not improved by tol for more than n_iter_no_change epochs,
+    keep the best epoch's parameters), n_iter_no_change and tol (without early stopping:
+    stop when the training cost has not improved by tol for more than n_iter_no_change epochs;
+    None never stops early), shuffle, random_state, verbose (a line an epoch), dtype, array_library (the module of the arrays the
+    network trains on: "numpy", "torch", "cupy", "jax.numpy", "array_api_strict") and
+    device (theirs: "cuda", ...; None, the library's default).
+
+    Fitted: classes_, n_features_in_, n_iter_ (epochs), t_ (examples trained on), loss_,
+    loss_curve_, best_loss_, validation_scores_ and best_validation_score_ (with early
+    stopping), and trainer_, the Trainer (its save keeps everything for an exact resume).
+    """
+
+    def partial_fit(self, X, y, classes=None):
+        """One epoch on (X, y), from where the last call stopped (the first call starts a
+        fresh network and learns classes_ from ``classes``, or from y when it holds them all);
+        returns self."""
+        return self._partial_fit(X, y, classes)
+
+    def predict(self, X):
+        """The class of each example."""
+        out = self._outputs(X)
+        return self.classes_[out.argmax(axis=-1)]
+
+    def predict_proba(self, X):
+        """The probability of each class (the columns of classes_)."""
+        out = self._outputs(X)
+        return out
+
+    def predict_log_proba(self, X):
+        """The log of predict_proba."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def score(self, X, y, sample_weight=None):
+        """The accuracy of predict on (X, y): the fraction of examples predicted
+        right, weighted by sample_weight (a weight an example) if given."""
+        right = self.predict(X) == self._labels(y, len(self._inputs(X)))
+        if sample_weight is None:
+            return float(np.mean(right))
+        weights = np.broadcast_to(np.reshape(sample_weight, (-1,) + (1,) * (right.ndim - 1)),
+                                  right.shape)
+        return float(np.average(right, weights=weights))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = False
+        tags.target_tags.single_output = True
+        tags.classifier_tags.multi_class = True
+        tags.classifier_tags.multi_label = False
+        return tags
+
+    def _labels(self, y, m):
+        """y as an array of labels (m,), with scikit-learn's messages for what it refuses."""
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
+                             "is None")
+        y = np.asarray(y)
+        shape = (m,)
+        if y.shape == (*shape, 1):
+            _column_vector()
+            y = y[..., 0]
+        if y.shape != shape:
+            raise ValueError(f"y must have shape {shape}: one class label for each of the {m} "
+                             f"examples, got {y.shape}")
+        _finite_targets(y)
+        if y.dtype.kind == "c" or (y.dtype.kind == "f" and (y != np.round(y)).any()):
+            raise ValueError("Unknown label type: continuous. A Classifier takes class labels "
+                             "(integers, strings, ...); real-valued targets need a network "
+                             "whose loss takes them, and its Regressor")
+        return y
+
+    def _encode(self, y, m, fit, classes=None):
+        """The targets the network trains on: one-hot rows (m, 10); learns classes_ when fit."""
+        y = self._labels(y, m)
+        if fit:
+            self.classes_ = self._classes(y if classes is None else np.asarray(classes))
+        codes = np.searchsorted(self.classes_, y)
+        known = codes < len(self.classes_)
+        known[known] = self.classes_[codes[known]] == y[known]
+        if not known.all():
+            unseen = np.unique(y[~known])[:5]
+            raise ValueError(f"y holds labels that are not in classes_ "
+                             f"{self.classes_.tolist()!r}: {', '.join(map(repr, unseen.tolist()))}")
+        return np.eye(10)[codes]
+
+    def _classes(self, y):
+        """The sorted classes of the labels y, as many as the network has for them."""
+        try:
+            classes = np.unique(y)
+        except TypeError:
+            raise ValueError("y mixes labels of types that do not sort together (such as "
+                             "strings and numbers); make them one type") from None
+        want = 10
+        if len(classes) == 1:
+            raise ValueError(f"y has 1 class ({classes[0].item()!r}); a classifier needs at "
+                             "least 2 to tell apart")
+        if len(classes) != want:
+            raise ValueError(f"y has {len(classes)} classes, but the network {_NETWORK} has "
+                             f"{want} output units, one a class; generate it with "
+                             f"{len(classes)} outputs, or pass classes= with all {want}")
+        return classes
+
+
+def _estimator_class():
+    """Classifier: the class above on scikit-learn's ClassifierMixin and BaseEstimator when
+    scikit-learn is importable, else on _Params (NumPy alone). Built on first use, so that
+    importing this module or running its command line never imports scikit-learn."""
+    try:
+        from sklearn.base import BaseEstimator, ClassifierMixin
+    except ImportError:
+        bases = (_Params,)
+    else:
+        bases = (ClassifierMixin, BaseEstimator)
+    body = _Classifier
+    return type("Classifier", (body, *bases),
+                {"__module__": __name__, "__qualname__": "Classifier", "__doc__": body.__doc__})
+
+
+def __getattr__(name):
+    if name == "Classifier":
+        cls = globals()[name] = _estimator_class()
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted({*globals(), "Classifier"})
 
 
 # --- files -------------------------------------------------------------------------------------

@@ -173,6 +173,11 @@ def _estimator_options(arch) -> dict:
     }
 
 
+def _n_targets(arch) -> int:
+    """Numbers of Y an example: n_out, or T n_out with a target every step."""
+    return arch.sizes[-1] * (arch.sequence[0] if arch.every_step else 1)
+
+
 def _unpack(names, blocks, extra=()) -> str:
     """``a, _, c`` for unpacking ``names``: those the blocks do not use become ``_``."""
     used = set(extra)
@@ -245,14 +250,31 @@ def generate(arch, optimizer: str = "sgd", dtype: str = "float64", init: str = "
         target_checks=_target_checks(loss, sizes[-1], _y_shape(arch),
                                      -1 if arch.every_step else 1),
         y_shape=_y_shape(arch), **seq, **_estimator_options(arch),
-        n_targets=sizes[-1] * (arch.sequence[0] if arch.every_step else 1),
+        n_targets=_n_targets(arch),
         kernels=[kernels.source(name) for name in plan.kernels],
         conv_kernels=[conv_kernels.source(name) for name in plan.conv_kernels],
         rnn_kernels=[rnn_kernels.source(name) for name in plan.rnn_kernels],
         penalty=penalty, penalty_note=plan.penalty_note, notes=notes,
-        best_copy="self._theta.copy()",
+        best_copy="self._theta.copy()", **_PLACEMENT["numpy"],
     )
 
+
+# The estimators' hyper-parameters that place the trainer's arrays, by backend: the signature's
+# text, the names, what Trainer is given, and the docstring's words.
+_PLACEMENT = {
+    "numpy": {"placement_params": "", "placement_names": (), "placement_args": "",
+              "placement_doc": ""},
+    "array-api": {
+        "placement_params": ",\n                 array_library=\"numpy\", device=None",
+        "placement_names": ("array_library", "device"),
+        "placement_args": ",\n                           xp=_library(self.array_library), "
+                          "device=self.device",
+        "placement_doc": (", array_library (the module of the arrays the\n    network "
+                          "trains on: \"numpy\", \"torch\", \"cupy\", \"jax.numpy\", "
+                          "\"array_api_strict\") and\n    device (theirs: \"cuda\", ...; "
+                          "None, the library's default)"),
+    },
+}
 
 # init_params's first lines, by the input the network reads ({} the scaling)
 _INIT_DOCS = {
@@ -347,7 +369,12 @@ def _generate_array_api(arch, optimizer, dtype, init, command) -> str:
         init_std=INITS[init].replace("np.sqrt", "math.sqrt"), params=plan.params,
         init_doc=_INIT_DOCS["image" if arch.image is not None else
                             "sequence" if arch.sequence is not None else "dense"].format(init),
-        image=arch.image is not None, sequence=seq["sequence"], every_step=seq["every_step"],
+        image=tuple(arch.image) if arch.image is not None else None,
+        n_in_image=prod(arch.image) if arch.image is not None else None,
+        sequence=seq["sequence"], every_step=seq["every_step"],
+        n_in_sequence=seq["n_in_sequence"], n_targets=_n_targets(arch),
+        target_checks=_target_checks(loss, arch.sizes[-1], _y_shape(arch),
+                                     -1 if arch.every_step else 1),
         x_shape=_x_shape(arch), y_shape=_y_shape(arch),
         x_dims=_dims(_x_shape(arch)), y_dims=_dims(_y_shape(arch)),
         n_x=prod(_dims_of(_x_shape(arch))),
@@ -355,7 +382,7 @@ def _generate_array_api(arch, optimizer, dtype, init, command) -> str:
         forward_return=forward_output,
         optimizers="(" + ", ".join(f"\"{name}\"" for name in OPTIMIZERS) + ")",
         schedules="(" + ", ".join(f"\"{name}\"" for name in SCHEDULES) + ")",
-        best_copy="self._P", **_estimator_options(arch),
+        best_copy="self._P", **_estimator_options(arch), **_PLACEMENT["array-api"],
         forward=forward, output=plan.output,
         cost=cost_blocks, head=head, backward=backward,
         cost_value=cost_value, penalty=penalty, penalty_note=plan.penalty_note,
