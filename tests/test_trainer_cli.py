@@ -14,15 +14,35 @@ import time
 
 import numpy as np
 import pytest
-from estimator_helpers import blobs, module, path_of
+from estimator_helpers import blobs, path_of
+from estimator_helpers import module as module_of
 from sklearn.metrics import accuracy_score, r2_score
 
 CLASSES = ("6-8:tanh-3:softmax", "cross_entropy")
 VALUES = ("3-8:tanh-1:identity", "mse")
 
 
+# The command line of both backends' modules (one template); the array-API module's trains on
+# NumPy arrays unless --array-library names another library.
+BACKEND = {"backend": "numpy"}
+
+
+@pytest.fixture(params=["numpy", "array-api"])
+def backend(request):
+    """The tests that take it run on the module of each backend (the others on the NumPy
+    module's alone: its Trainer's scale warning and divergence diagnosis)."""
+    BACKEND["backend"] = request.param
+    yield request.param
+    BACKEND["backend"] = "numpy"
+
+
+def module(spec, loss):
+    return module_of(spec, loss, backend=BACKEND["backend"])
+
+
 def run(spec, loss, *argv, cwd):
-    return subprocess.run([sys.executable, str(path_of(spec, loss)), *map(str, argv)],
+    path = path_of(spec, loss, backend=BACKEND["backend"])
+    return subprocess.run([sys.executable, str(path), *map(str, argv)],
                           capture_output=True, text=True, cwd=cwd, check=False)
 
 
@@ -34,7 +54,7 @@ def classes(tmp_path):
     return X, labels
 
 
-def test_help_shows_every_default(tmp_path):
+def test_help_shows_every_default(tmp_path, backend):
     result = run(*CLASSES, "--help", cwd=tmp_path)
     assert result.returncode == 0
     text = " ".join(result.stdout.split())
@@ -47,7 +67,7 @@ def test_help_shows_every_default(tmp_path):
     assert "class labels 0..2" in text and "{constant,invscaling,adaptive,cosine}" in text
 
 
-def test_labels_validation_and_test_accuracy(tmp_path, classes):
+def test_labels_validation_and_test_accuracy(tmp_path, classes, backend):
     X, labels = classes
     result = run(*CLASSES, "--data", "train.npz", "--val-split", "0.2", "--test", "test.csv",
                  "--targets", "1", "--epochs", "6", "--lr", "0.2", "--out", "w", cwd=tmp_path)
@@ -69,7 +89,7 @@ def test_labels_validation_and_test_accuracy(tmp_path, classes):
     assert float(lines[6].split()[-1]) == pytest.approx(trainer.loss_curve[-1], abs=1e-6)
 
 
-def test_regression_reports_r2(tmp_path):
+def test_regression_reports_r2(tmp_path, backend):
     rng = np.random.default_rng(3)
     X = rng.normal(size=(120, 3))
     y = X @ [1.0, -1.0, 0.5]
@@ -88,7 +108,7 @@ def test_regression_reports_r2(tmp_path):
     assert float(lines[-2].split()[-1]) > 0.8
 
 
-def test_early_stopping_from_the_command_line(tmp_path, classes):
+def test_early_stopping_from_the_command_line(tmp_path, classes, backend):
     result = run(*CLASSES, "--data", "train.npz", "--val-split", "0.3", "--early-stopping",
                  "--patience", "1", "--epochs", "200", "--lr", "0.5", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -98,7 +118,7 @@ def test_early_stopping_from_the_command_line(tmp_path, classes):
     assert "epoch 200/200" not in result.stdout
 
 
-def test_resume_continues_bit_for_bit(tmp_path, classes):
+def test_resume_continues_bit_for_bit(tmp_path, classes, backend):
     common = ["--data", "train.npz", "--val-split", "0.2", "--optimizer", "adam", "--lr",
               "0.01", "--schedule", "invscaling", "--batch-size", "16", "--seed", "3"]
     assert run(*CLASSES, *common, "--epochs", "5", "--out", "whole", cwd=tmp_path).returncode == 0
@@ -111,13 +131,15 @@ def test_resume_continues_bit_for_bit(tmp_path, classes):
         assert sorted(whole.files) == sorted(again.files)
         for name in whole.files:
             assert whole[name].tobytes() == again[name].tobytes(), name
-        assert json.loads(str(whole["state"]))["epoch"] == 5
+        state = "state" if "state" in whole.files else "xp_state"  # the array-API module's
+        assert json.loads(str(whole[state]))["epoch"] == 5
 
 
-def test_ctrl_c_saves_the_last_complete_epoch(tmp_path):
+def test_ctrl_c_saves_the_last_complete_epoch(tmp_path, backend):
     X, labels = blobs(20000, 6, 3, seed=4)
     np.savez(tmp_path / "big.npz", X=X, Y=labels)
-    process = subprocess.Popen([sys.executable, str(path_of(*CLASSES)), "--data", "big.npz",
+    process = subprocess.Popen([sys.executable, str(path_of(*CLASSES, **BACKEND)),
+                                "--data", "big.npz",
                                 "--epochs", "100000", "--batch-size", "4", "--out", "w"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                cwd=tmp_path)
@@ -147,7 +169,7 @@ def test_ctrl_c_saves_the_last_complete_epoch(tmp_path):
     (["--data", "labels.npz"], r"the label 3 of data row 2 is not a class; labels are the int"),
 ], ids=["npz without Y", "csv columns", "csv targets", "early stopping alone", "bad lr",
         "bad split", "label out of range"])
-def test_one_line_errors(tmp_path, classes, argv, message):
+def test_one_line_errors(tmp_path, classes, argv, message, backend):
     X, labels = classes
     np.savez(tmp_path / "noY.npz", X=X)
     np.savez(tmp_path / "labels.npz", X=X[:3], Y=[0, 3, 1])
@@ -183,3 +205,25 @@ def test_divergence_is_one_line_and_nothing_is_saved(tmp_path):
                         r"\(lr=5\): try lr=0\.5\. The trainer is as it was after epoch \d+\n",
                         result.stderr), result.stderr
     assert not os.path.exists(tmp_path / "w.npz")
+
+
+@pytest.mark.parametrize("library", ["torch", "array_api_strict"])
+def test_the_array_api_command_line_trains_on_another_library(tmp_path, classes, library):
+    """--array-library: trained on that library's arrays, saved as an archive the NumPy
+    module's Trainer loads; its report is the one it gives on NumPy arrays (the same steps)."""
+    BACKEND["backend"] = "array-api"
+    try:
+        argv = ["--data", "train.npz", "--val-split", "0.2", "--epochs", "3", "--seed", "1"]
+        on_numpy = run(*CLASSES, *argv, cwd=tmp_path)
+        result = run(*CLASSES, *argv, "--array-library", library, "--out", "w", cwd=tmp_path)
+        bad = run(*CLASSES, "--data", "train.npz", "--array-library", "nonesuch", cwd=tmp_path)
+    finally:
+        BACKEND["backend"] = "numpy"
+    assert result.returncode == 0, result.stderr
+    strip = re.compile(r"  \d+\.\d\d s$", re.MULTILINE)  # the clock
+    assert strip.sub("", result.stdout).replace("saved w.npz\n", "") == strip.sub(
+        "", on_numpy.stdout)
+    trainer = module_of(*CLASSES).Trainer.load(tmp_path / "w.npz")
+    assert trainer.epoch == 0 and trainer.seed == 1  # the NumPy module starts its state afresh
+    assert bad.returncode == 2 and bad.stderr == (
+        "error: --array-library 'nonesuch' is not an array library that can be imported here\n")

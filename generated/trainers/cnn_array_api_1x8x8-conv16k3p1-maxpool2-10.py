@@ -21,12 +21,14 @@ the same initial parameters as the NumPy module's and for files).
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import math
 import os
 import random
 import stat
+import sys
 import tempfile
 import time
 import warnings
@@ -221,10 +223,10 @@ def _dtype(xp, dtype):
 
 
 def _seed_of(seed):
-    return None if seed is None else _integer(seed, "seed", 0)
+    return None if seed is None else _whole(seed, "seed", 0)
 
 
-def _integer(value, name, low):
+def _whole(value, name, low):
     """value as an int of at least ``low`` (an integer, never a bool); ValueError otherwise."""
     if isinstance(value, bool) or not hasattr(value, "__index__") or value < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -591,13 +593,13 @@ class Trainer:
         if not isinstance(schedule, str) or schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, "
                              f"got {schedule!r}")
-        batch_size = _integer(batch_size, "batch_size", 1)
+        batch_size = _whole(batch_size, "batch_size", 1)
         lr = _number(lr, "lr", "a finite number > 0", lambda x: x > 0)
         momentum = _number(momentum, "momentum", "a number in [0, 1)", lambda x: 0 <= x < 1)
         l2 = ARCH["l2"] if l2 is None else _number(l2, "l2", "a finite number >= 0",
                                                    lambda x: x >= 0)
         power_t = _number(power_t, "power_t", "a finite number >= 0", lambda x: x >= 0)
-        max_epochs = None if max_epochs is None else _integer(max_epochs, "max_epochs", 1)
+        max_epochs = None if max_epochs is None else _whole(max_epochs, "max_epochs", 1)
         if schedule == "cosine" and max_epochs is None:
             raise ValueError("schedule 'cosine' needs max_epochs, the number of epochs it "
                              "anneals the learning rate over")
@@ -606,7 +608,7 @@ class Trainer:
         if early_stopping not in (True, False):
             raise ValueError(f"early_stopping must be True or False, got {early_stopping!r}")
         n_iter_no_change = None if n_iter_no_change is None \
-            else _integer(n_iter_no_change, "n_iter_no_change", 1)
+            else _whole(n_iter_no_change, "n_iter_no_change", 1)
         tol = _number(tol, "tol", "a finite number >= 0", lambda x: x >= 0)
         seed = _seed_of(seed)
         if params is None:
@@ -682,8 +684,9 @@ class Trainer:
         """Train for ``epochs`` more passes over (X, Y), fewer when the settings stop it
         early; returns the mean cost of each. ``validation``: (X, Y) to score every epoch
         instead of the validation_fraction held out of (X, Y). A cost that becomes NaN or
-        inf raises ValueError, the trainer back where the epoch began."""
-        epochs = _integer(epochs, "epochs", 0)
+        inf raises ValueError, and Ctrl-C KeyboardInterrupt, the trainer back where the epoch
+        began."""
+        epochs = _whole(epochs, "epochs", 0)
         xp = self.xp
         X, Y = _check_xp(xp, self._P, X, Y)
         _finite_xp(xp, X, Y)
@@ -706,9 +709,14 @@ class Trainer:
             else:
                 Xe, Ye = X, Y
             total = 0.0
-            for start in range(0, m, size):
-                stop = min(start + size, m)
-                total += self._step(Xe[start:stop, ...], Ye[start:stop, ...]) * (stop - start)
+            try:
+                for start in range(0, m, size):
+                    stop = min(start + size, m)
+                    total += self._step(Xe[start:stop, ...], Ye[start:stop, ...]) * (stop - start)
+            except KeyboardInterrupt:  # the state of the last complete epoch, to save
+                self._P, self._velocity, self._second, self._t, state = before
+                self._rng.setstate(state)
+                raise
             cost = total / m
             if not math.isfinite(cost):
                 self._P, self._velocity, self._second, self._t, state = before
@@ -822,6 +830,12 @@ class Trainer:
     def __setstate__(self, state):
         self.__dict__.update(state)
         self.xp = array_namespace(*self._P)
+
+    @property
+    def dtype(self):
+        """NumPy's dtype of the parameters (float32 or float64), as the NumPy module's
+        Trainer has it: what data read from files is checked in."""
+        return _float_dtype(self._dtype_name())
 
     def _dtype_name(self):
         return "float64" if self._P[0].dtype == self.xp.float64 else "float32"
@@ -1524,3 +1538,352 @@ def _json(value, label, name):
         return json.loads(str(value))
     except (ValueError, RecursionError):
         raise ValueError(f"{label}: {name} is not valid JSON") from None
+
+
+# --- command line ------------------------------------------------------------------------------
+
+def _is_terminal(stream):
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or closed
+        return False
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_csv(path, label):
+    """The numbers of a CSV file, one row a line: UTF-8 (a byte order mark allowed); a first
+    line without any number is a header; anything else that is not a number is refused by
+    its line and column, never dropped."""
+    _regular(path, label)
+    header = False
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            first = handle.readline()
+            fields = first.split("#", 1)[0].split(",")
+            header = any(f.strip() for f in fields) and not any(_is_number(f) for f in fields)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "input contained no data": said below
+                table = np.loadtxt(_lines(first, handle, header), delimiter=",", ndmin=2)
+    except UnicodeDecodeError:
+        raise ValueError(f"{label} is not a CSV file of UTF-8 text") from None
+    except ValueError as exc:
+        raise ValueError(f"{label}: {_csv_fault(path, int(header)) or exc}") from None
+    if table.size == 0:
+        raise ValueError(f"{label} holds no rows of numbers")
+    return table
+
+
+def _lines(first, rest, header):
+    """The lines loadtxt reads: the first unless it is a header, and blank for spaces alone."""
+    for source in ([] if header else [first]), rest:
+        for text in source:
+            yield text if text.strip() else "\n"
+
+
+def _csv_fault(path, skip):
+    """Where a CSV file stops being numbers of one width, as an editor counts lines."""
+    width = None
+    with open(path, encoding="utf-8-sig") as handle:
+        for number, line in enumerate(handle, 1):
+            text = line.split("#", 1)[0]
+            if number <= skip or not text.strip():
+                continue
+            fields = text.split(",")
+            for column, field in enumerate(fields, 1):
+                if not _is_number(field):
+                    hint = "; a header line holds no numbers at all" if number == 1 else ""
+                    return (f"line {number}, column {column}: {field.strip()[:40]!r} is not a "
+                            f"number{hint}")
+            if width is None:
+                width, first = len(fields), number
+            elif len(fields) != width:
+                return f"line {number} has {len(fields)} columns, line {first} has {width}"
+    return None
+
+
+
+
+# --- command line --------------------------------------------------------------------------------
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line and exit 2 (argparse prints the whole usage too)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _load_data(path, targets, flag="--data"):
+    """X and Y from FILE.npz (arrays X and Y) or FILE.csv (the last ``targets`` columns the
+    targets); class labels 0..n-1 (one an example) become one-hot rows;
+    ValueError naming the fault."""
+    label = f"{flag} {path!r}"
+    if str(path).endswith(".npz"):
+        data = _read_npz(path, ("X", "Y"), "arrays X and Y", label)
+        X, Y = data["X"], data["Y"]
+    else:
+        table = _read_csv(path, label)
+        columns = table.shape[1]
+        if not 1 <= targets < columns:
+            raise ValueError(f"--targets {targets}: {label} has {columns} columns, and the "
+                             f"targets are the last 1 to {columns - 1} of them")
+        if columns - targets != _N_FEATURES:
+            hint = f": pass --targets {columns - _N_FEATURES}" if columns > _N_FEATURES else ""
+            raise ValueError(f"{label} has {columns} columns, {columns - targets} inputs and "
+                             f"--targets {targets}, but this network takes {_N_FEATURES} inputs "
+                             f"an example (X of shape (m, 1, 8, 8)){hint}")
+        X, Y = table[:, :-targets], table[:, -targets:]
+    return X, _one_hot(Y, label)
+
+
+def _one_hot(Y, label):
+    """Y, or for class labels 0..n-1 (a column, one an example) their
+    one-hot rows."""
+    n, Y = ARCH["sizes"][-1], np.asarray(Y)
+    labels = Y.ndim == 1 or (Y.ndim == 2 and Y.shape[1] in (1,))
+    if Y.dtype.kind not in "biuf" or not labels:
+        return Y  # not labels: _check says what is wrong
+    labels = Y.reshape(len(Y), -1)
+    wrong = np.flatnonzero(~np.isin(labels, np.arange(n)))
+    if wrong.size:
+        k = wrong[0]
+        raise ValueError(f"{label}: the label {labels.flat[k]:g} of data row "
+                         f"{k // labels.shape[1] + 1} is not a class; labels are the integers 0 "
+                         f"to {n - 1} of the {n} classes")
+    one_hot = np.eye(n)[labels.astype(int)]
+    return one_hot[:, 0] if labels.shape[1] == 1 else one_hot
+
+
+def _out_path(path, force=False):
+    """The file --out names (.npz added when missing, as save adds it), refused before any
+    training when its folder is missing, it is a folder or another file that is not a regular
+    one, or it exists and ``force`` is not given (a symlink counts as existing, dangling too)."""
+    if os.path.isdir(path) or os.path.isdir(_npz_name(path)):
+        raise ValueError(f"--out {path!r} is a folder; name a file in it")
+    path = _npz_name(path)
+    if os.path.lexists(path):
+        if os.path.exists(path) and not os.path.isfile(path):
+            raise ValueError(f"--out {path!r} is not a regular file; name a file to save in")
+        if not force:
+            what = "is a symlink" if os.path.islink(path) else "exists"
+            raise ValueError(f"--out {path!r} {what}; add --force to replace it")
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        raise ValueError(f"--out {path!r}: the folder {folder!r} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"--out {path!r}: the folder {folder!r} is not writable")
+    return path
+
+
+# Trainer's names of its settings, as the command line's flags name them (for its messages)
+_FLAGS = {"lr": "--lr", "batch_size": "--batch-size", "momentum": "--momentum", "seed": "--seed",
+          "array_library": "--array-library", "l2": "--l2", "validation_fraction": "--val-split", "n_iter_no_change": "--patience",
+          "max_epochs": "--epochs"}
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """--help with each option's default, but for those without one (None, a flag's False)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _say(line):
+    """A line on stderr, if there is one to take it (closed: nothing; full: the exit code
+    says it)."""
+    if sys.stderr is not None:
+        print(line, file=sys.stderr, flush=True)
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None):
+    _say(f"warning: {message}")
+
+
+def main(argv=None):
+    parser = _Parser(description=__doc__.splitlines()[0],
+                     formatter_class=_Help)
+    parser.add_argument("--data", required=True,
+                        help="FILE.npz with arrays X and Y (Y: one-hot rows, or class labels"
+                             " 0..9), or FILE.csv with the targets last")
+    parser.add_argument("--targets", type=int, default=10,
+                        help="CSV: how many columns at the end are targets (1: class labels"
+                             ")")
+    parser.add_argument("--epochs", type=int, default=10, help="passes over the data")
+    parser.add_argument("--lr", type=float, default=0.1,
+                        help="learning rate (the first, with a schedule)")
+    parser.add_argument("--batch-size", type=int, default=32, help="examples a step")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default=OPTIMIZER, help="update rule")
+    parser.add_argument("--momentum", type=float, default=0.9,
+                        help="the momentum optimizer's coefficient")
+    parser.add_argument("--schedule", choices=SCHEDULES, default="constant",
+                        help="learning-rate schedule, as scikit-learn's MLP defines them "
+                             "(cosine: over --epochs)")
+    parser.add_argument("--l2", type=float, default=ARCH["l2"],
+                        help="the L2 penalty's lambda (the default: this network's own, derived)")
+    parser.add_argument("--val-split", type=float, default=0.0, metavar="F",
+                        help="hold out this fraction of the data, and report its accuracy "
+                             "every epoch")
+    parser.add_argument("--early-stopping", action="store_true",
+                        help="with --val-split: stop when the validation accuracy has not "
+                             "improved for more than --patience epochs, and keep the best epoch")
+    parser.add_argument("--patience", type=int, default=10,
+                        help="epochs without improvement that --early-stopping and --schedule "
+                             "adaptive wait")
+    parser.add_argument("--test", metavar="FILE",
+                        help="data as --data takes it, to report the accuracy on after "
+                             "training")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the initial weights, the shuffling and the split")
+    parser.add_argument("--resume", metavar="FILE",
+                        help="continue the trainer an earlier --out saved: its settings and "
+                             "state, for --epochs more epochs (the options above that set "
+                             "training are not used then)")
+    parser.add_argument("--out", help="save the trainer (parameters, settings, state) to this "
+                                      ".npz; Ctrl-C saves the last complete epoch")
+    parser.add_argument("--force", action="store_true",
+                        help="let --out replace a file that exists")
+    parser.add_argument("--array-library", default="numpy", metavar="MODULE",
+                        help="the array library to train on: numpy, torch, cupy, jax.numpy, "
+                             "array_api_strict")
+    parser.add_argument("--device", default=None,
+                        help="its device (cuda, cuda:1, ...; the library's default if not "
+                             "given)")
+    args = parser.parse_args(argv)
+    stdout = _Guarded(sys.stdout)
+    with contextlib.redirect_stdout(stdout):
+        code = _run(args)
+    if stdout.fault is None:
+        return code
+    _silence_stdout()
+    if code != 0 or isinstance(stdout.fault, BrokenPipeError):  # said, or | head went away
+        return code
+    saved = f"; the trainer is saved in {_npz_name(args.out)!r}" if args.out else ""
+    _say(f"error: cannot write to standard output: {stdout.fault}{saved}")
+    return 2
+
+
+def _predicted(trainer, X):
+    """The trainer's output for X (NumPy's), as a NumPy array."""
+    return _host(trainer.predict(*_placed(trainer, X)))
+
+
+def _run(args):
+    """main's work once the arguments are parsed: its exit code."""
+    trainer = None
+    try:  # every argument is checked before the data is read, and the data before training
+        out = _out_path(args.out, args.force) if args.out else None
+        _whole(args.epochs, "--epochs", 0)
+        if args.early_stopping and not args.val_split:
+            raise ValueError("--early-stopping needs --val-split F, the fraction to hold out")
+        trainer = Trainer.load(args.resume, xp=_library(args.array_library), device=args.device) if args.resume \
+            else _cli_trainer(args)
+        X, Y = _load_data(args.data, args.targets)
+        test = _load_data(args.test, args.targets, "--test") if args.test else None
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"), \
+                warnings.catch_warnings():  # both said below
+            warnings.showwarning = _warning_line
+            costs = trainer.fit(*_placed(trainer, X, Y), epochs=args.epochs)
+        if not np.isfinite(costs).all():
+            epoch = int(np.flatnonzero(~np.isfinite(costs))[0]) + 1
+            raise ValueError(f"training diverged: the cost is {costs[epoch - 1]} after epoch "
+                             f"{epoch}; lower --lr (it is {args.lr:g}); nothing saved")
+        X, Y, X_val, Y_val = (None if a is None else _host(a)
+                              for a in trainer.split(*_placed(trainer, X, Y)))
+        if test is not None:
+            test = _check(*test, trainer.dtype)
+    except KeyboardInterrupt:
+        if not args.out or trainer is None or not trainer.epoch:
+            raise
+        trainer.save(out)
+        _say(f"interrupted: saved {out} after epoch {trainer.epoch}; continue with "
+             f"--resume {out}")
+        return 130
+    except (OSError, KeyError, ValueError) as exc:
+        _say(f"error: {exc}")
+        return 2
+    lines = [f"final cost {costs[-1]:.6f}" if costs else "no epochs run",
+             f"training {METRIC} {_score(_predicted(trainer, X), Y):.4f}"]
+    if X_val is not None:
+        lines.append(f"validation {METRIC} {_score(_predicted(trainer, X_val), Y_val):.4f}")
+    if test is not None:
+        lines.append(f"test {METRIC} {_score(_predicted(trainer, test[0]), test[1]):.4f}")
+    if out:  # saved before the report is printed: an unwritable stdout loses nothing
+        try:
+            trainer.save(out)
+        except (OSError, ValueError) as exc:
+            _say(f"error: cannot save {out!r}: {getattr(exc, 'strerror', None) or exc}")
+            return 2
+        lines.append(f"saved {out}")
+    print("\n".join(lines), flush=True)
+    return 0
+
+
+class _Guarded:
+    """Standard output that stops taking text at its first failed write (a full disk, a closed
+    pipe or descriptor) and keeps the reason: training goes on and --out is saved, then main
+    says what happened in one line."""
+
+    def __init__(self, stream):
+        self.stream, self.fault = stream, None
+
+    def write(self, text):
+        self._try(lambda: self.stream.write(text))
+        return len(text)
+
+    def flush(self):
+        self._try(lambda: self.stream.flush())
+
+    def isatty(self):
+        return self.fault is None and _is_terminal(self.stream)
+
+    def _try(self, call):
+        if self.fault is None and self.stream is None:
+            self.fault = OSError("it is closed")
+        if self.fault is None:
+            try:
+                call()
+            except (OSError, ValueError) as exc:  # ValueError: a closed file object
+                self.fault = exc if isinstance(exc, BrokenPipeError) else \
+                    OSError(getattr(exc, "strerror", None) or str(exc))
+
+
+def _silence_stdout():
+    """Point standard output at /dev/null, so that the interpreter's last flush of what is
+    still buffered does not fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _cli_trainer(args):
+    """The Trainer the options ask for; ValueError naming the flag at fault."""
+    watch = args.early_stopping or args.schedule == "adaptive"
+    try:
+        return Trainer(lr=args.lr, optimizer=args.optimizer, momentum=args.momentum,
+                       batch_size=args.batch_size, seed=args.seed, l2=args.l2,
+                       schedule=args.schedule,
+                       max_epochs=max(args.epochs, 1) if args.schedule == "cosine" else None,
+                       validation_fraction=args.val_split, early_stopping=args.early_stopping,
+                       n_iter_no_change=args.patience if watch else None,
+                       xp=_library(args.array_library), device=args.device)
+    except ValueError as exc:
+        name, _, rest = str(exc).partition(" ")
+        raise ValueError(f"{_FLAGS.get(name, name)} {rest}") from None
+
+
+if __name__ == "__main__":
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:  # Ctrl-C: the exit code says it, no traceback
+        raise SystemExit(130) from None
+    except OSError:  # stderr itself unwritable (a full disk): the exit code says it
+        raise SystemExit(2) from None

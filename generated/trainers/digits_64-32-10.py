@@ -436,13 +436,6 @@ def _diverged(trainer, X, Y, J, batch):
             f"epoch {trainer.epoch}")
 
 
-def _is_terminal(stream):
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):  # no isatty, or closed
-        return False
-
-
 class _Bar:
     """A progress bar on stderr within an epoch: drawn once the epoch has run ``delay``
     seconds, redrawn at most every ``every`` seconds, wiped before the epoch's line."""
@@ -1425,6 +1418,13 @@ def _json(value, label, name):
         raise ValueError(f"{label}: {name} is not valid JSON") from None
 
 
+def _is_terminal(stream):
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or closed
+        return False
+
+
 def _is_number(text):
     try:
         float(text)
@@ -1557,7 +1557,7 @@ def _out_path(path, force=False):
 
 # Trainer's names of its settings, as the command line's flags name them (for its messages)
 _FLAGS = {"lr": "--lr", "batch_size": "--batch-size", "momentum": "--momentum", "seed": "--seed",
-          "l2": "--l2", "validation_fraction": "--val-split", "n_iter_no_change": "--patience",
+          "array_library": "--array-library", "l2": "--l2", "validation_fraction": "--val-split", "n_iter_no_change": "--patience",
           "max_epochs": "--epochs"}
 
 
@@ -1638,6 +1638,11 @@ def main(argv=None):
     return 2
 
 
+def _predicted(trainer, X):
+    """The trainer's output for X (NumPy's), as a NumPy array."""
+    return _host(trainer.predict(*_placed(trainer, X)))
+
+
 def _run(args):
     """main's work once the arguments are parsed: its exit code."""
     trainer = None
@@ -1646,18 +1651,20 @@ def _run(args):
         _whole(args.epochs, "--epochs", 0)
         if args.early_stopping and not args.val_split:
             raise ValueError("--early-stopping needs --val-split F, the fraction to hold out")
-        trainer = Trainer.load(args.resume) if args.resume else _cli_trainer(args)
+        trainer = Trainer.load(args.resume) if args.resume \
+            else _cli_trainer(args)
         X, Y = _load_data(args.data, args.targets)
         test = _load_data(args.test, args.targets, "--test") if args.test else None
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"), \
                 warnings.catch_warnings():  # both said below
             warnings.showwarning = _warning_line
-            costs = trainer.fit(X, Y, epochs=args.epochs)
+            costs = trainer.fit(*_placed(trainer, X, Y), epochs=args.epochs)
         if not np.isfinite(costs).all():
             epoch = int(np.flatnonzero(~np.isfinite(costs))[0]) + 1
             raise ValueError(f"training diverged: the cost is {costs[epoch - 1]} after epoch "
                              f"{epoch}; lower --lr (it is {args.lr:g}); nothing saved")
-        X, Y, X_val, Y_val = trainer.split(X, Y)
+        X, Y, X_val, Y_val = (None if a is None else _host(a)
+                              for a in trainer.split(*_placed(trainer, X, Y)))
         if test is not None:
             test = _check(*test, trainer.dtype)
     except KeyboardInterrupt:
@@ -1671,11 +1678,11 @@ def _run(args):
         _say(f"error: {exc}")
         return 2
     lines = [f"final cost {costs[-1]:.6f}" if costs else "no epochs run",
-             f"training {METRIC} {_score(trainer.predict(X), Y):.4f}"]
+             f"training {METRIC} {_score(_predicted(trainer, X), Y):.4f}"]
     if X_val is not None:
-        lines.append(f"validation {METRIC} {_score(trainer.predict(X_val), Y_val):.4f}")
+        lines.append(f"validation {METRIC} {_score(_predicted(trainer, X_val), Y_val):.4f}")
     if test is not None:
-        lines.append(f"test {METRIC} {_score(trainer.predict(test[0]), test[1]):.4f}")
+        lines.append(f"test {METRIC} {_score(_predicted(trainer, test[0]), test[1]):.4f}")
     if out:  # saved before the report is printed: an unwritable stdout loses nothing
         try:
             trainer.save(out)
@@ -1740,6 +1747,7 @@ def _cli_trainer(args):
     except ValueError as exc:
         name, _, rest = str(exc).partition(" ")
         raise ValueError(f"{_FLAGS.get(name, name)} {rest}") from None
+
 
 if __name__ == "__main__":
     try:

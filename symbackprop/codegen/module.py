@@ -263,7 +263,7 @@ def generate(arch, optimizer: str = "sgd", dtype: str = "float64", init: str = "
 # text, the names, what Trainer is given, and the docstring's words.
 _PLACEMENT = {
     "numpy": {"placement_params": "", "placement_names": (), "placement_args": "",
-              "placement_doc": ""},
+              "placement_doc": "", "placement_cli": "", "placement_load": ""},
     "array-api": {
         "placement_params": ",\n                 array_library=\"numpy\", device=None",
         "placement_names": ("array_library", "device"),
@@ -273,6 +273,9 @@ _PLACEMENT = {
                           "trains on: \"numpy\", \"torch\", \"cupy\", \"jax.numpy\", "
                           "\"array_api_strict\") and\n    device (theirs: \"cuda\", ...; "
                           "None, the library's default)"),
+        "placement_cli": ",\n                       xp=_library(args.array_library), "
+                         "device=args.device",
+        "placement_load": ", xp=_library(args.array_library), device=args.device",
     },
 }
 
