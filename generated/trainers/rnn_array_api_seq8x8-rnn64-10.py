@@ -16,9 +16,14 @@ Every step is a pure function of its arrays: no out=, no in-place update, so tha
 trace train_step. The standard has no random numbers: init_params draws NumPy's
 default_rng(seed) normals when NumPy is importable (the NumPy module's init_params(seed) gives
 the same parameters) and Python's random.Random(seed) normals otherwise; fit shuffles with
-random.Random(seed). Trainer.save and Trainer.load write and read the NumPy module's .npz
-archives (through NumPy). Depends on array-api-compat and the array library (and NumPy for
-the same initial parameters as the NumPy module's and for files).
+random.Random(seed). Trainer has the NumPy module's Trainer's settings (schedules, a run-time
+L2, validation, early stopping); Trainer.save and Trainer.load write and read the NumPy
+module's .npz archives. Classifier is the NumPy module's estimator (scikit-learn's
+conventions, NumPy arrays in and out) with array_library and device hyper-parameters, and
+the command line is the NumPy module's with --array-library and --device:
+    python this_module.py --data train.npz --array-library torch --device cuda --out w
+Depends on array-api-compat and the array library, and on NumPy for the NumPy module's
+initial parameters, files, validation splits, the estimators and the command line.
 """
 from __future__ import annotations
 
@@ -41,7 +46,7 @@ from array_api_compat import device as _device
 
 try:
     import numpy as np
-except ImportError:  # needed only for the NumPy module's draws and for files
+except ImportError:  # for the NumPy module's draws, files, splits, estimators, command line
     np = None
 
 ARCH = {"sizes": (64, 10), "activations": ("softmax",), "loss": "cross_entropy", "l2": 0.0, "sequence": (8, 8), "features": ("rnn64:tanh",)}
