@@ -35,6 +35,7 @@ from codegen_helpers import (
     spec_for,
     targets,
 )
+from estimator_helpers import blobs
 
 from symbackprop.codegen import generate, xp_kernels
 from symbackprop.codegen.backends import ArrayAPIBackend
@@ -421,6 +422,75 @@ def test_the_settings_change_what_fit_does():
         costs = xpm.Trainer(lr=0.1, batch_size=5, seed=2, **settings).fit(
             X, Y, epochs=4, verbose=False)
         assert costs != plain, case
+
+
+# --- training that goes wrong, said as the NumPy module says it -------------------------------
+
+def _regression(m=64, seed=1):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(m, 3))
+    return X, (X @ [1.0, -2.0, 0.5] + 0.3 * np.sin(3 * X[:, 0]))[:, None]
+
+
+@pytest.mark.parametrize("lib", ["numpy", "torch"])
+def test_divergence_is_named_and_the_trainer_kept_as_the_numpy_module_does(lib):
+    """A learning rate too high, unscaled inputs, NaN, a tenfold rise: TrainingDiverged with
+    the NumPy module's message, the trainer as after its last complete epoch."""
+    spec, loss = "3-8:relu-1:identity", "mse"
+    npm, xpm = load(spec, loss), xp_module(spec, loss)
+    xp, to, back = LIBRARIES[lib]
+    X, Y = _regression()
+    messages = []
+    for module, data in ((npm, (X, Y)), (xpm, (to(X), to(Y)))):
+        trainer = module.Trainer(lr=3.0, batch_size=8, seed=2)
+        if module is xpm:
+            trainer = module.Trainer(_to(lib, npm.init_params(2)), lr=3.0, batch_size=8, seed=2)
+        with pytest.raises(module.TrainingDiverged) as caught:
+            trainer.fit(*data, epochs=20, shuffle=False, verbose=False)
+        messages.append((str(caught.value), trainer.epoch, trainer.params))
+    assert messages[1][0] == messages[0][0] and messages[1][1] == messages[0][1]
+    assert "the learning rate is too high for this network and data (lr=3): try lr=0.3" \
+        in messages[1][0]
+    assert relative_error(_back(lib, messages[1][2]), messages[0][2]) < 1e-12
+    with pytest.warns(UserWarning, match=r"X is far from unit scale \(root mean square"), \
+            pytest.raises(xpm.TrainingDiverged, match="Likely cause: X is far from unit scale"):
+        xpm.Trainer(xp=xp, lr=0.05, batch_size=8).fit(to(X * 40), to(Y), epochs=30,
+                                                        verbose=False)
+    trainer = xpm.Trainer(xp=xp, lr=0.01, batch_size=64)
+    first = trainer.fit(to(X), to(Y), epochs=1, verbose=False)[0]
+    big = xpm.Trainer({**trainer.params, "W1": trainer.params["W1"] * 1e3}, lr=0.01,
+                      batch_size=64)
+    big._first_cost = first  # the next step's cost is far above the first epoch's
+    with pytest.raises(xpm.TrainingDiverged, match=r"the cost became [\d.e+]+, over ten times "
+                                                   rf"the first epoch's mean {first:.4g}"):
+        big.fit(to(X), to(Y), epochs=1, verbose=False)
+    nan = np.asarray(back(trainer.params["W1"])).copy()
+    nan[0, 0] = np.nan
+    with pytest.raises(xpm.TrainingDiverged, match="the cost became nan"):
+        xpm.Trainer({**trainer.params, "W1": to(nan)}).fit(to(X), to(Y), epochs=1,
+                                                             verbose=False)
+
+
+@pytest.mark.parametrize("lib", ["numpy", "torch"])
+def test_a_network_whose_output_stops_depending_on_its_input_has_collapsed(lib):
+    """Every hidden ReLU dead: TrainingDiverged says the training collapsed, the parameters as
+    they were; examples that do not differ draw no such conclusion."""
+    spec, loss = "6-16:relu-3:softmax", "cross_entropy"
+    xpm = xp_module(spec, loss)
+    xp, to, _ = LIBRARIES[lib]
+    X, labels = blobs(128, 6, 3)
+    X, Y = to(X), to(np.eye(3)[labels])
+    trainer = xpm.Trainer(xp=xp, lr=0.05, batch_size=16, seed=0)
+    trainer.fit(X, Y, epochs=1, verbose=False)
+    dead = xpm.Trainer({**trainer.params, "b1": trainer.params["b1"] * 0 - 1e3}, lr=0.05,
+                       batch_size=16)
+    dead.epoch = 1
+    with pytest.raises(xpm.TrainingDiverged, match=r"training collapsed in epoch 2: the network's "
+                                                   r"output became the same for every example"):
+        dead.fit(X, Y, epochs=3, verbose=False)
+    assert relative_error(_back(lib, dead.params), {**_back(lib, trainer.params), "b1": np.full(
+        16, -1e3)}) == 0 and dead.epoch == 1
+    xpm.Trainer(xp=xp, batch_size=16).fit(X * 0, Y, epochs=1, verbose=False)
 
 
 FILE_FAULTS = [  # (id, what the file holds, the error's type and words)

@@ -29,8 +29,7 @@ BACKEND = {"backend": "numpy"}
 
 @pytest.fixture(params=["numpy", "array-api"])
 def backend(request):
-    """The tests that take it run on the module of each backend (the others on the NumPy
-    module's alone: its Trainer's scale warning and divergence diagnosis)."""
+    """The tests that take it run on the module of each backend."""
     BACKEND["backend"] = request.param
     yield request.param
     BACKEND["backend"] = "numpy"
@@ -181,7 +180,7 @@ def test_one_line_errors(tmp_path, classes, argv, message, backend):
     assert not os.path.exists(tmp_path / "w.npz")
 
 
-def test_unscaled_data_is_a_warning_line(tmp_path, classes):
+def test_unscaled_data_is_a_warning_line(tmp_path, classes, backend):
     X, labels = classes
     np.savez(tmp_path / "raw.npz", X=X * 20, Y=labels)
     result = run(*CLASSES, "--data", "raw.npz", "--epochs", "1", "--lr", "0.001", cwd=tmp_path)
@@ -192,7 +191,7 @@ def test_unscaled_data_is_a_warning_line(tmp_path, classes):
                         result.stderr), result.stderr
 
 
-def test_divergence_is_one_line_and_nothing_is_saved(tmp_path):
+def test_divergence_is_one_line_and_nothing_is_saved(tmp_path, backend):
     rng = np.random.default_rng(5)
     X = rng.normal(size=(64, 3))
     np.savez(tmp_path / "data.npz", X=X, Y=X.sum(axis=1))

@@ -467,6 +467,8 @@ def _check_xp(xp, P, X, Y=None):
     pairs = [("X", X, (1, 8, 8))] + ([("Y", Y, (10,))] if Y is not None else [])
     out = []
     for name, value, dims in pairs:
+        if name == "Y" and value.ndim == 1 and dims == (1,):  # one target a row: (m,) is (m, 1)
+            value = xp.reshape(value, (-1, 1))
         if len(dims) > 1 and value.ndim == 2 and value.shape[1] == math.prod(dims):
             value = xp.reshape(value, (value.shape[0], *dims))
         if value.ndim != len(dims) + 1 or tuple(value.shape[1:]) != dims:
@@ -565,6 +567,80 @@ def _held(Y, fraction, split_seed):
     return mask
 
 
+def _scale_of(A):
+    """(root mean square, largest magnitude) of the entries of A, as floats."""
+    xp = array_namespace(A)
+    return float(xp.sqrt(xp.mean(A * A))), float(xp.max(xp.abs(A)))
+
+
+def _quiet():
+    """NumPy's floating-point warnings off (for arrays of NumPy's), as the NumPy module's fit
+    has them."""
+    return contextlib.nullcontext() if np is None else np.errstate(over="ignore",
+                                                                   invalid="ignore")
+
+
+def _constant(A):
+    """Whether every column of A holds one value (every example the same)."""
+    xp = array_namespace(A)
+    return not bool(xp.any(xp.max(A, axis=0) != xp.min(A, axis=0)))
+
+
+def _rows_of(out):
+    """The network's output as the rows the cost averages over."""
+    return array_namespace(out).reshape(out, (-1, out.shape[-1]))
+
+
+class TrainingDiverged(ValueError):
+    """Training stopped because the cost became NaN or inf, or rose to over ten times its first
+    epoch's mean, or the network's output became the same for every example; the message names
+    the likely cause. The trainer keeps the state it had after its last complete epoch."""
+
+
+class _Blowup(Exception):
+    """Raised inside an epoch: (the batch's cost, the batch's number), or (None, None) when
+    the network's output no longer depends on its input."""
+
+
+# Data whose entries have a root mean square above this count as far from unit scale.
+_UNIT_SCALE = 3.0
+
+
+def _unscaled(X, Y):
+    """For each of X far from unit scale, a sentence saying what to do."""
+    notes = []
+    for name, A, what in (("X", X, "inputs"),):
+        rms, peak = _scale_of(A)
+        if rms > _UNIT_SCALE:
+            notes.append(f"{name} is far from unit scale (root mean square {rms:.3g}, entries up "
+                         f"to {peak:.3g}): unscaled {what} make the steps too large or too small; "
+                         f"scale them, e.g. {name} / {peak:.3g} or with scikit-learn's "
+                         f"StandardScaler")
+    return notes
+
+
+def _warn_scale(X, Y):
+    for note in _unscaled(X, Y):
+        warnings.warn(note, stacklevel=3)
+
+
+def _diverged(trainer, X, Y, J, batch):
+    """TrainingDiverged's message: what happened, and the likely causes, most likely first."""
+    causes = [*_unscaled(X, Y), (f"the learning rate is too high for this network and data "
+                                 f"(lr={trainer.lr:g}): try lr={trainer.lr / 10:g}")]
+    if J is None:
+        what = (f"training collapsed in epoch {trainer.epoch + 1}: the network's output became "
+                f"the same for every example (the units of a layer all dead or saturated, "
+                f"their gradients 0)")
+    else:
+        cost = str(J) if not math.isfinite(J) else \
+            f"{J:.4g}, over ten times the first epoch's mean {trainer._first_cost:.4g}"
+        what = (f"training diverged in epoch {trainer.epoch + 1}, batch {batch}: the cost "
+                f"became {cost}")
+    return (f"{what}. Likely cause: {'; or '.join(causes)}. The trainer is as it was after "
+            f"epoch {trainer.epoch}")
+
+
 def _settled(J, *state):
     """The cost and the trainer's arrays (tuples of them), as they are for eager libraries;
     lazy ones (Dask's) computed in one submission and kept on the workers (``persist``), so
@@ -638,6 +714,7 @@ class Trainer:
         self.best_loss, self.best_validation_score, self.best_epoch = math.inf, -math.inf, 0
         self._no_improvement = 0  # epochs since the watched value last improved by tol
         self._best = None  # with early stopping: the parameters of the best epoch
+        self._first_cost = None  # the first epoch's mean cost: ten times it is divergence
         self._set_lr(lr)
         if optimizer == "adam":
             self._scale = 1 - self._BETA1
@@ -688,9 +765,11 @@ class Trainer:
     def fit(self, X, Y, epochs=10, shuffle=True, verbose=True, validation=None):
         """Train for ``epochs`` more passes over (X, Y), fewer when the settings stop it
         early; returns the mean cost of each. ``validation``: (X, Y) to score every epoch
-        instead of the validation_fraction held out of (X, Y). A cost that becomes NaN or
-        inf raises ValueError, and Ctrl-C KeyboardInterrupt, the trainer back where the epoch
-        began."""
+        instead of the validation_fraction held out of (X, Y). The cost becoming NaN or inf,
+        or rising to over ten times the first epoch's mean, or the output becoming the same for
+        every example, raises TrainingDiverged naming the likely cause, and Ctrl-C
+        KeyboardInterrupt, the trainer back where the epoch began; a warning says when
+        X is far from unit scale."""
         epochs = _whole(epochs, "epochs", 0)
         xp = self.xp
         X, Y = _check_xp(xp, self._P, X, Y)
@@ -699,39 +778,30 @@ class Trainer:
         if self.early_stopping and Xv is None:
             raise ValueError("early_stopping needs a validation set: set validation_fraction "
                              "> 0, or pass validation=(X, Y)")
-        m, size = X.shape[0], self.batch_size
-        device = _device(self._P[0])
+        _warn_scale(X, Y)
+        varied = not _constant(X)  # examples that differ: outputs that should
         last, costs, stopped = self.epoch + epochs, [], False
         for _ in range(epochs):
             self._set_lr(self._scheduled_lr())
             before = (self._P, self._velocity, self._second, self._t, self._rng.getstate())
             began = time.perf_counter()
-            if shuffle:
-                order = list(range(m))
-                self._rng.shuffle(order)
-                index = xp.asarray(order, device=device)
-                Xe, Ye = xp.take(X, index, axis=0), xp.take(Y, index, axis=0)
-            else:
-                Xe, Ye = X, Y
-            total = 0.0
             try:
-                for start in range(0, m, size):
-                    stop = min(start + size, m)
-                    total += self._step(Xe[start:stop, ...], Ye[start:stop, ...]) * (stop - start)
-            except KeyboardInterrupt:  # the state of the last complete epoch, to save
+                with _quiet():  # NumPy's overflow warnings: a blow-up is said below
+                    cost, seen = self._epoch(X, Y, shuffle)
+                if varied and seen is not None and _constant(_rows_of(_forward(*seen))):
+                    raise _Blowup(None, None)
+            except (_Blowup, KeyboardInterrupt) as stop:  # back to the last complete epoch
                 self._P, self._velocity, self._second, self._t, state = before
                 self._rng.setstate(state)
-                raise
-            cost = total / m
-            if not math.isfinite(cost):
-                self._P, self._velocity, self._second, self._t, state = before
-                self._rng.setstate(state)
-                raise ValueError(f"training diverged: the cost is {cost} in epoch "
-                                 f"{self.epoch + 1}; lower lr (it is {self.lr:g})")
+                if isinstance(stop, KeyboardInterrupt):
+                    raise
+                raise TrainingDiverged(_diverged(self, X, Y, *stop.args)) from None
             self.epoch += 1
-            self.samples_seen += m
+            self.samples_seen += X.shape[0]
             self.loss_curve.append(cost)
             costs.append(cost)
+            if self._first_cost is None:
+                self._first_cost = cost
             score = None if Xv is None else self._validate(Xv, Yv)
             stopped, note = self._after_epoch(cost, score)
             if verbose:
@@ -750,6 +820,30 @@ class Trainer:
                 print(f"the parameters of epoch {self.best_epoch} (val {METRIC} "
                       f"{self.best_validation_score:.4f}) are back", flush=True)
         return costs
+
+    def _epoch(self, X, Y, shuffle):
+        """One pass over (X, Y) in batches: (the mean cost, the parameters and inputs of the
+        last step of a full batch, of 8 rows or more: to tell whether the network's output
+        still depends on its input, as the NumPy module's Trainer reads it from its buffers),
+        or _Blowup(cost, batch) when a batch's cost is NaN, inf or over ten times the first
+        epoch's mean."""
+        xp, m, size = self.xp, X.shape[0], self.batch_size
+        limit = 10 * self._first_cost if self._first_cost else math.inf
+        if shuffle:
+            order = list(range(m))
+            self._rng.shuffle(order)
+            index = xp.asarray(order, device=_device(self._P[0]))
+            X, Y = xp.take(X, index, axis=0), xp.take(Y, index, axis=0)
+        total, seen, full = 0.0, None, min(size, m)
+        for start in range(0, m, size):
+            stop = min(start + size, m)
+            if stop - start == full and _rows(X[:full, ...]) >= 8:
+                seen = (self._P, X[start:stop, ...])
+            J = self._step(X[start:stop, ...], Y[start:stop, ...])
+            if not J < limit:  # NaN and inf too
+                raise _Blowup(J, start // size + 1)
+            total += J * (stop - start)
+        return total / m, seen
 
     def _scheduled_lr(self):
         """The learning rate of the next epoch."""
@@ -861,6 +955,7 @@ class Trainer:
                  "best_validation_score": self.best_validation_score,
                  "best_epoch": self.best_epoch, "no_improvement": self._no_improvement,
                  "has_best": self._best is not None, "split_seed": self._split_seed,
+                 "first_cost": self._first_cost,
                  "rng": list(self._rng.getstate())}
         arrays = {name: _host(p) for (name, _), p in zip(_SHAPES, self._P)}
         kept = (("velocity", self._velocity), ("second", self._second),
@@ -931,6 +1026,8 @@ class Trainer:
         self.validation_scores = [float(c) for c in state["validation_scores"]]
         self.best_loss = float(state["best_loss"])
         self.best_validation_score = float(state["best_validation_score"])
+        first = state["first_cost"]
+        self._first_cost = None if first is None else float(first)
         split = state["split_seed"]
         self._split_seed = None if split is None else int(split)
         self._set_lr(float(state["learning_rate"]))

@@ -451,12 +451,23 @@ def numeric_gradients(params, X, Y, eps=1e-6):
 
 # --- training ------------------------------------------------------------------------------------
 
+_OUTPUT = 9  # where A2, the network's output, sits among the buffers
+
+
+def _scale_of(A):
+    """(root mean square, largest magnitude) of the entries of A, as floats."""
+    return float(np.sqrt(np.mean(np.square(A, dtype=np.float64)))), float(np.abs(A).max())
+
+
+class TrainingDiverged(ValueError):
+    """Training stopped because the cost became NaN or inf, or rose to over ten times its first
+    epoch's mean, or the network's output became the same for every example; the message names
+    the likely cause. The trainer keeps the state it had after its last complete epoch."""
+
+
 class _Blowup(Exception):
     """Raised inside an epoch: (the batch's cost, the batch's number), or (None, None) when
     the network's output no longer depends on its input."""
-
-
-_OUTPUT = 9  # where A2, the network's output, sits among the buffers
 
 
 # Data whose entries have a root mean square above this count as far from unit scale.
@@ -467,9 +478,8 @@ def _unscaled(X, Y):
     """For each of X and Y far from unit scale, a sentence saying what to do."""
     notes = []
     for name, A, what in (("X", X, "inputs"), ("Y", Y, "targets"),):
-        rms = float(np.sqrt(np.mean(np.square(A, dtype=np.float64))))
+        rms, peak = _scale_of(A)
         if rms > _UNIT_SCALE:
-            peak = float(np.abs(A).max())
             notes.append(f"{name} is far from unit scale (root mean square {rms:.3g}, entries up "
                          f"to {peak:.3g}): unscaled {what} make the steps too large or too small; "
                          f"scale them, e.g. {name} / {peak:.3g} or with scikit-learn's "
@@ -546,12 +556,6 @@ def _held(Y, fraction, split_seed):
     mask = np.zeros(m, bool)
     mask[held] = True
     return mask
-
-
-class TrainingDiverged(ValueError):
-    """Training stopped because the cost became NaN or inf, or rose to over ten times its first
-    epoch's mean, or the network's output became the same for every example; the message names
-    the likely cause. The trainer keeps the state it had after its last complete epoch."""
 
 
 class Trainer:
