@@ -57,3 +57,10 @@ def blobs(m, n_features, n_classes, seed=0):
     centres = rng.normal(0, 1.5, (n_classes, n_features))
     labels = rng.integers(0, n_classes, m)
     return centres[labels] + rng.normal(0, 0.3, (m, n_features)), labels
+
+
+def regression(m=64, seed=1):
+    """X (m, 3) and a target column of a smooth function of it: unbounded regression data."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(m, 3))
+    return X, (X @ [1.0, -2.0, 0.5] + 0.3 * np.sin(3 * X[:, 0]))[:, None]

@@ -35,7 +35,7 @@ from codegen_helpers import (
     spec_for,
     targets,
 )
-from estimator_helpers import blobs
+from estimator_helpers import blobs, regression
 
 from symbackprop.codegen import generate, xp_kernels
 from symbackprop.codegen.backends import ArrayAPIBackend
@@ -426,12 +426,6 @@ def test_the_settings_change_what_fit_does():
 
 # --- training that goes wrong, said as the NumPy module says it -------------------------------
 
-def _regression(m=64, seed=1):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(m, 3))
-    return X, (X @ [1.0, -2.0, 0.5] + 0.3 * np.sin(3 * X[:, 0]))[:, None]
-
-
 @pytest.mark.parametrize("lib", ["numpy", "torch"])
 def test_divergence_is_named_and_the_trainer_kept_as_the_numpy_module_does(lib):
     """A learning rate too high, unscaled inputs, NaN, a tenfold rise: TrainingDiverged with
@@ -439,7 +433,7 @@ def test_divergence_is_named_and_the_trainer_kept_as_the_numpy_module_does(lib):
     spec, loss = "3-8:relu-1:identity", "mse"
     npm, xpm = load(spec, loss), xp_module(spec, loss)
     xp, to, back = LIBRARIES[lib]
-    X, Y = _regression()
+    X, Y = regression()
     messages = []
     for module, data in ((npm, (X, Y)), (xpm, (to(X), to(Y)))):
         trainer = module.Trainer(lr=3.0, batch_size=8, seed=2)

@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 import torch
-from estimator_helpers import blobs, module
+from estimator_helpers import blobs, module, regression
 from sklearn.neural_network import MLPClassifier
 from sklearn.neural_network._stochastic_optimizers import SGDOptimizer
 
@@ -21,12 +21,6 @@ UNBOUNDED = ("3-8:relu-1:identity", "mse")  # nothing saturates: steps too large
 def _classes(m=60, seed=0):
     X, labels = blobs(m, 6, 3, seed=seed)
     return X, np.eye(3)[labels]
-
-
-def _regression(m=64, seed=1):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(m, 3))
-    return X, (X @ [1.0, -2.0, 0.5] + 0.3 * np.sin(3 * X[:, 0]))[:, None]
 
 
 def _lrs(trainer, X, Y, epochs):
@@ -156,7 +150,7 @@ def test_validation_scores_are_the_networks_accuracy():
 
 def test_early_stopping_stops_and_brings_back_the_best_epoch():
     mod = module(*REGRESSION)
-    X, Y = _regression(m=80)
+    X, Y = regression(m=80)
     settings = {"lr": 0.05, "batch_size": 8, "seed": 1, "validation_fraction": 0.25,
                 "early_stopping": True, "n_iter_no_change": 2, "tol": 0.01, "max_epochs": 200}
     trainer = mod.Trainer(**settings)
@@ -185,7 +179,7 @@ def test_early_stopping_stops_and_brings_back_the_best_epoch():
 
 def test_a_learning_rate_too_high_is_named():
     mod = module(*UNBOUNDED)
-    X, Y = _regression()
+    X, Y = regression()
     trainer = mod.Trainer(lr=3.0, batch_size=8, seed=2)
     with pytest.raises(mod.TrainingDiverged) as caught:
         trainer.fit(X, Y, epochs=20, verbose=False)
@@ -203,7 +197,7 @@ def test_a_learning_rate_too_high_is_named():
 
 def test_unscaled_inputs_are_named_first():
     mod = module(*UNBOUNDED)
-    X, Y = _regression()
+    X, Y = regression()
     trainer = mod.Trainer(lr=0.05, batch_size=8)
     with pytest.warns(UserWarning, match=r"X is far from unit scale \(root mean square"), \
             pytest.raises(mod.TrainingDiverged) as caught:
@@ -218,7 +212,7 @@ def test_unscaled_inputs_are_named_first():
 
 def test_nan_and_a_tenfold_rise_are_divergence():
     mod = module(*UNBOUNDED)
-    X, Y = _regression()
+    X, Y = regression()
     trainer = mod.Trainer(lr=0.01, batch_size=64)
     trainer.fit(X, Y, epochs=1, verbose=False)
     first = trainer.loss_curve[0]

@@ -835,9 +835,10 @@ class Trainer:
             index = xp.asarray(order, device=_device(self._P[0]))
             X, Y = xp.take(X, index, axis=0), xp.take(Y, index, axis=0)
         total, seen, full = 0.0, None, min(size, m)
+        watched = _rows(X[:full, ...]) >= 8  # outputs enough to tell
         for start in range(0, m, size):
             stop = min(start + size, m)
-            if stop - start == full and _rows(X[:full, ...]) >= 8:
+            if watched and stop - start == full:
                 seen = (self._P, X[start:stop, ...])
             J = self._step(X[start:stop, ...], Y[start:stop, ...])
             if not J < limit:  # NaN and inf too
@@ -1030,9 +1031,7 @@ class Trainer:
         self._first_cost = None if first is None else float(first)
         split = state["split_seed"]
         self._split_seed = None if split is None else int(split)
-        self._set_lr(float(state["learning_rate"]))
-        if self.optimizer == "adam":
-            self._scale = 1 - self._BETA1
+        self._set_lr(float(state["learning_rate"]))  # Adam's scale stays __init__'s
         device, dtype = _device(self._P[0]), self._P[0].dtype
         for key in kept:
             arrays = []

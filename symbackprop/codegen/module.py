@@ -63,20 +63,30 @@ def _arch_dict(arch) -> str:
     return (text + "}").replace("'", '"')
 
 
-def _x_shape(arch) -> str:
-    """X's shape as the docstrings write it: (m, n_0), (m, C, H, W) for images, (m, T, n) for
-    sequences."""
-    dims = arch.image if arch.image is not None else (arch.sizes[0],)
+def _x_dims(arch) -> tuple[int, ...]:
+    """The numbers of X after m: (n_0,), (C, H, W) for images, (T, n) for sequences."""
     if arch.sequence is not None:
-        dims = arch.sequence
+        return tuple(arch.sequence)
+    return tuple(arch.image) if arch.image is not None else (arch.sizes[0],)
+
+
+def _y_dims(arch) -> tuple[int, ...]:
+    """The numbers of Y (and of the output) after m: (n_out,), or (T, n_out) with one target
+    per step."""
+    return (arch.sequence[0], arch.sizes[-1]) if arch.every_step else (arch.sizes[-1],)
+
+
+def _shape_text(dims) -> str:
+    """A shape as the docstrings write it: (m, 1, 8, 8)."""
     return "(m, " + ", ".join(map(str, dims)) + ")"
 
 
+def _x_shape(arch) -> str:
+    return _shape_text(_x_dims(arch))
+
+
 def _y_shape(arch) -> str:
-    """Y's shape (and the output's): (m, n_out), or (m, T, n_out) with one target per step."""
-    if arch.every_step:
-        return f"(m, {arch.sequence[0]}, {arch.sizes[-1]})"
-    return f"(m, {arch.sizes[-1]})"
+    return _shape_text(_y_dims(arch))
 
 
 def _sequence_options(arch) -> dict:
@@ -291,16 +301,6 @@ _INIT_DOCS = {
 }
 
 
-def _dims_of(shape_text) -> tuple[int, ...]:
-    """The numbers after m in a shape as the docstrings write it: "(m, 1, 8, 8)" -> (1, 8, 8)."""
-    return tuple(int(d) for d in shape_text.strip("()").split(", ")[1:])
-
-
-def _dims(shape_text) -> str:
-    dims = _dims_of(shape_text)
-    return repr(dims)
-
-
 def _generate_array_api(arch, optimizer, dtype, init, command) -> str:
     """The array-API module: the same plan as the NumPy module's, printed by the array-API
     backend as pure functions."""
@@ -379,8 +379,7 @@ def _generate_array_api(arch, optimizer, dtype, init, command) -> str:
         target_checks=_target_checks(loss, arch.sizes[-1], _y_shape(arch),
                                      -1 if arch.every_step else 1),
         x_shape=_x_shape(arch), y_shape=_y_shape(arch),
-        x_dims=_dims(_x_shape(arch)), y_dims=_dims(_y_shape(arch)),
-        n_x=prod(_dims_of(_x_shape(arch))),
+        x_dims=repr(_x_dims(arch)), y_dims=repr(_y_dims(arch)), n_x=prod(_x_dims(arch)),
         rows_of_x=f"X.shape[0] * {arch.sequence[0]}" if arch.every_step else "X.shape[0]",
         forward_return=forward_output,
         optimizers="(" + ", ".join(f"\"{name}\"" for name in OPTIMIZERS) + ")",
