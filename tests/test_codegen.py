@@ -561,7 +561,7 @@ def test_every_rule_of_the_tables_is_an_equality():
     real symbols (and the negative power p -1, -2 and -1/2), is equal on both sides."""
     import sympy as sp
 
-    from symbackprop.codegen.printer import MINMAX_FORMS, PRODUCT_FORMS, STABLE_FORMS
+    from symbackprop.codegen.printer import MINMAX_FORMS, PRODUCT_FORMS, STABLE_FORMS, unsaturated
 
     u = sp.Symbol("u", real=True)
     rows = [*STABLE_FORMS, *PRODUCT_FORMS, *MINMAX_FORMS]
@@ -571,8 +571,40 @@ def test_every_rule_of_the_tables_is_an_equality():
         powers = [sp.Integer(-1), sp.Integer(-2), sp.Rational(-1, 2)]
         for p in powers if any(w.name == "p" for w in wilds) else [None]:
             rep = {w: (p if w.name == "p" else u) for w in wilds}
-            _equal_at(row.lhs.xreplace(rep), row.rhs.xreplace(rep), [u])
+            # a saturated form is the exact function once its clamp is read as u (below: the
+            # clamp changes no rounded value)
+            _equal_at(row.lhs.xreplace(rep), unsaturated(row.rhs.xreplace(rep)), [u])
         assert row.why
+
+
+def test_every_saturated_form_rounds_to_its_value_at_the_clamp():
+    """Each SATURATED_FORMS row reads u through min(u, c) only (c = SATURATION), so beyond c
+    it computes lhs(c). There lhs is monotone (its derivative has one sign for every u > c,
+    proven by SymPy) and lhs(c) rounds to lhs's limit in float32 and float64: every lhs(u),
+    u > c, lies between the two and rounds to the same float. And e^c is finite in float32."""
+    import mpmath
+    import sympy as sp
+
+    from symbackprop.codegen.printer import SATURATED_FORMS, SATURATION
+
+    u, t = sp.Symbol("u", real=True), sp.Symbol("t", positive=True)
+    assert np.isfinite(np.exp(np.float32(float(SATURATION))))
+    for row in SATURATED_FORMS:
+        wild = row.lhs.atoms(sp.Wild).pop()
+        lhs, rhs = row.lhs.xreplace({wild: u}), row.rhs.xreplace({wild: u})
+        for beyond in (SATURATION + sp.Rational(1, 1000), 2 * SATURATION, sp.Integer(10) ** 6):
+            assert rhs.xreplace({u: beyond}) == rhs.xreplace({u: SATURATION})
+        slope = sp.simplify(sp.diff(lhs, u).xreplace({u: SATURATION + t}))
+        assert slope.is_positive or slope.is_negative, (row, slope)
+        limit = sp.limit(lhs, u, sp.oo)
+        assert limit.is_finite
+        with mpmath.workdps(60):
+            at_clamp = mpmath.mpf(str(sp.N(lhs.xreplace({u: SATURATION}), 60)))
+            for dtype in (np.float32, np.float64):
+                info = np.finfo(dtype)
+                half_ulp = mpmath.mpf(float(info.epsneg if limit > 0 else info.eps)) / 2 \
+                    * abs(mpmath.mpf(str(limit)))
+                assert abs(at_clamp - mpmath.mpf(str(limit))) < half_ulp, (row, dtype)
 
 
 def _entry_forms():
@@ -597,9 +629,9 @@ def _entry_forms():
 def test_stable_is_the_same_function_for_every_entry(label, expr, variables):
     """The form the trainer computes equals the entry (and its derivative) at 50 digits, and
     check_printable accepts it."""
-    from symbackprop.codegen.printer import check_printable, stable
+    from symbackprop.codegen.printer import check_printable, stable, unsaturated
 
-    _equal_at(expr, stable(expr), variables, points=8)
+    _equal_at(expr, unsaturated(stable(expr)), variables, points=8)
     check_printable(expr, [] if "'" in label or "/d" in label else variables)
 
 
@@ -611,8 +643,15 @@ def test_stable_forms_of_the_common_cases():
 
     z = sp.Symbol("z", real=True)
     sigmoid = 1 / (1 + sp.exp(-z))
-    # relative accuracy for z < 0, no overflow for z > 0 (the tanh form returned 0 at z < -38)
-    assert stable(sigmoid) == sp.exp(sp.Min(0, z)) / (1 + sp.exp(-sp.Abs(z)))
+    # relative accuracy for z < 0, no overflow for z > 0 (the tanh form returned 0 at z < -38):
+    # four calls, z clamped where sigmoid rounds to 1
+    clamped = sp.exp(sp.Min(40, z))
+    assert stable(sigmoid) == clamped / (1 + clamped)
+    assert stable(z * sigmoid) == z * clamped / (1 + clamped)
+    # beside another exp, which a clamp merged with could overflow: the exact form
+    assert stable(sp.exp(z) * sigmoid) == sp.exp(z + sp.Min(0, z)) / (1 + sp.exp(-sp.Abs(z)))
+    assert stable(sp.exp(-z) * sigmoid ** 2) == \
+        sp.exp(-sp.Abs(z)) / (1 + sp.exp(-sp.Abs(z))) ** 2
     assert stable(sp.log(1 + sp.exp(z))) == sp.Max(0, z) + log1p(sp.exp(-sp.Abs(z)))
     assert stable(expand_logs(sp.log(sigmoid))) == sp.Min(0, z) - log1p(sp.exp(-sp.Abs(z)))
     assert stable(sp.Piecewise((z, z > 0), (z / 100, True))) == \

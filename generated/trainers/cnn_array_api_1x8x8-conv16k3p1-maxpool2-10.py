@@ -336,7 +336,6 @@ def _cost(P, A0, Y):
     Z4 = Z4 - Z4max
     A4 = xp.exp(Z4)
     S4 = xp.sum(A4, axis=1, keepdims=True)
-    A4 = A4 / S4
     # J = (1/m) sum over examples and units of -Y*log(A4): categorical cross-entropy (targets
     #     one-hot or probabilities)
     #   = (1/m) sum of -Y*(Z4 - log(sum(exp(Z4), axis=1))): logs of probabilities written through

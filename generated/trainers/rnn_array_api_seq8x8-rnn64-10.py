@@ -281,7 +281,6 @@ def _cost(P, A0, Y):
     Z2 = Z2 - Z2max
     A2 = xp.exp(Z2)
     S2 = xp.sum(A2, axis=1, keepdims=True)
-    A2 = A2 / S2
     # J = (1/m) sum over examples and units of -Y*log(A2): categorical cross-entropy (targets
     #     one-hot or probabilities)
     #   = (1/m) sum of -Y*(Z2 - log(sum(exp(Z2), axis=1))): logs of probabilities written through

@@ -78,57 +78,56 @@ def _views(flat):
 def _buffers(m, dtype):
     """Every array one step writes, for batches of m examples."""
     Z1 = np.empty((m, 3), dtype)
-    cm1_0 = np.array(-1.0, dtype)  # a constant in the arrays' dtype
+    c40_0 = np.array(40.0, dtype)  # a constant in the arrays' dtype
     c1_0 = np.array(1.0, dtype)  # a constant in the arrays' dtype
-    c0_0 = np.array(0.0, dtype)  # a constant in the arrays' dtype
     tmp3_0 = np.empty((m, 3), dtype)  # scratch
+    tmp3_1 = np.empty((m, 3), dtype)  # scratch
     A1 = Z1
     Z2 = np.empty((m, 1), dtype)
     tmp1_0 = np.empty((m, 1), dtype)  # scratch
+    tmp1_1 = np.empty((m, 1), dtype)  # scratch
     A2 = Z2
     E2 = np.empty((m, 1), dtype)
     dZ2 = np.empty((m, 1), dtype)
     dA1 = np.empty((m, 3), dtype)
     dZ1 = dA1
-    return (Z1, cm1_0, c1_0, c0_0, tmp3_0, A1, Z2, tmp1_0, A2, E2, dZ2, dA1, dZ1,)
+    return (Z1, c40_0, c1_0, tmp3_0, tmp3_1, A1, Z2, tmp1_0, tmp1_1, A2, E2, dZ2, dA1, dZ1,)
 
 
 def _forward(P, B, A0):
     """The forward pass into the buffers B; returns A2, the network's output."""
     W1, b1, W2, b2, = P
-    Z1, cm1_0, c1_0, c0_0, tmp3_0, A1, Z2, tmp1_0, A2, _, _, _, _, = B
+    Z1, c40_0, c1_0, tmp3_0, tmp3_1, A1, Z2, tmp1_0, tmp1_1, A2, _, _, _, _, = B
     # Z1 = W1 @ A0 + b1    (rows are examples: Z1 = A0 @ W1.T + b1)
     np.dot(A0, W1.T, Z1)
     np.add(Z1, b1, Z1)
     # A1 = 1/(1 + exp(-Z1))
-    #   = exp(Min(0, Z1))/(1 + exp(-Abs(Z1))): the same function in the form the calls below
+    #   = exp(Min(40, Z1))/(exp(Min(40, Z1)) + 1): the same values in float32 and float64 (1/(1 +
+    #     exp(-Z1)) rounds to 1 for Z1 > 40, where Z1 is clamped), in the form the calls below
     #     evaluate (finite for every input, factors reusable)
     # A1 takes the memory of Z1: nothing reads Z1 afterwards
-    np.copysign(Z1, cm1_0, tmp3_0)
+    np.minimum(c40_0, Z1, out=tmp3_0)
     np.exp(tmp3_0, tmp3_0)
-    np.add(tmp3_0, c1_0, tmp3_0)
-    np.minimum(c0_0, Z1, out=A1)
-    np.exp(A1, A1)
-    np.divide(A1, tmp3_0, A1)
+    np.add(tmp3_0, c1_0, tmp3_1)
+    np.divide(tmp3_0, tmp3_1, A1)
     # Z2 = W2 @ A1 + b2    (rows are examples: Z2 = A1 @ W2.T + b2)
     np.dot(A1, W2.T, Z2)
     np.add(Z2, b2, Z2)
     # A2 = 1/(1 + exp(-Z2))
-    #   = exp(Min(0, Z2))/(1 + exp(-Abs(Z2))): the same function in the form the calls below
+    #   = exp(Min(40, Z2))/(exp(Min(40, Z2)) + 1): the same values in float32 and float64 (1/(1 +
+    #     exp(-Z2)) rounds to 1 for Z2 > 40, where Z2 is clamped), in the form the calls below
     #     evaluate (finite for every input, factors reusable)
     # A2 takes the memory of Z2: nothing reads Z2 afterwards
-    np.copysign(Z2, cm1_0, tmp1_0)
+    np.minimum(c40_0, Z2, out=tmp1_0)
     np.exp(tmp1_0, tmp1_0)
-    np.add(tmp1_0, c1_0, tmp1_0)
-    np.minimum(c0_0, Z2, out=A2)
-    np.exp(A2, A2)
-    np.divide(A2, tmp1_0, A2)
+    np.add(tmp1_0, c1_0, tmp1_1)
+    np.divide(tmp1_0, tmp1_1, A2)
     return A2
 
 
 def _cost(B, Y):
     """J from the buffers the forward pass filled."""
-    _, _, _, _, _, _, _, _, A2, E2, _, _, _, = B
+    _, _, _, _, _, _, _, _, _, A2, E2, _, _, _, = B
     m = Y.shape[0]
     # J = (1/m) sum over examples and units of (A2 - Y)**2/2: half the sum of squared errors
     # E2 = A2 - Y is kept for the output error
@@ -145,34 +144,32 @@ def _train_step(P, G, B, A0, Y, scale):
     """
     W1, b1, W2, b2, = P
     dW1, db1, dW2, db2, = G
-    Z1, cm1_0, c1_0, c0_0, tmp3_0, A1, Z2, tmp1_0, A2, E2, dZ2, dA1, dZ1, = B
+    Z1, c40_0, c1_0, tmp3_0, tmp3_1, A1, Z2, tmp1_0, tmp1_1, A2, E2, dZ2, dA1, dZ1, = B
     m = A0.shape[0]
     # Z1 = W1 @ A0 + b1    (rows are examples: Z1 = A0 @ W1.T + b1)
     np.dot(A0, W1.T, Z1)
     np.add(Z1, b1, Z1)
     # A1 = 1/(1 + exp(-Z1))
-    #   = exp(Min(0, Z1))/(1 + exp(-Abs(Z1))): the same function in the form the calls below
+    #   = exp(Min(40, Z1))/(exp(Min(40, Z1)) + 1): the same values in float32 and float64 (1/(1 +
+    #     exp(-Z1)) rounds to 1 for Z1 > 40, where Z1 is clamped), in the form the calls below
     #     evaluate (finite for every input, factors reusable)
     # A1 takes the memory of Z1: nothing reads Z1 afterwards
-    np.copysign(Z1, cm1_0, tmp3_0)
+    np.minimum(c40_0, Z1, out=tmp3_0)
     np.exp(tmp3_0, tmp3_0)
-    np.add(tmp3_0, c1_0, tmp3_0)
-    np.minimum(c0_0, Z1, out=A1)
-    np.exp(A1, A1)
-    np.divide(A1, tmp3_0, A1)
+    np.add(tmp3_0, c1_0, tmp3_1)
+    np.divide(tmp3_0, tmp3_1, A1)
     # Z2 = W2 @ A1 + b2    (rows are examples: Z2 = A1 @ W2.T + b2)
     np.dot(A1, W2.T, Z2)
     np.add(Z2, b2, Z2)
     # A2 = 1/(1 + exp(-Z2))
-    #   = exp(Min(0, Z2))/(1 + exp(-Abs(Z2))): the same function in the form the calls below
+    #   = exp(Min(40, Z2))/(exp(Min(40, Z2)) + 1): the same values in float32 and float64 (1/(1 +
+    #     exp(-Z2)) rounds to 1 for Z2 > 40, where Z2 is clamped), in the form the calls below
     #     evaluate (finite for every input, factors reusable)
     # A2 takes the memory of Z2: nothing reads Z2 afterwards
-    np.copysign(Z2, cm1_0, tmp1_0)
+    np.minimum(c40_0, Z2, out=tmp1_0)
     np.exp(tmp1_0, tmp1_0)
-    np.add(tmp1_0, c1_0, tmp1_0)
-    np.minimum(c0_0, Z2, out=A2)
-    np.exp(A2, A2)
-    np.divide(A2, tmp1_0, A2)
+    np.add(tmp1_0, c1_0, tmp1_1)
+    np.divide(tmp1_0, tmp1_1, A2)
     # J = (1/m) sum over examples and units of (A2 - Y)**2/2: half the sum of squared errors
     # E2 = A2 - Y is kept for the output error
     np.subtract(A2, Y, E2)
@@ -390,7 +387,7 @@ def numeric_gradients(params, X, Y, eps=1e-6):
 
 # --- training ------------------------------------------------------------------------------------
 
-_OUTPUT = 8  # where A2, the network's output, sits among the buffers
+_OUTPUT = 9  # where A2, the network's output, sits among the buffers
 
 
 def _scale_of(A):

@@ -81,10 +81,8 @@ def _views(flat):
 def _buffers(m, dtype):
     """Every array one step writes, for batches of m examples."""
     Z1 = np.empty((m, 8), dtype)
-    H1 = np.empty((m, 8), dtype)
-    cm1_0 = np.array(-1.0, dtype)  # a constant in the arrays' dtype
+    c40_0 = np.array(40.0, dtype)  # a constant in the arrays' dtype
     c1_0 = np.array(1.0, dtype)  # a constant in the arrays' dtype
-    c0_0 = np.array(0.0, dtype)  # a constant in the arrays' dtype
     tmp8_0 = np.empty((m, 8), dtype)  # scratch
     tmp8_1 = np.empty((m, 8), dtype)  # scratch
     A1 = np.empty((m, 8), dtype)
@@ -101,36 +99,30 @@ def _buffers(m, dtype):
     dZ2 = np.empty((m, 3), dtype)
     W2_decay = np.empty((3, 8), dtype)  # the penalty's term of dW2
     dA1 = np.empty((m, 8), dtype)
+    cm1_0 = np.array(-1.0, dtype)  # a constant in the arrays' dtype
+    c0_0 = np.array(0.0, dtype)  # a constant in the arrays' dtype
     tmp8_2 = np.empty((m, 8), dtype)  # scratch
     tmp8_3 = np.empty((m, 8), dtype)  # scratch
     dZ1 = np.empty((m, 8), dtype)
     W1_decay = np.empty((8, 4), dtype)  # the penalty's term of dW1
-    return (Z1, H1, cm1_0, c1_0, c0_0, tmp8_0, tmp8_1, A1, Z2, A2, E2, E2_1, L2, c0_5, cm0_5, tmp3_0, tmp3_1, tmp3_2, dZ2, W2_decay, dA1, tmp8_2, tmp8_3, dZ1, W1_decay,)
+    return (Z1, c40_0, c1_0, tmp8_0, tmp8_1, A1, Z2, A2, E2, E2_1, L2, c0_5, cm0_5, tmp3_0, tmp3_1, tmp3_2, dZ2, W2_decay, dA1, cm1_0, c0_0, tmp8_2, tmp8_3, dZ1, W1_decay,)
 
 
 def _forward(P, B, A0):
     """The forward pass into the buffers B; returns A2, the network's output."""
     W1, b1, W2, b2, = P
-    Z1, H1, cm1_0, c1_0, c0_0, tmp8_0, tmp8_1, A1, Z2, A2, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, = B
+    Z1, c40_0, c1_0, tmp8_0, tmp8_1, A1, Z2, A2, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, = B
     # Z1 = W1 @ A0 + b1    (rows are examples: Z1 = A0 @ W1.T + b1)
     np.dot(A0, W1.T, Z1)
     np.add(Z1, b1, Z1)
     # A1 = Z1/(1 + exp(-Z1))
-    #   = Z1*exp(Min(0, Z1))/(1 + exp(-Abs(Z1))): the same function in the form the calls below
+    #   = Z1*exp(Min(40, Z1))/(exp(Min(40, Z1)) + 1): the same values in float32 and float64 (1/(1
+    #     + exp(-Z1)) rounds to 1 for Z1 > 40, where Z1 is clamped), in the form the calls below
     #     evaluate (finite for every input, factors reusable)
-    # H1 = exp(Min(0, Z1))/(1 + exp(-Abs(Z1))) is kept for BP4
-    np.copysign(Z1, cm1_0, tmp8_0)
+    np.minimum(c40_0, Z1, out=tmp8_0)
     np.exp(tmp8_0, tmp8_0)
-    np.add(tmp8_0, c1_0, tmp8_0)
-    np.minimum(c0_0, Z1, out=H1)
-    np.exp(H1, H1)
-    np.divide(H1, tmp8_0, H1)
-    np.copysign(Z1, cm1_0, tmp8_1)
-    np.exp(tmp8_1, tmp8_1)
-    np.add(tmp8_1, c1_0, tmp8_1)
-    np.minimum(c0_0, Z1, out=A1)
-    np.exp(A1, A1)
-    np.multiply(A1, Z1, A1)
+    np.add(tmp8_0, c1_0, tmp8_1)
+    np.multiply(Z1, tmp8_0, A1)
     np.divide(A1, tmp8_1, A1)
     # Z2 = W2 @ A1 + b2    (rows are examples: Z2 = A1 @ W2.T + b2)
     np.dot(A1, W2.T, Z2)
@@ -142,7 +134,7 @@ def _forward(P, B, A0):
 def _cost(P, B, Y):
     """J from the buffers the forward pass filled, and the penalty from the weights P."""
     W1, _, W2, _, = P
-    _, _, _, c1_0, _, _, _, _, _, A2, E2, E2_1, L2, c0_5, cm0_5, tmp3_0, tmp3_1, tmp3_2, _, _, _, _, _, _, _, = B
+    _, _, c1_0, _, _, _, _, A2, E2, E2_1, L2, c0_5, cm0_5, tmp3_0, tmp3_1, tmp3_2, _, _, _, _, _, _, _, _, _, = B
     m = Y.shape[0]
     # J = (1/m) sum over examples and units of Piecewise(((A2 - Y)**2/2, Abs(A2 - Y) < 1), (Abs(A2
     #     - Y) - 1/2, True)): Huber loss (delta = 1), summed over the output units
@@ -173,27 +165,19 @@ def _train_step(P, G, B, A0, Y, scale):
     """
     W1, b1, W2, b2, = P
     dW1, db1, dW2, db2, = G
-    Z1, H1, cm1_0, c1_0, c0_0, tmp8_0, tmp8_1, A1, Z2, A2, E2, E2_1, L2, c0_5, cm0_5, tmp3_0, tmp3_1, tmp3_2, dZ2, W2_decay, dA1, tmp8_2, tmp8_3, dZ1, W1_decay, = B
+    Z1, c40_0, c1_0, tmp8_0, tmp8_1, A1, Z2, A2, E2, E2_1, L2, c0_5, cm0_5, tmp3_0, tmp3_1, tmp3_2, dZ2, W2_decay, dA1, cm1_0, c0_0, tmp8_2, tmp8_3, dZ1, W1_decay, = B
     m = A0.shape[0]
     # Z1 = W1 @ A0 + b1    (rows are examples: Z1 = A0 @ W1.T + b1)
     np.dot(A0, W1.T, Z1)
     np.add(Z1, b1, Z1)
     # A1 = Z1/(1 + exp(-Z1))
-    #   = Z1*exp(Min(0, Z1))/(1 + exp(-Abs(Z1))): the same function in the form the calls below
+    #   = Z1*exp(Min(40, Z1))/(exp(Min(40, Z1)) + 1): the same values in float32 and float64 (1/(1
+    #     + exp(-Z1)) rounds to 1 for Z1 > 40, where Z1 is clamped), in the form the calls below
     #     evaluate (finite for every input, factors reusable)
-    # H1 = exp(Min(0, Z1))/(1 + exp(-Abs(Z1))) is kept for BP4
-    np.copysign(Z1, cm1_0, tmp8_0)
+    np.minimum(c40_0, Z1, out=tmp8_0)
     np.exp(tmp8_0, tmp8_0)
-    np.add(tmp8_0, c1_0, tmp8_0)
-    np.minimum(c0_0, Z1, out=H1)
-    np.exp(H1, H1)
-    np.divide(H1, tmp8_0, H1)
-    np.copysign(Z1, cm1_0, tmp8_1)
-    np.exp(tmp8_1, tmp8_1)
-    np.add(tmp8_1, c1_0, tmp8_1)
-    np.minimum(c0_0, Z1, out=A1)
-    np.exp(A1, A1)
-    np.multiply(A1, Z1, A1)
+    np.add(tmp8_0, c1_0, tmp8_1)
+    np.multiply(Z1, tmp8_0, A1)
     np.divide(A1, tmp8_1, A1)
     # Z2 = W2 @ A1 + b2    (rows are examples: Z2 = A1 @ W2.T + b2)
     np.dot(A1, W2.T, Z2)
@@ -238,7 +222,8 @@ def _train_step(P, G, B, A0, Y, scale):
     # BP3: dA1 = W2.T @ dZ2    (rows are examples: dA1 = dZ2 @ W2)
     np.dot(dZ2, W2, dA1)
     # BP4: dZ1 = Z1*dA1*exp(-Z1)/(1 + exp(-Z1))**2 + dA1/(1 + exp(-Z1))
-    #   = Z1*dA1*exp(-Abs(Z1))/(1 + exp(-Abs(Z1)))**2 + dA1*exp(Min(0, Z1))/(1 + exp(-Abs(Z1)))
+    #   = Z1*dA1*exp(-Abs(Z1))/(1 + exp(-Abs(Z1)))**2 + dA1*exp(Min(0, Z1))/(1 + exp(-Abs(Z1))):
+    #     the same function in the form the calls below evaluate
     np.copysign(Z1, cm1_0, tmp8_0)
     np.exp(tmp8_0, tmp8_0)
     np.add(tmp8_0, c1_0, tmp8_1)
@@ -451,7 +436,7 @@ def numeric_gradients(params, X, Y, eps=1e-6):
 
 # --- training ------------------------------------------------------------------------------------
 
-_OUTPUT = 9  # where A2, the network's output, sits among the buffers
+_OUTPUT = 7  # where A2, the network's output, sits among the buffers
 
 
 def _scale_of(A):

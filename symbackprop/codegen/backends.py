@@ -281,12 +281,74 @@ class ArrayAPIBackend:
                                   "expression")
         return expr
 
+    # what a function needs ----------------------------------------------------------------------
+    def _key(self, name) -> str:
+        return self._root(name.removesuffix(".T"))
+
+    def _outputs(self, op: Op) -> list[str]:
+        if op.fn == "function":
+            return [op.args[0]]
+        if op.fn.startswith("_"):
+            from . import xp_kernels
+
+            given = self._given(op)
+            return [given[param] for param in xp_kernels.RETURNS.get(op.fn, ())]
+        return [op.dest.removesuffix(".T")]
+
+    def _inputs(self, op: Op) -> list[str]:
+        """The memories ``op`` reads (a step of a buffer reads the buffer's)."""
+        if op.fn == "function":
+            return []
+        if op.fn.startswith("_"):
+            from . import xp_kernels
+
+            given, outs = self._given(op), set(xp_kernels.RETURNS.get(op.fn, ()))
+            names = [given[p] for p in xp_kernels.signature(op.fn)
+                     if not p.endswith("_shape") and p not in outs and p in given]
+        else:
+            names = [a.removesuffix(".T") for a in op.reads]
+            names += [op.where, op.dest.removesuffix(".T")] if op.where else []
+        keys = []
+        for name in names:
+            keys.append(self._key(name))
+            alias = self._alias(name)
+            if alias is not None and alias[0] == "index":
+                keys.append(self._key(alias[1]))
+        return keys
+
+    def needed(self, ops, results) -> list[tuple[Op, frozenset]]:
+        """The ops that compute ``results`` (names), in order, each with the outputs of a
+        kernel call that nothing after it reads (printed as ``_``): an op no later op or result
+        reads is left out (the cost function's forward pass need not compute an output that
+        the cost reads through Z). Liveness by memory, last op first."""
+        live = set()
+        for name in results:
+            live.update(self._inputs(Op("copyto", (name, "_"))))
+        kept = []
+        for o in reversed(ops):
+            outs = self._outputs(o)
+            used = [w for w in outs if self._key(w) in live]
+            if not used:
+                continue
+            if not o.where:
+                live.difference_update(self._key(w) for w in outs)
+            live.update(self._inputs(o))
+            kept.append((o, frozenset(w for w in outs if w not in used)))
+        return kept[::-1]
+
+    def _given(self, op: Op) -> dict:
+        """A kernel call's arguments by the NumPy kernel's parameter names."""
+        import inspect
+
+        return dict(zip(inspect.signature(_numpy_kernel(op.fn)).parameters, op.args))
+
     # ops --------------------------------------------------------------------------------------
-    def op_lines(self, op: Op) -> list[str]:
+    def op_lines(self, op: Op, unused=frozenset()) -> list[str]:
+        """The lines of ``op``; ``unused``: a kernel's results to discard (``_``)."""
         if op.fn == "function":
             return self._function(op)
         if op.fn.startswith("_"):
-            return self._kernel(op)
+            return self._kernel(op, unused)
         pre, args = [], []
         for a in op.reads:
             lines, name = self._read(a.removesuffix(".T"))
@@ -318,7 +380,7 @@ class ArrayAPIBackend:
         (self._booleans.add if boolean else self._booleans.discard)(dest)
         return [*pre, f"{dest} = {expr}"]
 
-    def _kernel(self, op: Op) -> list[str]:
+    def _kernel(self, op: Op, unused=frozenset()) -> list[str]:
         """A kernel call: its pure version's, with the NumPy kernel's arguments by name."""
         from . import xp_kernels
 
@@ -326,9 +388,7 @@ class ArrayAPIBackend:
         if name not in xp_kernels.RETURNS:
             raise GenerationError(f"the array-API backend has no kernel {name} yet; use "
                                   "--backend numpy")
-        import inspect
-
-        given = dict(zip(inspect.signature(_numpy_kernel(name)).parameters, op.args))
+        given = self._given(op)
         pre, args = [], []
         for param in xp_kernels.signature(name):
             if param.endswith("_shape"):
@@ -344,7 +404,8 @@ class ArrayAPIBackend:
             self._wrote(out)
             self._booleans.discard(out)
         self.kernels.add(name)
-        return [*pre, f"{', '.join(outs)} = {name}(xp, {', '.join(args)})"]
+        targets = ", ".join("_" if out in unused else out for out in outs)
+        return [*pre, f"{targets} = {name}(xp, {', '.join(args)})"]
 
     def _function(self, op: Op) -> list[str]:
         """A function of one step (``function`` op): its last parameter is what it writes;

@@ -22,7 +22,7 @@ from ..matrices import Elementwise
 from ..naming import code_name
 from . import conv_kernels as CK
 from .ops import Op, op
-from .printer import GenerationError
+from .printer import GenerationError, computed_form
 
 M_SYMBOL = sp.Symbol("m")
 # Kernel arguments that are the layer's own arrays (feature maps, gradients), not scratch.
@@ -174,8 +174,8 @@ class FeaturePlanner:
         code = self.p.emit(kernel, dest, cols)
         comments = [f"{note}{equation}"]
         if kernel.computed:
-            comments.append(f"  = {kernel.computed}: the same function in the form the calls "
-                            "below evaluate")
+            how = computed_form(kernel.body, kernel.names)
+            comments.append(f"  = {kernel.computed}: {how}")
         return comments, code
 
 

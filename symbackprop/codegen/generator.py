@@ -31,6 +31,7 @@ from .printer import (
     GenerationError,
     GuardedPiecewise,
     KernelPrinter,
+    computed_form,
     decimal,
     expand_logs,
     factors,
@@ -394,8 +395,9 @@ class TrainerPlanner:
             return [*blocks, block([f"{A} = {kernel.equation}: the same array"], [])]
         comments, code = [f"{A} = {kernel.equation}"], []
         if kernel.computed:
-            comments.append(f"  = {kernel.computed}: the same function in the form the calls "
-                            "below evaluate (finite for every input, factors reusable)")
+            how = computed_form(kernel.body, kernel.names)
+            comments.append(f"  = {kernel.computed}: {how} (finite for every input, factors "
+                            "reusable)")
         if self._shift(layer, kernel, bwd, cost):
             zmax = self.buffer(f"{Z}max", 1, "row maximum")
             code += [op("max_units", Z, zmax), op("subtract", Z, zmax, Z)]
@@ -434,8 +436,11 @@ class TrainerPlanner:
             alias = dA if dA not in reads_after[("dZ", l)] else None
             code = self.emit(_with_saved(kernel, saved), dZ, cols, alias=alias)
             comments = [f"{label}: {dZ} = {kernel.equation}"]
+            computed = scalar_text(kernel.body, kernel.names)
             if saved:
-                comments.append(f"  = {scalar_text(kernel.body, kernel.names)}")
+                comments.append(f"  = {computed}")
+            elif computed != kernel.equation:
+                comments.append(f"  = {computed}: {computed_form(kernel.body, kernel.names)}")
             memory = [f"{dZ} takes the memory of {dA}"] if self.buffers[dZ].alias else []
             blocks = [block(comments, code, memory)]
         for name in ("BP1", "BP2", "BP3"):

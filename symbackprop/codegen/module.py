@@ -311,28 +311,39 @@ def _generate_array_api(arch, optimizer, dtype, init, command) -> str:
     grads = ["d" + name for name in params]
     bound = [*params, "A0", "Y", "m", "scale", *backend.constant_names()]
 
-    def printed(parts):
-        """The blocks of one function, printed in order (the bindings carry over)."""
+    def printed(parts, results):
+        """The blocks of one function, part by part, printed in order (the bindings carry
+        over), with only the ops that ``results`` need: a block whose ops none are is left
+        out."""
         backend.start(bound)
+        ops = [o for part in parts for b in part for o in b.code]
+        needed = {id(o): unused for o, unused in backend.needed(ops, results)}
         out = []
         for part in parts:
+            out.append([])
             for b in part:
-                out.append(Block(b.comments, [line for o in b.code
-                                              for line in backend.op_lines(o)]))
+                kept = [o for o in b.code if id(o) in needed]
+                if b.code and not kept:
+                    continue
+                out[-1].append(Block(b.comments, [line for o in kept for line in
+                                                  backend.op_lines(o, needed[id(o)])]))
         return out
 
     # each function's blocks printed in its own bindings; the cost's value and the gradients'
     # names are read where their function has computed them
-    forward = printed([plan.forward])
+    forward, = printed([plan.forward], [plan.output])
     forward_output = backend.resolve(plan.output)
-    cost_blocks = printed([plan.forward, plan.cost])
+    cost_blocks = [b for part in printed([plan.forward, plan.cost], plan.cost_value.args)
+                   for b in part]
     cost_value, penalty = backend.value(plan.cost_value), backend.penalty(plan.penalty)
-    step = printed([plan.forward, plan.cost, plan.backward])
+    *head, backward = printed([plan.forward, plan.cost, plan.backward],
+                              [*grads, *plan.cost_value.args])
+    head = [b for part in head for b in part]
+    step = [*head, *backward]
     gradients = [backend.resolve(g) for g in grads]
     if arch.every_step:  # the output's rows back to (m, T, n_out)
         forward_output = (f"xp.reshape({forward_output}, (A0.shape[0], {arch.sequence[0]}, "
                           f"{arch.sizes[-1]}))")
-    head, backward = step[:len(cost_blocks)], step[len(cost_blocks):]
     loss = arch.loss_entry
     notes = textwrap.wrap(f"The cost adds {plan.penalty_note}.", 92) if plan.penalty else []
     value_names = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", cost_value + penalty)
@@ -342,10 +353,6 @@ def _generate_array_api(arch, optimizer, dtype, init, command) -> str:
         text = " ".join(line for b in blocks for line in b.code)
         return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)) | set(extra)
 
-    forward, cost_blocks, step = (_unused_results(blocks, extra) for blocks, extra in (
-        (forward, [forward_output]), (cost_blocks, value_names),
-        (step, [*gradients, *value_names])))
-    head, backward = step[:len(cost_blocks)], step[len(cost_blocks):]
     constants = {"forward": backend.constants(used(forward)),
                  "cost": backend.constants(used(cost_blocks, value_names)),
                  "step": backend.constants(used(step, value_names))}
@@ -392,21 +399,3 @@ def _generate_array_api(arch, optimizer, dtype, init, command) -> str:
         forward_m="m" in used(forward) or "m" in forward_output,
         constants=constants, typed=typed, init_fans=fans,
     )
-
-
-def _unused_results(blocks, extra) -> list:
-    """The blocks with each result of a kernel call that no later line (nor ``extra``, what the
-    function returns) reads written as ``_`` (a NumPy kernel's kept array that this function
-    does not need: the forward pass's cols, a step's time-major input)."""
-    lines = [(k, j) for k, b in enumerate(blocks) for j in range(len(b.code))]
-    out = [Block(b.comments, list(b.code)) for b in blocks]
-    for n, (k, j) in enumerate(lines):
-        line = out[k].code[j]
-        match = re.fullmatch(r"([A-Za-z_0-9, ]+) = (_[a-z0-9_]+\(xp, .*)", line)
-        if match is None or "," not in match.group(1):
-            continue
-        later = " ".join([*(out[a].code[b] for a, b in lines[n + 1:]), *extra])
-        names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", later))
-        targets = [t if t in names else "_" for t in match.group(1).split(", ")]
-        out[k].code[j] = f"{', '.join(targets)} = {match.group(2)}"
-    return out

@@ -41,12 +41,13 @@ class GuardedPiecewise(sp.Piecewise):
 # --- stability: identities SymPy applies to every scalar body -------------------------------
 
 def _bounded_above(e) -> bool:
-    """Is e at most 0 by its form: -k|x|, k min(0, x), -k max(0, x), -k x^2 (k > 0)?"""
+    """Is e bounded above by its form, so that e^e cannot overflow: -k|x|, k min(0, x),
+    -k max(0, x), -k x^2 (k > 0), or k min(c, x) with k c at most SATURATION (k > 0)?"""
     factors = sp.Mul.make_args(e)
     k = sp.Mul(*[f for f in factors if f.is_number])
     rest = sp.Mul(*[f for f in factors if not f.is_number])
-    if isinstance(rest, sp.Min) and 0 in rest.args:
-        return k.is_positive
+    if isinstance(rest, sp.Min) and k.is_positive:
+        return any(c.is_number and k * c <= SATURATION for c in rest.args)
     if isinstance(rest, sp.Abs) or isinstance(rest, sp.Max) and 0 in rest.args \
             or rest.is_Pow and rest.exp.is_even:
         return k.is_negative
@@ -57,6 +58,11 @@ _u = sp.Wild("u")
 _v = sp.Wild("v", properties=[lambda e: not _bounded_above(e)])  # e^v may overflow
 _p = sp.Wild("p", properties=[lambda e: e.is_number and e.is_negative])
 _w = sp.Wild("w", properties=[lambda e: e.is_Add and 1 in e.args])  # 1 + x: w - 1 is x
+
+
+# An argument beyond which the functions of SATURATED_FORMS round to their limit in float32 and
+# float64 (1/(1 + e^-u) to 1 for u > 38.2), and at which e^u is finite in both (below 88.7).
+SATURATION = sp.Integer(40)
 
 
 class erfc(sp.erfc):
@@ -91,6 +97,48 @@ class Identity:
         return expr.replace(query, lambda e: self.rhs.xreplace(e.match(self.lhs)))
 
 
+class Saturation(Identity):
+    """``lhs = rhs`` for u <= SATURATION, where rhs is lhs in a form that reads u through
+    min(u, SATURATION) only, so that e^u cannot overflow; for u > SATURATION lhs is monotone
+    and within half a unit in the last place of its limit, so that lhs(u) and rhs round to
+    the same float32 and float64. Applied only to a body with no other exp: a neighbouring
+    factor e^w, merged with it, could overflow where lhs does not. test_codegen proves every
+    row with SymPy and mpmath."""
+
+    def apply(self, expr):
+        if not expr.has(sp.exp):
+            return expr
+        found = [e for e in sp.preorder_traversal(expr) if e.match(self.lhs) is not None]
+        if not found:
+            return expr
+        rest = expr.xreplace({e: sp.Dummy() for e in found})
+        if rest.has(sp.exp):
+            return expr
+        return expr.xreplace({e: self.rhs.xreplace(e.match(self.lhs)) for e in found})
+
+    def __init__(self, lhs, rhs, why: str, note: str):
+        super().__init__(lhs, rhs, why)
+        self.note = note  # what the generated code's comment says about the clamp
+
+    def unsaturated(self, expr):
+        """expr with this row's min(u, SATURATION) read as u: the exact function again."""
+        return expr.replace(lambda e: isinstance(e, sp.Min) and SATURATION in e.args
+                            and len(e.args) == 2,
+                            lambda e: next(a for a in e.args if a != SATURATION))
+
+
+_clamped = sp.exp(sp.Min(_u, SATURATION))
+
+# Functions that reach their limit within rounding at u = SATURATION: clamped there, e^u is
+# finite, in fewer calls than the exact STABLE_FORMS row computing the same values.
+SATURATED_FORMS = (
+    Saturation(1 / (1 + sp.exp(-_u)), _clamped / (1 + _clamped),
+               "e^-u overflows for u < -709, and the exact form exp(min(0, u))/(1 + exp(-|u|)) "
+               "takes six calls; e^u/(1 + e^u) with u clamped at 40 takes four, and the "
+               "values it changes (u > 40) round to 1 either way",
+               "1/(1 + exp(-{u})) rounds to 1 for {u} > 40, where {u} is clamped"),
+)
+
 # Applied in this order, to every scalar body and inside every function of it.
 STABLE_FORMS = (
     Identity(sp.log(sp.cosh(_u)), sp.Abs(_u) + log1p(sp.exp(-2 * sp.Abs(_u))) - sp.log(2),
@@ -103,6 +151,7 @@ STABLE_FORMS = (
     Identity(1 + sp.tanh(_u), 2 / (1 + sp.exp(-2 * _u)),
              "1 + tanh(u) cancels to 0 for u < -19 (then the next row makes it finite)"),
     Identity(1 - sp.tanh(_u), 2 / (1 + sp.exp(2 * _u)), "1 - tanh(u) cancels to 0 for u > 19"),
+    *SATURATED_FORMS,
     Identity((1 + sp.exp(_v)) ** _p, sp.exp(_p * sp.Max(_v, 0)) * (1 + sp.exp(-sp.Abs(_v))) ** _p,
              "e^u overflows for large u; the tanh form (1 - tanh(u/2))/2 of 1/(1 + e^u) is "
              "finite but returns 0 where the value is below 1e-17 (relative error 1)"),
@@ -129,10 +178,39 @@ MINMAX_FORMS = (
 )
 
 
+def unsaturated(expr: sp.Expr) -> sp.Expr:
+    """expr with every SATURATED_FORMS clamp min(u, SATURATION) read as u: the exact function
+    that ``stable`` computed it from, to compare with."""
+    for row in SATURATED_FORMS:
+        expr = row.unsaturated(expr)
+    return expr
+
+
+def computed_form(body: sp.Expr, names: dict | None = None) -> str:
+    """What the form the calls evaluate is to the equation they implement: the same function,
+    or, where a SATURATED_FORMS row clamped an argument, the same rounded values. ``names``:
+    code names of the body's symbols, for the arguments the note names."""
+    clamped = sorted({a for e in body.atoms(sp.Min) if SATURATION in e.args
+                      for a in e.args if a != SATURATION}, key=sp.default_sort_key)
+    notes = []
+    for u in clamped:
+        products = [set(sp.Mul.make_args(e)) for e in sp.preorder_traversal(body) if e.is_Mul]
+        for row in SATURATED_FORMS:
+            wild = row.lhs.atoms(sp.Wild).pop()
+            if any(set(sp.Mul.make_args(row.rhs.xreplace({wild: u}))) <= p for p in products):
+                notes.append(row.note.format(u=scalar_text(u, names or {})))
+    if not notes:
+        return "the same function in the form the calls below evaluate"
+    return (f"the same values in float32 and float64 ({'; '.join(notes)}), in the form the "
+            "calls below evaluate")
+
+
 def stable(expr: sp.Expr) -> sp.Expr:
     """expr in a form that evaluates without overflow and with the relative accuracy of each
     part: the STABLE_FORMS rows, exps of one product merged, Piecewise factors pulled out and
-    branches clamped into their conditions. Every step is an equality of functions."""
+    branches clamped into their conditions. Every step is an equality of functions, but for
+    the SATURATED_FORMS rows: equal up to SATURATION, and beyond it equal once rounded to
+    float32 or float64 (``unsaturated`` gives the exact function back)."""
     expr = expr.replace(lambda e: isinstance(e, sp.Heaviside), lambda e: e.rewrite(sp.Piecewise))
     # |x| of a subclass (the registry's, for its derivative) prints, and cancels, as SymPy's
     expr = _flatten_piecewise(expr.replace(lambda e: isinstance(e, sp.Abs), lambda e: sp.Abs(*e.args)))

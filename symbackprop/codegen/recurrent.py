@@ -33,7 +33,7 @@ from ..registry import a as a_var
 from ..registry import z as z_var
 from . import rnn_kernels as RK
 from .ops import Op, op
-from .printer import GenerationError, scalar_text
+from .printer import GenerationError, computed_form, scalar_text
 
 M_SYMBOL = sp.Symbol("m")
 
@@ -151,8 +151,8 @@ class RecurrentPlanner:
                    body=tuple(printer.ops))]
         comments = [f"{fn_name}: {dest}[t] = {equation}, one step t at a time"]
         if computed != equation:
-            comments.append(f"  = {computed}: the same function in the form the calls "
-                            "below evaluate (finite for every input)")
+            how = computed_form(kernel.body, shown)
+            comments.append(f"  = {computed}: {how} (finite for every input)")
         return comments, code
 
 
