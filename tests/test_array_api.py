@@ -657,6 +657,48 @@ def test_every_array_api_module_is_ruff_clean(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:]
 
 
+def _dead_stores(body, returned=()) -> list[str]:
+    """The assignments of a straight-line function body that nothing after them reads (a
+    name of a tuple target other than ``_`` included), last statement first; nested
+    functions are checked the same way."""
+    import ast
+
+    def loads(node):
+        return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)
+                and isinstance(n.ctx, ast.Load)}
+
+    live, dead = set(returned), []
+    for st in reversed(body):
+        if isinstance(st, ast.Return):
+            live |= loads(st)
+        elif isinstance(st, ast.Assign):
+            names = [n.id for t in st.targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+            dead += [f"line {st.lineno}: {n}" for n in names if n != "_" and n not in live]
+            live = (live - set(names)) | loads(st.value)
+        elif isinstance(st, ast.FunctionDef):
+            dead += [f"line {st.lineno}: def {st.name}"] if st.name not in live else []
+            dead += _dead_stores(st.body)
+            live = (live - {st.name}) | loads(st)  # what it reads of the enclosing scope
+        else:  # a docstring
+            live |= loads(st)
+    return dead
+
+
+def test_every_array_api_function_computes_only_what_it_returns():
+    """Each function of the plan (_forward, _cost, _train_step) in every array-API module
+    assigns no value that is not read afterwards: the cost function does not compute an
+    output the cost reads through Z, a kernel's result nothing needs is ``_``."""
+    import ast
+
+    specs = [(net_for(act, loss), loss) for act, loss in COMBOS] + list(LAYERED)
+    for spec, loss in specs:
+        tree = ast.parse(generate(arch(spec, loss, "0.01"), backend="array-api"))
+        functions = {f.name: f for f in tree.body if isinstance(f, ast.FunctionDef)}
+        for name in ("_forward", "_cost", "_train_step"):
+            assert not _dead_stores(functions[name].body), (spec, loss, name,
+                                                             _dead_stores(functions[name].body))
+
+
 @pytest.mark.parametrize("lib", ["numpy", "array-api-strict"])
 def test_the_array_api_erf_and_erfc_are_cody_s(lib):
     """Against math.erf and math.erfc, over every interval and the far tails."""
