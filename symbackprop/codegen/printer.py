@@ -108,7 +108,9 @@ class Saturation(Identity):
     def apply(self, expr):
         if not expr.has(sp.exp):
             return expr
-        found = [e for e in sp.preorder_traversal(expr) if e.match(self.lhs) is not None]
+        lhs = self.lhs
+        found = [e for e in sp.preorder_traversal(expr) if e.func == lhs.func
+                 and (not lhs.is_Pow or e.exp == lhs.exp) and e.match(lhs) is not None]
         if not found:
             return expr
         rest = expr.xreplace({e: sp.Dummy() for e in found})
