@@ -78,6 +78,13 @@ def net_for(act, loss):
     return spec_for(act, 3, np.random.default_rng(sum(map(ord, act + loss))))
 
 
+@cache
+def xp_source(spec, loss):
+    """The array-API module of a network of the tables, with an L2 penalty: printed once for
+    the tests that read its text."""
+    return generate(arch(spec, loss, "0.01"), backend="array-api")
+
+
 def problem(spec, loss, m=7, seed=0):
     """X (m, n_0), (m, C, H, W) or (m, T, n), and Y: (m, T, n_out) for a many-to-many
     network."""
@@ -230,6 +237,8 @@ def test_cuda_gives_the_same_gradients():
 
 LAYERED = IMAGE_NETS + SEQUENCE_NETS
 LAYERED_IDS = [spec for spec, _ in LAYERED]
+# the networks whose modules' text the tests read: one a combination, and the layered ones
+TEXT_NETS = [(net_for(act, loss), loss) for act, loss in COMBOS] + LAYERED
 
 
 def perturbed(npm, seed=3):
@@ -325,10 +334,10 @@ def test_every_array_api_kernel_is_called_by_a_module_of_the_tables():
 
     erf = parse_arch("3-4:erfish-2:identity", "mse",  # erf itself, as a user may write it
                      definitions=(Definition("activation", "erfish", "erf(z)"),))
+    texts = [*(xp_source(s, l) for s, l in TEXT_NETS), generate(erf, backend="array-api")]
     called = set()
-    for a in [*(arch(s, l) for s, l in [*LAYERED, *((net_for(a, l), l) for a, l in COMBOS)]),
-              erf]:
-        called |= set(re.findall(r"= (_[a-z0-9_]+)\(xp, ", generate(a, backend="array-api")))
+    for text in texts:
+        called |= set(re.findall(r"= (_[a-z0-9_]+)\(xp, ", text))
     assert set(xp_kernels.RETURNS) <= called, set(xp_kernels.RETURNS) - called
 
 
@@ -646,12 +655,8 @@ def test_an_unknown_backend_is_refused():
 
 def test_every_array_api_module_is_ruff_clean(tmp_path):
     """One module a combination: the printed code is what a linter accepts."""
-    for k, (act, loss) in enumerate(COMBOS):
-        (tmp_path / f"t{k}.py").write_text(generate(arch(net_for(act, loss), loss),
-                                                    backend="array-api"))
-    for k, (spec, loss) in enumerate(LAYERED):
-        (tmp_path / f"layered{k}.py").write_text(generate(arch(spec, loss, "0.01"),
-                                                          backend="array-api"))
+    for k, (spec, loss) in enumerate(TEXT_NETS):
+        (tmp_path / f"t{k}.py").write_text(xp_source(spec, loss))
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(tmp_path)],
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout[-3000:]
@@ -690,9 +695,8 @@ def test_every_array_api_function_computes_only_what_it_returns():
     output the cost reads through Z, a kernel's result nothing needs is ``_``."""
     import ast
 
-    specs = [(net_for(act, loss), loss) for act, loss in COMBOS] + list(LAYERED)
-    for spec, loss in specs:
-        tree = ast.parse(generate(arch(spec, loss, "0.01"), backend="array-api"))
+    for spec, loss in TEXT_NETS:
+        tree = ast.parse(xp_source(spec, loss))
         functions = {f.name: f for f in tree.body if isinstance(f, ast.FunctionDef)}
         for name in ("_forward", "_cost", "_train_step"):
             assert not _dead_stores(functions[name].body), (spec, loss, name,
