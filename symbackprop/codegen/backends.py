@@ -308,22 +308,20 @@ class ArrayAPIBackend:
         else:
             names = [a.removesuffix(".T") for a in op.reads]
             names += [op.where, op.dest.removesuffix(".T")] if op.where else []
-        keys = []
-        for name in names:
-            keys.append(self._key(name))
-            alias = self._alias(name)
-            if alias is not None and alias[0] == "index":
-                keys.append(self._key(alias[1]))
-        return keys
+        return [key for name in names for key in self._memories(name)]
+
+    def _memories(self, name) -> list[str]:
+        """The memories reading ``name`` reads: its own, and a buffer's for one step of it."""
+        alias = self._alias(name)
+        own = [self._key(name)]
+        return own + [self._key(alias[1])] if alias is not None and alias[0] == "index" else own
 
     def needed(self, ops, results) -> list[tuple[Op, frozenset]]:
         """The ops that compute ``results`` (names), in order, each with the outputs of a
         kernel call that nothing after it reads (printed as ``_``): an op no later op or result
         reads is left out (the cost function's forward pass need not compute an output that
         the cost reads through Z). Liveness by memory, last op first."""
-        live = set()
-        for name in results:
-            live.update(self._inputs(Op("copyto", (name, "_"))))
+        live = {key for name in results for key in self._memories(name)}
         kept = []
         for o in reversed(ops):
             outs = self._outputs(o)
@@ -399,7 +397,7 @@ class ArrayAPIBackend:
             lines, value = self._read(given[param])
             pre += lines
             args.append(value)
-        outs = [given[param] for param in xp_kernels.RETURNS[name]]
+        outs = self._outputs(op)
         for out in outs:
             self._wrote(out)
             self._booleans.discard(out)

@@ -105,28 +105,34 @@ class Saturation(Identity):
     factor e^w, merged with it, could overflow where lhs does not. test_codegen proves every
     row with SymPy and mpmath."""
 
-    def apply(self, expr):
-        if not expr.has(sp.exp):
-            return expr
-        lhs = self.lhs
-        found = [e for e in sp.preorder_traversal(expr) if e.func == lhs.func
-                 and (not lhs.is_Pow or e.exp == lhs.exp) and e.match(lhs) is not None]
-        if not found:
-            return expr
-        rest = expr.xreplace({e: sp.Dummy() for e in found})
-        if rest.has(sp.exp):
-            return expr
-        return expr.xreplace({e: self.rhs.xreplace(e.match(self.lhs)) for e in found})
-
     def __init__(self, lhs, rhs, why: str, note: str):
         super().__init__(lhs, rhs, why)
         self.note = note  # what the generated code's comment says about the clamp
 
-    def unsaturated(self, expr):
-        """expr with this row's min(u, SATURATION) read as u: the exact function again."""
-        return expr.replace(lambda e: isinstance(e, sp.Min) and SATURATION in e.args
-                            and len(e.args) == 2,
-                            lambda e: next(a for a in e.args if a != SATURATION))
+    def apply(self, expr):
+        if not expr.has(sp.exp):
+            return expr
+        lhs, found = self.lhs, {}
+        for e in sp.preorder_traversal(expr):
+            if e.func == lhs.func and (not lhs.is_Pow or e.exp == lhs.exp):
+                match = e.match(lhs)
+                if match is not None:
+                    found[e] = self.rhs.xreplace(match)
+        if not found or expr.xreplace({e: sp.Dummy() for e in found}).has(sp.exp):
+            return expr
+        return expr.xreplace(found)
+
+    @staticmethod
+    def unsaturated(expr):
+        """expr with every min(u, SATURATION) read as u: the exact function again."""
+        return expr.replace(lambda e: _clamp_of(e) is not None, _clamp_of)
+
+
+def _clamp_of(e):
+    """u where e is min(u, SATURATION), else None."""
+    if isinstance(e, sp.Min) and len(e.args) == 2 and SATURATION in e.args:
+        return next(a for a in e.args if a != SATURATION)
+    return None
 
 
 _clamped = sp.exp(sp.Min(_u, SATURATION))
@@ -183,20 +189,18 @@ MINMAX_FORMS = (
 def unsaturated(expr: sp.Expr) -> sp.Expr:
     """expr with every SATURATED_FORMS clamp min(u, SATURATION) read as u: the exact function
     that ``stable`` computed it from, to compare with."""
-    for row in SATURATED_FORMS:
-        expr = row.unsaturated(expr)
-    return expr
+    return Saturation.unsaturated(expr)
 
 
 def computed_form(body: sp.Expr, names: dict | None = None) -> str:
     """What the form the calls evaluate is to the equation they implement: the same function,
     or, where a SATURATED_FORMS row clamped an argument, the same rounded values. ``names``:
     code names of the body's symbols, for the arguments the note names."""
-    clamped = sorted({a for e in body.atoms(sp.Min) if SATURATION in e.args
-                      for a in e.args if a != SATURATION}, key=sp.default_sort_key)
+    clamped = sorted({_clamp_of(e) for e in body.atoms(sp.Min)} - {None},
+                     key=sp.default_sort_key)
+    products = [set(sp.Mul.make_args(e)) for e in sp.preorder_traversal(body) if e.is_Mul]
     notes = []
     for u in clamped:
-        products = [set(sp.Mul.make_args(e)) for e in sp.preorder_traversal(body) if e.is_Mul]
         for row in SATURATED_FORMS:
             wild = row.lhs.atoms(sp.Wild).pop()
             if any(set(sp.Mul.make_args(row.rhs.xreplace({wild: u}))) <= p for p in products):

@@ -529,23 +529,28 @@ def _equal_at_random_points(expr, points: int = 3, atoms=None) -> bool:
     except (KeyError, NameError, SyntaxError, TypeError, ValueError, NotImplementedError):
         compiled = None
     for values in draws:
-        value = None
-        if compiled is not None:
-            with mpmath.workdps(60):
-                try:
-                    value = compiled(*(mpmath.mpf(int(v.p)) / int(v.q) for v in values))
-                except (ArithmeticError, TypeError, ValueError):
-                    value = None
-                if value is not None and not (isinstance(value, (mpmath.mpf, mpmath.mpc))
-                                              and mpmath.isfinite(value)):
-                    value = None
-                if value is not None and not abs(value) < mpmath.mpf(10) ** -40:
-                    return False
-        if value is None:
+        size = _size_at(compiled, values)
+        if size is None:
             exact = sp.N(expr.xreplace(dict(zip(atoms, values))).doit(), 60)
             if not (exact.is_number and abs(exact) < sp.Float(10, 60) ** -40):
                 return False
+        elif not size < mpmath.mpf(10) ** -40:
+            return False
     return True
+
+
+def _size_at(compiled, values):
+    """|compiled(values)| at 60 digits, the values rationals; None where there is no function
+    or no finite number there."""
+    if compiled is None:
+        return None
+    with mpmath.workdps(60):
+        try:
+            value = compiled(*(mpmath.mpf(int(v.p)) / int(v.q) for v in values))
+        except (ArithmeticError, TypeError, ValueError):
+            return None
+        finite = isinstance(value, (mpmath.mpf, mpmath.mpc)) and mpmath.isfinite(value)
+        return abs(value) if finite else None
 
 
 def _hold(expr, held: dict):
